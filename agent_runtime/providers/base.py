@@ -1,0 +1,97 @@
+"""The provider-neutral chat interface every adapter implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from agent_runtime.spec.workflow import ModelSpec
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(populate_by_name=True, alias_generator=to_camel)
+
+
+class ToolCall(WireModel):
+    id: str
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Message(WireModel):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    #: For ``tool`` messages: which call this answers.
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+class ToolDef(WireModel):
+    """A tool as the model sees it: a name, what it does, and a JSON Schema of its arguments."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class Usage(WireModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class ChatRequest(WireModel):
+    messages: list[Message]
+    tools: list[ToolDef] = Field(default_factory=list)
+    #: JSON Schema (type object) the answer must follow; None for plain text.
+    output_schema: dict[str, Any] | None = None
+    #: Which visit of the node this is (0-based); only the ``scripted`` provider reads it.
+    visit: int = 0
+    node: str = ""
+
+
+class Completion(WireModel):
+    """One model answer: text, a structured object, or a request for tool calls."""
+
+    text: str = ""
+    structured: dict[str, Any] | None = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    model: str = ""
+
+
+class ProviderError(RuntimeError):
+    """A model call failed. ``retryable`` errors (rate limits, timeouts, 5xx) may be tried again.
+
+    Messages must never contain credentials: adapters build them from status codes and the
+    provider's error text only.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ChatModel(ABC):
+    """One configured model. Instances are cheap and may be cached per Workflow version."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest) -> Completion:
+        """Answer the conversation; raise ProviderError on failure."""
+
+    async def aclose(self) -> None:
+        """Release connections; the default holds none."""

@@ -1,0 +1,236 @@
+"""The Workflow kind: a typed graph of llm, tool, router and human nodes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from agent_runtime.spec.common import (
+    GROUP_VERSION,
+    IDENTIFIER,
+    Condition,
+    Duration,
+    ObjectMeta,
+    SpecModel,
+)
+from agent_runtime.spec.errors import SpecError
+from agent_runtime.spec.state import StateField
+
+START = "START"
+END = "END"
+NodeName = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")]
+FieldName = Annotated[str, Field(pattern=IDENTIFIER)]
+Provider = Literal["openai", "anthropic", "google", "ollama", "scripted"]
+
+
+class ModelSpec(SpecModel):
+    """Which LLM a node calls. Credentials never live here: they come from the environment."""
+
+    provider: Provider
+    model: str = ""
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+    base_url: str | None = None
+    #: ``scripted`` only: the answers, one per visit of a node (the last repeats).
+    responses: list[Any] | None = None
+    #: ``scripted`` only: how long each call takes.
+    delay: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> ModelSpec:
+        if self.provider != "scripted":
+            if self.responses is not None:
+                raise ValueError("responses: only the scripted provider takes responses")
+            if self.delay:
+                raise ValueError("delay: only the scripted provider takes a delay")
+            if not self.model:
+                raise ValueError(f"model: the {self.provider} provider needs a model name")
+        if self.base_url is not None and self.provider not in ("openai", "ollama"):
+            raise ValueError("baseUrl: only the openai and ollama providers take a baseUrl")
+        return self
+
+
+class RetryPolicy(SpecModel):
+    """Retries of one node visit, on errors and timeouts, with capped exponential backoff."""
+
+    max_attempts: int = Field(default=1, ge=1, le=100)
+    initial_delay: Duration = 1.0
+    backoff: float = Field(default=2.0, ge=1.0, le=10.0)
+    max_delay: Duration = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.max_delay, self.initial_delay * self.backoff ** (attempt - 1)))
+
+
+class HttpGetTool(SpecModel):
+    allow: list[str] = Field(default_factory=list)
+    timeout: Duration = 10.0
+    max_bytes: int = Field(default=100_000, ge=1)
+
+
+class McpTool(SpecModel):
+    url: str
+    #: The tool's name on the MCP server; defaults to the tool's own name.
+    tool: str | None = None
+
+
+class ToolSpec(SpecModel):
+    """A tool nodes may call: the built-in ``httpGet``, a Python callable, or an MCP server's."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
+    description: str = ""
+    http_get: HttpGetTool | None = None
+    function: Annotated[str, Field(pattern=r"^[\w.]+:[\w.]+$")] | None = None
+    mcp: McpTool | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ToolSpec:
+        kinds = [k for k in ("http_get", "function", "mcp") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a tool needs exactly one of httpGet, function or mcp")
+        return self
+
+
+BUILTIN_TOOLS = {"http_get": ToolSpec(name="http_get", http_get=HttpGetTool())}
+
+Output = Annotated[str, Field(pattern=IDENTIFIER)] | dict[str, StateField]
+
+
+class _NodeBase(SpecModel):
+    name: NodeName
+    description: str = ""
+
+
+class _ExecutedNode(_NodeBase):
+    capability: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")] = "llm"
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: Duration | None = None
+
+
+class LlmNode(_ExecutedNode):
+    type: Literal["llm"]
+    model: str = "default"
+    system: str = ""
+    prompt: str
+    tools: list[str] = Field(default_factory=list)
+    #: How many rounds of tool calls the model may ask for before the node fails.
+    max_tool_rounds: int = Field(default=8, ge=1, le=100)
+    output: Output | None = None
+
+
+class ToolNode(_ExecutedNode):
+    type: Literal["tool"]
+    tool: str
+    #: Arguments of the call; string values are templates over the state.
+    args: dict[str, Any] = Field(default_factory=dict)
+    output: Output | None = None
+
+
+class RouterNode(_NodeBase):
+    type: Literal["router"]
+
+
+class HumanNode(_NodeBase):
+    type: Literal["human"]
+    #: What the person is asked; a template over the state.
+    prompt: str = ""
+    #: The fields the resume input must give.
+    output: dict[str, StateField] = Field(default_factory=dict)
+
+
+Node = Annotated[LlmNode | ToolNode | RouterNode | HumanNode, Field(discriminator="type")]
+
+
+class Branch(SpecModel):
+    when: str | None = None
+    to: str
+
+
+class Edge(SpecModel):
+    """``from`` a node (or a list of nodes, joined: all must finish) ``to`` a node, or ``branches``."""
+
+    from_: Annotated[str | list[str], Field(alias="from")]
+    to: str | None = None
+    branches: list[Branch] | None = None
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.from_] if isinstance(self.from_, str) else list(self.from_)
+
+    @property
+    def targets(self) -> list[str]:
+        if self.branches is not None:
+            return [b.to for b in self.branches]
+        return [self.to] if self.to is not None else []
+
+
+class Limits(SpecModel):
+    max_steps: int = Field(default=50, ge=1, le=100_000)
+    timeout: Duration | None = None
+
+
+class WorkflowSpec(SpecModel):
+    description: str = ""
+    state: dict[str, StateField] = Field(default_factory=dict)
+    input: list[str] = Field(default_factory=list)
+    output: list[str] = Field(default_factory=list)
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    tools: list[ToolSpec] = Field(default_factory=list)
+    nodes: list[Node] = Field(min_length=1)
+    edges: list[Edge] = Field(min_length=1)
+    limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="after")
+    def _graph_rules(self) -> WorkflowSpec:
+        from agent_runtime.spec.rules import check_workflow
+
+        problems = check_workflow(self)
+        if problems:
+            raise SpecError(problems)
+        return self
+
+    def node(self, name: str) -> LlmNode | ToolNode | RouterNode | HumanNode:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def tool(self, name: str) -> ToolSpec:
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        return BUILTIN_TOOLS[name]
+
+    def content_hash(self) -> str:
+        """A stable hash of the spec, recorded with each run so edits never change runs in flight."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class WorkflowStatus(SpecModel):
+    model_config = SpecModel.model_config | {"extra": "allow"}
+
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    capabilities: dict[str, Any] = Field(default_factory=dict)
+    graph: str = ""
+
+
+class Workflow(SpecModel):
+    api_version: Literal["configurable-agents.io/v1alpha1"] = GROUP_VERSION
+    kind: Literal["Workflow"] = "Workflow"
+    metadata: ObjectMeta
+    spec: WorkflowSpec
+    status: WorkflowStatus | None = None
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or "default"
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

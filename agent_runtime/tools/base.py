@@ -1,0 +1,31 @@
+"""The interface every tool implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+
+class ToolError(RuntimeError):
+    """A tool call failed in a way the model (or the node's retry) should hear about.
+
+    ``retryable`` marks transient failures (timeouts, connection errors) worth another attempt.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Tool(ABC):
+    name: str
+    description: str
+    #: JSON Schema (type object) of the arguments.
+    parameters: dict[str, Any]
+
+    @abstractmethod
+    async def call(self, args: dict[str, Any]) -> Any:
+        """Run the tool; return a JSON-serialisable result or raise ToolError."""
+
+    async def aclose(self) -> None:
+        """Release connections; the default holds none."""
