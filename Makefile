@@ -1,0 +1,52 @@
+# One thin Makefile: the README and .ci/run call these targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+CACHE ?= $(HOME)/.cache/configurable-agents
+export CONFIGURABLE_AGENTS_CACHE := $(CACHE)
+VENV ?= $(CACHE)/venv
+BIN := $(VENV)/bin
+# Re-install when the dependencies or the checkout's location change.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
+PYTEST_ARGS ?=
+
+.PHONY: help dev demo test test-quick lint crds cluster-build cluster-up bench clean
+
+help:
+	@echo "make demo    install, then run an example workflow end to end"
+	@echo "make test    install what tests need, then run the whole suite"
+	@echo "make lint    ruff, mypy and import-linter"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+dev: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/configurable-agents run examples/01-linear-chain/workflow.yaml --input topic="durable agents"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not cluster" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+crds: $(STAMP)
+	$(BIN)/configurable-agents crds --output-dir crds
+
+cluster-build:
+	bash hack/build-control-plane.sh
+
+cluster-up: $(STAMP) cluster-build
+	$(BIN)/python hack/controlplane.py up
+
+clean:
+	rm -rf build dist *.egg-info

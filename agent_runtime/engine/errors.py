@@ -1,0 +1,39 @@
+"""Errors of running workflows, each with a stable code for the API and the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RunError(RuntimeError):
+    """A run could not go on; ``code`` is stable, ``message`` is safe to show."""
+
+    code = "run_failed"
+
+    def __init__(self, message: str, *, node: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+        if code:
+            self.code = code
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": str(self)}
+        if self.node:
+            out["node"] = self.node
+        return out
+
+
+class NodeFailed(RunError):
+    code = "node_failed"
+
+
+class RunCancelled(RunError):
+    code = "cancelled"
+
+
+class InputError(ValueError):
+    """Input for a run (or a resume) does not fit the declared fields; ``problems`` name them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems

@@ -1,0 +1,166 @@
+"""LangGraph node functions for each node type, with retries, timeouts and step records."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agent_runtime.engine.context import RunContext
+from agent_runtime.engine.errors import NodeFailed
+from agent_runtime.engine.outputs import map_output, output_schema
+from agent_runtime.engine.state import VISITS, check_fields, public
+from agent_runtime.executors import NodeTask, PermanentTaskError
+from agent_runtime.spec.templates import TemplateError, render, render_value
+from agent_runtime.spec.workflow import HumanNode, LlmNode, RouterNode, ToolNode, WorkflowSpec
+from agent_runtime.stores import StepRecord, StepStatus
+from agent_runtime.stores.base import utcnow
+
+NodeFn = Callable[[dict[str, Any], Runtime[RunContext]], Awaitable[dict[str, Any]]]
+
+
+def _visit(state: dict[str, Any], name: str) -> int:
+    return int(state.get(VISITS, {}).get(name, 0))
+
+
+def _build_task(spec: WorkflowSpec, node: LlmNode | ToolNode, ctx: RunContext, visit: int, view: dict[str, Any]) -> NodeTask:
+    common = {
+        "run_id": ctx.run_id,
+        "workflow": ctx.workflow,
+        "node": node.name,
+        "capability": node.capability,
+        "visit": visit,
+    }
+    if isinstance(node, LlmNode):
+        return NodeTask(
+            type="llm",
+            model=spec.models[node.model],
+            system=render(node.system, view),
+            prompt=render(node.prompt, view),
+            tools=[spec.tool(t) for t in node.tools],
+            max_tool_rounds=node.max_tool_rounds,
+            output_schema=output_schema(node.output),
+            **common,
+        )
+    return NodeTask(type="tool", tool=spec.tool(node.tool), args=render_value(node.args, view), **common)
+
+
+def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
+    """An llm or tool node: render, dispatch to an agent, map the answer, retry on failure."""
+
+    async def run(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+        ctx = runtime.context
+        await ctx.check_cancelled()
+        visit = _visit(state, node.name)
+        try:
+            task = _build_task(spec, node, ctx, visit, public(state))
+        except TemplateError as exc:
+            raise NodeFailed(f"node '{node.name}': {exc}", node=node.name) from None
+        policy = node.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            step = StepRecord(run_id=ctx.run_id, node=node.name, visit=visit, attempt=attempt)
+            await ctx.store.record_step(step)
+            await ctx.emit("node.started", {"node": node.name, "visit": visit, "attempt": attempt})
+            try:
+                async with asyncio.timeout(node.timeout):
+                    result = await ctx.dispatcher.dispatch(task.model_copy(update={"attempt": attempt}))
+                update = map_output(spec, node.output, result.output)
+            except TimeoutError:
+                error, permanent = f"timed out after {node.timeout:g}s (timeout)", False
+            except PermanentTaskError as exc:
+                error, permanent = str(exc), True
+            except Exception as exc:  # noqa: BLE001 - any failure of an attempt is retried
+                error, permanent = str(exc) or exc.__class__.__name__, False
+            else:
+                usage = result.usage
+                await ctx.store.record_step(
+                    step.model_copy(
+                        update={
+                            "status": StepStatus.SUCCEEDED,
+                            "finished_at": utcnow(),
+                            "input_tokens": usage.input_tokens,
+                            "output_tokens": usage.output_tokens,
+                        }
+                    )
+                )
+                await ctx.emit(
+                    "node.finished",
+                    {
+                        "node": node.name,
+                        "visit": visit,
+                        "attempt": attempt,
+                        "update": update,
+                        "usage": usage.model_dump(by_alias=True),
+                    },
+                )
+                return {**update, VISITS: {node.name: 1}}
+            last = permanent or attempt >= policy.max_attempts
+            status = StepStatus.FAILED if last else StepStatus.RETRYING
+            await ctx.store.record_step(
+                step.model_copy(update={"status": status, "finished_at": utcnow(), "error": error})
+            )
+            await ctx.emit(
+                "node.failed" if last else "node.retrying",
+                {"node": node.name, "visit": visit, "attempt": attempt, "error": error},
+            )
+            if last:
+                tries = f" after {attempt} attempts" if attempt > 1 else ""
+                raise NodeFailed(f"node '{node.name}' failed{tries}: {error}", node=node.name)
+            await asyncio.sleep(policy.delay(attempt))
+
+    return run
+
+
+def router_node(node: RouterNode) -> NodeFn:
+    """Does nothing itself: its outgoing edge's branches choose the way on."""
+
+    async def run(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+        ctx = runtime.context
+        now = utcnow()
+        visit = _visit(state, node.name)
+        await ctx.store.record_step(
+            StepRecord(
+                run_id=ctx.run_id, node=node.name, visit=visit, status=StepStatus.SUCCEEDED,
+                started_at=now, finished_at=now,
+            )
+        )
+        await ctx.emit("node.finished", {"node": node.name, "visit": visit, "attempt": 1, "update": {}})
+        return {VISITS: {node.name: 1}}
+
+    return run
+
+
+def human_node(node: HumanNode) -> NodeFn:
+    """Interrupts the run until it is resumed with input for the declared fields."""
+
+    async def run(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+        ctx = runtime.context
+        visit = _visit(state, node.name)
+        step = StepRecord(run_id=ctx.run_id, node=node.name, visit=visit, status=StepStatus.PENDING)
+        try:
+            prompt = render(node.prompt, public(state))
+        except TemplateError as exc:
+            raise NodeFailed(f"node '{node.name}': {exc}", node=node.name) from None
+        request = {
+            "node": node.name,
+            "visit": visit,
+            "prompt": prompt,
+            "fields": {k: f.json_schema() for k, f in node.output.items()},
+        }
+        existing = [s for s in await ctx.store.list_steps(ctx.run_id) if s.node == node.name and s.visit == visit]
+        if not existing:
+            await ctx.store.record_step(step)
+        else:
+            step = existing[0]
+        answer = interrupt(request)  # raises the first time; returns the resume input after
+        update = check_fields(node.output, answer if isinstance(answer, dict) else {})
+        await ctx.store.record_step(step.model_copy(update={"status": StepStatus.SUCCEEDED, "finished_at": utcnow()}))
+        await ctx.emit("node.finished", {"node": node.name, "visit": visit, "attempt": 1, "update": update})
+        return {**update, VISITS: {node.name: 1}}
+
+    return run

@@ -1,0 +1,234 @@
+"""Running workflows durably: create, execute, resume and cancel runs recorded in the run store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from langgraph.errors import GraphRecursionError
+from langgraph.types import Command
+
+from agent_runtime.engine.compiler import CompiledWorkflow, compile_workflow
+from agent_runtime.engine.context import Listener, RunContext
+from agent_runtime.engine.dispatch import Dispatcher
+from agent_runtime.engine.errors import RunCancelled, RunError
+from agent_runtime.engine.state import check_fields, check_input, initial_state
+from agent_runtime.spec.workflow import HumanNode, Workflow
+from agent_runtime.stores import InvalidTransition, RunRecord, RunStatus, RunStore
+from agent_runtime.stores.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def local_owner() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """A lease held by a process of this host that no longer exists can be taken at once."""
+    host, _, pid = owner.partition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def new_run_id() -> str:
+    return f"run-{uuid.uuid4().hex[:16]}"
+
+
+class Engine:
+    """Executes runs with a dispatcher for node tasks and a store for every step."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        dispatcher: Dispatcher,
+        *,
+        owner: str | None = None,
+        lease_ttl: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.owner = owner or local_owner()
+        self.lease_ttl = lease_ttl
+        self._compiled: dict[str, CompiledWorkflow] = {}
+
+    def compiled(self, workflow: Workflow) -> CompiledWorkflow:
+        key = workflow.spec.content_hash()
+        found = self._compiled.get(key)
+        if found is None:
+            found = self._compiled[key] = compile_workflow(workflow)
+        return found
+
+    async def create_run(
+        self,
+        workflow: Workflow,
+        given: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        run_id: str | None = None,
+    ) -> RunRecord:
+        """Check the input and record a queued run; nothing is written when the input is bad."""
+        check_input(workflow.spec, given)
+        record = RunRecord(
+            id=run_id or new_run_id(),
+            namespace=workflow.namespace,
+            workflow=workflow.name,
+            generation=workflow.metadata.generation,
+            spec_hash=workflow.spec.content_hash(),
+            spec=workflow.model_dump(mode="json", by_alias=True, exclude={"status"}),
+            input=given,
+            idempotency_key=idempotency_key,
+        )
+        return await self.store.create_run(record)
+
+    async def resume(
+        self, run_id: str, given: dict[str, Any], *, listeners: list[Listener] | None = None
+    ) -> RunRecord:
+        """Answer the human node a run waits at; the input is checked before anything changes."""
+        run = await self.store.get_run(run_id)
+        if run.status != RunStatus.INTERRUPTED or not run.interrupt:
+            raise RunError(f"run {run_id!r} is {run.status.value}, not interrupted", code="not_interrupted")
+        node = Workflow.model_validate(run.spec).spec.node(run.interrupt["node"])
+        assert isinstance(node, HumanNode)
+        check_fields(node.output, given)
+        return await self.execute(run_id, resume=given, listeners=listeners)
+
+    async def cancel(self, run_id: str) -> RunRecord:
+        run = await self.store.get_run(run_id)
+        try:
+            run = await self.store.transition(run_id, RunStatus.CANCELLED)
+        except InvalidTransition:
+            raise RunError(f"run {run_id!r} is {run.status.value}; it cannot be cancelled", code="conflict") from None
+        await RunContext(run_id, run.workflow, self.store, self.dispatcher).emit(
+            "run.finished", {"status": run.status.value}
+        )
+        return run
+
+    async def execute(
+        self,
+        run_id: str,
+        *,
+        resume: dict[str, Any] | None = None,
+        listeners: list[Listener] | None = None,
+    ) -> RunRecord:
+        """Run (or go on with) a run until it finishes or waits at a human node."""
+        run = await self.store.get_run(run_id)
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
+            return run
+        if run.status == RunStatus.INTERRUPTED and resume is None:
+            raise RunError(
+                f"run {run_id!r} waits at human node '{(run.interrupt or {}).get('node')}': "
+                "resume it with input",
+                code="interrupted",
+            )
+        if (
+            run.status == RunStatus.RUNNING
+            and run.lease_owner not in (None, self.owner)
+            and run.lease_expires_at is not None
+            and run.lease_expires_at > utcnow()
+            and not _owner_is_dead(run.lease_owner)
+        ):
+            raise RunError(
+                f"run {run_id!r} is being executed by {run.lease_owner} (lease until "
+                f"{run.lease_expires_at:%H:%M:%S} UTC)",
+                code="leased",
+            )
+        workflow = Workflow.model_validate(run.spec)
+        spec = workflow.spec
+        graph = self.compiled(workflow).bind(self.store.checkpointer())
+        config: dict[str, Any] = {
+            "configurable": {"thread_id": run.id},
+            "recursion_limit": spec.limits.max_steps,
+        }
+        started = await self.store.checkpointer().aget_tuple(config) is not None  # type: ignore[arg-type]
+        graph_input: Any
+        if resume is not None:
+            graph_input = Command(resume=resume)
+        elif started:
+            graph_input = None
+        else:
+            graph_input = initial_state(spec, run.input)
+        ctx = RunContext(run.id, f"{run.namespace}/{run.workflow}", self.store, self.dispatcher, list(listeners or []))
+        run = await self.store.transition(
+            run.id,
+            RunStatus.RUNNING,
+            lease_owner=self.owner,
+            lease_expires_at=utcnow() + timedelta(seconds=self.lease_ttl),
+            error=None,
+            interrupt=None,
+        )
+        await ctx.emit("run.started" if not started else "run.resumed", {"status": "running"})
+        renewer = asyncio.create_task(self._renew(run.id, asyncio.current_task()))
+        try:
+            async with asyncio.timeout(spec.limits.timeout):
+                async for _chunk in graph.astream(
+                    graph_input, config, context=ctx, stream_mode="updates", durability="sync"  # type: ignore[arg-type]
+                ):
+                    pass
+            snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
+            if snapshot.interrupts:
+                request = dict(snapshot.interrupts[0].value)
+                run = await self._finish(run.id, RunStatus.INTERRUPTED, interrupt=request, lease_owner=None, lease_expires_at=None)
+                await ctx.emit("run.interrupted", request)
+            else:
+                output = {k: snapshot.values.get(k) for k in spec.output}
+                run = await self._finish(run.id, RunStatus.SUCCEEDED, output=output)
+                await ctx.emit("run.finished", {"status": run.status.value, "output": output})
+        except RunCancelled:
+            run = await self.store.get_run(run.id)
+        except GraphRecursionError:
+            run = await self._fail(ctx, RunError(
+                f"limits.maxSteps: the run took more than {spec.limits.max_steps} steps", code="max_steps"
+            ))
+        except TimeoutError:
+            run = await self._fail(ctx, RunError(
+                f"limits.timeout: the run took longer than {spec.limits.timeout:g}s", code="timeout"
+            ))
+        except RunError as exc:
+            run = await self._fail(ctx, exc)
+        except asyncio.CancelledError:
+            if renewer.done() and renewer.result() is False:
+                raise RunError(f"run {run_id!r}: this process lost its lease", code="lease_lost") from None
+            raise
+        except Exception as exc:
+            log.exception("run %s failed unexpectedly", run.id)
+            run = await self._fail(ctx, RunError(f"internal error: {exc.__class__.__name__}: {exc}", code="internal"))
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await renewer
+        return run
+
+    async def _finish(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
+        try:
+            return await self.store.transition(run_id, status, **changes)
+        except InvalidTransition:
+            return await self.store.get_run(run_id)  # cancelled meanwhile: that wins
+
+    async def _fail(self, ctx: RunContext, error: RunError) -> RunRecord:
+        run = await self._finish(ctx.run_id, RunStatus.FAILED, error=error.as_dict())
+        if run.status == RunStatus.FAILED:
+            await ctx.emit("run.finished", {"status": "failed", "error": error.as_dict()})
+        return run
+
+    async def _renew(self, run_id: str, runner: asyncio.Task[Any] | None) -> bool:
+        while True:
+            await asyncio.sleep(self.lease_ttl / 3)
+            if not await self.store.renew_lease(run_id, owner=self.owner, ttl=self.lease_ttl):
+                log.warning("run %s: lease lost; stopping", run_id)
+                if runner is not None:
+                    runner.cancel()
+                return False

@@ -1,0 +1,10 @@
+"""Node executors: what an agent does with one node task (an LLM call with its tool loop, or a tool).
+
+The same executors serve in-process runs and agent pods; the task and result models are the wire
+format between the gateway and agents.
+"""
+
+from agent_runtime.executors.executor import TaskExecutor
+from agent_runtime.executors.tasks import NodeTask, PermanentTaskError, TaskError, TaskResult
+
+__all__ = ["NodeTask", "PermanentTaskError", "TaskError", "TaskExecutor", "TaskResult"]

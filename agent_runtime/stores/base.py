@@ -1,0 +1,222 @@
+"""The run-store interface and its record types; every backend passes one conformance suite."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, Self
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    SKIPPED = "skipped"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, alias_generator=to_camel)
+
+
+class RunRecord(Record):
+    id: str
+    namespace: str = "default"
+    workflow: str
+    generation: int | None = None
+    #: Content hash of the exact spec the run started with.
+    spec_hash: str
+    #: The exact Workflow (apiVersion, kind, metadata, spec) the run started with.
+    spec: dict[str, Any] = Field(repr=False)
+    status: RunStatus = RunStatus.QUEUED
+    input: dict[str, Any] = Field(default_factory=dict)
+    output: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    #: While ``interrupted``: what the human node asks, and which fields it needs.
+    interrupt: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+class StepRecord(Record):
+    """One attempt of one visit of one node."""
+
+    run_id: str
+    node: str
+    visit: int = 0
+    attempt: int = 1
+    status: StepStatus = StepStatus.RUNNING
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+
+
+class RunEvent(Record):
+    run_id: str
+    seq: int
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class RunPage(Record):
+    items: list[RunRecord]
+    next_cursor: str | None = None
+
+
+class StoreError(RuntimeError):
+    """The store failed or cannot be reached; the message is safe to show (no credentials)."""
+
+
+class RunNotFound(StoreError, KeyError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} not found")
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidTransition(StoreError):
+    def __init__(self, run_id: str, current: RunStatus, wanted: RunStatus) -> None:
+        super().__init__(f"run {run_id!r} is {current.value}; it cannot become {wanted.value}")
+        self.current = current
+        self.wanted = wanted
+
+
+#: Which statuses each status may follow.
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING}),
+    RunStatus.RUNNING: frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED}),
+    RunStatus.INTERRUPTED: frozenset({RunStatus.RUNNING}),
+    RunStatus.SUCCEEDED: frozenset({RunStatus.RUNNING}),
+    RunStatus.FAILED: frozenset({RunStatus.QUEUED, RunStatus.RUNNING}),
+    RunStatus.CANCELLED: frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED}),
+}
+
+
+class RunStore(ABC):
+    """Async run store. Use as ``async with open_store(url) as store``."""
+
+    url: str
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and apply schema migrations."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def checkpointer(self) -> BaseCheckpointSaver[Any]:
+        """The LangGraph checkpointer writing to the same backend."""
+
+    @abstractmethod
+    async def create_run(self, run: RunRecord) -> RunRecord:
+        """Insert a run; with an idempotency key already used for the workflow, return that run."""
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> RunRecord: ...
+
+    @abstractmethod
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """Runs newest first; ``cursor`` is the ``next_cursor`` of the previous page."""
+
+    @abstractmethod
+    async def transition(
+        self, run_id: str, status: RunStatus, **changes: Any
+    ) -> RunRecord:
+        """Move a run to ``status`` (checked against TRANSITIONS) and set other fields at once."""
+
+    @abstractmethod
+    async def record_step(self, step: StepRecord) -> None:
+        """Insert or update the step keyed by (run, node, visit, attempt)."""
+
+    @abstractmethod
+    async def list_steps(self, run_id: str) -> list[StepRecord]: ...
+
+    @abstractmethod
+    async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> RunEvent: ...
+
+    @abstractmethod
+    async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]: ...
+
+    @abstractmethod
+    async def claim_run(self, *, owner: str, ttl: float) -> RunRecord | None:
+        """Take the lease of the oldest queued run, or of a running one whose lease expired."""
+
+    @abstractmethod
+    async def renew_lease(self, run_id: str, *, owner: str, ttl: float) -> bool:
+        """Extend a lease this owner holds; False when it lost it."""
+
+    @abstractmethod
+    async def release_lease(self, run_id: str, *, owner: str) -> None: ...
+
+    @abstractmethod
+    async def delete_runs(self, *, finished_before: datetime) -> int:
+        """Remove finished runs (and their steps, events and checkpoints); returns how many."""
+
+
+def encode_cursor(created_at: datetime, run_id: str) -> str:
+    return f"{created_at.isoformat()}|{run_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created, run_id = cursor.split("|", 1)
+        datetime.fromisoformat(created)
+    except ValueError:
+        raise StoreError(f"invalid cursor {cursor!r}") from None
+    return created, run_id
+
+
+def check_transition(run: RunRecord, status: RunStatus) -> None:
+    if run.status not in TRANSITIONS[status]:
+        raise InvalidTransition(run.id, run.status, status)

@@ -1,0 +1,342 @@
+"""The SQLite run store: one local file for run records and LangGraph checkpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from agent_runtime.stores.base import (
+    RunEvent,
+    RunNotFound,
+    RunPage,
+    RunRecord,
+    RunStatus,
+    RunStore,
+    StepRecord,
+    StoreError,
+    check_transition,
+    decode_cursor,
+    encode_cursor,
+    utcnow,
+)
+
+MIGRATIONS = [
+    """
+    CREATE TABLE IF NOT EXISTS ca_runs (
+        id TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        idempotency_key TEXT,
+        lease_owner TEXT,
+        lease_expires_at TEXT,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS ca_runs_by_created ON ca_runs (created_at DESC, id DESC);
+    CREATE INDEX IF NOT EXISTS ca_runs_by_status ON ca_runs (status, created_at);
+    CREATE UNIQUE INDEX IF NOT EXISTS ca_runs_idempotency
+        ON ca_runs (namespace, workflow, idempotency_key) WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS ca_steps (
+        run_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        visit INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (run_id, node, visit, attempt)
+    );
+    CREATE TABLE IF NOT EXISTS ca_events (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    """,
+]
+
+
+def _ts(value: datetime) -> str:
+    return value.isoformat()
+
+
+class SqliteStore(RunStore):
+    """WAL-mode SQLite; a second connection serves LangGraph's AsyncSqliteSaver."""
+
+    def __init__(self, path: Path, *, url: str = "") -> None:
+        self.path = path
+        self.url = url or f"sqlite:///{path}"
+        self._db: aiosqlite.Connection | None = None
+        self._saver: AsyncSqliteSaver | None = None
+        self._saver_conn: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA busy_timeout=10000")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+            await self._migrate()
+            self._saver_conn = await aiosqlite.connect(self.path)
+            await self._saver_conn.execute("PRAGMA busy_timeout=10000")
+            self._saver = AsyncSqliteSaver(self._saver_conn)
+            await self._saver.setup()
+        except (OSError, aiosqlite.Error) as exc:
+            await self.close()
+            raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+
+    async def _migrate(self) -> None:
+        db = self._conn
+        await db.execute("CREATE TABLE IF NOT EXISTS ca_migrations (version INTEGER PRIMARY KEY)")
+        async with db.execute("SELECT COALESCE(MAX(version), 0) FROM ca_migrations") as cur:
+            row = await cur.fetchone()
+        done = int(row[0]) if row else 0
+        for version, script in enumerate(MIGRATIONS[done:], start=done + 1):
+            await db.executescript(f"BEGIN; {script}; INSERT INTO ca_migrations VALUES ({version}); COMMIT;")
+
+    async def close(self) -> None:
+        for conn in (self._saver_conn, self._db):
+            if conn is not None:
+                await conn.close()
+        self._db = self._saver_conn = None
+        self._saver = None
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        return self._db
+
+    def checkpointer(self) -> BaseCheckpointSaver[Any]:
+        if self._saver is None:
+            raise StoreError("the store is not open")
+        return self._saver
+
+    async def create_run(self, run: RunRecord) -> RunRecord:
+        if run.idempotency_key:
+            async with self._conn.execute(
+                "SELECT record FROM ca_runs WHERE namespace=? AND workflow=? AND idempotency_key=?",
+                (run.namespace, run.workflow, run.idempotency_key),
+            ) as cur:
+                row = await cur.fetchone()
+            if row:
+                return RunRecord.model_validate_json(row[0])
+        try:
+            await self._conn.execute(
+                "INSERT INTO ca_runs (id, workflow, namespace, status, created_at, idempotency_key,"
+                " lease_owner, lease_expires_at, record) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run.id,
+                    run.workflow,
+                    run.namespace,
+                    run.status.value,
+                    _ts(run.created_at),
+                    run.idempotency_key,
+                    run.lease_owner,
+                    _ts(run.lease_expires_at) if run.lease_expires_at else None,
+                    run.model_dump_json(),
+                ),
+            )
+        except aiosqlite.IntegrityError:
+            if run.idempotency_key:
+                return await self.create_run(run)
+            raise StoreError(f"run {run.id!r} already exists") from None
+        return run
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        async with self._conn.execute("SELECT record FROM ca_runs WHERE id=?", (run_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return RunRecord.model_validate_json(row[0])
+
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        where, args = [], []
+        if workflow:
+            ns, _, name = workflow.rpartition("/")
+            where.append("workflow=?")
+            args.append(name)
+            if ns:
+                where.append("namespace=?")
+                args.append(ns)
+        if status:
+            where.append("status=?")
+            args.append(RunStatus(status).value)
+        if cursor:
+            created, run_id = decode_cursor(cursor)
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args += [created, created, run_id]
+        sql = "SELECT record FROM ca_runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        args.append(limit + 1)
+        async with self._conn.execute(sql, args) as cur:
+            rows = await cur.fetchall()
+        items = [RunRecord.model_validate_json(r[0]) for r in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more and items else None
+        return RunPage(items=items, next_cursor=next_cursor)
+
+    async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
+        db = self._conn
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            run = await self.get_run(run_id)
+            check_transition(run, status)
+            updated = self._apply(run, status, changes)
+            await self._write(updated)
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return updated
+
+    @staticmethod
+    def _apply(run: RunRecord, status: RunStatus, changes: dict[str, Any]) -> RunRecord:
+        now = utcnow()
+        extra: dict[str, Any] = {"status": status, "updated_at": now}
+        if status == RunStatus.RUNNING and run.started_at is None:
+            extra["started_at"] = now
+        if status.finished:
+            extra["finished_at"] = now
+            extra["lease_owner"] = None
+            extra["lease_expires_at"] = None
+        return run.model_copy(update={**extra, **changes})
+
+    async def _write(self, run: RunRecord) -> None:
+        await self._conn.execute(
+            "UPDATE ca_runs SET status=?, lease_owner=?, lease_expires_at=?, record=? WHERE id=?",
+            (
+                run.status.value,
+                run.lease_owner,
+                _ts(run.lease_expires_at) if run.lease_expires_at else None,
+                run.model_dump_json(),
+                run.id,
+            ),
+        )
+
+    async def record_step(self, step: StepRecord) -> None:
+        await self._conn.execute(
+            "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT (run_id, node, visit, attempt) DO UPDATE SET record=excluded.record",
+            (step.run_id, step.node, step.visit, step.attempt, _ts(step.started_at), step.model_dump_json()),
+        )
+
+    async def list_steps(self, run_id: str) -> list[StepRecord]:
+        async with self._conn.execute(
+            "SELECT record FROM ca_steps WHERE run_id=? ORDER BY started_at, node, visit, attempt",
+            (run_id,),
+        ) as cur:
+            return [StepRecord.model_validate_json(r[0]) for r in await cur.fetchall()]
+
+    async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> RunEvent:
+        db = self._conn
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            async with db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM ca_events WHERE run_id=?", (run_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            event = RunEvent(run_id=run_id, seq=(int(row[0]) if row else 0) + 1, type=type, data=data)
+            await db.execute(
+                "INSERT INTO ca_events (run_id, seq, record) VALUES (?,?,?)",
+                (run_id, event.seq, event.model_dump_json()),
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return event
+
+    async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]:
+        async with self._conn.execute(
+            "SELECT record FROM ca_events WHERE run_id=? AND seq>? ORDER BY seq", (run_id, after)
+        ) as cur:
+            return [RunEvent.model_validate_json(r[0]) for r in await cur.fetchall()]
+
+    async def claim_run(self, *, owner: str, ttl: float) -> RunRecord | None:
+        db = self._conn
+        now = utcnow()
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            async with db.execute(
+                "SELECT record FROM ca_runs WHERE status='queued'"
+                " OR (status='running' AND (lease_expires_at IS NULL OR lease_expires_at < ?))"
+                " ORDER BY created_at LIMIT 1",
+                (_ts(now),),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                await db.execute("COMMIT")
+                return None
+            run = RunRecord.model_validate_json(row[0]).model_copy(
+                update={"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=ttl)}
+            )
+            await self._write(run)
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return run
+
+    async def renew_lease(self, run_id: str, *, owner: str, ttl: float) -> bool:
+        db = self._conn
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            run = await self.get_run(run_id)
+            if run.lease_owner != owner:
+                await db.execute("COMMIT")
+                return False
+            await self._write(
+                run.model_copy(update={"lease_expires_at": utcnow() + timedelta(seconds=ttl)})
+            )
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        return True
+
+    async def release_lease(self, run_id: str, *, owner: str) -> None:
+        db = self._conn
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            run = await self.get_run(run_id)
+            if run.lease_owner == owner:
+                await self._write(run.model_copy(update={"lease_owner": None, "lease_expires_at": None}))
+            await db.execute("COMMIT")
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+
+    async def delete_runs(self, *, finished_before: datetime) -> int:
+        db = self._conn
+        async with db.execute(
+            "SELECT id, record FROM ca_runs WHERE status IN ('succeeded','failed','cancelled')"
+        ) as cur:
+            rows = await cur.fetchall()
+        ids = [
+            r[0]
+            for r in rows
+            if (f := RunRecord.model_validate_json(r[1]).finished_at) and f < finished_before
+        ]
+        for run_id in ids:
+            await db.execute("DELETE FROM ca_runs WHERE id=?", (run_id,))
+            await db.execute("DELETE FROM ca_steps WHERE run_id=?", (run_id,))
+            await db.execute("DELETE FROM ca_events WHERE run_id=?", (run_id,))
+            await self.checkpointer().adelete_thread(run_id)
+        return len(ids)

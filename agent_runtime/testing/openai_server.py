@@ -1,0 +1,201 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1, so tests drive the real ``openai`` client.
+
+Patching the SDK would test our guesses about it; a local server tests the wire format the SDK
+actually sends and parses. Each ``POST /v1/chat/completions`` takes the next scripted reply (the
+last one repeats; with none, it echoes the last user message) and records the request body.
+
+    with OpenAICompatibleServer(script=["hello", ErrorReply(429)]) as server:
+        spec = ModelSpec(provider="openai", model="m", base_url=server.base_url)
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+@dataclass(frozen=True)
+class TextReply:
+    """An assistant message with this content."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class JsonReply:
+    """An assistant message whose content is this object as JSON (structured output)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class ToolCallsReply:
+    """An assistant message asking for tool calls: ``[{"name", "args", "id"?}]``."""
+
+    calls: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """An HTTP error in OpenAI's error format.
+
+    ``echo_authorization`` puts the received Authorization header into the error text, as a
+    careless proxy might: tests use it to check that adapters scrub credentials.
+    """
+
+    status: int
+    message: str = "scripted error"
+    echo_authorization: bool = False
+
+
+Reply = str | TextReply | JsonReply | ToolCallsReply | ErrorReply
+
+
+def _tokens(text: str) -> int:
+    return len(text.split())
+
+
+@dataclass
+class _State:
+    script: list[Reply]
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reply_for(self, body: dict[str, Any], index: int) -> Reply:
+        if not self.script:
+            users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+            return TextReply(str(users[-1].get("content", "")) if users else "")
+        return self.script[min(index, len(self.script) - 1)]
+
+
+def _completion(body: dict[str, Any], reply: Reply, number: int) -> dict[str, Any]:
+    prompt = " ".join(str(m.get("content") or "") for m in body.get("messages", []))
+    message: dict[str, Any] = {"role": "assistant", "content": None}
+    finish = "stop"
+    if isinstance(reply, str):
+        reply = TextReply(reply)
+    if isinstance(reply, TextReply):
+        message["content"] = reply.text
+        output = reply.text
+    elif isinstance(reply, JsonReply):
+        message["content"] = json.dumps(reply.value)
+        output = message["content"]
+    elif isinstance(reply, ToolCallsReply):
+        message["tool_calls"] = [
+            {
+                "id": call.get("id", f"call_{number}_{i}"),
+                "type": "function",
+                "function": {"name": call["name"], "arguments": json.dumps(call.get("args", {}))},
+            }
+            for i, call in enumerate(reply.calls)
+        ]
+        output = " ".join(c["function"]["arguments"] for c in message["tool_calls"])
+        finish = "tool_calls"
+    else:
+        raise TypeError(f"not a completion reply: {reply!r}")
+    prompt_tokens, completion_tokens = _tokens(prompt), _tokens(output)
+    return {
+        "id": f"chatcmpl-{number}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", ""),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def create_app(state: _State) -> Starlette:
+    """The ASGI app; separate from the server so it can also be mounted elsewhere."""
+
+    async def chat_completions(request: Request) -> JSONResponse:
+        body = await request.json()
+        with state.lock:
+            state.requests.append(body)
+            state.headers.append(dict(request.headers))
+            number = len(state.requests)
+            reply = state.reply_for(body, number - 1)
+        if isinstance(reply, ErrorReply):
+            text = reply.message
+            if reply.echo_authorization:
+                text = f"{text} (got Authorization: {request.headers.get('authorization')})"
+            error = {"message": text, "type": "scripted_error", "code": str(reply.status)}
+            return JSONResponse({"error": error}, status_code=reply.status)
+        return JSONResponse(_completion(body, reply, number))
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"])])
+
+
+class OpenAICompatibleServer:
+    """Runs the scripted app with uvicorn in a background thread for the ``with`` block."""
+
+    def __init__(self, script: list[Reply] | None = None) -> None:
+        self._state = _State(script=list(script or []))
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        """What a client's ``base_url`` should be (it includes ``/v1``)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The JSON bodies received so far, oldest first."""
+        return self._state.requests
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        """The headers of each received request (lower-case names), oldest first."""
+        return self._state.headers
+
+    def __enter__(self) -> OpenAICompatibleServer:
+        # Binding the socket here (port 0) gives a free port without a race.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self._state),
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the OpenAI-compatible test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
