@@ -1,0 +1,3 @@
+from agent_runtime.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``configurable-agents`` command line: run, validate, graph, runs, crds."""

@@ -1,0 +1,67 @@
+"""Turning every failure into one clear line per problem and an exit status."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from agent_runtime.engine.errors import InputError, RunError
+from agent_runtime.spec.errors import SpecError
+from agent_runtime.stores import RunNotFound, StoreError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 3
+#: Run errors that are the caller's mistake rather than a failure of the run.
+_CALLER_CODES = {"not_interrupted", "interrupted", "conflict", "leased"}
+
+
+def _lines(exc: BaseException) -> tuple[list[str], int]:
+    if isinstance(exc, SpecError):
+        return exc.lines(), EXIT_INVALID
+    if isinstance(exc, InputError):
+        return exc.problems, EXIT_INVALID
+    if isinstance(exc, RunNotFound):
+        return [str(exc)], EXIT_INVALID
+    if isinstance(exc, StoreError):
+        return [f"store: {exc}"], EXIT_FAILED
+    if isinstance(exc, RunError):
+        return [str(exc)], EXIT_INVALID if exc.code in _CALLER_CODES else EXIT_FAILED
+    return [f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)"], EXIT_FAILED
+
+
+def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
+    """Invoke the click group; no traceback reaches the user unless they pass --debug."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        result: Any = group.main(args=args, prog_name="configurable-agents", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_INVALID
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        lines, code = _lines(exc)
+        for line in lines:
+            click.echo(f"error: {line}", err=True)
+        return code
+    return int(result or 0)
+
+

@@ -1,0 +1,217 @@
+"""The ``configurable-agents`` command: run Workflows locally and inspect their runs."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent_runtime.cli.errors import EXIT_INVALID, EXIT_OK, run_cli
+from agent_runtime.cli.inputs import parse_inputs
+from agent_runtime.cli.progress import Progress
+from agent_runtime.cli.running import print_json, report, resume_run, with_engine
+from agent_runtime.engine import Engine
+from agent_runtime.engine.state import check_input
+from agent_runtime.spec import SpecError, Workflow, load_file
+from agent_runtime.spec.errors import Problem
+from agent_runtime.spec.mermaid import to_mermaid
+from agent_runtime.spec.workflow import HumanNode
+from agent_runtime.stores import RunStatus
+
+STORE_HELP = "Run store URL (sqlite:///path.db, postgresql://..., s3://...); env CONFIGURABLE_AGENTS_STORE."
+store_option = click.option("--store", "store_url", envvar="CONFIGURABLE_AGENTS_STORE", help=STORE_HELP)
+input_option = click.option("--input", "-i", "pairs", multiple=True, metavar="KEY=VALUE",
+                            help="An input field; the value is parsed by the field's declared type.")
+input_json_option = click.option("--input-json", "raw_json", metavar="JSON", help="Input fields as one JSON object.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="configurable-agents")
+def cli(debug: bool) -> None:
+    """Declarative LLM-agent workflows: run them here, or on Kubernetes."""
+
+
+def pick_workflow(path: str, name: str | None) -> Workflow:
+    workflows = [r for r in load_file(path) if isinstance(r, Workflow)]
+    if name:
+        workflows = [w for w in workflows if w.name == name]
+    if len(workflows) == 1:
+        return workflows[0]
+    what = f"no Workflow named {name!r}" if name else "no Workflow"
+    if len(workflows) > 1:
+        what = f"{len(workflows)} Workflows ({', '.join(w.name for w in workflows)}); choose one with --workflow"
+    raise SpecError([Problem("", what)], source=path)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@input_option
+@input_json_option
+@store_option
+@click.option("--resume", "resume_id", metavar="ID", help="Go on with this run instead of starting one.")
+@click.option("--workflow", "workflow_name", help="Which Workflow of FILE to run.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def run(file: str, pairs: tuple[str, ...], raw_json: str | None, store_url: str | None,
+        resume_id: str | None, workflow_name: str | None, quiet: bool) -> int:
+    """Run the Workflow in FILE to completion and print its output as JSON."""
+    workflow = pick_workflow(file, workflow_name)
+    progress = Progress(quiet=quiet)
+    if resume_id:
+        async def go_on(engine: Engine) -> int:
+            run = await engine.store.get_run(resume_id)
+            if run.spec_hash != workflow.spec.content_hash():
+                progress.say(f"note: {file} changed since run {run.id} started; it goes on with the spec it started with")
+            fields = _resume_fields(run.spec, run.interrupt) if run.status == RunStatus.INTERRUPTED else {}
+            given = parse_inputs(pairs, raw_json, fields) if fields or pairs or raw_json else {}
+            return report(await resume_run(engine, resume_id, given, progress), progress)
+
+        return int(asyncio.run(with_engine(store_url, go_on)))
+    given = parse_inputs(pairs, raw_json, workflow.spec.state)
+    check_input(workflow.spec, given)  # before the store is opened: a bad run writes nothing
+
+    async def start(engine: Engine) -> int:
+        record = await engine.create_run(workflow, given)
+        progress.say(f"run {record.id} started ({workflow.namespace}/{workflow.name}, store {engine.store.url})")
+        return report(await engine.execute(record.id, listeners=[progress]), progress)
+
+    return int(asyncio.run(with_engine(store_url, start)))
+
+
+def _resume_fields(spec: dict[str, Any], interrupt: dict[str, Any] | None) -> dict[str, Any]:
+    node = Workflow.model_validate(spec).spec.node((interrupt or {}).get("node", ""))
+    return dict(node.output) if isinstance(node, HumanNode) else {}
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(files: tuple[str, ...]) -> int:
+    """Check Workflow and AgentPool files; one line per problem, naming the field."""
+    failed = False
+    for path in files:
+        try:
+            resources = load_file(path)
+        except SpecError as exc:
+            failed = True
+            for line in exc.lines():
+                click.echo(f"error: {line}", err=True)
+            continue
+        for resource in resources:
+            click.echo(f"{path}: {resource.kind} {resource.metadata.name} is valid", err=True)
+        if not resources:
+            click.echo(f"{path}: no Workflow or AgentPool found", err=True)
+            failed = True
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--workflow", "workflow_name", help="Which Workflow of FILE to draw.")
+def graph(file: str, workflow_name: str | None) -> int:
+    """Print the Workflow's graph as Mermaid text."""
+    click.echo(to_mermaid(pick_workflow(file, workflow_name).spec), nl=False)
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Write one file per CRD here.")
+def crds(output_dir: str | None) -> int:
+    """Print the CustomResourceDefinitions generated from the spec models."""
+    from agent_runtime.spec.crd import dump_crds, render_crds
+
+    if output_dir:
+        dump_crds(Path(output_dir))
+    else:
+        click.echo(render_crds(), nl=False)
+    return EXIT_OK
+
+
+@cli.group()
+def runs() -> None:
+    """List, show, resume and cancel runs in the run store."""
+
+
+@runs.command("list")
+@store_option
+@click.option("--workflow", help="Only runs of this workflow (name or namespace/name).")
+@click.option("--status", type=click.Choice([s.value for s in RunStatus]))
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--cursor", help="The next-page cursor printed by the previous page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
+def runs_list(store_url: str | None, workflow: str | None, status: str | None, limit: int,
+              cursor: str | None, as_json: bool) -> int:
+    """Runs, newest first."""
+    async def body(engine: Engine) -> int:
+        page = await engine.store.list_runs(
+            workflow=workflow, status=RunStatus(status) if status else None, limit=limit, cursor=cursor
+        )
+        if as_json:
+            print_json(page.model_dump(mode="json", by_alias=True, exclude={"items": {"__all__": {"spec"}}}))
+            return EXIT_OK
+        click.echo(f"{'ID':<22} {'WORKFLOW':<28} {'STATUS':<12} CREATED")
+        for r in page.items:
+            click.echo(f"{r.id:<22} {r.namespace + '/' + r.workflow:<28} {r.status.value:<12} {r.created_at:%Y-%m-%d %H:%M:%S}")
+        if page.next_cursor:
+            click.echo(f"more: --cursor '{page.next_cursor}'", err=True)
+        return EXIT_OK
+
+    return int(asyncio.run(with_engine(store_url, body)))
+
+
+@runs.command("show")
+@click.argument("run_id")
+@store_option
+def runs_show(run_id: str, store_url: str | None) -> int:
+    """A run as JSON: status, input, output, error and its steps."""
+    async def body(engine: Engine) -> int:
+        run = await engine.store.get_run(run_id)
+        steps = await engine.store.list_steps(run_id)
+        out = run.model_dump(mode="json", by_alias=True, exclude={"spec"})
+        out["steps"] = [s.model_dump(mode="json", by_alias=True, exclude={"run_id"}) for s in steps]
+        print_json(out)
+        return EXIT_OK
+
+    return int(asyncio.run(with_engine(store_url, body)))
+
+
+@runs.command("resume")
+@click.argument("run_id")
+@input_option
+@input_json_option
+@store_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def runs_resume(run_id: str, pairs: tuple[str, ...], raw_json: str | None, store_url: str | None, quiet: bool) -> int:
+    """Answer an interrupted run's human node, or go on after a crash or failure."""
+    progress = Progress(quiet=quiet)
+
+    async def body(engine: Engine) -> int:
+        run = await engine.store.get_run(run_id)
+        fields = _resume_fields(run.spec, run.interrupt) if run.status == RunStatus.INTERRUPTED else {}
+        given = parse_inputs(pairs, raw_json, fields)
+        return report(await resume_run(engine, run_id, given, progress), progress)
+
+    return int(asyncio.run(with_engine(store_url, body)))
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@store_option
+def runs_cancel(run_id: str, store_url: str | None) -> int:
+    """Cancel a queued, running or interrupted run."""
+    async def body(engine: Engine) -> int:
+        run = await engine.cancel(run_id)
+        click.echo(f"run {run.id} cancelled", err=True)
+        return EXIT_OK
+
+    return int(asyncio.run(with_engine(store_url, body)))
+
+
+def main() -> None:
+    sys.exit(run_cli(cli))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""What ``run``, ``run --resume`` and ``runs resume`` share: execute, report, exit status."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from agent_runtime.cli.progress import Progress
+from agent_runtime.engine import Engine, LocalDispatcher
+from agent_runtime.stores import RunRecord, RunStatus, RunStore, open_store
+
+
+async def with_engine(store_url: str | None, body: Callable[[Engine], Awaitable[Any]]) -> Any:
+    """An engine with in-process agents over the chosen store, closed afterwards."""
+    dispatcher = LocalDispatcher()
+    try:
+        async with open_store(store_url) as store:
+            return await body(Engine(store, dispatcher))
+    finally:
+        await dispatcher.aclose()
+
+
+def print_json(value: Any) -> None:
+    indent = 2 if sys.stdout.isatty() else None
+    click.echo(json.dumps(value, indent=indent, ensure_ascii=False, default=str))
+
+
+def report(run: RunRecord, progress: Progress) -> int:
+    """Print the outcome: output JSON on stdout, everything else on stderr; return the exit status."""
+    if run.status == RunStatus.SUCCEEDED:
+        progress.say(f"run {run.id} succeeded")
+        print_json(run.output or {})
+        return EXIT_OK
+    if run.status == RunStatus.INTERRUPTED:
+        request = run.interrupt or {}
+        fields = request.get("fields") or {}
+        asked = ", ".join(f"{k} ({v.get('type')})" for k, v in fields.items()) or "nothing"
+        progress.say(f"run {run.id} waits at human node '{request.get('node')}'")
+        if request.get("prompt"):
+            progress.say(f"  {request['prompt']}")
+        args = " ".join(f"--input {k}=..." for k in fields)
+        progress.say(f"  input needed: {asked}")
+        progress.say(f"  resume with: configurable-agents runs resume {run.id} {args}".rstrip())
+        return EXIT_INTERRUPTED
+    if run.status == RunStatus.CANCELLED:
+        progress.say(f"run {run.id} was cancelled")
+        return EXIT_FAILED
+    error = run.error or {}
+    progress.quiet = False
+    progress.say(f"error: run {run.id} failed: {error.get('message', 'unknown error')}")
+    if run.status == RunStatus.FAILED:
+        progress.say(f"  retry from the last checkpoint with: configurable-agents runs resume {run.id}")
+    return EXIT_FAILED
+
+
+async def resume_run(engine: Engine, run_id: str, given: dict[str, Any], progress: Progress) -> RunRecord:
+    """Go on with a run: answer its human node, or continue after a crash or a failure."""
+    run = await engine.store.get_run(run_id)
+    progress.say(f"run {run.id} ({run.namespace}/{run.workflow}) resumed, was {run.status.value}")
+    if run.status == RunStatus.INTERRUPTED:
+        return await engine.resume(run_id, given, listeners=[progress])
+    if given:
+        raise click.UsageError(f"run {run_id} is {run.status.value}: --input only answers an interrupted run")
+    return await engine.execute(run_id, listeners=[progress])
+
+

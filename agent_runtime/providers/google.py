@@ -1,0 +1,216 @@
+"""The ``google`` provider: Gemini through the ``google-genai`` SDK's async client.
+
+Gemini 3 rejects a conversation whose function calls come back without the ``thought_signature``
+the model attached to them, and ``ToolCall`` has no field for provider data, so the signature
+rides along inside the (opaque to the engine) tool call id. Building the request and parsing the
+answer are pure functions so they can be tested without a network.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+from google import genai
+from google.genai import errors, types
+
+from agent_runtime.providers.base import (
+    ChatModel,
+    ChatRequest,
+    Completion,
+    Message,
+    ProviderError,
+    ToolCall,
+    Usage,
+)
+from agent_runtime.spec.workflow import ModelSpec
+
+#: Separates a call id from the base64url thought signature appended to it.
+SIGNATURE_MARK = "~sig~"
+#: Ids we made up because the API gave none; they are not sent back.
+SYNTHETIC_PREFIX = "gemini-call-"
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection-level exceptions of whichever HTTP stack the SDK was built with."""
+    found: list[type[BaseException]] = [httpx.TransportError, TimeoutError, ConnectionError]
+    try:
+        import httpx2
+
+        found.append(httpx2.TransportError)
+    except ImportError:
+        pass
+    try:
+        import aiohttp
+
+        found.append(aiohttp.ClientError)
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+_TRANSPORT_ERRORS = _transport_errors()
+
+
+def encode_call_id(call_id: str, signature: bytes | None) -> str:
+    if not signature:
+        return call_id
+    return call_id + SIGNATURE_MARK + base64.urlsafe_b64encode(signature).decode("ascii")
+
+
+def decode_call_id(encoded: str) -> tuple[str | None, bytes | None]:
+    """The API's own call id (None if we made it up) and the thought signature, if any."""
+    call_id, _, signature = encoded.partition(SIGNATURE_MARK)
+    raw = base64.urlsafe_b64decode(signature) if signature else None
+    return (None if call_id.startswith(SYNTHETIC_PREFIX) else call_id), raw
+
+
+def build_contents(messages: list[Message]) -> tuple[str, list[types.Content]]:
+    """The system instruction and the user/model turns, consecutive turns of a role merged."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+    names = {c.id: c.name for m in messages for c in m.tool_calls}
+    contents: list[types.Content] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        parts: list[types.Part] = []
+        if m.role == "tool":
+            call_id, _ = decode_call_id(m.tool_call_id or "")
+            name = m.name or names.get(m.tool_call_id or "")
+            if not name:
+                raise ProviderError("google: a tool message needs the name of the tool it answers")
+            response = types.FunctionResponse(id=call_id, name=name, response={"result": m.content})
+            parts.append(types.Part(function_response=response))
+        else:
+            if m.content:
+                parts.append(types.Part(text=m.content))
+            for call in m.tool_calls:
+                call_id, signature = decode_call_id(call.id)
+                parts.append(
+                    types.Part(
+                        function_call=types.FunctionCall(id=call_id, name=call.name, args=call.args),
+                        thought_signature=signature,
+                    )
+                )
+        role = "model" if m.role == "assistant" else "user"
+        if contents and contents[-1].role == role and contents[-1].parts is not None:
+            contents[-1].parts.extend(parts)
+        elif parts:
+            contents.append(types.Content(role=role, parts=parts))
+    return system, contents
+
+
+def build_request(
+    spec: ModelSpec, request: ChatRequest
+) -> tuple[list[types.Content], types.GenerateContentConfig]:
+    """The ``contents`` and ``config`` for ``models.generate_content``."""
+    system, contents = build_contents(request.messages)
+    config = types.GenerateContentConfig(
+        system_instruction=system or None,
+        temperature=spec.temperature,
+        max_output_tokens=spec.max_tokens,
+    )
+    if request.tools:
+        config.tools = [
+            types.Tool(
+                function_declarations=[
+                    # Our schemas are JSON Schema, which this field takes as is.
+                    types.FunctionDeclaration(
+                        name=t.name, description=t.description, parameters_json_schema=t.parameters
+                    )
+                    for t in request.tools
+                ]
+            )
+        ]
+    if request.output_schema is not None:
+        config.response_mime_type = "application/json"
+        config.response_json_schema = request.output_schema
+    return contents, config
+
+
+def parse_response(response: types.GenerateContentResponse, *, structured: bool) -> Completion:
+    """The first candidate as a Completion; thoughts are left out of the text."""
+    meta = response.usage_metadata
+    usage = Usage()
+    if meta is not None:
+        usage = Usage(
+            input_tokens=(meta.prompt_token_count or 0) + (meta.tool_use_prompt_token_count or 0),
+            # Thinking tokens are billed as output.
+            output_tokens=(meta.candidates_token_count or 0) + (meta.thoughts_token_count or 0),
+        )
+    completion = Completion(usage=usage, model=response.model_version or "")
+    if not response.candidates:
+        reason = response.prompt_feedback.block_reason if response.prompt_feedback else None
+        raise ProviderError(f"google: no answer (blocked: {reason})" if reason else "google: no answer")
+    content = response.candidates[0].content
+    texts: list[str] = []
+    for i, part in enumerate((content.parts if content else None) or []):
+        if part.function_call is not None:
+            call = part.function_call
+            call_id = encode_call_id(call.id or f"{SYNTHETIC_PREFIX}{i}", part.thought_signature)
+            completion.tool_calls.append(
+                ToolCall(id=call_id, name=call.name or "", args=dict(call.args or {}))
+            )
+        elif part.text and not part.thought:
+            texts.append(part.text)
+    text = "".join(texts)
+    if completion.tool_calls or not structured:
+        completion.text = text
+        return completion
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise ProviderError(f"google: the structured answer is not JSON: {text[:200]!r}") from None
+    if not isinstance(value, dict):
+        raise ProviderError("google: the structured answer is not a JSON object")
+    completion.structured = value
+    return completion
+
+
+def map_error(exc: BaseException) -> ProviderError:
+    """An SDK or transport error as a ProviderError, from the status and the API's text only."""
+    if isinstance(exc, errors.APIError):
+        status = int(exc.code or 0)
+        retryable = status in _RETRYABLE_STATUS or status >= 500
+        return ProviderError(f"google: HTTP {status}: {exc.message or exc.status}", retryable=retryable)
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        return ProviderError(f"google: connection failed: {type(exc).__name__}", retryable=True)
+    return ProviderError(f"google: {type(exc).__name__}: {exc}")
+
+
+class GoogleModel(ChatModel):
+    """One configured Gemini model; the client (key: GOOGLE_API_KEY or GEMINI_API_KEY, or Vertex
+    AI through the SDK's own variables) is made on first use."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self._client: genai.Client | None = None
+
+    def _get_client(self) -> genai.Client:
+        if self._client is None:
+            try:
+                self._client = genai.Client()
+            except ValueError as exc:  # no credentials in the environment
+                raise ProviderError(f"google: {exc}") from None
+        return self._client
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        client = self._get_client()
+        contents, config = build_request(self.spec, request)
+        try:
+            response = await client.aio.models.generate_content(
+                model=self.spec.model,
+                contents=contents,  # type: ignore[arg-type]
+                config=config,
+            )
+        except (errors.APIError, *_TRANSPORT_ERRORS) as exc:
+            raise map_error(exc) from exc
+        return parse_response(response, structured=request.output_schema is not None)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aio.aclose()
+            self._client = None

@@ -1,0 +1,142 @@
+"""The ``ollama`` provider: Ollama's native chat API through the ``ollama`` SDK.
+
+The native API (unlike Ollama's OpenAI-compatible one, reachable through the ``openai`` provider
+with ``baseUrl``) takes a JSON Schema as ``format``, which constrains decoding to the schema.
+Ollama gives tool calls no ids, so the adapter numbers them. Building the request and parsing the
+answer are pure functions so they can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import ollama
+
+from agent_runtime.providers.base import (
+    ChatModel,
+    ChatRequest,
+    Completion,
+    Message,
+    ProviderError,
+    ToolCall,
+    Usage,
+)
+from agent_runtime.spec.workflow import ModelSpec
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def build_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """Our neutral messages as Ollama chat messages; tool results name their tool."""
+    names = {c.id: c.name for m in messages for c in m.tool_calls}
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        item: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.tool_calls:
+            item["tool_calls"] = [
+                {"function": {"name": c.name, "arguments": c.args}} for c in m.tool_calls
+            ]
+        if m.role == "tool":
+            name = m.name or names.get(m.tool_call_id or "")
+            if name:
+                item["tool_name"] = name
+        out.append(item)
+    return out
+
+
+def build_params(spec: ModelSpec, request: ChatRequest) -> dict[str, Any]:
+    """Keyword arguments for ``AsyncClient.chat``."""
+    params: dict[str, Any] = {"model": spec.model, "messages": build_messages(request.messages)}
+    if request.tools:
+        params["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.parameters,
+                },
+            }
+            for t in request.tools
+        ]
+    if request.output_schema is not None:
+        params["format"] = request.output_schema
+    options: dict[str, Any] = {}
+    if spec.temperature is not None:
+        options["temperature"] = spec.temperature
+    if spec.max_tokens is not None:
+        options["num_predict"] = spec.max_tokens
+    if options:
+        params["options"] = options
+    return params
+
+
+def parse_response(response: ollama.ChatResponse, *, structured: bool) -> Completion:
+    """The answer as a Completion; usage comes from the prompt and generation eval counts."""
+    completion = Completion(
+        usage=Usage(
+            input_tokens=response.prompt_eval_count or 0,
+            output_tokens=response.eval_count or 0,
+        ),
+        model=response.model or "",
+    )
+    message = response.message
+    for i, call in enumerate(message.tool_calls or []):
+        completion.tool_calls.append(
+            ToolCall(id=f"call_{i}", name=call.function.name, args=dict(call.function.arguments))
+        )
+    text = message.content or ""
+    if completion.tool_calls or not structured:
+        completion.text = text
+        return completion
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise ProviderError(f"ollama: the structured answer is not JSON: {text[:200]!r}") from None
+    if not isinstance(value, dict):
+        raise ProviderError("ollama: the structured answer is not a JSON object")
+    completion.structured = value
+    return completion
+
+
+def map_error(exc: Exception) -> ProviderError:
+    """An SDK or transport error as a ProviderError; a missing server is worth another try."""
+    if isinstance(exc, ollama.ResponseError):
+        status = exc.status_code
+        retryable = status in _RETRYABLE_STATUS or status >= 500
+        return ProviderError(f"ollama: HTTP {status}: {exc.error}", retryable=retryable)
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError("ollama: the request timed out", retryable=True)
+    if isinstance(exc, ConnectionError | httpx.TransportError):
+        return ProviderError("ollama: could not connect to the server", retryable=True)
+    return ProviderError(f"ollama: {type(exc).__name__}: {exc}")
+
+
+class OllamaModel(ChatModel):
+    """One configured Ollama model; ``baseUrl`` is the host (default: OLLAMA_HOST or localhost)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self._client: ollama.AsyncClient | None = None
+
+    def _get_client(self) -> ollama.AsyncClient:
+        if self._client is None:
+            self._client = ollama.AsyncClient(host=self.spec.base_url)
+        return self._client
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        client = self._get_client()
+        try:
+            response = await client.chat(**build_params(self.spec, request))
+        except (ollama.ResponseError, ConnectionError, httpx.TransportError) as exc:
+            raise map_error(exc) from exc
+        if not isinstance(response, ollama.ChatResponse):  # only a stream would be otherwise
+            raise ProviderError("ollama: unexpected streaming response")
+        return parse_response(response, structured=request.output_schema is not None)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
