@@ -29,11 +29,12 @@ class Progress:
             suffix = f" (attempt {attempt})" if attempt > 1 else ""
             self.say(f"  ▸ {node}{suffix}")
         elif event.type == "node.finished":
-            took = time.monotonic() - self._started.pop(key, time.monotonic())
+            began = self._started.pop(key, None)
             usage = data.get("usage") or {}
             tokens = usage.get("inputTokens", 0) + usage.get("outputTokens", 0)
-            extra = f", {tokens} tokens" if tokens else ""
-            self.say(f"  ✓ {node} ({took:.2f}s{extra})")
+            details = [f"{time.monotonic() - began:.2f}s"] if began is not None else []
+            details += [f"{tokens} tokens"] if tokens else []
+            self.say(f"  ✓ {node}" + (f" ({', '.join(details)})" if details else ""))
         elif event.type == "node.retrying":
             self.say(f"  ↻ {node} attempt {data.get('attempt')} failed: {data.get('error')}; retrying")
         elif event.type == "node.failed":

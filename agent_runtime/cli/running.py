@@ -11,7 +11,7 @@ import click
 
 from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent_runtime.cli.progress import Progress
-from agent_runtime.engine import Engine, LocalDispatcher
+from agent_runtime.engine import Engine, LocalDispatcher, RunError
 from agent_runtime.stores import RunRecord, RunStatus, RunStore, open_store
 
 
@@ -61,11 +61,16 @@ def report(run: RunRecord, progress: Progress) -> int:
 async def resume_run(engine: Engine, run_id: str, given: dict[str, Any], progress: Progress) -> RunRecord:
     """Go on with a run: answer its human node, or continue after a crash or a failure."""
     run = await engine.store.get_run(run_id)
+    if run.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
+        raise RunError(f"run {run_id!r} is {run.status.value}; there is nothing to resume", code="conflict")
+    if given and run.status != RunStatus.INTERRUPTED:
+        raise RunError(
+            f"run {run_id!r} is {run.status.value}: --input only answers an interrupted run",
+            code="not_interrupted",
+        )
     progress.say(f"run {run.id} ({run.namespace}/{run.workflow}) resumed, was {run.status.value}")
     if run.status == RunStatus.INTERRUPTED:
         return await engine.resume(run_id, given, listeners=[progress])
-    if given:
-        raise click.UsageError(f"run {run_id} is {run.status.value}: --input only answers an interrupted run")
     return await engine.execute(run_id, listeners=[progress])
 
 

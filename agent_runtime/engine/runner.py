@@ -204,7 +204,8 @@ class Engine:
                 raise RunError(f"run {run_id!r}: this process lost its lease", code="lease_lost") from None
             raise
         except Exception as exc:
-            log.exception("run %s failed unexpectedly", run.id)
+            log.error("run %s failed unexpectedly: %r", run.id, exc)
+            log.debug("traceback of run %s", run.id, exc_info=True)
             run = await self._fail(ctx, RunError(f"internal error: {exc.__class__.__name__}: {exc}", code="internal"))
         finally:
             renewer.cancel()

@@ -6,6 +6,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -74,6 +78,7 @@ class SqliteStore(RunStore):
         self._db: aiosqlite.Connection | None = None
         self._saver: AsyncSqliteSaver | None = None
         self._saver_conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
 
     async def open(self) -> None:
         try:
@@ -114,12 +119,29 @@ class SqliteStore(RunStore):
             raise StoreError("the store is not open")
         return self._db
 
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time on the shared connection (parallel nodes write too)."""
+        async with self._lock:
+            db = self._conn
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
     def checkpointer(self) -> BaseCheckpointSaver[Any]:
         if self._saver is None:
             raise StoreError("the store is not open")
         return self._saver
 
     async def create_run(self, run: RunRecord) -> RunRecord:
+        async with self._lock:
+            return await self._create(run)
+
+    async def _create(self, run: RunRecord) -> RunRecord:
         if run.idempotency_key:
             async with self._conn.execute(
                 "SELECT record FROM ca_runs WHERE namespace=? AND workflow=? AND idempotency_key=?",
@@ -146,11 +168,15 @@ class SqliteStore(RunStore):
             )
         except aiosqlite.IntegrityError:
             if run.idempotency_key:
-                return await self.create_run(run)
+                return await self._create(run)
             raise StoreError(f"run {run.id!r} already exists") from None
         return run
 
     async def get_run(self, run_id: str) -> RunRecord:
+        async with self._lock:
+            return await self._get(run_id)
+
+    async def _get(self, run_id: str) -> RunRecord:
         async with self._conn.execute("SELECT record FROM ca_runs WHERE id=?", (run_id,)) as cur:
             row = await cur.fetchone()
         if row is None:
@@ -193,17 +219,11 @@ class SqliteStore(RunStore):
         return RunPage(items=items, next_cursor=next_cursor)
 
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
-        db = self._conn
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            run = await self.get_run(run_id)
+        async with self._tx():
+            run = await self._get(run_id)
             check_transition(run, status)
             updated = self._apply(run, status, changes)
             await self._write(updated)
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
         return updated
 
     @staticmethod
@@ -231,11 +251,12 @@ class SqliteStore(RunStore):
         )
 
     async def record_step(self, step: StepRecord) -> None:
-        await self._conn.execute(
+        async with self._lock:
+            await self._conn.execute(
             "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record) VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT (run_id, node, visit, attempt) DO UPDATE SET record=excluded.record",
-            (step.run_id, step.node, step.visit, step.attempt, _ts(step.started_at), step.model_dump_json()),
-        )
+                " ON CONFLICT (run_id, node, visit, attempt) DO UPDATE SET record=excluded.record",
+                (step.run_id, step.node, step.visit, step.attempt, _ts(step.started_at), step.model_dump_json()),
+            )
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         async with self._conn.execute(
@@ -245,9 +266,7 @@ class SqliteStore(RunStore):
             return [StepRecord.model_validate_json(r[0]) for r in await cur.fetchall()]
 
     async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> RunEvent:
-        db = self._conn
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._tx() as db:
             async with db.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM ca_events WHERE run_id=?", (run_id,)
             ) as cur:
@@ -257,10 +276,6 @@ class SqliteStore(RunStore):
                 "INSERT INTO ca_events (run_id, seq, record) VALUES (?,?,?)",
                 (run_id, event.seq, event.model_dump_json()),
             )
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
         return event
 
     async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]:
@@ -270,73 +285,54 @@ class SqliteStore(RunStore):
             return [RunEvent.model_validate_json(r[0]) for r in await cur.fetchall()]
 
     async def claim_run(self, *, owner: str, ttl: float) -> RunRecord | None:
-        db = self._conn
         now = utcnow()
-        await db.execute("BEGIN IMMEDIATE")
-        try:
+        async with self._tx() as db:
             async with db.execute(
                 "SELECT record FROM ca_runs WHERE status='queued'"
                 " OR (status='running' AND (lease_expires_at IS NULL OR lease_expires_at < ?))"
                 " ORDER BY created_at LIMIT 1",
                 (_ts(now),),
             ) as cur:
-                row = await cur.fetchone()
+                    row = await cur.fetchone()
             if row is None:
-                await db.execute("COMMIT")
                 return None
             run = RunRecord.model_validate_json(row[0]).model_copy(
                 update={"lease_owner": owner, "lease_expires_at": now + timedelta(seconds=ttl)}
             )
             await self._write(run)
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
         return run
 
     async def renew_lease(self, run_id: str, *, owner: str, ttl: float) -> bool:
-        db = self._conn
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            run = await self.get_run(run_id)
+        async with self._tx():
+            run = await self._get(run_id)
             if run.lease_owner != owner:
-                await db.execute("COMMIT")
                 return False
             await self._write(
                 run.model_copy(update={"lease_expires_at": utcnow() + timedelta(seconds=ttl)})
             )
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
         return True
 
     async def release_lease(self, run_id: str, *, owner: str) -> None:
-        db = self._conn
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            run = await self.get_run(run_id)
+        async with self._tx():
+            run = await self._get(run_id)
             if run.lease_owner == owner:
                 await self._write(run.model_copy(update={"lease_owner": None, "lease_expires_at": None}))
-            await db.execute("COMMIT")
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
 
     async def delete_runs(self, *, finished_before: datetime) -> int:
-        db = self._conn
-        async with db.execute(
-            "SELECT id, record FROM ca_runs WHERE status IN ('succeeded','failed','cancelled')"
-        ) as cur:
-            rows = await cur.fetchall()
-        ids = [
-            r[0]
-            for r in rows
-            if (f := RunRecord.model_validate_json(r[1]).finished_at) and f < finished_before
-        ]
+        async with self._tx() as db:
+            async with db.execute(
+                "SELECT id, record FROM ca_runs WHERE status IN ('succeeded','failed','cancelled')"
+            ) as cur:
+                rows = await cur.fetchall()
+            ids = [
+                r[0]
+                for r in rows
+                if (f := RunRecord.model_validate_json(r[1]).finished_at) and f < finished_before
+            ]
+            for run_id in ids:
+                await db.execute("DELETE FROM ca_runs WHERE id=?", (run_id,))
+                await db.execute("DELETE FROM ca_steps WHERE run_id=?", (run_id,))
+                await db.execute("DELETE FROM ca_events WHERE run_id=?", (run_id,))
         for run_id in ids:
-            await db.execute("DELETE FROM ca_runs WHERE id=?", (run_id,))
-            await db.execute("DELETE FROM ca_steps WHERE run_id=?", (run_id,))
-            await db.execute("DELETE FROM ca_events WHERE run_id=?", (run_id,))
             await self.checkpointer().adelete_thread(run_id)
         return len(ids)

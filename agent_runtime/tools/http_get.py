@@ -1,7 +1,8 @@
 """The built-in ``http_get`` tool: fetch a URL under an allow-list of prefixes.
 
-A URL is allowed when its scheme, host and port equal those of an allowed prefix and its path lies
-under the prefix's path (whole segments: ``/docs`` allows ``/docs`` and ``/docs/a``, not ``/docsx``).
+A URL is allowed when its scheme, host and port equal those of an allowed prefix and its path
+lies under the prefix's path, in whole segments: ``/docs`` allows ``/docs`` and ``/docs/a``, not
+``/docsx``.
 URLs with user info, dot segments, or a scheme other than http(s) are refused. Redirects are
 followed one hop at a time, each hop checked against the same list.
 """

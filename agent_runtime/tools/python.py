@@ -38,7 +38,9 @@ def load_callable(path: str) -> Any:
                 f"function {path!r}: module '{module_name}' has no attribute '{attr_path}'"
             ) from None
     if not callable(target):
-        raise ToolError(f"function {path!r}: '{attr_path}' is a {type(target).__name__}, not callable")
+        raise ToolError(
+            f"function {path!r}: '{attr_path}' is a {type(target).__name__}, not callable"
+        )
     return target
 
 
@@ -102,7 +104,9 @@ class PythonTool(Tool):
         schema.setdefault("properties", {})
         self.parameters = schema
         self.description = (
-            description or _first_paragraph(inspect.getdoc(fn)) or f"Calls the Python function {path}."
+            description
+            or _first_paragraph(inspect.getdoc(fn))
+            or f"Calls the Python function {path}."
         )
 
     @classmethod
