@@ -45,12 +45,16 @@ def build_messages(messages: list[Message]) -> tuple[str, list[dict[str, Any]]]:
         if m.role == "tool":
             if not m.tool_call_id:
                 raise ProviderError("anthropic: a tool message needs the id of the call it answers")
-            blocks.append({"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content})
+            blocks.append(
+                {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+            )
         else:
             if m.content:
                 blocks.append({"type": "text", "text": m.content})
             for call in m.tool_calls:
-                blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": call.args})
+                blocks.append(
+                    {"type": "tool_use", "id": call.id, "name": call.name, "input": call.args}
+                )
         role = "assistant" if m.role == "assistant" else "user"
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
@@ -128,7 +132,9 @@ def parse_message(message: AnthropicMessage, *, structured: bool) -> Completion:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
-        raise ProviderError(f"anthropic: the structured answer is not JSON: {text[:200]!r}") from None
+        raise ProviderError(
+            f"anthropic: the structured answer is not JSON: {text[:200]!r}"
+        ) from None
     if not isinstance(value, dict):
         raise ProviderError("anthropic: the structured answer is not a JSON object")
     completion.structured = value

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 import httpx
 from google import genai
@@ -53,6 +52,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 _TRANSPORT_ERRORS = _transport_errors()
+_CAUGHT: tuple[type[BaseException], ...] = (errors.APIError, *_TRANSPORT_ERRORS)
 
 
 def encode_call_id(call_id: str, signature: bytes | None) -> str:
@@ -91,7 +91,9 @@ def build_contents(messages: list[Message]) -> tuple[str, list[types.Content]]:
                 call_id, signature = decode_call_id(call.id)
                 parts.append(
                     types.Part(
-                        function_call=types.FunctionCall(id=call_id, name=call.name, args=call.args),
+                        function_call=types.FunctionCall(
+                            id=call_id, name=call.name, args=call.args
+                        ),
                         thought_signature=signature,
                     )
                 )
@@ -144,7 +146,9 @@ def parse_response(response: types.GenerateContentResponse, *, structured: bool)
     completion = Completion(usage=usage, model=response.model_version or "")
     if not response.candidates:
         reason = response.prompt_feedback.block_reason if response.prompt_feedback else None
-        raise ProviderError(f"google: no answer (blocked: {reason})" if reason else "google: no answer")
+        raise ProviderError(
+            f"google: no answer (blocked: {reason})" if reason else "google: no answer"
+        )
     content = response.candidates[0].content
     texts: list[str] = []
     for i, part in enumerate((content.parts if content else None) or []):
@@ -175,7 +179,9 @@ def map_error(exc: BaseException) -> ProviderError:
     if isinstance(exc, errors.APIError):
         status = int(exc.code or 0)
         retryable = status in _RETRYABLE_STATUS or status >= 500
-        return ProviderError(f"google: HTTP {status}: {exc.message or exc.status}", retryable=retryable)
+        return ProviderError(
+            f"google: HTTP {status}: {exc.message or exc.status}", retryable=retryable
+        )
     if isinstance(exc, _TRANSPORT_ERRORS):
         return ProviderError(f"google: connection failed: {type(exc).__name__}", retryable=True)
     return ProviderError(f"google: {type(exc).__name__}: {exc}")
@@ -203,10 +209,10 @@ class GoogleModel(ChatModel):
         try:
             response = await client.aio.models.generate_content(
                 model=self.spec.model,
-                contents=contents,  # type: ignore[arg-type]
+                contents=contents,
                 config=config,
             )
-        except (errors.APIError, *_TRANSPORT_ERRORS) as exc:
+        except _CAUGHT as exc:
             raise map_error(exc) from exc
         return parse_response(response, structured=request.output_schema is not None)
 

@@ -138,5 +138,5 @@ class OllamaModel(ChatModel):
 
     async def aclose(self) -> None:
         if self._client is not None:
-            await self._client.close()
+            await self._client.close()  # type: ignore[no-untyped-call]
             self._client = None

@@ -105,7 +105,9 @@ def parse_completion(response: ChatCompletion, *, structured: bool) -> Completio
         function = getattr(call, "function", None)
         if function is None:  # custom (non-function) tools are never offered by this adapter
             continue
-        calls.append(ToolCall(id=call.id, name=function.name, args=_json_object(function.arguments)))
+        calls.append(
+            ToolCall(id=call.id, name=function.name, args=_json_object(function.arguments))
+        )
     completion = Completion(tool_calls=calls, usage=usage, model=response.model)
     if calls:
         completion.text = message.content or ""
@@ -178,7 +180,9 @@ class OpenAIModel(ChatModel):
                 raise ProviderError("openai: OPENAI_API_KEY is not set")
             self._key = key
             # The engine's retry policy decides about retries, so the SDK must not add its own.
-            self._client = openai.AsyncOpenAI(api_key=key, base_url=self.spec.base_url, max_retries=0)
+            self._client = openai.AsyncOpenAI(
+                api_key=key, base_url=self.spec.base_url, max_retries=0
+            )
         return self._client
 
     async def complete(self, request: ChatRequest) -> Completion:

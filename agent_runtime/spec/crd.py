@@ -11,6 +11,7 @@ by the operator with the same models and reported in ``status.conditions``.
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from agent_runtime.spec.agentpool import AgentPool
 from agent_runtime.spec.common import (
     API_GROUP,
     API_VERSION,
+    DNS_LABEL,
     DURATION_PATTERN,
     format_duration,
 )
@@ -79,17 +81,24 @@ def _reducer_rule() -> Schema:
     ]
     return _rule(
         "!has(self.reducer) || self.reducer == 'replace' || " + " || ".join(clauses),
-        "reducer does not fit the field's type: append needs an array, merge an object, "
+        "'reducer' does not fit the field's type: append needs an array, merge an object, "
         "sum an integer or number",
         ".reducer",
     )
 
+
+_NAME_RULE = _rule(
+    f"size(self.metadata.name) <= 63 && self.metadata.name.matches('{DNS_LABEL}')",
+    "metadata.name must be a DNS label: at most 63 lowercase letters, digits and '-'",
+)
 
 # Admission-time rules by schema path. ``from`` and ``output`` hold a string or a list or mapping,
 # which CEL cannot see, so the rules on them (one entry, sources exist, routers branch) and those
 # too costly to estimate (branch targets exist, reachability) are left to the operator, which
 # validates with the models and reports them in the Ready condition.
 _RULES: dict[str, list[Schema]] = {
+    "Workflow": [_NAME_RULE],
+    "AgentPool": [_NAME_RULE],
     "Workflow.spec": [
         _rule(
             "self.edges.all(e, !has(e.to) || e.to == 'END' || "
@@ -130,18 +139,18 @@ _RULES: dict[str, list[Schema]] = {
     "Workflow.spec.models{}": [
         _rule(
             "self.provider == 'scripted' || (has(self.model) && size(self.model) > 0)",
-            "model: every provider but scripted needs a model name",
+            "every provider but scripted needs a 'model' name",
             ".model",
         ),
         _rule(
             "!has(self.baseUrl) || self.provider in ['openai', 'ollama']",
-            "baseUrl: only the openai and ollama providers take a baseUrl",
+            "only the openai and ollama providers take a 'baseUrl'",
             ".baseUrl",
         ),
         _rule(
             "self.provider == 'scripted' || !has(self.delay) || "
             "self.delay.matches('^(0+(\\\\.0+)?(ms|s|m|h))+$')",
-            "delay: only the scripted provider takes a delay",
+            "only the scripted provider takes a 'delay'",
             ".delay",
         ),
     ],
@@ -167,7 +176,7 @@ _RULES: dict[str, list[Schema]] = {
     "Workflow.spec.nodes[]": [
         _rule(
             "self.name != 'START' && self.name != 'END'",
-            "name: START and END are reserved for the graph's ends",
+            "START and END are reserved for the graph's ends: choose another 'name'",
             ".name",
         ),
     ],
@@ -178,34 +187,34 @@ _RULES: dict[str, list[Schema]] = {
         ),
         _rule(
             "!has(self.to) || self.to != 'START'",
-            "to: no edge can lead back to START",
+            "'to' cannot lead back to START",
             ".to",
         ),
     ],
     "Workflow.spec.edges[].branches": [
         _rule(
             "self.filter(b, !has(b.when)).size() <= 1",
-            "branches: only one branch may omit 'when'",
+            "only one branch may omit 'when'",
         ),
         _rule(
             "!self.exists(b, !has(b.when)) || !has(self[size(self) - 1].when)",
-            "branches: the default branch (no 'when') must be last",
+            "the default branch (no 'when') must be last",
         ),
     ],
     "Workflow.spec.edges[].branches[]": [
-        _rule("self.to != 'START'", "to: no edge can lead back to START", ".to"),
+        _rule("self.to != 'START'", "'to' cannot lead back to START", ".to"),
     ],
     # AgentPool
     "AgentPool.spec.capabilities": [
         _rule(
             "self.all(a, self.exists_one(b, b == a))",
-            "capabilities: each capability may be listed once",
+            "each capability may be listed once",
         ),
     ],
     "AgentPool.spec.autoscaling": [
         _rule(
             "self.maxReplicas >= (has(self.minReplicas) ? self.minReplicas : 1)",
-            "maxReplicas must not be below minReplicas",
+            "'maxReplicas' must not be below 'minReplicas'",
             ".maxReplicas",
         ),
     ],
@@ -213,7 +222,7 @@ _RULES: dict[str, list[Schema]] = {
         _rule(
             "!has(self.value) || size(self.value) == 0 || "
             "!self.name.matches('(?i)(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)')",
-            "this variable looks like a credential: take it from a Secret with "
+            "'value' looks like a credential: take it from a Secret with "
             "valueFrom.secretKeyRef instead of a literal value",
             ".value",
             "self.name + ' looks like a credential: take it from a Secret with "
@@ -347,7 +356,7 @@ class _Converter:
                 rules.append(
                     _rule(
                         f"{_type_in(tag, allowed)} || !has(self.{prop})",
-                        f"{prop}: only {_and(allowed)} nodes take '{prop}'",
+                        f"only {_and(allowed)} nodes take '{prop}'",
                         f".{prop}",
                     )
                 )
@@ -357,7 +366,7 @@ class _Converter:
                     rules.append(
                         _rule(
                             f"self.{tag} != '{type_}' || has(self.{prop})",
-                            f"{prop}: {type_} nodes need '{prop}'",
+                            f"{type_} nodes need '{prop}'",
                             f".{prop}",
                         )
                     )
@@ -417,17 +426,20 @@ def _resource_schema(model: type[Workflow] | type[AgentPool]) -> Schema:
     source = model.model_json_schema(by_alias=True, mode="validation")
     converter = _Converter(source.get("$defs", {}))
     props = source["properties"]
+    kind = model.__name__
+    module_doc = sys.modules[model.__module__].__doc__ or ""
     return {
         "type": "object",
-        "description": source.get("description") or (model.__doc__ or "").strip(),
+        "description": module_doc.strip().splitlines()[0],
         "properties": {
             "apiVersion": {"type": "string", "description": "APIVersion of this object."},
             "kind": {"type": "string", "description": "Kind of this object."},
             "metadata": {"type": "object"},
-            "spec": converter.convert(props["spec"], f"{model.__name__}.spec"),
-            "status": converter.convert(props["status"], f"{model.__name__}.status"),
+            "spec": converter.convert(props["spec"], f"{kind}.spec"),
+            "status": converter.convert(props["status"], f"{kind}.status"),
         },
         "required": ["spec"],
+        VALIDATIONS: copy.deepcopy(_RULES[kind]),
     }
 
 

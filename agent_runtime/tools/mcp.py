@@ -26,16 +26,21 @@ from agent_runtime.tools.base import Tool, ToolError
 try:  # mcp 2.x, and late 1.x
     from mcp.client.streamable_http import streamable_http_client as _transport
 except ImportError:  # mcp 1.x
-    from mcp.client.streamable_http import streamablehttp_client as _transport
+    from mcp.client.streamable_http import (  # type: ignore[attr-defined, no-redef]
+        streamablehttp_client as _transport,
+    )
 
 try:  # mcp 2.x
     from mcp.shared.exceptions import MCPError as _ProtocolError
 except ImportError:  # mcp 1.x
-    from mcp.shared.exceptions import McpError as _ProtocolError
+    from mcp.shared.exceptions import (  # type: ignore[attr-defined, no-redef]
+        McpError as _ProtocolError,
+    )
 
+_new_http_client: Callable[[], Any] | None
 try:
     from mcp.shared._httpx_utils import create_mcp_http_client as _new_http_client
-except ImportError:  # pragma: no cover - a layout we do not know: let the transport make its own
+except ImportError:  # a layout we do not know: let the transport make its own client
     _new_http_client = None
 
 #: Whether the transport takes a shared HTTP client (mcp 2.x's ``http_client=``).

@@ -1,0 +1,89 @@
+"""Every example runs to its expected output through the CLI, as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.conftest import CLI, EXAMPLES
+
+CASES: list[tuple[str, list[str], dict[str, Any]]] = [
+    (
+        "01-linear-chain",
+        ["--input", "topic=durable agents"],
+        {
+            "draft": "Brief: durable agents checkpoint every step, so a run survives any crash.",
+            "sources": ["https://example.org/durable-execution"],
+        },
+    ),
+    (
+        "02-router-loop",
+        ["--input", "topic=leases"],
+        {"draft": "A second draft, tighter and clearer.", "score": 9, "revisions": 2},
+    ),
+    (
+        "03-parallel-fan-out",
+        ["--input-json", '{"topic": "leases"}'],
+        {
+            "findings": [
+                "news: agents move to Kubernetes",
+                "papers: checkpointing cuts recovery time",
+                "web: durable execution is mainstream",
+            ],
+            "coverage": {"news": 1, "papers": 1, "web": 1},
+            "summary": "Three sources agree: durable, checkpointed agents are moving to Kubernetes.",
+        },
+    ),
+    ("05-tool-agent", ["--input", "question=what is six times seven"], {"answer": "42", "words": 5}),
+]
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("example", "args", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_example_runs_to_its_output(example: str, args: list[str], expected: dict[str, Any], cli_env: dict[str, str]) -> None:
+    done = run_cli(["run", str(EXAMPLES / example / "workflow.yaml"), *args], cli_env)
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout)
+    if "findings" in output:
+        output["findings"] = sorted(output["findings"])
+    assert output == expected
+    assert "succeeded" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_example_has_a_case_and_an_agentpool() -> None:
+    folders = sorted(p.name for p in EXAMPLES.iterdir() if (p / "workflow.yaml").exists())
+    assert set(folders) - {"04-human-approval"} == {c[0] for c in CASES}
+    for folder in folders:
+        assert (EXAMPLES / folder / "agentpool.yaml").exists(), folder
+
+
+def test_validate_and_graph(cli_env: dict[str, str]) -> None:
+    files = sorted(str(p) for p in EXAMPLES.glob("*/*.yaml"))
+    done = run_cli(["validate", *files], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("is valid") == len(files)
+    graph = run_cli(["graph", str(EXAMPLES / "02-router-loop" / "workflow.yaml")], cli_env)
+    assert graph.returncode == 0
+    assert graph.stdout.startswith("flowchart TD")
+    assert "check -->|state.score >= 8| __end__" in graph.stdout
+    assert "check -->|otherwise| write" in graph.stdout
+
+
+def test_runs_list_and_show(cli_env: dict[str, str]) -> None:
+    for topic in ("a", "b", "c"):
+        assert run_cli(["run", str(EXAMPLES / "01-linear-chain" / "workflow.yaml"), "-q", "-i", f"topic={topic}"], cli_env).returncode == 0
+    page = json.loads(run_cli(["runs", "list", "--json", "--limit", "2"], cli_env).stdout)
+    assert len(page["items"]) == 2 and page["nextCursor"]
+    rest = json.loads(run_cli(["runs", "list", "--json", "--cursor", page["nextCursor"]], cli_env).stdout)
+    assert len(rest["items"]) == 1
+    assert [r["input"]["topic"] for r in page["items"] + rest["items"]] == ["c", "b", "a"]
+    shown = json.loads(run_cli(["runs", "show", page["items"][0]["id"]], cli_env).stdout)
+    assert shown["status"] == "succeeded"
+    assert [s["node"] for s in shown["steps"]] == ["research", "write"]
+    assert all(s["inputTokens"] > 0 and s["status"] == "succeeded" for s in shown["steps"])
