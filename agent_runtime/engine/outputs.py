@@ -43,6 +43,8 @@ def map_output(
 
 
 def _coerce(name: str, field: StateField, value: Any) -> Any:
+    if field.reducer == "append" and not isinstance(value, list):
+        value = [value]  # one item appended to a list field
     if field.type == "string" and not isinstance(value, str):
         value = json.dumps(value, ensure_ascii=False)
     elif field.type != "string" and isinstance(value, str):
