@@ -148,7 +148,7 @@ class PythonTool(Tool):
         except Exception as exc:
             raise ToolError(
                 f"{self.name}: {self.path} raised {type(exc).__name__}: {exc}",
-                retryable=isinstance(exc, TimeoutError | ConnectionError),
+                retryable=True,  # the node's retry policy decides; only set-up errors are permanent
             ) from exc
         try:
             return to_jsonable_python(result)

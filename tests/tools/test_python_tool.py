@@ -74,7 +74,7 @@ async def test_positional_only_parameters() -> None:
 async def test_raising_function_becomes_tool_error() -> None:
     with pytest.raises(ToolError, match="raised ValueError: exploded: boom") as caught:
         await (await make("explode")).call({"reason": "boom"})
-    assert not caught.value.retryable
+    assert caught.value.retryable  # the node retry policy decides
     with pytest.raises(ToolError, match="try again later") as caught:
         await (await make("flaky")).call({})
     assert caught.value.retryable

@@ -1,0 +1,227 @@
+"""The engine in-process: retries, timeouts, limits, branches, cancel, and what runs record."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent_runtime.engine import Engine, InputError, LocalDispatcher
+from agent_runtime.spec import parse_workflow
+from agent_runtime.spec.workflow import Workflow
+from agent_runtime.stores import RunEvent, RunStatus, RunStore, StepStatus
+from tests.counting_tools import counts
+
+
+def workflow(spec: str) -> Workflow:
+    return parse_workflow({
+        "apiVersion": "configurable-agents.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "t"},
+        "spec": yaml.safe_load(spec),
+    })
+
+
+@pytest.fixture
+async def engine(store: RunStore, tmp_path: Path) -> AsyncIterator[Engine]:
+    os.environ["COUNTER_DIR"] = str(tmp_path / "counts")
+    dispatcher = LocalDispatcher()
+    yield Engine(store, dispatcher)
+    await dispatcher.aclose()
+
+
+async def run(engine: Engine, wf: Workflow, given: dict[str, Any] | None = None) -> tuple[Any, list[RunEvent]]:
+    events: list[RunEvent] = []
+    record = await engine.create_run(wf, given or {})
+    done = await engine.execute(record.id, listeners=[events.append])
+    return done, events
+
+
+FLAKY = """
+state: {out: {type: string}}
+output: [out]
+tools: [{name: flaky, function: "tests.counting_tools:flaky"}]
+nodes:
+  - name: shaky
+    type: tool
+    tool: flaky
+    args: {label: shaky, failures: %d}
+    output: out
+    retry: {maxAttempts: 3, initialDelay: 10ms, backoff: 2.0, maxDelay: 15ms}
+edges: [{from: START, to: shaky}, {from: shaky, to: END}]
+"""
+
+
+async def test_retry_until_success_records_each_attempt(engine: Engine) -> None:
+    done, events = await run(engine, workflow(FLAKY % 2))
+    assert done.status == RunStatus.SUCCEEDED, done.error
+    assert done.output == {"out": "shaky"}
+    steps = await engine.store.list_steps(done.id)
+    assert [(s.attempt, s.status) for s in steps] == [
+        (1, StepStatus.RETRYING), (2, StepStatus.RETRYING), (3, StepStatus.SUCCEEDED)
+    ]
+    assert "failed on purpose" in (steps[0].error or "")
+    assert [e.type for e in events].count("node.retrying") == 2
+
+
+async def test_retries_exhausted_fail_the_run(engine: Engine) -> None:
+    done, events = await run(engine, workflow(FLAKY % 5))
+    assert done.status == RunStatus.FAILED
+    assert done.error["code"] == "node_failed"
+    assert done.error["node"] == "shaky"
+    assert "after 3 attempts" in done.error["message"]
+    assert counts() == {"shaky": 3}
+    assert events[-1].type == "run.finished" and events[-1].data["status"] == "failed"
+
+
+def test_backoff_is_capped() -> None:
+    from agent_runtime.spec.workflow import RetryPolicy
+
+    policy = RetryPolicy(max_attempts=10, initial_delay=1, backoff=2, max_delay=5)
+    assert [policy.delay(n) for n in range(1, 6)] == [1, 2, 4, 5, 5]
+
+
+SLOW = """
+state: {topic: {type: string}, out: {type: string}}
+input: [topic]
+output: [out]
+models: {default: {provider: scripted, delay: 500ms}}
+nodes:
+  - {name: slow, type: llm, prompt: "{{ topic }}", output: out, timeout: 50ms, retry: {maxAttempts: 2, initialDelay: 10ms}}
+edges: [{from: START, to: slow}, {from: slow, to: END}]
+"""
+
+
+async def test_node_timeout_counts_as_a_failed_attempt(engine: Engine) -> None:
+    done, _ = await run(engine, workflow(SLOW), {"topic": "x"})
+    assert done.status == RunStatus.FAILED
+    assert "timed out after 0.05s (timeout)" in done.error["message"]
+    steps = await engine.store.list_steps(done.id)
+    assert [s.status for s in steps] == [StepStatus.RETRYING, StepStatus.FAILED]
+
+
+async def test_limits_timeout_fails_the_run(engine: Engine) -> None:
+    spec = SLOW.replace("timeout: 50ms, ", "").replace("output: [out]", "output: [out]\nlimits: {timeout: 100ms}")
+    done, _ = await run(engine, workflow(spec), {"topic": "x"})
+    assert done.status == RunStatus.FAILED
+    assert done.error["code"] == "timeout"
+    assert "limits.timeout" in done.error["message"]
+
+
+LOOP = """
+state: {n: {type: integer, reducer: sum}}
+output: [n]
+tools: [{name: record, function: "tests.counting_tools:record"}]
+nodes:
+  - {name: tick, type: tool, tool: record, args: {label: tick}}
+  - {name: again, type: router}
+edges:
+  - {from: START, to: tick}
+  - {from: tick, to: again}
+  - from: again
+    branches:
+      - {when: "state.n > 100", to: END}
+      - {to: tick}
+limits: {maxSteps: 10}
+"""
+
+
+async def test_max_steps_stops_a_loop(engine: Engine) -> None:
+    done, _ = await run(engine, workflow(LOOP))
+    assert done.status == RunStatus.FAILED
+    assert done.error["code"] == "max_steps"
+    assert "limits.maxSteps" in done.error["message"]
+    assert counts()["tick"] == 5
+
+
+async def test_no_matching_branch_is_a_clear_failure(engine: Engine) -> None:
+    spec = LOOP.replace("      - {to: tick}\n", "")
+    done, _ = await run(engine, workflow(spec))
+    assert done.status == RunStatus.FAILED
+    assert done.error["code"] == "no_branch"
+    assert "spec.edges[2]" in done.error["message"]
+
+
+STRUCTURED = """
+state: {score: {type: integer}}
+output: [score]
+models: {default: {provider: scripted, responses: [{score: "high"}, {score: 7}]}}
+nodes:
+  - {name: grade, type: llm, prompt: grade it, output: {score: {type: integer}}, retry: {maxAttempts: 2, initialDelay: 1ms}}
+edges: [{from: START, to: grade}, {from: grade, to: END}]
+"""
+
+
+async def test_structured_output_of_the_wrong_type_is_rejected(engine: Engine) -> None:
+    done, _ = await run(engine, workflow(STRUCTURED.replace("maxAttempts: 2", "maxAttempts: 1")))
+    assert done.status == RunStatus.FAILED
+    assert "output score: expected integer, got string" in done.error["message"]
+
+
+async def test_visits_pick_scripted_responses_in_order(engine: Engine) -> None:
+    wf = workflow(LOOP.replace("state.n > 100", "state.n >= 3").replace(
+        "{name: tick, type: tool, tool: record, args: {label: tick}}",
+        "{name: tick, type: llm, prompt: go, output: {n: {type: integer}}}",
+    ).replace("tools: [{name: record, function: \"tests.counting_tools:record\"}]",
+              "models: {default: {provider: scripted, responses: [{n: 1}, {n: 1}, {n: 1}, {n: 50}]}}"))
+    done, _ = await run(engine, wf)
+    assert done.status == RunStatus.SUCCEEDED, done.error
+    assert done.output == {"n": 3}
+    steps = await engine.store.list_steps(done.id)
+    assert [(s.node, s.visit) for s in steps if s.node == "tick"] == [("tick", 0), ("tick", 1), ("tick", 2)]
+
+
+async def test_cancel_stops_a_running_run_before_its_next_node(engine: Engine) -> None:
+    spec = """
+state: {topic: {type: string}, a: {type: string}, b: {type: string}}
+input: [topic]
+output: [b]
+models: {default: {provider: scripted, delay: 300ms}}
+nodes:
+  - {name: a, type: llm, prompt: "{{ topic }}", output: a}
+  - {name: b, type: llm, prompt: "{{ a }}", output: b}
+edges: [{from: START, to: a}, {from: a, to: b}, {from: b, to: END}]
+"""
+    wf = workflow(spec)
+    record = await engine.create_run(wf, {"topic": "x"})
+    task = asyncio.create_task(engine.execute(record.id))
+    await asyncio.sleep(0.1)
+    cancelled = await engine.cancel(record.id)
+    assert cancelled.status == RunStatus.CANCELLED
+    done = await task
+    assert done.status == RunStatus.CANCELLED
+    assert [s.node for s in await engine.store.list_steps(record.id)] == ["a"]
+
+
+async def test_bad_input_writes_nothing(engine: Engine) -> None:
+    wf = workflow(SLOW)
+    with pytest.raises(InputError) as err:
+        await engine.create_run(wf, {"topic": 3, "extra": 1})
+    assert err.value.problems == [
+        "input.extra: not an input of this workflow (inputs: topic)",
+        "input.topic: expected string, got integer",
+    ]
+    assert (await engine.store.list_runs()).items == []
+
+
+async def test_a_run_keeps_the_spec_it_started_with(engine: Engine) -> None:
+    wf = workflow(SLOW.replace("delay: 500ms", "delay: 0s").replace("timeout: 50ms, ", ""))
+    record = await engine.create_run(wf, {"topic": "x"})
+    assert record.spec_hash == wf.spec.content_hash()
+    assert record.spec["spec"]["nodes"][0]["prompt"] == "{{ topic }}"
+    done = await engine.execute(record.id)
+    assert done.output == {"out": "x"}
+
+
+async def test_events_are_numbered_and_persisted(engine: Engine) -> None:
+    done, events = await run(engine, workflow(FLAKY % 0))
+    stored = await engine.store.list_events(done.id)
+    assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
+    assert [e.type for e in stored] == [e.type for e in events] == [
+        "run.started", "node.started", "node.finished", "run.finished"
+    ]
