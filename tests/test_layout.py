@@ -10,7 +10,11 @@ from tests.conftest import REPO
 
 def test_import_operator_gives_the_standard_library_from_the_repo_root() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", "import operator, json; print(operator.__file__); print(operator.add(1, 2))"],
+        [
+            sys.executable,
+            "-c",
+            "import operator, json; print(operator.__file__); print(operator.add(1, 2))",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -30,7 +29,9 @@ def _lines(exc: BaseException) -> tuple[list[str], int]:
         return [f"store: {exc}"], EXIT_FAILED
     if isinstance(exc, RunError):
         return [str(exc)], EXIT_INVALID if exc.code in _CALLER_CODES else EXIT_FAILED
-    return [f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)"], EXIT_FAILED
+    return [
+        f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)"
+    ], EXIT_FAILED
 
 
 def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
@@ -63,5 +64,3 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
             click.echo(f"error: {line}", err=True)
         return code
     return int(result or 0)
-
-

@@ -34,14 +34,16 @@ def _parse(name: str, field: StateField | None, raw: str) -> Any:
 def parse_inputs(
     pairs: tuple[str, ...], raw_json: str | None, fields: dict[str, StateField]
 ) -> dict[str, Any]:
-    """``--input-json`` first, then each ``--input k=v`` over it; unknown keys are left to checks."""
+    """``--input-json`` first, then each ``--input k=v`` over it; unknown keys are checked later."""
     values: dict[str, Any] = {}
     problems: list[str] = []
     if raw_json:
         try:
             decoded = json.loads(raw_json)
         except json.JSONDecodeError as exc:
-            raise InputError([f"--input-json: invalid JSON: {exc.msg} at column {exc.colno}"]) from None
+            raise InputError(
+                [f"--input-json: invalid JSON: {exc.msg} at column {exc.colno}"]
+            ) from None
         if not isinstance(decoded, dict):
             raise InputError(["--input-json: expected a JSON object"])
         values.update(decoded)

@@ -21,11 +21,23 @@ from agent_runtime.spec.mermaid import to_mermaid
 from agent_runtime.spec.workflow import HumanNode
 from agent_runtime.stores import RunStatus
 
-STORE_HELP = "Run store URL (sqlite:///path.db, postgresql://..., s3://...); env CONFIGURABLE_AGENTS_STORE."
-store_option = click.option("--store", "store_url", envvar="CONFIGURABLE_AGENTS_STORE", help=STORE_HELP)
-input_option = click.option("--input", "-i", "pairs", multiple=True, metavar="KEY=VALUE",
-                            help="An input field; the value is parsed by the field's declared type.")
-input_json_option = click.option("--input-json", "raw_json", metavar="JSON", help="Input fields as one JSON object.")
+STORE_HELP = (
+    "Run store URL (sqlite:///path.db, postgresql://..., s3://...); env CONFIGURABLE_AGENTS_STORE."
+)
+store_option = click.option(
+    "--store", "store_url", envvar="CONFIGURABLE_AGENTS_STORE", help=STORE_HELP
+)
+input_option = click.option(
+    "--input",
+    "-i",
+    "pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An input field; the value is parsed by the field's declared type.",
+)
+input_json_option = click.option(
+    "--input-json", "raw_json", metavar="JSON", help="Input fields as one JSON object."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,7 +55,8 @@ def pick_workflow(path: str, name: str | None) -> Workflow:
         return workflows[0]
     what = f"no Workflow named {name!r}" if name else "no Workflow"
     if len(workflows) > 1:
-        what = f"{len(workflows)} Workflows ({', '.join(w.name for w in workflows)}); choose one with --workflow"
+        names = ", ".join(w.name for w in workflows)
+        what = f"{len(workflows)} Workflows ({names}); choose one with --workflow"
     raise SpecError([Problem("", what)], source=path)
 
 
@@ -52,20 +65,37 @@ def pick_workflow(path: str, name: str | None) -> Workflow:
 @input_option
 @input_json_option
 @store_option
-@click.option("--resume", "resume_id", metavar="ID", help="Go on with this run instead of starting one.")
+@click.option(
+    "--resume", "resume_id", metavar="ID", help="Go on with this run instead of starting one."
+)
 @click.option("--workflow", "workflow_name", help="Which Workflow of FILE to run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-def run(file: str, pairs: tuple[str, ...], raw_json: str | None, store_url: str | None,
-        resume_id: str | None, workflow_name: str | None, quiet: bool) -> int:
+def run(
+    file: str,
+    pairs: tuple[str, ...],
+    raw_json: str | None,
+    store_url: str | None,
+    resume_id: str | None,
+    workflow_name: str | None,
+    quiet: bool,
+) -> int:
     """Run the Workflow in FILE to completion and print its output as JSON."""
     workflow = pick_workflow(file, workflow_name)
     progress = Progress(quiet=quiet)
     if resume_id:
+
         async def go_on(engine: Engine) -> int:
             run = await engine.store.get_run(resume_id)
             if run.spec_hash != workflow.spec.content_hash():
-                progress.say(f"note: {file} changed since run {run.id} started; it goes on with the spec it started with")
-            fields = _resume_fields(run.spec, run.interrupt) if run.status == RunStatus.INTERRUPTED else {}
+                progress.say(
+                    f"note: {file} changed since run {run.id} started; "
+                    "it goes on with the spec it started with"
+                )
+            fields = (
+                _resume_fields(run.spec, run.interrupt)
+                if run.status == RunStatus.INTERRUPTED
+                else {}
+            )
             given = parse_inputs(pairs, raw_json, fields) if fields or pairs or raw_json else {}
             return report(await resume_run(engine, resume_id, given, progress), progress)
 
@@ -75,7 +105,10 @@ def run(file: str, pairs: tuple[str, ...], raw_json: str | None, store_url: str 
 
     async def start(engine: Engine) -> int:
         record = await engine.create_run(workflow, given)
-        progress.say(f"run {record.id} started ({workflow.namespace}/{workflow.name}, store {engine.store.url})")
+        progress.say(
+            f"run {record.id} started ({workflow.namespace}/{workflow.name}, "
+            f"store {engine.store.url})"
+        )
         return report(await engine.execute(record.id, listeners=[progress]), progress)
 
     return int(asyncio.run(with_engine(store_url, start)))
@@ -141,19 +174,36 @@ def runs() -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--cursor", help="The next-page cursor printed by the previous page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
-def runs_list(store_url: str | None, workflow: str | None, status: str | None, limit: int,
-              cursor: str | None, as_json: bool) -> int:
+def runs_list(
+    store_url: str | None,
+    workflow: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    as_json: bool,
+) -> int:
     """Runs, newest first."""
+
     async def body(engine: Engine) -> int:
         page = await engine.store.list_runs(
-            workflow=workflow, status=RunStatus(status) if status else None, limit=limit, cursor=cursor
+            workflow=workflow,
+            status=RunStatus(status) if status else None,
+            limit=limit,
+            cursor=cursor,
         )
         if as_json:
-            print_json(page.model_dump(mode="json", by_alias=True, exclude={"items": {"__all__": {"spec"}}}))
+            print_json(
+                page.model_dump(
+                    mode="json", by_alias=True, exclude={"items": {"__all__": {"spec"}}}
+                )
+            )
             return EXIT_OK
         click.echo(f"{'ID':<22} {'WORKFLOW':<28} {'STATUS':<12} CREATED")
         for r in page.items:
-            click.echo(f"{r.id:<22} {r.namespace + '/' + r.workflow:<28} {r.status.value:<12} {r.created_at:%Y-%m-%d %H:%M:%S}")
+            click.echo(
+                f"{r.id:<22} {r.namespace + '/' + r.workflow:<28} {r.status.value:<12} "
+                f"{r.created_at:%Y-%m-%d %H:%M:%S}"
+            )
         if page.next_cursor:
             click.echo(f"more: --cursor '{page.next_cursor}'", err=True)
         return EXIT_OK
@@ -166,6 +216,7 @@ def runs_list(store_url: str | None, workflow: str | None, status: str | None, l
 @store_option
 def runs_show(run_id: str, store_url: str | None) -> int:
     """A run as JSON: status, input, output, error and its steps."""
+
     async def body(engine: Engine) -> int:
         run = await engine.store.get_run(run_id)
         steps = await engine.store.list_steps(run_id)
@@ -183,13 +234,17 @@ def runs_show(run_id: str, store_url: str | None) -> int:
 @input_json_option
 @store_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-def runs_resume(run_id: str, pairs: tuple[str, ...], raw_json: str | None, store_url: str | None, quiet: bool) -> int:
+def runs_resume(
+    run_id: str, pairs: tuple[str, ...], raw_json: str | None, store_url: str | None, quiet: bool
+) -> int:
     """Answer an interrupted run's human node, or go on after a crash or failure."""
     progress = Progress(quiet=quiet)
 
     async def body(engine: Engine) -> int:
         run = await engine.store.get_run(run_id)
-        fields = _resume_fields(run.spec, run.interrupt) if run.status == RunStatus.INTERRUPTED else {}
+        fields = (
+            _resume_fields(run.spec, run.interrupt) if run.status == RunStatus.INTERRUPTED else {}
+        )
         given = parse_inputs(pairs, raw_json, fields)
         return report(await resume_run(engine, run_id, given, progress), progress)
 
@@ -201,6 +256,7 @@ def runs_resume(run_id: str, pairs: tuple[str, ...], raw_json: str | None, store
 @store_option
 def runs_cancel(run_id: str, store_url: str | None) -> int:
     """Cancel a queued, running or interrupted run."""
+
     async def body(engine: Engine) -> int:
         run = await engine.cancel(run_id)
         click.echo(f"run {run.id} cancelled", err=True)

@@ -36,6 +36,8 @@ class Progress:
             details += [f"{tokens} tokens"] if tokens else []
             self.say(f"  ✓ {node}" + (f" ({', '.join(details)})" if details else ""))
         elif event.type == "node.retrying":
-            self.say(f"  ↻ {node} attempt {data.get('attempt')} failed: {data.get('error')}; retrying")
+            self.say(
+                f"  ↻ {node} attempt {data.get('attempt')} failed: {data.get('error')}; retrying"
+            )
         elif event.type == "node.failed":
             self.say(f"  ✗ {node} failed: {data.get('error')}")

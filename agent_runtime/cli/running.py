@@ -12,7 +12,7 @@ import click
 from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent_runtime.cli.progress import Progress
 from agent_runtime.engine import Engine, LocalDispatcher, RunError
-from agent_runtime.stores import RunRecord, RunStatus, RunStore, open_store
+from agent_runtime.stores import RunRecord, RunStatus, open_store
 
 
 async def with_engine(store_url: str | None, body: Callable[[Engine], Awaitable[Any]]) -> Any:
@@ -31,7 +31,7 @@ def print_json(value: Any) -> None:
 
 
 def report(run: RunRecord, progress: Progress) -> int:
-    """Print the outcome: output JSON on stdout, everything else on stderr; return the exit status."""
+    """Print the outcome (output JSON on stdout, the rest on stderr); return the exit status."""
     if run.status == RunStatus.SUCCEEDED:
         progress.say(f"run {run.id} succeeded")
         print_json(run.output or {})
@@ -54,15 +54,21 @@ def report(run: RunRecord, progress: Progress) -> int:
     progress.quiet = False
     progress.say(f"error: run {run.id} failed: {error.get('message', 'unknown error')}")
     if run.status == RunStatus.FAILED:
-        progress.say(f"  retry from the last checkpoint with: configurable-agents runs resume {run.id}")
+        progress.say(
+            f"  retry from the last checkpoint with: configurable-agents runs resume {run.id}"
+        )
     return EXIT_FAILED
 
 
-async def resume_run(engine: Engine, run_id: str, given: dict[str, Any], progress: Progress) -> RunRecord:
+async def resume_run(
+    engine: Engine, run_id: str, given: dict[str, Any], progress: Progress
+) -> RunRecord:
     """Go on with a run: answer its human node, or continue after a crash or a failure."""
     run = await engine.store.get_run(run_id)
     if run.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
-        raise RunError(f"run {run_id!r} is {run.status.value}; there is nothing to resume", code="conflict")
+        raise RunError(
+            f"run {run_id!r} is {run.status.value}; there is nothing to resume", code="conflict"
+        )
     if given and run.status != RunStatus.INTERRUPTED:
         raise RunError(
             f"run {run_id!r} is {run.status.value}: --input only answers an interrupted run",
@@ -72,5 +78,3 @@ async def resume_run(engine: Engine, run_id: str, given: dict[str, Any], progres
     if run.status == RunStatus.INTERRUPTED:
         return await engine.resume(run_id, given, listeners=[progress])
     return await engine.execute(run_id, listeners=[progress])
-
-

@@ -50,7 +50,9 @@ class CompiledWorkflow:
     builder: StateGraph[Any, RunContext, Any, Any]
     _bound: dict[int, CompiledStateGraph[Any, RunContext, Any, Any]] = field(default_factory=dict)
 
-    def bind(self, checkpointer: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any, RunContext, Any, Any]:
+    def bind(
+        self, checkpointer: BaseCheckpointSaver[Any]
+    ) -> CompiledStateGraph[Any, RunContext, Any, Any]:
         graph = self._bound.get(id(checkpointer))
         if graph is None:
             graph = self._bound[id(checkpointer)] = self.builder.compile(

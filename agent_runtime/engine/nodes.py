@@ -26,26 +26,31 @@ def _visit(state: dict[str, Any], name: str) -> int:
     return int(state.get(VISITS, {}).get(name, 0))
 
 
-def _build_task(spec: WorkflowSpec, node: LlmNode | ToolNode, ctx: RunContext, visit: int, view: dict[str, Any]) -> NodeTask:
-    common = {
-        "run_id": ctx.run_id,
-        "workflow": ctx.workflow,
-        "node": node.name,
-        "capability": node.capability,
-        "visit": visit,
-    }
+def _build_task(
+    spec: WorkflowSpec, node: LlmNode | ToolNode, ctx: RunContext, visit: int, view: dict[str, Any]
+) -> NodeTask:
+    common = NodeTask(
+        run_id=ctx.run_id,
+        workflow=ctx.workflow,
+        node=node.name,
+        type=node.type,
+        capability=node.capability,
+        visit=visit,
+    )
     if isinstance(node, LlmNode):
-        return NodeTask(
-            type="llm",
-            model=spec.models[node.model],
-            system=render(node.system, view),
-            prompt=render(node.prompt, view),
-            tools=[spec.tool(t) for t in node.tools],
-            max_tool_rounds=node.max_tool_rounds,
-            output_schema=output_schema(node.output),
-            **common,
+        return common.model_copy(
+            update=dict(
+                model=spec.models[node.model],
+                system=render(node.system, view),
+                prompt=render(node.prompt, view),
+                tools=[spec.tool(t) for t in node.tools],
+                max_tool_rounds=node.max_tool_rounds,
+                output_schema=output_schema(node.output),
+            )
         )
-    return NodeTask(type="tool", tool=spec.tool(node.tool), args=render_value(node.args, view), **common)
+    return common.model_copy(
+        update=dict(tool=spec.tool(node.tool), args=render_value(node.args, view))
+    )
 
 
 def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
@@ -68,13 +73,15 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
             await ctx.emit("node.started", {"node": node.name, "visit": visit, "attempt": attempt})
             try:
                 async with asyncio.timeout(node.timeout):
-                    result = await ctx.dispatcher.dispatch(task.model_copy(update={"attempt": attempt}))
+                    result = await ctx.dispatcher.dispatch(
+                        task.model_copy(update={"attempt": attempt})
+                    )
                 update = map_output(spec, node.output, result.output)
             except TimeoutError:
                 error, permanent = f"timed out after {node.timeout:g}s (timeout)", False
             except PermanentTaskError as exc:
                 error, permanent = str(exc), True
-            except Exception as exc:  # noqa: BLE001 - any failure of an attempt is retried
+            except Exception as exc:
                 error, permanent = str(exc) or exc.__class__.__name__, False
             else:
                 usage = result.usage
@@ -125,11 +132,17 @@ def router_node(node: RouterNode) -> NodeFn:
         visit = _visit(state, node.name)
         await ctx.store.record_step(
             StepRecord(
-                run_id=ctx.run_id, node=node.name, visit=visit, status=StepStatus.SUCCEEDED,
-                started_at=now, finished_at=now,
+                run_id=ctx.run_id,
+                node=node.name,
+                visit=visit,
+                status=StepStatus.SUCCEEDED,
+                started_at=now,
+                finished_at=now,
             )
         )
-        await ctx.emit("node.finished", {"node": node.name, "visit": visit, "attempt": 1, "update": {}})
+        await ctx.emit(
+            "node.finished", {"node": node.name, "visit": visit, "attempt": 1, "update": {}}
+        )
         return {VISITS: {node.name: 1}}
 
     return run
@@ -152,15 +165,23 @@ def human_node(node: HumanNode) -> NodeFn:
             "prompt": prompt,
             "fields": {k: f.json_schema() for k, f in node.output.items()},
         }
-        existing = [s for s in await ctx.store.list_steps(ctx.run_id) if s.node == node.name and s.visit == visit]
+        existing = [
+            s
+            for s in await ctx.store.list_steps(ctx.run_id)
+            if s.node == node.name and s.visit == visit
+        ]
         if not existing:
             await ctx.store.record_step(step)
         else:
             step = existing[0]
         answer = interrupt(request)  # raises the first time; returns the resume input after
         update = check_fields(node.output, answer if isinstance(answer, dict) else {})
-        await ctx.store.record_step(step.model_copy(update={"status": StepStatus.SUCCEEDED, "finished_at": utcnow()}))
-        await ctx.emit("node.finished", {"node": node.name, "visit": visit, "attempt": 1, "update": update})
+        await ctx.store.record_step(
+            step.model_copy(update={"status": StepStatus.SUCCEEDED, "finished_at": utcnow()})
+        )
+        await ctx.emit(
+            "node.finished", {"node": node.name, "visit": visit, "attempt": 1, "update": update}
+        )
         return {**update, VISITS: {node.name: 1}}
 
     return run

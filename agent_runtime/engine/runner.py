@@ -11,6 +11,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
@@ -100,7 +101,9 @@ class Engine:
         """Answer the human node a run waits at; the input is checked before anything changes."""
         run = await self.store.get_run(run_id)
         if run.status != RunStatus.INTERRUPTED or not run.interrupt:
-            raise RunError(f"run {run_id!r} is {run.status.value}, not interrupted", code="not_interrupted")
+            raise RunError(
+                f"run {run_id!r} is {run.status.value}, not interrupted", code="not_interrupted"
+            )
         node = Workflow.model_validate(run.spec).spec.node(run.interrupt["node"])
         assert isinstance(node, HumanNode)
         check_fields(node.output, given)
@@ -111,7 +114,9 @@ class Engine:
         try:
             run = await self.store.transition(run_id, RunStatus.CANCELLED)
         except InvalidTransition:
-            raise RunError(f"run {run_id!r} is {run.status.value}; it cannot be cancelled", code="conflict") from None
+            raise RunError(
+                f"run {run_id!r} is {run.status.value}; it cannot be cancelled", code="conflict"
+            ) from None
         await RunContext(run_id, run.workflow, self.store, self.dispatcher).emit(
             "run.finished", {"status": run.status.value}
         )
@@ -149,11 +154,11 @@ class Engine:
         workflow = Workflow.model_validate(run.spec)
         spec = workflow.spec
         graph = self.compiled(workflow).bind(self.store.checkpointer())
-        config: dict[str, Any] = {
+        config: RunnableConfig = {
             "configurable": {"thread_id": run.id},
             "recursion_limit": spec.limits.max_steps,
         }
-        started = await self.store.checkpointer().aget_tuple(config) is not None  # type: ignore[arg-type]
+        started = await self.store.checkpointer().aget_tuple(config) is not None
         graph_input: Any
         if resume is not None:
             graph_input = Command(resume=resume)
@@ -161,7 +166,13 @@ class Engine:
             graph_input = None
         else:
             graph_input = initial_state(spec, run.input)
-        ctx = RunContext(run.id, f"{run.namespace}/{run.workflow}", self.store, self.dispatcher, list(listeners or []))
+        ctx = RunContext(
+            run.id,
+            f"{run.namespace}/{run.workflow}",
+            self.store,
+            self.dispatcher,
+            list(listeners or []),
+        )
         run = await self.store.transition(
             run.id,
             RunStatus.RUNNING,
@@ -175,13 +186,23 @@ class Engine:
         try:
             async with asyncio.timeout(spec.limits.timeout):
                 async for _chunk in graph.astream(
-                    graph_input, config, context=ctx, stream_mode="updates", durability="sync"  # type: ignore[arg-type]
+                    graph_input,
+                    config,
+                    context=ctx,
+                    stream_mode="updates",
+                    durability="sync",
                 ):
                     pass
-            snapshot = await graph.aget_state(config)  # type: ignore[arg-type]
+            snapshot = await graph.aget_state(config)
             if snapshot.interrupts:
                 request = dict(snapshot.interrupts[0].value)
-                run = await self._finish(run.id, RunStatus.INTERRUPTED, interrupt=request, lease_owner=None, lease_expires_at=None)
+                run = await self._finish(
+                    run.id,
+                    RunStatus.INTERRUPTED,
+                    interrupt=request,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
                 await ctx.emit("run.interrupted", request)
             else:
                 output = {k: snapshot.values.get(k) for k in spec.output}
@@ -190,23 +211,35 @@ class Engine:
         except RunCancelled:
             run = await self.store.get_run(run.id)
         except GraphRecursionError:
-            run = await self._fail(ctx, RunError(
-                f"limits.maxSteps: the run took more than {spec.limits.max_steps} steps", code="max_steps"
-            ))
+            run = await self._fail(
+                ctx,
+                RunError(
+                    f"limits.maxSteps: the run took more than {spec.limits.max_steps} steps",
+                    code="max_steps",
+                ),
+            )
         except TimeoutError:
-            run = await self._fail(ctx, RunError(
-                f"limits.timeout: the run took longer than {spec.limits.timeout:g}s", code="timeout"
-            ))
+            run = await self._fail(
+                ctx,
+                RunError(
+                    f"limits.timeout: the run took longer than {spec.limits.timeout:g}s",
+                    code="timeout",
+                ),
+            )
         except RunError as exc:
             run = await self._fail(ctx, exc)
         except asyncio.CancelledError:
             if renewer.done() and renewer.result() is False:
-                raise RunError(f"run {run_id!r}: this process lost its lease", code="lease_lost") from None
+                raise RunError(
+                    f"run {run_id!r}: this process lost its lease", code="lease_lost"
+                ) from None
             raise
         except Exception as exc:
             log.error("run %s failed unexpectedly: %r", run.id, exc)
             log.debug("traceback of run %s", run.id, exc_info=True)
-            run = await self._fail(ctx, RunError(f"internal error: {exc.__class__.__name__}: {exc}", code="internal"))
+            run = await self._fail(
+                ctx, RunError(f"internal error: {exc.__class__.__name__}: {exc}", code="internal")
+            )
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

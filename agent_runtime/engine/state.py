@@ -12,7 +12,14 @@ from agent_runtime.spec.workflow import WorkflowSpec
 #: Hidden channel counting visits per node, so the n-th visit is known even after a restart.
 VISITS = "__visits"
 
-_PY = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "object": dict}
+_PY = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+}
 
 
 def _append(left: list[Any] | None, right: Any) -> list[Any]:
@@ -70,9 +77,15 @@ def check_input(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
     return dict(given)
 
 
-def check_fields(fields: dict[str, StateField], given: dict[str, Any], *, prefix: str = "input") -> dict[str, Any]:
+def check_fields(
+    fields: dict[str, StateField], given: dict[str, Any], *, prefix: str = "input"
+) -> dict[str, Any]:
     """Resume input of a human node: exactly the declared fields, each of its type."""
-    problems = [f"{prefix}.{k}: not asked for (expected: {', '.join(fields) or 'nothing'})" for k in given if k not in fields]
+    problems = [
+        f"{prefix}.{k}: not asked for (expected: {', '.join(fields) or 'nothing'})"
+        for k in given
+        if k not in fields
+    ]
     for name, field in fields.items():
         if name not in given:
             problems.append(f"{prefix}.{name}: required")

@@ -1,4 +1,4 @@
-"""Node executors: what an agent does with one node task (an LLM call with its tool loop, or a tool).
+"""Node executors: what an agent does with one node task (an LLM call and its tool loop, a tool).
 
 The same executors serve in-process runs and agent pods; the task and result models are the wire
 format between the gateway and agents.

@@ -12,7 +12,14 @@ import asyncio
 import json
 from typing import Any
 
-from agent_runtime.providers.base import ChatModel, ChatRequest, Completion, ProviderError, ToolCall, Usage
+from agent_runtime.providers.base import (
+    ChatModel,
+    ChatRequest,
+    Completion,
+    ProviderError,
+    ToolCall,
+    Usage,
+)
 
 
 def _tokens(text: str) -> int:
@@ -59,7 +66,9 @@ class ScriptedModel(ChatModel):
                 raise ProviderError("scripted response: toolCalls must be a list of {name, args}")
             return Completion(
                 tool_calls=[
-                    ToolCall(id=f"call_{i}", name=str(c.get("name")), args=dict(c.get("args") or {}))
+                    ToolCall(
+                        id=f"call_{i}", name=str(c.get("name")), args=dict(c.get("args") or {})
+                    )
                     for i, c in enumerate(calls)
                 ]
             )

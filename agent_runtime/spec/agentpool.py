@@ -7,9 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from agent_runtime.spec.common import GROUP_VERSION, Condition, ObjectMeta, SpecModel
+from agent_runtime.spec.common import Condition, ObjectMeta, SpecModel
 
-Capability = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+Capability = Annotated[
+    str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+]
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.IGNORECASE)
 
 
@@ -23,7 +25,7 @@ class Autoscaling(SpecModel):
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
         if self.max_replicas < self.min_replicas:
-            raise ValueError("maxReplicas must not be below minReplicas")
+            raise ValueError(f"maxReplicas: must not be below minReplicas ({self.min_replicas})")
         return self
 
 
@@ -34,13 +36,13 @@ class EnvVar(SpecModel):
 
     name: Annotated[str, Field(min_length=1)]
     value: str | None = None
-    valueFrom: dict[str, Any] | None = None  # noqa: N815 - Kubernetes' own field name
+    valueFrom: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _no_literal_secrets(self) -> EnvVar:
         if self.value and _SECRET_NAME.search(self.name):
             raise ValueError(
-                f"{self.name} looks like a credential: take it from a Secret with "
+                f"value: {self.name} looks like a credential: take it from a Secret with "
                 "valueFrom.secretKeyRef instead of a literal value"
             )
         return self
@@ -84,7 +86,7 @@ class AgentPoolStatus(SpecModel):
 
 
 class AgentPool(SpecModel):
-    api_version: Literal["configurable-agents.io/v1alpha1"] = GROUP_VERSION
+    api_version: Literal["configurable-agents.io/v1alpha1"] = "configurable-agents.io/v1alpha1"
     kind: Literal["AgentPool"] = "AgentPool"
     metadata: ObjectMeta
     spec: AgentPoolSpec

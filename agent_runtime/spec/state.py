@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-
-
 from agent_runtime.spec.common import SpecModel
 
 FieldType = Literal["string", "integer", "number", "boolean", "array", "object"]
@@ -65,7 +63,7 @@ class StateField(SpecModel):
             schema["enum"] = list(self.enum)
         if self.type == "array":
             schema["items"] = self.items.json_schema() if self.items else {}
-        if self.type == "object" and self.properties is not None:
+        if self.type == "object" and self.properties is not None and isinstance(value, dict):
             schema["properties"] = {k: v.json_schema() for k, v in self.properties.items()}
             schema["required"] = list(self.properties)
             schema["additionalProperties"] = False
@@ -80,12 +78,12 @@ class StateField(SpecModel):
             return f"expected {self.type}, got {type_name(value)}"
         if self.enum is not None and value not in self.enum:
             return f"must be one of {self.enum}"
-        if self.type == "array" and self.items is not None:
+        if self.type == "array" and self.items is not None and isinstance(value, list):
             for i, item in enumerate(value):
                 why = self.items.check(item)
                 if why:
                     return f"[{i}]: {why}"
-        if self.type == "object" and self.properties is not None:
+        if self.type == "object" and self.properties is not None and isinstance(value, dict):
             for key, sub in self.properties.items():
                 if key in value:
                     why = sub.check(value[key])

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from agent_runtime.spec.common import (
-    GROUP_VERSION,
     IDENTIFIER,
     Condition,
     Duration,
@@ -151,7 +150,7 @@ class Branch(SpecModel):
 
 
 class Edge(SpecModel):
-    """``from`` a node (or a list of nodes, joined: all must finish) ``to`` a node, or ``branches``."""
+    """From a node (or a list of nodes, joined: all must finish) to a node, or to branches."""
 
     from_: Annotated[str | list[str], Field(alias="from")]
     to: str | None = None
@@ -206,7 +205,7 @@ class WorkflowSpec(SpecModel):
         return BUILTIN_TOOLS[name]
 
     def content_hash(self) -> str:
-        """A stable hash of the spec, recorded with each run so edits never change runs in flight."""
+        """A stable hash of the spec, recorded with each run: edits never change runs in flight."""
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -221,7 +220,7 @@ class WorkflowStatus(SpecModel):
 
 
 class Workflow(SpecModel):
-    api_version: Literal["configurable-agents.io/v1alpha1"] = GROUP_VERSION
+    api_version: Literal["configurable-agents.io/v1alpha1"] = "configurable-agents.io/v1alpha1"
     kind: Literal["Workflow"] = "Workflow"
     metadata: ObjectMeta
     spec: WorkflowSpec

@@ -170,7 +170,9 @@ class McpTool(Tool):
         )
         text = _text_of(result.content)
         if _field(result, "is_error", "isError"):
-            raise ToolError(f"{self.name}: {text or 'the MCP server reported an error'}", retryable=True)
+            raise ToolError(
+                f"{self.name}: {text or 'the MCP server reported an error'}", retryable=True
+            )
         structured = _field(result, "structured_content", "structuredContent")
         return structured if structured is not None else text
 

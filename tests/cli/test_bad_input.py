@@ -12,8 +12,12 @@ from tests.conftest import CLI, EXAMPLES
 LINEAR = EXAMPLES / "01-linear-chain" / "workflow.yaml"
 
 
-def run_cli(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd)
+def run_cli(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
 def broken(tmp_path: Path, text: str) -> str:
@@ -29,22 +33,46 @@ def store_file(env: dict[str, str]) -> Path:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda t: t.replace("  nodes:\n", "  nodes:\n    - {name: x, type: llm, promt: hi}\n", 1),
-         "spec.nodes[0].promt: unknown field"),
-        (lambda t: t.replace("{from: research, to: write}", "{from: research, to: wirte}"),
-         "spec.edges[1].to: unknown node 'wirte'; did you mean 'write'?"),
-        (lambda t: t.replace("topic: {type: string}", "topic: {type: strin}"),
-         "spec.state.topic.type"),
+        (
+            lambda t: t.replace(
+                "  nodes:\n", "  nodes:\n    - {name: x, type: llm, promt: hi}\n", 1
+            ),
+            "spec.nodes[0].promt: unknown field",
+        ),
+        (
+            lambda t: t.replace("{from: research, to: write}", "{from: research, to: wirte}"),
+            "spec.edges[1].to: unknown node 'wirte'; did you mean 'write'?",
+        ),
+        (
+            lambda t: t.replace("topic: {type: string}", "topic: {type: strin}"),
+            "spec.state.topic.type",
+        ),
         (lambda t: t + "\n  limits: {maxSteps: lots}\n", "spec.limits.maxSteps"),
-        (lambda t: t.replace("List the key facts about {{ topic }}.", "{{ topik }}"),
-         "spec.nodes[0].prompt: template names 'topik' is not a declared state field; did you mean 'topic'?"),
-        (lambda t: t.replace("metadata:\n  name: linear-chain", "metadata:\n  name: Linear_Chain"),
-         "metadata.name"),
+        (
+            lambda t: t.replace("List the key facts about {{ topic }}.", "{{ topik }}"),
+            "spec.nodes[0].prompt: template names 'topik' is not a declared state field; did you mean 'topic'?",
+        ),
+        (
+            lambda t: t.replace(
+                "metadata:\n  name: linear-chain", "metadata:\n  name: Linear_Chain"
+            ),
+            "metadata.name",
+        ),
         (lambda t: t.replace("  input: [topic]", "  input: [topic\n"), "invalid YAML: line"),
     ],
-    ids=["unknown-field", "unknown-node", "wrong-type", "not-an-int", "template", "bad-name", "yaml"],
+    ids=[
+        "unknown-field",
+        "unknown-node",
+        "wrong-type",
+        "not-an-int",
+        "template",
+        "bad-name",
+        "yaml",
+    ],
 )
-def test_invalid_workflow_file(mutate, expected: str, tmp_path: Path, cli_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_workflow_file(
+    mutate, expected: str, tmp_path: Path, cli_env: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
     path = broken(tmp_path, mutate(LINEAR.read_text()))
     for verb in (["run", path, "-i", "topic=x"], ["validate", path]):
         done = run_cli(verb, cli_env)
@@ -76,7 +104,11 @@ def test_bad_input_writes_nothing(args: list[str], expected: str, cli_env: dict[
 
 
 def test_typed_input_parsing(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    text = (EXAMPLES / "02-router-loop" / "workflow.yaml").read_text().replace("input: [topic]", "input: [topic, score]")
+    text = (
+        (EXAMPLES / "02-router-loop" / "workflow.yaml")
+        .read_text()
+        .replace("input: [topic]", "input: [topic, score]")
+    )
     path = broken(tmp_path, text)
     done = run_cli(["run", path, "-i", "topic=x", "-i", "score=high"], cli_env)
     assert done.returncode == 2
@@ -88,7 +120,11 @@ def test_missing_file_and_unknown_run(cli_env: dict[str, str], tmp_path: Path) -
     done = run_cli(["run", str(tmp_path / "nope.yaml")], cli_env)
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: {tmp_path / 'nope.yaml'}: no such file"
-    for verb in (["runs", "show", "run-missing"], ["runs", "resume", "run-missing"], ["runs", "cancel", "run-missing"]):
+    for verb in (
+        ["runs", "show", "run-missing"],
+        ["runs", "resume", "run-missing"],
+        ["runs", "cancel", "run-missing"],
+    ):
         done = run_cli(verb, cli_env)
         assert done.returncode == 2, verb
         assert done.stderr.strip() == "error: run 'run-missing' not found"
@@ -102,7 +138,9 @@ def test_bad_store_url_is_one_line(cli_env: dict[str, str]) -> None:
 
 
 def test_debug_shows_the_traceback(cli_env: dict[str, str]) -> None:
-    done = run_cli(["--debug", "run", str(LINEAR), "-i", "topic=x", "--store", "mysql://db/x"], cli_env)
+    done = run_cli(
+        ["--debug", "run", str(LINEAR), "-i", "topic=x", "--store", "mysql://db/x"], cli_env
+    )
     assert done.returncode == 1
     assert "Traceback" in done.stderr
 

@@ -37,7 +37,11 @@ CASES: list[tuple[str, list[str], dict[str, Any]]] = [
             "summary": "Three sources agree: durable, checkpointed agents are moving to Kubernetes.",
         },
     ),
-    ("05-tool-agent", ["--input", "question=what is six times seven"], {"answer": "42", "words": 5}),
+    (
+        "05-tool-agent",
+        ["--input", "question=what is six times seven"],
+        {"answer": "42", "words": 5},
+    ),
 ]
 
 
@@ -46,7 +50,9 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 
 
 @pytest.mark.parametrize(("example", "args", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_example_runs_to_its_output(example: str, args: list[str], expected: dict[str, Any], cli_env: dict[str, str]) -> None:
+def test_example_runs_to_its_output(
+    example: str, args: list[str], expected: dict[str, Any], cli_env: dict[str, str]
+) -> None:
     done = run_cli(["run", str(EXAMPLES / example / "workflow.yaml"), *args], cli_env)
     assert done.returncode == 0, done.stderr
     output = json.loads(done.stdout)
@@ -77,10 +83,24 @@ def test_validate_and_graph(cli_env: dict[str, str]) -> None:
 
 def test_runs_list_and_show(cli_env: dict[str, str]) -> None:
     for topic in ("a", "b", "c"):
-        assert run_cli(["run", str(EXAMPLES / "01-linear-chain" / "workflow.yaml"), "-q", "-i", f"topic={topic}"], cli_env).returncode == 0
+        assert (
+            run_cli(
+                [
+                    "run",
+                    str(EXAMPLES / "01-linear-chain" / "workflow.yaml"),
+                    "-q",
+                    "-i",
+                    f"topic={topic}",
+                ],
+                cli_env,
+            ).returncode
+            == 0
+        )
     page = json.loads(run_cli(["runs", "list", "--json", "--limit", "2"], cli_env).stdout)
     assert len(page["items"]) == 2 and page["nextCursor"]
-    rest = json.loads(run_cli(["runs", "list", "--json", "--cursor", page["nextCursor"]], cli_env).stdout)
+    rest = json.loads(
+        run_cli(["runs", "list", "--json", "--cursor", page["nextCursor"]], cli_env).stdout
+    )
     assert len(rest["items"]) == 1
     assert [r["input"]["topic"] for r in page["items"] + rest["items"]] == ["c", "b", "a"]
     shown = json.loads(run_cli(["runs", "show", page["items"][0]["id"]], cli_env).stdout)

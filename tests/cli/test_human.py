@@ -36,11 +36,15 @@ def test_reject_then_approve(cli_env: dict[str, str]) -> None:
     assert shown["interrupt"]["node"] == "review"
     assert set(shown["interrupt"]["fields"]) == {"approved", "feedback"}
 
-    rejected = run_cli(["runs", "resume", run_id, "-i", "approved=false", "-i", "feedback=shorter"], cli_env)
+    rejected = run_cli(
+        ["runs", "resume", run_id, "-i", "approved=false", "-i", "feedback=shorter"], cli_env
+    )
     assert rejected.returncode == 3, rejected.stderr
     assert "▸ draft" in rejected.stderr and "publish" not in rejected.stderr
 
-    approved = run_cli(["runs", "resume", run_id, "-i", "approved=yes", "-i", "feedback=ok"], cli_env)
+    approved = run_cli(
+        ["runs", "resume", run_id, "-i", "approved=yes", "-i", "feedback=ok"], cli_env
+    )
     assert approved.returncode == 0, approved.stderr
     output = json.loads(approved.stdout)
     assert output["approved"] is True
@@ -52,17 +56,36 @@ def test_reject_then_approve(cli_env: dict[str, str]) -> None:
 
 def test_approve_at_once_takes_the_other_branch(cli_env: dict[str, str]) -> None:
     run_id = start(cli_env)
-    done = run_cli(["run", str(HUMAN), "--resume", run_id, "--input-json", '{"approved": true, "feedback": ""}'], cli_env)
+    done = run_cli(
+        [
+            "run",
+            str(HUMAN),
+            "--resume",
+            run_id,
+            "--input-json",
+            '{"approved": true, "feedback": ""}',
+        ],
+        cli_env,
+    )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["draft"] == "Leases let another gateway take over a run whose owner died."
+    assert (
+        json.loads(done.stdout)["draft"]
+        == "Leases let another gateway take over a run whose owner died."
+    )
 
 
 def test_bad_resume_input_keeps_the_run_interrupted(cli_env: dict[str, str]) -> None:
     run_id = start(cli_env)
     for args, expected in [
-        (["-i", "approved=perhaps", "-i", "feedback=x"], "--input approved: expected boolean, got 'perhaps'"),
+        (
+            ["-i", "approved=perhaps", "-i", "feedback=x"],
+            "--input approved: expected boolean, got 'perhaps'",
+        ),
         (["-i", "feedback=x"], "input.approved: required"),
-        (["-i", "approved=true", "-i", "feedback=x", "-i", "extra=1"], "input.extra: not asked for"),
+        (
+            ["-i", "approved=true", "-i", "feedback=x", "-i", "extra=1"],
+            "input.extra: not asked for",
+        ),
     ]:
         done = run_cli(["runs", "resume", run_id, *args], cli_env)
         assert done.returncode == 2, done.stderr
@@ -77,5 +100,7 @@ def test_cancel_an_interrupted_run(cli_env: dict[str, str]) -> None:
     again = run_cli(["runs", "cancel", run_id], cli_env)
     assert again.returncode == 2
     assert "cannot be cancelled" in again.stderr
-    resumed = run_cli(["runs", "resume", run_id, "-i", "approved=true", "-i", "feedback=x"], cli_env)
+    resumed = run_cli(
+        ["runs", "resume", run_id, "-i", "approved=true", "-i", "feedback=x"], cli_env
+    )
     assert resumed.returncode == 2

@@ -53,8 +53,13 @@ def test_sigkill_mid_node_then_resume(tmp_path: Path, cli_env: dict[str, str]) -
     os.environ["COUNTER_DIR"] = cli_env["COUNTER_DIR"]
     path = tmp_path / "crash.yaml"
     path.write_text(WORKFLOW)
-    proc = subprocess.Popen([*CLI, "run", str(path), "-i", "topic=x"], env=cli_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "run", str(path), "-i", "topic=x"],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # The slow node has started and its parallel sibling has finished: kill mid-node.
         wait_for(lambda: counts().get("slow") == 1 and counts().get("fast") == 1)
@@ -66,12 +71,19 @@ def test_sigkill_mid_node_then_resume(tmp_path: Path, cli_env: dict[str, str]) -
             proc.kill()
     assert counts() == {"first": 1, "fast": 1, "slow": 1}
 
-    listed = subprocess.run([*CLI, "runs", "list", "--json"], env=cli_env, capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        [*CLI, "runs", "list", "--json"], env=cli_env, capture_output=True, text=True, check=True
+    )
     [run] = json.loads(listed.stdout)["items"]
     assert run["status"] == "running"  # its owner died holding the lease
 
-    done = subprocess.run([*CLI, "run", str(path), "--resume", run["id"]], env=cli_env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [*CLI, "run", str(path), "--resume", run["id"]],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(json.loads(done.stdout)["trail"]) == ["fast", "first", "last", "slow"]
     # Completed nodes ran once; only the node killed in the middle ran again.
@@ -79,17 +91,36 @@ def test_sigkill_mid_node_then_resume(tmp_path: Path, cli_env: dict[str, str]) -
 
 
 @pytest.mark.slow
-def test_resume_of_a_run_held_by_a_live_process_is_refused(tmp_path: Path, cli_env: dict[str, str]) -> None:
+def test_resume_of_a_run_held_by_a_live_process_is_refused(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
     os.environ["COUNTER_DIR"] = cli_env["COUNTER_DIR"]
     path = tmp_path / "crash.yaml"
     path.write_text(WORKFLOW.replace("seconds: 2", "seconds: 4"))
-    proc = subprocess.Popen([*CLI, "run", str(path), "-i", "topic=x"], env=cli_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "run", str(path), "-i", "topic=x"],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: counts().get("slow") == 1)
-        listed = subprocess.run([*CLI, "runs", "list", "--json"], env=cli_env, capture_output=True, text=True, check=True)
+        listed = subprocess.run(
+            [*CLI, "runs", "list", "--json"],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         run_id = json.loads(listed.stdout)["items"][0]["id"]
-        done = subprocess.run([*CLI, "runs", "resume", run_id], env=cli_env, capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [*CLI, "runs", "resume", run_id],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert done.returncode == 2
         assert "is being executed by" in done.stderr
         assert proc.wait(timeout=30) == 0

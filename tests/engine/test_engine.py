@@ -19,12 +19,14 @@ from tests.counting_tools import counts
 
 
 def workflow(spec: str) -> Workflow:
-    return parse_workflow({
-        "apiVersion": "configurable-agents.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": "t"},
-        "spec": yaml.safe_load(spec),
-    })
+    return parse_workflow(
+        {
+            "apiVersion": "configurable-agents.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"name": "t"},
+            "spec": yaml.safe_load(spec),
+        }
+    )
 
 
 @pytest.fixture
@@ -35,7 +37,9 @@ async def engine(store: RunStore, tmp_path: Path) -> AsyncIterator[Engine]:
     await dispatcher.aclose()
 
 
-async def run(engine: Engine, wf: Workflow, given: dict[str, Any] | None = None) -> tuple[Any, list[RunEvent]]:
+async def run(
+    engine: Engine, wf: Workflow, given: dict[str, Any] | None = None
+) -> tuple[Any, list[RunEvent]]:
     events: list[RunEvent] = []
     record = await engine.create_run(wf, given or {})
     done = await engine.execute(record.id, listeners=[events.append])
@@ -63,7 +67,9 @@ async def test_retry_until_success_records_each_attempt(engine: Engine) -> None:
     assert done.output == {"out": "shaky"}
     steps = await engine.store.list_steps(done.id)
     assert [(s.attempt, s.status) for s in steps] == [
-        (1, StepStatus.RETRYING), (2, StepStatus.RETRYING), (3, StepStatus.SUCCEEDED)
+        (1, StepStatus.RETRYING),
+        (2, StepStatus.RETRYING),
+        (3, StepStatus.SUCCEEDED),
     ]
     assert "failed on purpose" in (steps[0].error or "")
     assert [e.type for e in events].count("node.retrying") == 2
@@ -106,7 +112,9 @@ async def test_node_timeout_counts_as_a_failed_attempt(engine: Engine) -> None:
 
 
 async def test_limits_timeout_fails_the_run(engine: Engine) -> None:
-    spec = SLOW.replace("timeout: 50ms, ", "").replace("output: [out]", "output: [out]\nlimits: {timeout: 100ms}")
+    spec = SLOW.replace("timeout: 50ms, ", "").replace(
+        "output: [out]", "output: [out]\nlimits: {timeout: 100ms}"
+    )
     done, _ = await run(engine, workflow(spec), {"topic": "x"})
     assert done.status == RunStatus.FAILED
     assert done.error["code"] == "timeout"
@@ -164,16 +172,26 @@ async def test_structured_output_of_the_wrong_type_is_rejected(engine: Engine) -
 
 
 async def test_visits_pick_scripted_responses_in_order(engine: Engine) -> None:
-    wf = workflow(LOOP.replace("state.n > 100", "state.n >= 3").replace(
-        "{name: tick, type: tool, tool: record, args: {label: tick}}",
-        "{name: tick, type: llm, prompt: go, output: {n: {type: integer}}}",
-    ).replace("tools: [{name: record, function: \"tests.counting_tools:record\"}]",
-              "models: {default: {provider: scripted, responses: [{n: 1}, {n: 1}, {n: 1}, {n: 50}]}}"))
+    wf = workflow(
+        LOOP.replace("state.n > 100", "state.n >= 3")
+        .replace(
+            "{name: tick, type: tool, tool: record, args: {label: tick}}",
+            "{name: tick, type: llm, prompt: go, output: {n: {type: integer}}}",
+        )
+        .replace(
+            'tools: [{name: record, function: "tests.counting_tools:record"}]',
+            "models: {default: {provider: scripted, responses: [{n: 1}, {n: 1}, {n: 1}, {n: 50}]}}",
+        )
+    )
     done, _ = await run(engine, wf)
     assert done.status == RunStatus.SUCCEEDED, done.error
     assert done.output == {"n": 3}
     steps = await engine.store.list_steps(done.id)
-    assert [(s.node, s.visit) for s in steps if s.node == "tick"] == [("tick", 0), ("tick", 1), ("tick", 2)]
+    assert [(s.node, s.visit) for s in steps if s.node == "tick"] == [
+        ("tick", 0),
+        ("tick", 1),
+        ("tick", 2),
+    ]
 
 
 async def test_cancel_stops_a_running_run_before_its_next_node(engine: Engine) -> None:
@@ -222,6 +240,8 @@ async def test_events_are_numbered_and_persisted(engine: Engine) -> None:
     done, events = await run(engine, workflow(FLAKY % 0))
     stored = await engine.store.list_events(done.id)
     assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
-    assert [e.type for e in stored] == [e.type for e in events] == [
-        "run.started", "node.started", "node.finished", "run.finished"
-    ]
+    assert (
+        [e.type for e in stored]
+        == [e.type for e in events]
+        == ["run.started", "node.started", "node.finished", "run.finished"]
+    )
