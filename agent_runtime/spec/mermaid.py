@@ -17,7 +17,9 @@ def _id(name: str) -> str:
 
 
 def _label(text: str) -> str:
-    return text.replace('"', "#quot;").replace("|", "#124;")
+    for char, code in (('"', "#quot;"), ("|", "#124;"), ("<", "#lt;"), (">", "#gt;")):
+        text = text.replace(char, code)
+    return text
 
 
 def to_mermaid(spec: WorkflowSpec) -> str:

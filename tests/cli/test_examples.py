@@ -77,7 +77,7 @@ def test_validate_and_graph(cli_env: dict[str, str]) -> None:
     graph = run_cli(["graph", str(EXAMPLES / "02-router-loop" / "workflow.yaml")], cli_env)
     assert graph.returncode == 0
     assert graph.stdout.startswith("flowchart TD")
-    assert "check -->|state.score >= 8| __end__" in graph.stdout
+    assert "check -->|state.score #gt;= 8| __end__" in graph.stdout
     assert "check -->|otherwise| write" in graph.stdout
 
 
