@@ -61,7 +61,6 @@ _LIMITS: dict[str, Schema] = {
     "AgentPool.spec.env[].name": {"maxLength": 256},
 }
 _DURATION_MAX_LENGTH = 64
-_NON_EXECUTING = ("router", "human")
 
 
 def _rule(rule: str, message: str, field_path: str = "", message_expression: str = "") -> Schema:
@@ -231,6 +230,7 @@ _RULES: dict[str, list[Schema]] = {
     ],
 }
 
+
 def _preserve(description: str = "", *, object_: bool = False) -> Schema:
     out: Schema = {"type": "object"} if object_ else {}
     if description:
@@ -291,8 +291,7 @@ class _Converter:
             props = schema.get("properties") or {}
             if props:
                 out["properties"] = {
-                    name: self.convert(sub, f"{path}.{name}", stack)
-                    for name, sub in props.items()
+                    name: self.convert(sub, f"{path}.{name}", stack) for name, sub in props.items()
                 }
                 required = [r for r in schema.get("required", []) if r in props]
                 if required:

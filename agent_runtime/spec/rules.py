@@ -54,9 +54,7 @@ def _check_io(spec: WorkflowSpec) -> list[Problem]:
     for key in ("input", "output"):
         for i, name in enumerate(getattr(spec, key)):
             if name not in spec.state:
-                problems.append(
-                    Problem(f"{key}[{i}]", _unknown_field(name, spec.state))
-                )
+                problems.append(Problem(f"{key}[{i}]", _unknown_field(name, spec.state)))
     return problems
 
 
@@ -109,10 +107,15 @@ def _check_nodes(spec: WorkflowSpec) -> list[Problem]:
     for i, node in enumerate(spec.nodes):
         at = f"nodes[{i}]"
         if node.name in (START, END):
-            problems.append(Problem(f"{at}.name", f"'{node.name}' is reserved for the graph's ends"))
+            problems.append(
+                Problem(f"{at}.name", f"'{node.name}' is reserved for the graph's ends")
+            )
         elif node.name in seen:
             problems.append(
-                Problem(f"{at}.name", f"duplicate node name '{node.name}' (also nodes[{seen[node.name]}])")
+                Problem(
+                    f"{at}.name",
+                    f"duplicate node name '{node.name}' (also nodes[{seen[node.name]}])",
+                )
             )
         seen.setdefault(node.name, i)
         if node.type == "llm":
@@ -126,16 +129,22 @@ def _check_nodes(spec: WorkflowSpec) -> list[Problem]:
                 )
             problems += _check_template(f"{at}.system", node.system, spec)
             problems += _check_template(f"{at}.prompt", node.prompt, spec)
-            for j, tool in enumerate(node.tools):
-                if tool not in tool_names:
+            for j, name in enumerate(node.tools):
+                if name not in tool_names:
                     problems.append(
-                        Problem(f"{at}.tools[{j}]", f"unknown tool '{tool}'{did_you_mean(tool, tool_names)}")
+                        Problem(
+                            f"{at}.tools[{j}]",
+                            f"unknown tool '{name}'{did_you_mean(name, tool_names)}",
+                        )
                     )
             problems += _check_output(f"{at}.output", node.output, spec)
         elif node.type == "tool":
             if node.tool not in tool_names:
                 problems.append(
-                    Problem(f"{at}.tool", f"unknown tool '{node.tool}'{did_you_mean(node.tool, tool_names)}")
+                    Problem(
+                        f"{at}.tool",
+                        f"unknown tool '{node.tool}'{did_you_mean(node.tool, tool_names)}",
+                    )
                 )
             for key, value in node.args.items():
                 for source in _strings(value):
@@ -179,7 +188,9 @@ def _check_edges(spec: WorkflowSpec) -> list[Problem]:
             elif source == END:
                 problems.append(Problem(spath, "no edge can leave END"))
             elif source not in known:
-                problems.append(Problem(spath, f"unknown node '{source}'{did_you_mean(source, names)}"))
+                problems.append(
+                    Problem(spath, f"unknown node '{source}'{did_you_mean(source, names)}")
+                )
         if edge.branches is not None:
             if not edge.branches:
                 problems.append(Problem(f"{at}.branches", "needs at least one branch"))
@@ -192,7 +203,10 @@ def _check_edges(spec: WorkflowSpec) -> list[Problem]:
                 )
             elif defaults and defaults[0] != len(edge.branches) - 1:
                 problems.append(
-                    Problem(f"{at}.branches[{defaults[0]}]", "the default branch (no 'when') must be last")
+                    Problem(
+                        f"{at}.branches[{defaults[0]}]",
+                        "the default branch (no 'when') must be last",
+                    )
                 )
             for j, branch in enumerate(edge.branches):
                 problems += _check_target(f"{at}.branches[{j}].to", branch.to, names)
@@ -205,13 +219,18 @@ def _check_edges(spec: WorkflowSpec) -> list[Problem]:
         problems.append(Problem("edges", "no entry: one edge must start at START"))
     elif len(entries) > 1:
         problems.append(
-            Problem(f"edges[{entries[1]}].from", f"a second entry: edges[{entries[0]}] already starts at START")
+            Problem(
+                f"edges[{entries[1]}].from",
+                f"a second entry: edges[{entries[0]}] already starts at START",
+            )
         )
     for i, node in enumerate(spec.nodes):
         if node.type == "router" and not any(
             e.branches is not None and node.name in e.sources for e in spec.edges
         ):
-            problems.append(Problem(f"nodes[{i}]", f"router '{node.name}' has no edge with branches"))
+            problems.append(
+                Problem(f"nodes[{i}]", f"router '{node.name}' has no edge with branches")
+            )
     return problems
 
 
@@ -234,7 +253,9 @@ def _check_condition(path: str, source: str, spec: WorkflowSpec) -> list[Problem
     ]
     for name in sorted(others):
         hint = f"; did you mean state.{name}?" if name in spec.state else ""
-        problems.append(Problem(path, f"unknown variable '{name}': conditions read state.<field>{hint}"))
+        problems.append(
+            Problem(path, f"unknown variable '{name}': conditions read state.<field>{hint}")
+        )
     return problems
 
 
@@ -253,10 +274,14 @@ def _check_reachability(spec: WorkflowSpec) -> list[Problem]:
     problems = []
     for i, node in enumerate(spec.nodes):
         if node.name not in reached:
-            problems.append(Problem(f"nodes[{i}]", f"node '{node.name}' cannot be reached from START"))
+            problems.append(
+                Problem(f"nodes[{i}]", f"node '{node.name}' cannot be reached from START")
+            )
         elif node.name not in finishing:
             problems.append(
-                Problem(f"nodes[{i}]", f"node '{node.name}' has no path to END (or to a human node)")
+                Problem(
+                    f"nodes[{i}]", f"node '{node.name}' has no path to END (or to a human node)"
+                )
             )
     return problems
 

@@ -63,7 +63,7 @@ class StateField(SpecModel):
             schema["enum"] = list(self.enum)
         if self.type == "array":
             schema["items"] = self.items.json_schema() if self.items else {}
-        if self.type == "object" and self.properties is not None and isinstance(value, dict):
+        if self.type == "object" and self.properties is not None:
             schema["properties"] = {k: v.json_schema() for k, v in self.properties.items()}
             schema["required"] = list(self.properties)
             schema["additionalProperties"] = False

@@ -35,12 +35,12 @@ def render(source: str, state: dict[str, Any]) -> str:
         return source
     try:
         return str(compile_template(source).render({**state, "state": state}))
-    except Exception as exc:  # noqa: BLE001 - any template failure is the author's, not ours
+    except Exception as exc:  # any template failure is the author's
         raise TemplateError(f"template failed: {exc}") from exc
 
 
 def render_value(value: Any, state: dict[str, Any]) -> Any:
-    """Render every string inside a JSON-like value; a lone ``{{ field }}`` keeps the field's type."""
+    """Render every string in a JSON-like value; a lone ``{{ field }}`` keeps the field's type."""
     if isinstance(value, str):
         stripped = value.strip()
         if stripped.startswith("{{") and stripped.endswith("}}") and stripped.count("{{") == 1:
