@@ -5,9 +5,11 @@ Every problem names its field path relative to ``spec``; the loader adds the pre
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from agent_runtime.spec.common import IDENTIFIER
 from agent_runtime.spec.errors import Problem, did_you_mean
 from agent_runtime.spec.expressions import ExpressionError, referenced_fields
 from agent_runtime.spec.state import REDUCER_TYPES, StateField
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from agent_runtime.spec.workflow import WorkflowSpec
 
 START, END = "START", "END"
+_FIELD_NAME = re.compile(IDENTIFIER)
 
 
 def check_workflow(spec: WorkflowSpec) -> list[Problem]:
@@ -33,6 +36,14 @@ def check_workflow(spec: WorkflowSpec) -> list[Problem]:
 def _check_state(spec: WorkflowSpec) -> list[Problem]:
     problems = []
     for name, field in spec.state.items():
+        if not _FIELD_NAME.match(name) or name.startswith("__") or name == "state":
+            problems.append(
+                Problem(
+                    f"state.{name}",
+                    "a state field name must be an identifier (letters, digits, _), "
+                    "must not start with '__' and must not be 'state'",
+                )
+            )
         allowed = REDUCER_TYPES[field.reducer]
         if field.type not in allowed:
             problems.append(

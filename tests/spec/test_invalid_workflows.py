@@ -586,3 +586,13 @@ def test_a_graph_may_end_at_a_human_node() -> None:
     """Nodes that reach a human node but never END are fine: the run waits there to be resumed."""
     doc = edits(("spec.edges[5]", {"from": "review", "to": "write"}))
     assert isinstance(parse_resource(doc), Workflow)
+
+
+@pytest.mark.parametrize("name", ["__visits", "state", "has-dash"])
+def test_state_field_names_are_plain_identifiers(name: str) -> None:
+    doc = copy.deepcopy(BASE)
+    doc["spec"]["state"][name] = {"type": "string"}
+    with pytest.raises(SpecError) as err:
+        parse_resource(doc)
+    assert [p.path for p in err.value.problems] == [f"spec.state.{name}"]
+    assert "must be an identifier" in err.value.problems[0].message
