@@ -7,7 +7,6 @@ request and parsing the answer are pure functions so they can be tested without 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import anthropic
@@ -21,6 +20,7 @@ from agent_runtime.providers.base import (
     ProviderError,
     ToolCall,
     Usage,
+    finish_text,
 )
 from agent_runtime.spec.workflow import ModelSpec
 
@@ -126,19 +126,7 @@ def parse_message(message: AnthropicMessage, *, structured: bool) -> Completion:
                 return completion
             completion.tool_calls.append(ToolCall(id=block.id, name=block.name, args=dict(args)))
     text = "".join(texts)
-    if completion.tool_calls or not structured:
-        completion.text = text
-        return completion
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise ProviderError(
-            f"anthropic: the structured answer is not JSON: {text[:200]!r}"
-        ) from None
-    if not isinstance(value, dict):
-        raise ProviderError("anthropic: the structured answer is not a JSON object")
-    completion.structured = value
-    return completion
+    return finish_text(completion, text, structured=structured, provider="anthropic")
 
 
 def map_error(exc: anthropic.AnthropicError) -> ProviderError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from typing import Any, Literal
 
@@ -95,3 +96,36 @@ class ChatModel(ABC):
 
     async def aclose(self) -> None:
         """Release connections; the default holds none."""
+
+
+def json_object(provider: str, text: str, *, what: str = "structured answer") -> dict[str, Any]:
+    """Decode a model's JSON answer, or say plainly which provider gave what instead."""
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        raise ProviderError(f"{provider}: the {what} is not JSON: {text[:200]!r}") from None
+    if not isinstance(value, dict):
+        raise ProviderError(f"{provider}: the {what} is not a JSON object: {text[:200]!r}")
+    return value
+
+
+def finish_text(
+    completion: Completion, text: str, *, structured: bool, provider: str
+) -> Completion:
+    """Put the answer's text where it belongs: plain text, or a structured object."""
+    if completion.tool_calls or not structured:
+        completion.text = text
+    else:
+        completion.structured = json_object(provider, text)
+    return completion
+
+
+def function_tools(tools: list[ToolDef]) -> list[dict[str, Any]]:
+    """Tools in the OpenAI function-calling shape that OpenAI and Ollama both take."""
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in tools
+    ]

@@ -9,7 +9,6 @@ answer are pure functions so they can be tested without a network.
 from __future__ import annotations
 
 import base64
-import json
 
 import httpx
 from google import genai
@@ -23,6 +22,7 @@ from agent_runtime.providers.base import (
     ProviderError,
     ToolCall,
     Usage,
+    finish_text,
 )
 from agent_runtime.spec.workflow import ModelSpec
 
@@ -161,17 +161,7 @@ def parse_response(response: types.GenerateContentResponse, *, structured: bool)
         elif part.text and not part.thought:
             texts.append(part.text)
     text = "".join(texts)
-    if completion.tool_calls or not structured:
-        completion.text = text
-        return completion
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise ProviderError(f"google: the structured answer is not JSON: {text[:200]!r}") from None
-    if not isinstance(value, dict):
-        raise ProviderError("google: the structured answer is not a JSON object")
-    completion.structured = value
-    return completion
+    return finish_text(completion, text, structured=structured, provider="google")
 
 
 def map_error(exc: BaseException) -> ProviderError:

@@ -8,7 +8,6 @@ answer are pure functions so they can be tested without a server.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -22,6 +21,8 @@ from agent_runtime.providers.base import (
     ProviderError,
     ToolCall,
     Usage,
+    finish_text,
+    function_tools,
 )
 from agent_runtime.spec.workflow import ModelSpec
 
@@ -50,17 +51,7 @@ def build_params(spec: ModelSpec, request: ChatRequest) -> dict[str, Any]:
     """Keyword arguments for ``AsyncClient.chat``."""
     params: dict[str, Any] = {"model": spec.model, "messages": build_messages(request.messages)}
     if request.tools:
-        params["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": t.parameters,
-                },
-            }
-            for t in request.tools
-        ]
+        params["tools"] = function_tools(request.tools)
     if request.output_schema is not None:
         params["format"] = request.output_schema
     options: dict[str, Any] = {}
@@ -88,17 +79,7 @@ def parse_response(response: ollama.ChatResponse, *, structured: bool) -> Comple
             ToolCall(id=f"call_{i}", name=call.function.name, args=dict(call.function.arguments))
         )
     text = message.content or ""
-    if completion.tool_calls or not structured:
-        completion.text = text
-        return completion
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise ProviderError(f"ollama: the structured answer is not JSON: {text[:200]!r}") from None
-    if not isinstance(value, dict):
-        raise ProviderError("ollama: the structured answer is not a JSON object")
-    completion.structured = value
-    return completion
+    return finish_text(completion, text, structured=structured, provider="ollama")
 
 
 def map_error(exc: Exception) -> ProviderError:

@@ -22,6 +22,8 @@ from agent_runtime.providers.base import (
     ProviderError,
     ToolCall,
     Usage,
+    function_tools,
+    json_object,
 )
 from agent_runtime.spec.workflow import ModelSpec
 
@@ -63,17 +65,7 @@ def build_params(spec: ModelSpec, request: ChatRequest) -> dict[str, Any]:
     """Keyword arguments for ``chat.completions.create``; unset options are left out entirely."""
     params: dict[str, Any] = {"model": spec.model, "messages": build_messages(request.messages)}
     if request.tools:
-        params["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t.name,
-                    "description": t.description,
-                    "parameters": t.parameters,
-                },
-            }
-            for t in request.tools
-        ]
+        params["tools"] = function_tools(request.tools)
     if request.output_schema is not None:
         params["response_format"] = {
             "type": "json_schema",
@@ -123,13 +115,7 @@ def parse_completion(response: ChatCompletion, *, structured: bool) -> Completio
 
 
 def _json_object(text: str, *, what: str = "tool call arguments") -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except json.JSONDecodeError:
-        raise ProviderError(f"openai: the {what} is not JSON: {text[:200]!r}") from None
-    if not isinstance(value, dict):
-        raise ProviderError(f"openai: the {what} is not a JSON object: {text[:200]!r}")
-    return value
+    return json_object("openai", text, what=what)
 
 
 def map_error(exc: openai.OpenAIError, *, secret: str | None = None) -> ProviderError:
