@@ -27,7 +27,7 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/configurable-agents run examples/01-linear-chain/workflow.yaml --input topic="durable agents"
 
-test: $(STAMP)
+test: $(STAMP) cluster-build
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
@@ -43,7 +43,7 @@ crds: $(STAMP)
 	$(BIN)/configurable-agents crds --output-dir crds
 
 cluster-build:
-	bash hack/build-control-plane.sh
+	$(PYTHON) hack/controlplane.py build
 
 cluster-up: $(STAMP) cluster-build
 	$(BIN)/python hack/controlplane.py up

