@@ -1,4 +1,4 @@
-"""The run store: run records, steps, events, leases and LangGraph checkpoints, behind one interface.
+"""The run store: run records, steps, events, leases and LangGraph checkpoints behind one interface.
 
 Backends are chosen by URL (``sqlite:///path.db``, ``postgresql://...``, ``s3://bucket/prefix``).
 """

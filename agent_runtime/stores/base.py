@@ -136,7 +136,10 @@ class RunStore(ABC):
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -170,9 +173,7 @@ class RunStore(ABC):
         """Runs newest first; ``cursor`` is the ``next_cursor`` of the previous page."""
 
     @abstractmethod
-    async def transition(
-        self, run_id: str, status: RunStatus, **changes: Any
-    ) -> RunRecord:
+    async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
         """Move a run to ``status`` (checked against TRANSITIONS) and set other fields at once."""
 
     @abstractmethod
@@ -183,7 +184,12 @@ class RunStore(ABC):
     async def list_steps(self, run_id: str) -> list[StepRecord]: ...
 
     @abstractmethod
-    async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> RunEvent: ...
+    async def append_event(
+        self,
+        run_id: str,
+        kind: str,
+        data: dict[str, Any],
+    ) -> RunEvent: ...
 
     @abstractmethod
     async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]: ...

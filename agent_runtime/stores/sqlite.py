@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
-
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -29,6 +28,7 @@ from agent_runtime.stores.base import (
     utcnow,
 )
 
+#: Schema versions, applied in order; each is statements separated by ``;`` (no triggers).
 MIGRATIONS = [
     """
     CREATE TABLE IF NOT EXISTS ca_runs (
@@ -66,7 +66,10 @@ MIGRATIONS = [
 
 
 def _ts(value: datetime) -> str:
-    return value.isoformat()
+    """A sortable text timestamp: always UTC, always with microseconds (naive means UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class SqliteStore(RunStore):
@@ -82,11 +85,14 @@ class SqliteStore(RunStore):
 
     async def open(self) -> None:
         try:
-            if self.path.parent and not self.path.parent.exists():
+            # is_dir, not exists: a regular file in the way fails here, before aiosqlite starts a
+            # worker thread it does not wait for when connecting fails
+            if not self.path.parent.is_dir():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._db.execute("PRAGMA journal_mode=WAL")
+            # busy_timeout first: switching to WAL waits for other processes opening the file
             await self._db.execute("PRAGMA busy_timeout=10000")
+            await self._db.execute("PRAGMA journal_mode=WAL")
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._migrate()
             self._saver_conn = await aiosqlite.connect(self.path)
@@ -100,11 +106,20 @@ class SqliteStore(RunStore):
     async def _migrate(self) -> None:
         db = self._conn
         await db.execute("CREATE TABLE IF NOT EXISTS ca_migrations (version INTEGER PRIMARY KEY)")
-        async with db.execute("SELECT COALESCE(MAX(version), 0) FROM ca_migrations") as cur:
-            row = await cur.fetchone()
-        done = int(row[0]) if row else 0
-        for version, script in enumerate(MIGRATIONS[done:], start=done + 1):
-            await db.executescript(f"BEGIN; {script}; INSERT INTO ca_migrations VALUES ({version}); COMMIT;")
+        # Under the write lock, so that processes opening a new file at once migrate it once.
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            async with db.execute("SELECT COALESCE(MAX(version), 0) FROM ca_migrations") as cur:
+                row = await cur.fetchone()
+            done = int(row[0]) if row else 0
+            for version, script in enumerate(MIGRATIONS[done:], start=done + 1):
+                for statement in filter(None, (s.strip() for s in script.split(";"))):
+                    await db.execute(statement)
+                await db.execute("INSERT INTO ca_migrations VALUES (?)", (version,))
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
 
     async def close(self) -> None:
         for conn in (self._saver_conn, self._db):
@@ -142,14 +157,8 @@ class SqliteStore(RunStore):
             return await self._create(run)
 
     async def _create(self, run: RunRecord) -> RunRecord:
-        if run.idempotency_key:
-            async with self._conn.execute(
-                "SELECT record FROM ca_runs WHERE namespace=? AND workflow=? AND idempotency_key=?",
-                (run.namespace, run.workflow, run.idempotency_key),
-            ) as cur:
-                row = await cur.fetchone()
-            if row:
-                return RunRecord.model_validate_json(row[0])
+        if run.idempotency_key and (existing := await self._by_key(run)):
+            return existing
         try:
             await self._conn.execute(
                 "INSERT INTO ca_runs (id, workflow, namespace, status, created_at, idempotency_key,"
@@ -167,10 +176,19 @@ class SqliteStore(RunStore):
                 ),
             )
         except aiosqlite.IntegrityError:
-            if run.idempotency_key:
-                return await self._create(run)
+            # another process took the key meanwhile; otherwise the id exists
+            if run.idempotency_key and (existing := await self._by_key(run)):
+                return existing
             raise StoreError(f"run {run.id!r} already exists") from None
         return run
+
+    async def _by_key(self, run: RunRecord) -> RunRecord | None:
+        async with self._conn.execute(
+            "SELECT record FROM ca_runs WHERE namespace=? AND workflow=? AND idempotency_key=?",
+            (run.namespace, run.workflow, run.idempotency_key),
+        ) as cur:
+            row = await cur.fetchone()
+        return RunRecord.model_validate_json(row[0]) if row else None
 
     async def get_run(self, run_id: str) -> RunRecord:
         async with self._lock:
@@ -191,7 +209,8 @@ class SqliteStore(RunStore):
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if workflow:
             ns, _, name = workflow.rpartition("/")
             where.append("workflow=?")
@@ -204,6 +223,7 @@ class SqliteStore(RunStore):
             args.append(RunStatus(status).value)
         if cursor:
             created, run_id = decode_cursor(cursor)
+            created = _ts(datetime.fromisoformat(created))
             where.append("(created_at < ? OR (created_at = ? AND id < ?))")
             args += [created, created, run_id]
         sql = "SELECT record FROM ca_runs"
@@ -212,7 +232,7 @@ class SqliteStore(RunStore):
         sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
         args.append(limit + 1)
         async with self._conn.execute(sql, args) as cur:
-            rows = await cur.fetchall()
+            rows = list(await cur.fetchall())
         items = [RunRecord.model_validate_json(r[0]) for r in rows[:limit]]
         more = len(rows) > limit
         next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more and items else None
@@ -253,9 +273,17 @@ class SqliteStore(RunStore):
     async def record_step(self, step: StepRecord) -> None:
         async with self._lock:
             await self._conn.execute(
-            "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record) VALUES (?,?,?,?,?,?)"
-                " ON CONFLICT (run_id, node, visit, attempt) DO UPDATE SET record=excluded.record",
-                (step.run_id, step.node, step.visit, step.attempt, _ts(step.started_at), step.model_dump_json()),
+                "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT (run_id, node, visit, attempt)"
+                " DO UPDATE SET started_at=excluded.started_at, record=excluded.record",
+                (
+                    step.run_id,
+                    step.node,
+                    step.visit,
+                    step.attempt,
+                    _ts(step.started_at),
+                    step.model_dump_json(),
+                ),
             )
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
@@ -265,13 +293,19 @@ class SqliteStore(RunStore):
         ) as cur:
             return [StepRecord.model_validate_json(r[0]) for r in await cur.fetchall()]
 
-    async def append_event(self, run_id: str, type: str, data: dict[str, Any]) -> RunEvent:
+    async def append_event(
+        self,
+        run_id: str,
+        kind: str,
+        data: dict[str, Any],
+    ) -> RunEvent:
         async with self._tx() as db:
             async with db.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM ca_events WHERE run_id=?", (run_id,)
             ) as cur:
                 row = await cur.fetchone()
-            event = RunEvent(run_id=run_id, seq=(int(row[0]) if row else 0) + 1, type=type, data=data)
+            seq = (int(row[0]) if row else 0) + 1
+            event = RunEvent(run_id=run_id, seq=seq, type=kind, data=data)
             await db.execute(
                 "INSERT INTO ca_events (run_id, seq, record) VALUES (?,?,?)",
                 (run_id, event.seq, event.model_dump_json()),
@@ -285,15 +319,16 @@ class SqliteStore(RunStore):
             return [RunEvent.model_validate_json(r[0]) for r in await cur.fetchall()]
 
     async def claim_run(self, *, owner: str, ttl: float) -> RunRecord | None:
-        now = utcnow()
         async with self._tx() as db:
+            now = utcnow()  # after waiting for the write lock
+            # A queued run someone already claimed is not handed out again until its lease expires.
             async with db.execute(
-                "SELECT record FROM ca_runs WHERE status='queued'"
-                " OR (status='running' AND (lease_expires_at IS NULL OR lease_expires_at < ?))"
-                " ORDER BY created_at LIMIT 1",
+                "SELECT record FROM ca_runs WHERE status IN ('queued','running')"
+                " AND (lease_expires_at IS NULL OR lease_expires_at < ?)"
+                " ORDER BY created_at, id LIMIT 1",
                 (_ts(now),),
             ) as cur:
-                    row = await cur.fetchone()
+                row = await cur.fetchone()
             if row is None:
                 return None
             run = RunRecord.model_validate_json(row[0]).model_copy(
@@ -316,7 +351,8 @@ class SqliteStore(RunStore):
         async with self._tx():
             run = await self._get(run_id)
             if run.lease_owner == owner:
-                await self._write(run.model_copy(update={"lease_owner": None, "lease_expires_at": None}))
+                released = run.model_copy(update={"lease_owner": None, "lease_expires_at": None})
+                await self._write(released)
 
     async def delete_runs(self, *, finished_before: datetime) -> int:
         async with self._tx() as db:

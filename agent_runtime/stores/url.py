@@ -16,6 +16,15 @@ def default_url() -> str:
     return os.environ.get(ENV_VAR) or DEFAULT_URL
 
 
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 def open_store(url: str | None = None) -> RunStore:
     """A store for ``url`` (not yet opened: use ``async with``)."""
     url = url or default_url()
@@ -24,22 +33,29 @@ def open_store(url: str | None = None) -> RunStore:
         from agent_runtime.stores.sqlite import SqliteStore
 
         # sqlite:///runs.db is relative to the working directory, sqlite:////abs/runs.db absolute
-        path = url.split("?", 1)[0].removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+        path = (
+            url.split("?", 1)[0].removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+        )
         if not path:
-            raise StoreError(f"invalid store URL {url!r}: expected sqlite:///path/to/runs.db")
+            raise StoreError(
+                f"invalid store URL {redact(url)!r}: expected sqlite:///path/to/runs.db"
+            )
         return SqliteStore(Path(path), url=url)
     if scheme in ("postgres", "postgresql"):
         try:
-            from agent_runtime.stores.postgres import PostgresStore  # type: ignore[import-not-found]
+            from agent_runtime.stores.postgres import PostgresStore
         except ImportError as exc:
             raise StoreError(f"the postgres store is not available: {exc}") from None
-        return PostgresStore(url)  # type: ignore[no-any-return]
+        store: RunStore = PostgresStore(url)
+        return store
     if scheme == "s3":
         try:
-            from agent_runtime.stores.s3 import S3Store  # type: ignore[import-not-found]
+            from agent_runtime.stores.s3 import S3Store
         except ImportError as exc:
             raise StoreError(f"the s3 store is not available: {exc}") from None
-        return S3Store(url)  # type: ignore[no-any-return]
+        store = S3Store(url)
+        return store
     raise StoreError(
-        f"unsupported store URL {url!r}: expected sqlite:///path.db, postgresql://... or s3://bucket/prefix"
+        f"unsupported store URL {redact(url)!r}: "
+        "expected sqlite:///path.db, postgresql://... or s3://bucket/prefix"
     )

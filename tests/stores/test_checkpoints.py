@@ -1,0 +1,139 @@
+"""Run-store conformance: LangGraph checkpoints across restarts, large payloads, deleting runs."""
+
+from __future__ import annotations
+
+import operator
+from datetime import timedelta
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+
+from agent_runtime.stores import RunNotFound, RunStatus, RunStore, StepRecord, open_store
+from agent_runtime.stores.base import utcnow
+from tests.stores.helpers import BASE, make_run
+
+#: 2 MB of varied text (beyond DynamoDB's 400 KB items, SQLite's default page cache, ...).
+LARGE = ("large payload ✓ 0123456789 abcdefghijklmnopqrstuvwxyz\n" * 40_000)[: 2 * 1024 * 1024]
+
+
+class State(TypedDict):
+    text: str
+    visited: Annotated[list[str], operator.add]
+
+
+def first(state: State) -> dict[str, Any]:
+    return {"visited": ["first"]}
+
+
+def second(state: State) -> dict[str, Any]:
+    return {"visited": ["second"], "text": state["text"] + "!"}
+
+
+def tiny_graph(checkpointer: BaseCheckpointSaver[Any]) -> Any:
+    builder = StateGraph(State)
+    builder.add_node("first", first)
+    builder.add_node("second", second)
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "second")
+    builder.add_edge("second", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def thread(thread_id: str) -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+async def run_graph(store: RunStore, thread_id: str, text: str = "hi") -> None:
+    graph = tiny_graph(store.checkpointer())
+    await graph.ainvoke({"text": text, "visited": []}, thread(thread_id), durability="sync")
+
+
+async def test_checkpointer_is_a_langgraph_saver(store: RunStore) -> None:
+    assert isinstance(store.checkpointer(), BaseCheckpointSaver)
+
+
+@pytest.mark.parametrize("text", ["hi", LARGE], ids=["small", "2MB"])
+async def test_checkpoints_survive_a_restart(store_url: str, text: str) -> None:
+    async with open_store(store_url) as store:
+        await run_graph(store, "thread-1", text)
+        await run_graph(store, "thread-2", "other")
+    async with open_store(store_url) as reopened:
+        graph = tiny_graph(reopened.checkpointer())
+        snapshot = await graph.aget_state(thread("thread-1"))
+        assert snapshot.values == {"text": text + "!", "visited": ["first", "second"]}
+        assert snapshot.next == ()
+        other = await graph.aget_state(thread("thread-2"))
+        assert other.values["text"] == "other!"
+        history = [s async for s in graph.aget_state_history(thread("thread-1"))]
+        assert len(history) >= 3  # input, after first, after second
+        assert (await graph.aget_state(thread("never-run"))).values == {}
+
+
+async def test_large_run_record_round_trip(store: RunStore) -> None:
+    run = await store.create_run(make_run(input={"document": LARGE, "n": 1}))
+    assert (await store.get_run(run.id)).input["document"] == LARGE
+    await store.transition(run.id, RunStatus.RUNNING)
+    done = await store.transition(run.id, RunStatus.SUCCEEDED, output={"summary": LARGE, "extra": [LARGE[:10]]})
+    stored = await store.get_run(run.id)
+    assert stored == done
+    assert stored.output is not None and stored.output["summary"] == LARGE
+    [listed] = (await store.list_runs()).items
+    assert listed.output == stored.output and listed.input == stored.input
+    event = await store.append_event(run.id, "run.finished", {"output": LARGE})
+    assert (await store.list_events(run.id)) == [event]
+
+
+async def test_large_run_record_survives_a_restart(store_url: str) -> None:
+    async with open_store(store_url) as store:
+        run = await store.create_run(make_run(input={"document": LARGE}, output={"summary": LARGE}))
+    async with open_store(store_url) as reopened:
+        assert await reopened.get_run(run.id) == run
+
+
+async def test_delete_runs_removes_only_old_finished_runs(store: RunStore) -> None:
+    now = utcnow()
+    old = now - timedelta(days=2)
+    cutoff = now - timedelta(days=1)
+
+    def finished(run_id: str, status: RunStatus, at: Any) -> Any:
+        return make_run(run_id, status=status, created_at=at - timedelta(hours=1),
+                        started_at=at - timedelta(minutes=30), finished_at=at)
+
+    doomed = [
+        finished("old-succeeded", RunStatus.SUCCEEDED, old),
+        finished("old-failed", RunStatus.FAILED, old),
+        finished("old-cancelled", RunStatus.CANCELLED, old),
+    ]
+    kept = [
+        finished("new-succeeded", RunStatus.SUCCEEDED, now),
+        finished("new-failed", RunStatus.FAILED, cutoff + timedelta(minutes=1)),
+        make_run("old-queued", created_at=BASE),
+        make_run("old-running", status=RunStatus.RUNNING, created_at=BASE, started_at=BASE),
+        make_run("old-interrupted", status=RunStatus.INTERRUPTED, created_at=BASE, started_at=BASE),
+    ]
+    for run in doomed + kept:
+        await store.create_run(run)
+        await store.record_step(StepRecord(run_id=run.id, node="first", started_at=BASE))
+        await store.append_event(run.id, "run.started", {})
+        await run_graph(store, run.id)
+
+    assert await store.delete_runs(finished_before=cutoff) == 3
+
+    saver = store.checkpointer()
+    for run in doomed:
+        with pytest.raises(RunNotFound):
+            await store.get_run(run.id)
+        assert await store.list_steps(run.id) == []
+        assert await store.list_events(run.id) == []
+        assert await saver.aget_tuple(thread(run.id)) is None  # type: ignore[arg-type]
+    for run in kept:
+        assert await store.get_run(run.id) == run
+        assert len(await store.list_steps(run.id)) == 1
+        assert len(await store.list_events(run.id)) == 1
+        assert await saver.aget_tuple(thread(run.id)) is not None  # type: ignore[arg-type]
+    assert sorted(r.id for r in (await store.list_runs()).items) == sorted(r.id for r in kept)
+
+    assert await store.delete_runs(finished_before=cutoff) == 0
+    assert await store.delete_runs(finished_before=now + timedelta(seconds=1)) == 2
