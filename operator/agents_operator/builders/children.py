@@ -1,0 +1,214 @@
+"""The children of an AgentPool: workload, Services, PodDisruptionBudget, HPA, ServiceAccount."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_runtime.spec.agentpool import AgentPool
+from agents_operator.builders.labels import pool_labels, pool_selector
+from agents_operator.settings import OperatorSettings
+
+Obj = dict[str, Any]
+
+#: (apiVersion, kind) of every child kind a pool may have, for cleanup of ones no longer wanted.
+CHILD_KINDS = [
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("v1", "Service"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("v1", "ServiceAccount"),
+]
+
+
+def child_names(pool: str) -> dict[str, str]:
+    return {
+        "workload": pool,
+        "service": pool,
+        "headless": f"{pool}-headless",
+        "serviceAccount": f"{pool}-agent",
+        "pdb": pool,
+        "hpa": pool,
+    }
+
+
+def _meta(name: str, pool: AgentPool, extra: dict[str, str] | None = None) -> Obj:
+    labels = pool_labels(pool.metadata.name, pool.spec.capabilities)
+    return {
+        "name": name,
+        "namespace": pool.metadata.namespace,
+        "labels": {**labels, **(extra or {})},
+    }
+
+
+def _pod_template(pool: AgentPool, settings: OperatorSettings) -> Obj:
+    spec = pool.spec
+    template = spec.pod_template
+    names = child_names(pool.metadata.name)
+    env: list[Obj] = [e.model_dump(exclude_none=True) for e in spec.env]
+    env += [
+        {"name": "CONFIGURABLE_AGENTS_POOL", "value": pool.metadata.name},
+        {"name": "CONFIGURABLE_AGENTS_CAPABILITIES", "value": ",".join(spec.capabilities)},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]
+    probe = {
+        "httpGet": {"path": "/readyz", "port": "http"},
+        "periodSeconds": 5,
+        "failureThreshold": 2,
+    }
+    container: Obj = {
+        "name": "agent",
+        "image": spec.image or settings.agent_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "args": [
+            "agent",
+            "--port",
+            str(settings.agent_port),
+            "--max-concurrent-tasks",
+            str(spec.max_concurrent_tasks),
+        ],
+        "ports": [{"name": "http", "containerPort": settings.agent_port, "protocol": "TCP"}],
+        "env": env,
+        "readinessProbe": probe,
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "resources": dict(spec.resources),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    labels = {**pool_labels(pool.metadata.name, spec.capabilities), **template.labels}
+    pod: Obj = {
+        "serviceAccountName": template.service_account_name or names["serviceAccount"],
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": 60,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    if template.node_selector:
+        pod["nodeSelector"] = dict(template.node_selector)
+    if template.tolerations:
+        pod["tolerations"] = list(template.tolerations)
+    if template.affinity:
+        pod["affinity"] = dict(template.affinity)
+    meta: Obj = {"labels": labels}
+    if template.annotations:
+        meta["annotations"] = dict(template.annotations)
+    return {"metadata": meta, "spec": pod}
+
+
+def _workload(pool: AgentPool, settings: OperatorSettings) -> Obj:
+    spec = pool.spec
+    names = child_names(pool.metadata.name)
+    body: Obj = {
+        "selector": {"matchLabels": pool_selector(pool.metadata.name)},
+        "template": _pod_template(pool, settings),
+    }
+    if spec.autoscaling is None:
+        body["replicas"] = spec.replicas  # with autoscaling the HPA alone owns the count
+    if spec.workload == "StatefulSet":
+        body["serviceName"] = names["headless"]
+        body["podManagementPolicy"] = "Parallel"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": spec.workload,
+        "metadata": _meta(names["workload"], pool),
+        "spec": body,
+    }
+
+
+def _service(pool: AgentPool, settings: OperatorSettings, *, headless: bool) -> Obj:
+    names = child_names(pool.metadata.name)
+    body: Obj = {
+        "selector": pool_selector(pool.metadata.name),
+        "ports": [
+            {"name": "http", "port": settings.agent_port, "targetPort": "http", "protocol": "TCP"}
+        ],
+    }
+    if headless:
+        body["clusterIP"] = "None"
+        body["publishNotReadyAddresses"] = False
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(names["headless" if headless else "service"], pool),
+        "spec": body,
+    }
+
+
+def _pdb(pool: AgentPool) -> Obj:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(child_names(pool.metadata.name)["pdb"], pool),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": pool_selector(pool.metadata.name)},
+        },
+    }
+
+
+def _hpa(pool: AgentPool) -> Obj:
+    scaling = pool.spec.autoscaling
+    assert scaling is not None
+    names = child_names(pool.metadata.name)
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(names["hpa"], pool),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": pool.spec.workload,
+                "name": names["workload"],
+            },
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": scaling.target_cpu_utilization_percentage,
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _service_account(pool: AgentPool) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _meta(child_names(pool.metadata.name)["serviceAccount"], pool),
+        "automountServiceAccountToken": False,
+    }
+
+
+def build_children(pool: AgentPool, settings: OperatorSettings) -> list[Obj]:
+    """Every object the pool should own right now (owner references are added by the caller)."""
+    children = [_service_account(pool), _service(pool, settings, headless=False)]
+    if pool.spec.workload == "StatefulSet":
+        children.append(_service(pool, settings, headless=True))
+    children += [_workload(pool, settings), _pdb(pool)]
+    if pool.spec.autoscaling is not None:
+        children.append(_hpa(pool))
+    return children

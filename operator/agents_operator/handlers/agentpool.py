@@ -1,0 +1,221 @@
+"""AgentPool: apply its children, put back what is edited or deleted, report workload status."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from agent_runtime.spec.agentpool import AgentPool
+from agent_runtime.spec.loader import problems_from
+from agents_operator.builders import build_children, child_names
+from agents_operator.builders.children import CHILD_KINDS
+from agents_operator.builders.labels import MANAGED_BY, MANAGER, POOL_LABEL
+from agents_operator.conditions import Health, conditions, same_conditions
+from agents_operator.handlers.context import (
+    GROUP,
+    VERSION,
+    OperatorContext,
+    context_of,
+    is_owned_by,
+    owner_reference,
+    plain,
+)
+from agents_operator.kube import KubeError
+from agents_operator.metrics import reconciling
+
+log = logging.getLogger(__name__)
+KIND = "AgentPool"
+
+
+@kopf.index(GROUP, VERSION, "agentpools")
+def pools_by_name(
+    namespace: str, name: str, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], Any]:
+    return {(namespace, name): copy.deepcopy(dict(body))}
+
+
+def subset(wanted: Any, actual: Any) -> bool:
+    """Whether every field we set still holds its value (defaults the server adds don't count)."""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(subset(v, actual.get(k)) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return (
+            isinstance(actual, list)
+            and len(wanted) == len(actual)
+            and all(subset(w, a) for w, a in zip(wanted, actual, strict=True))
+        )
+    return bool(wanted == actual or str(wanted) == str(actual))
+
+
+class PoolReconciler:
+    def __init__(self, ctx: OperatorContext) -> None:
+        self.ctx = ctx
+
+    def desired(self, body: Any) -> list[dict[str, Any]]:
+        pool = AgentPool.model_validate(plain(body))
+        children = build_children(pool, self.ctx.settings)
+        owner = owner_reference(body)
+        for child in children:
+            child["metadata"]["ownerReferences"] = [owner]
+        return children
+
+    async def reconcile(self, body: Any, *, prune: bool) -> None:
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        async with self.ctx.locks[(KIND, namespace, name)]:
+            with reconciling(KIND):
+                await self._reconcile(body, prune=prune)
+
+    async def _reconcile(self, body: Any, *, prune: bool) -> None:
+        try:
+            children = self.desired(body)
+        except ValidationError as exc:
+            problems = "; ".join(str(p) for p in problems_from(exc))
+            await self.write_status(body, None, stalled=f"invalid spec: {problems}")
+            raise kopf.PermanentError(problems) from None
+        workload = None
+        for child in children:
+            applied = await self.ctx.kube.apply(child)
+            if child["kind"] in ("Deployment", "StatefulSet"):
+                workload = applied
+        if prune:
+            await self.prune(body, children)
+        await self.write_status(body, workload)
+
+    async def prune(self, body: Any, children: list[dict[str, Any]]) -> None:
+        """Delete children the spec no longer wants (an HPA after autoscaling is unset, say)."""
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        wanted = {(c["kind"], c["metadata"]["name"]) for c in children}
+        names = set(child_names(name).values())
+        for api_version, kind in CHILD_KINDS:
+            for child_name in names:
+                if (kind, child_name) in wanted:
+                    continue
+                found = await self.ctx.kube.get(api_version, kind, namespace, child_name)
+                if found is not None and is_owned_by(found, body["metadata"]["uid"]):
+                    await self.ctx.kube.delete(api_version, kind, namespace, child_name)
+                    log.info(
+                        "%s/%s: deleted %s %s it no longer needs", namespace, name, kind, child_name
+                    )
+
+    async def repair(self, body: Any, event_type: str | None, child: Any) -> None:
+        """A managed child changed: put back what drifted, then refresh the pool's status."""
+        kind, child_name = child["kind"], child["metadata"]["name"]
+        try:
+            desired = next(
+                c
+                for c in self.desired(body)
+                if c["kind"] == kind and c["metadata"]["name"] == child_name
+            )
+        except (StopIteration, ValidationError):
+            return
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        if event_type == "DELETED" or not subset(desired, dict(child)):
+            async with self.ctx.locks[(KIND, namespace, name)]:
+                log.info("%s/%s: putting back %s %s", namespace, name, kind, child_name)
+                child = await self.ctx.kube.apply(desired)
+        if kind in ("Deployment", "StatefulSet"):
+            await self.write_status(body, dict(child))
+
+    async def write_status(
+        self, body: Any, workload: dict[str, Any] | None, *, stalled: str = ""
+    ) -> None:
+        meta = body["metadata"]
+        previous = dict(body.get("status") or {})
+        generation = meta.get("generation")
+        status: dict[str, Any] = {
+            "selector": f"{POOL_LABEL}={meta['name']}",
+            "observedGeneration": generation,
+        }
+        if stalled:
+            health, reason, message = Health.STALLED, "InvalidSpec", stalled
+        elif workload is None:
+            health, reason, message = Health.PROGRESSING, "Creating", "creating the workload"
+        else:
+            spec, wstatus = workload.get("spec", {}), workload.get("status", {})
+            desired = int(spec.get("replicas", 0) or 0)
+            ready = int(wstatus.get("readyReplicas", 0) or 0)
+            updated = int(wstatus.get("updatedReplicas", 0) or 0)
+            current = wstatus.get("observedGeneration") == workload["metadata"].get("generation")
+            status["replicas"] = desired
+            status["readyReplicas"] = ready
+            message = f"{ready}/{desired} replicas ready"
+            if current and ready >= desired and updated >= desired:
+                health, reason = Health.READY, "ReplicasReady"
+            else:
+                health, reason = Health.PROGRESSING, "ReplicasNotReady"
+        status["conditions"] = conditions(
+            health,
+            reason=reason,
+            message=message,
+            generation=generation,
+            previous=previous.get("conditions"),
+        )
+        unchanged = all(previous.get(k) == v for k, v in status.items() if k != "conditions")
+        if unchanged and same_conditions(previous.get("conditions"), status["conditions"]):
+            return
+        try:
+            await self.ctx.kube.patch_status(
+                body["apiVersion"], KIND, meta["namespace"], meta["name"], status
+            )
+        except KubeError as exc:
+            if exc.status != 404:  # a pool deleted meanwhile needs no status
+                raise
+
+
+def reconciler(memo: kopf.Memo) -> PoolReconciler:
+    return PoolReconciler(context_of(memo))
+
+
+@kopf.on.resume(GROUP, VERSION, "agentpools")
+@kopf.on.create(GROUP, VERSION, "agentpools")
+async def pool_created(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> None:
+    await reconciler(memo).reconcile(body, prune=reason == "resume")
+
+
+@kopf.on.update(GROUP, VERSION, "agentpools", field="spec")
+async def pool_updated(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await reconciler(memo).reconcile(body, prune=True)
+
+
+async def _child_event(
+    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, pools_by_name: kopf.Index[Any, Any]
+) -> None:
+    namespace = body["metadata"].get("namespace")
+    pool_name = (body["metadata"].get("labels") or {}).get(POOL_LABEL)
+    found = pools_by_name.get((namespace, pool_name))
+    if not found:
+        return  # the pool is gone: the garbage collector removes its children
+    pool = next(iter(found))
+    if not is_owned_by(body, pool["metadata"]["uid"]):
+        return
+    if pool["metadata"].get("deletionTimestamp"):
+        return
+    await reconciler(memo).repair(pool, event.get("type"), body)
+
+
+for _resource in [
+    ("apps", "v1", "deployments"),
+    ("apps", "v1", "statefulsets"),
+    ("v1", "services"),
+    ("v1", "serviceaccounts"),
+    ("policy", "v1", "poddisruptionbudgets"),
+    ("autoscaling", "v2", "horizontalpodautoscalers"),
+]:
+
+    @kopf.on.event(
+        *_resource,
+        labels={MANAGED_BY: MANAGER, POOL_LABEL: kopf.PRESENT},
+        id=f"child-{_resource[-1]}",
+    )
+    async def child_event(
+        event: kopf.RawEvent,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        pools_by_name: kopf.Index[Any, Any],
+        **_: Any,
+    ) -> None:
+        await _child_event(event, body, memo, pools_by_name)

@@ -1,0 +1,204 @@
+"""Workflow: validate with the shared models, resolve capabilities to ready pools, report status.
+
+The registry is Kubernetes itself: kopf indexes of AgentPools and of their EndpointSlices, kept
+current by watches, so a pod turning unready changes every affected Workflow within seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import kopf
+
+from agent_runtime.spec.errors import SpecError
+from agent_runtime.spec.loader import parse_workflow
+from agent_runtime.spec.mermaid import to_mermaid
+from agent_runtime.spec.workflow import LlmNode, ToolNode, Workflow
+from agents_operator.builders.labels import POOL_LABEL
+from agents_operator.conditions import Health, conditions, same_conditions
+from agents_operator.handlers.context import GROUP, VERSION, context_of, plain
+from agents_operator.kube import KubeError
+from agents_operator.metrics import reconciling
+
+log = logging.getLogger(__name__)
+KIND = "Workflow"
+MAX_PROBLEMS = 5
+
+
+@kopf.index(GROUP, VERSION, "agentpools")
+def pool_capabilities(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
+    return {namespace: (name, tuple(spec.get("capabilities") or ()))}
+
+
+@kopf.index("discovery.k8s.io", "v1", "endpointslices", labels={POOL_LABEL: kopf.PRESENT})
+def pool_endpoints(
+    namespace: str, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    ready = sum(
+        len(e.get("addresses") or [])
+        for e in body.get("endpoints") or []
+        if (e.get("conditions") or {}).get("ready") is not False
+    )
+    return {(namespace, labels[POOL_LABEL]): (name, ready)}
+
+
+@kopf.index(GROUP, VERSION, "workflows")
+def workflows_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+    return {namespace: dict(body)}
+
+
+def needed_capabilities(workflow: Workflow) -> list[str]:
+    return sorted({n.capability for n in workflow.spec.nodes if isinstance(n, LlmNode | ToolNode)})
+
+
+def resolve(
+    namespace: str,
+    capabilities: Iterable[str],
+    pools: kopf.Index[Any, Any],
+    endpoints: kopf.Index[Any, Any],
+) -> dict[str, dict[str, Any]]:
+    """capability -> the pools serving it in this namespace and their ready endpoints."""
+    serving = list(pools.get(namespace, []))
+    out: dict[str, dict[str, Any]] = {}
+    for capability in capabilities:
+        names = sorted(name for name, caps in serving if capability in caps)
+        ready = {
+            name: sum(n for _slice, n in endpoints.get((namespace, name), [])) for name in names
+        }
+        out[capability] = {"pools": names, "readyEndpoints": sum(ready.values())}
+    return out
+
+
+def evaluate(
+    body: Any, pools: kopf.Index[Any, Any], endpoints: kopf.Index[Any, Any]
+) -> dict[str, Any]:
+    """The status a Workflow should have now."""
+    meta = body["metadata"]
+    namespace, generation = meta.get("namespace") or "default", meta.get("generation")
+    previous = (body.get("status") or {}).get("conditions")
+    status: dict[str, Any] = {"observedGeneration": generation}
+    try:
+        workflow = parse_workflow(plain(body))
+    except SpecError as exc:
+        lines = [str(p) for p in exc.problems]
+        extra = f" (and {len(lines) - MAX_PROBLEMS} more)" if len(lines) > MAX_PROBLEMS else ""
+        status["conditions"] = conditions(
+            Health.STALLED,
+            reason="InvalidSpec",
+            message="; ".join(lines[:MAX_PROBLEMS]) + extra,
+            generation=generation,
+            previous=previous,
+        )
+        status["capabilities"] = {}
+        status["graph"] = ""
+        return status
+    resolved = resolve(namespace, needed_capabilities(workflow), pools, endpoints)
+    missing = [c for c, r in resolved.items() if r["readyEndpoints"] == 0]
+    if missing:
+        unserved = [c for c in missing if not resolved[c]["pools"]]
+        detail = (
+            f"no AgentPool serves {', '.join(unserved)}"
+            if unserved
+            else f"no ready endpoints for {', '.join(missing)}"
+        )
+        health, reason, message = Health.PROGRESSING, "CapabilitiesUnavailable", detail
+    else:
+        health, reason = Health.READY, "CapabilitiesServed"
+        message = f"valid; {len(resolved)} capabilities served" if resolved else "valid"
+    status["conditions"] = conditions(
+        health, reason=reason, message=message, generation=generation, previous=previous
+    )
+    status["capabilities"] = resolved
+    status["graph"] = to_mermaid(workflow.spec)
+    return status
+
+
+async def write_if_changed(memo: kopf.Memo, body: Any, status: dict[str, Any]) -> None:
+    previous = dict(body.get("status") or {})
+    same = all(previous.get(k) == v for k, v in status.items() if k != "conditions")
+    if same and same_conditions(previous.get("conditions"), status["conditions"]):
+        return
+    meta = body["metadata"]
+    try:
+        await context_of(memo).kube.patch_status(
+            body["apiVersion"], KIND, meta["namespace"], meta["name"], status
+        )
+    except KubeError as exc:
+        if exc.status != 404:
+            raise
+
+
+async def reconcile(
+    memo: kopf.Memo, body: Any, pools: kopf.Index[Any, Any], endpoints: kopf.Index[Any, Any]
+) -> None:
+    with reconciling(KIND):
+        await write_if_changed(memo, body, evaluate(body, pools, endpoints))
+
+
+@kopf.on.event(GROUP, VERSION, "workflows")
+async def workflow_event(
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    pool_capabilities: kopf.Index[Any, Any],
+    pool_endpoints: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    if event.get("type") == "DELETED" or body["metadata"].get("deletionTimestamp"):
+        return
+    await reconcile(memo, body, pool_capabilities, pool_endpoints)
+
+
+async def _namespace_changed(
+    namespace: str | None,
+    memo: kopf.Memo,
+    pools: kopf.Index[Any, Any],
+    endpoints: kopf.Index[Any, Any],
+    workflows: kopf.Index[Any, Any],
+) -> None:
+    """Pools or endpoints of a namespace changed: re-evaluate the Workflows there."""
+    for body in list(workflows.get(namespace, [])):
+        try:
+            await reconcile(memo, body, pools, endpoints)
+        except KubeError as exc:
+            log.warning(
+                "workflow %s/%s: status not written: %s", namespace, body["metadata"]["name"], exc
+            )
+
+
+@kopf.on.event(GROUP, VERSION, "agentpools", id="workflows-on-pools")
+async def pools_changed(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    pool_capabilities: kopf.Index[Any, Any],
+    pool_endpoints: kopf.Index[Any, Any],
+    workflows_by_namespace: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    await _namespace_changed(
+        body["metadata"].get("namespace"),
+        memo,
+        pool_capabilities,
+        pool_endpoints,
+        workflows_by_namespace,
+    )
+
+
+@kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels={POOL_LABEL: kopf.PRESENT})
+async def endpoints_changed(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    pool_capabilities: kopf.Index[Any, Any],
+    pool_endpoints: kopf.Index[Any, Any],
+    workflows_by_namespace: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    await _namespace_changed(
+        body["metadata"].get("namespace"),
+        memo,
+        pool_capabilities,
+        pool_endpoints,
+        workflows_by_namespace,
+    )
