@@ -19,6 +19,9 @@ def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    if not verbose:  # one line per handled event is noise at hundreds of pools
+        for name in ("kopf.objects", "httpx", "aiohttp.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     memo = kopf.Memo(settings=settings)
     namespaces = settings.namespaces
     asyncio.run(

@@ -10,15 +10,16 @@ from agents_operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
 
-#: (apiVersion, kind) of every child kind a pool may have, for cleanup of ones no longer wanted.
-CHILD_KINDS = [
-    ("apps/v1", "Deployment"),
-    ("apps/v1", "StatefulSet"),
-    ("v1", "Service"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("v1", "ServiceAccount"),
-]
+
+def optional_children(pool: str) -> list[tuple[str, str, str]]:
+    """(apiVersion, kind, name) of children a pool has only with some specs: the ones to prune."""
+    names = child_names(pool)
+    return [
+        ("apps/v1", "Deployment", names["workload"]),
+        ("apps/v1", "StatefulSet", names["workload"]),
+        ("v1", "Service", names["headless"]),
+        ("autoscaling/v2", "HorizontalPodAutoscaler", names["hpa"]),
+    ]
 
 
 def child_names(pool: str) -> dict[str, str]:

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from agent_runtime.spec.agentpool import AgentPool
 from agent_runtime.spec.loader import problems_from
-from agents_operator.builders import build_children, child_names
-from agents_operator.builders.children import CHILD_KINDS
-from agents_operator.builders.labels import MANAGED_BY, MANAGER, POOL_LABEL
+from agents_operator.builders import build_children
+from agents_operator.builders.children import optional_children
+from agents_operator.builders.labels import POOL_LABEL
 from agents_operator.conditions import Health, conditions, same_conditions
 from agents_operator.handlers.context import (
     GROUP,
@@ -89,11 +89,8 @@ class PoolReconciler:
         """Delete children the spec no longer wants (an HPA after autoscaling is unset, say)."""
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         wanted = {(c["kind"], c["metadata"]["name"]) for c in children}
-        names = set(child_names(name).values())
-        for api_version, kind in CHILD_KINDS:
-            for child_name in names:
-                if (kind, child_name) in wanted:
-                    continue
+        for api_version, kind, child_name in optional_children(name):
+            if (kind, child_name) not in wanted:
                 found = await self.ctx.kube.get(api_version, kind, namespace, child_name)
                 if found is not None and is_owned_by(found, body["metadata"]["uid"]):
                     await self.ctx.kube.delete(api_version, kind, namespace, child_name)
@@ -116,7 +113,12 @@ class PoolReconciler:
         if event_type == "DELETED" or not subset(desired, dict(child)):
             async with self.ctx.locks[(KIND, namespace, name)]:
                 log.info("%s/%s: putting back %s %s", namespace, name, kind, child_name)
-                child = await self.ctx.kube.apply(desired)
+                try:
+                    child = await self.ctx.kube.apply(desired)
+                except KubeError as exc:
+                    if "being terminated" in str(exc):
+                        return  # the whole namespace is going away
+                    raise
         if kind in ("Deployment", "StatefulSet"):
             await self.write_status(body, dict(child))
 
@@ -185,8 +187,16 @@ async def _child_event(
     event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, pools_by_name: kopf.Index[Any, Any]
 ) -> None:
     namespace = body["metadata"].get("namespace")
-    pool_name = (body["metadata"].get("labels") or {}).get(POOL_LABEL)
-    found = pools_by_name.get((namespace, pool_name))
+    owners = [
+        ref["name"]
+        for ref in body["metadata"].get("ownerReferences") or []
+        if ref.get("kind") == KIND
+        and ref.get("controller")
+        and ref.get("apiVersion", "").startswith(GROUP)
+    ]
+    if not owners:
+        return
+    found = pools_by_name.get((namespace, owners[0]))
     if not found:
         return  # the pool is gone: the garbage collector removes its children
     pool = next(iter(found))
@@ -205,10 +215,9 @@ for _resource in [
     ("policy", "v1", "poddisruptionbudgets"),
     ("autoscaling", "v2", "horizontalpodautoscalers"),
 ]:
-
+    # Matched by owner reference, not labels: a child whose labels were edited is still ours.
     @kopf.on.event(
         *_resource,
-        labels={MANAGED_BY: MANAGER, POOL_LABEL: kopf.PRESENT},
         id=f"child-{_resource[-1]}",
     )
     async def child_event(
