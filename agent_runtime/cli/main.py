@@ -164,13 +164,21 @@ def crds(output_dir: str | None) -> int:
 
 @cli.command("operator")
 @click.option("--namespace", "namespaces", multiple=True, help="Watch only these namespaces.")
-@click.option("--agent-image", envvar="CONFIGURABLE_AGENTS_OPERATOR_AGENT_IMAGE",
-              help="Image for AgentPools that name none.")
+@click.option(
+    "--agent-image",
+    envvar="CONFIGURABLE_AGENTS_OPERATOR_AGENT_IMAGE",
+    help="Image for AgentPools that name none.",
+)
 @click.option("--metrics-port", type=int, default=9090, show_default=True, help="0 turns it off.")
 @click.option("--health-port", type=int, default=8081, show_default=True, help="0 turns it off.")
 @click.option("--verbose", "-v", is_flag=True)
-def operator_command(namespaces: tuple[str, ...], agent_image: str | None, metrics_port: int,
-                     health_port: int, verbose: bool) -> int:
+def operator_command(
+    namespaces: tuple[str, ...],
+    agent_image: str | None,
+    metrics_port: int,
+    health_port: int,
+    verbose: bool,
+) -> int:
     """Run the operator against the current kubeconfig (or the in-cluster service account)."""
     from agents_operator.main import run as run_operator
     from agents_operator.settings import OperatorSettings

@@ -21,9 +21,9 @@ class RunContext:
     dispatcher: Dispatcher
     listeners: list[Listener] = field(default_factory=list)
 
-    async def emit(self, type: str, data: dict[str, Any]) -> RunEvent:
+    async def emit(self, kind: str, data: dict[str, Any]) -> RunEvent:
         """Persist an event (so streams can be rejoined) and tell the listeners."""
-        event = await self.store.append_event(self.run_id, type, data)
+        event = await self.store.append_event(self.run_id, kind, data)
         for listener in self.listeners:
             result = listener(event)
             if result is not None:

@@ -107,5 +107,3 @@ def type_name(value: Any) -> str:
     if isinstance(value, float):
         return "number"
     return "null" if value is None else type(value).__name__
-
-

@@ -75,7 +75,9 @@ async def test_large_run_record_round_trip(store: RunStore) -> None:
     run = await store.create_run(make_run(input={"document": LARGE, "n": 1}))
     assert (await store.get_run(run.id)).input["document"] == LARGE
     await store.transition(run.id, RunStatus.RUNNING)
-    done = await store.transition(run.id, RunStatus.SUCCEEDED, output={"summary": LARGE, "extra": [LARGE[:10]]})
+    done = await store.transition(
+        run.id, RunStatus.SUCCEEDED, output={"summary": LARGE, "extra": [LARGE[:10]]}
+    )
     stored = await store.get_run(run.id)
     assert stored == done
     assert stored.output is not None and stored.output["summary"] == LARGE
@@ -98,8 +100,13 @@ async def test_delete_runs_removes_only_old_finished_runs(store: RunStore) -> No
     cutoff = now - timedelta(days=1)
 
     def finished(run_id: str, status: RunStatus, at: Any) -> Any:
-        return make_run(run_id, status=status, created_at=at - timedelta(hours=1),
-                        started_at=at - timedelta(minutes=30), finished_at=at)
+        return make_run(
+            run_id,
+            status=status,
+            created_at=at - timedelta(hours=1),
+            started_at=at - timedelta(minutes=30),
+            finished_at=at,
+        )
 
     doomed = [
         finished("old-succeeded", RunStatus.SUCCEEDED, old),

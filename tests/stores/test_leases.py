@@ -26,7 +26,9 @@ async def test_claim_takes_the_oldest_queued_run(store: RunStore) -> None:
     after = utcnow()
     assert claimed is not None and claimed.id == "oldest"
     assert claimed.lease_owner == "owner-a"
-    assert_between(claimed.lease_expires_at, before + timedelta(seconds=30), after + timedelta(seconds=30))
+    assert_between(
+        claimed.lease_expires_at, before + timedelta(seconds=30), after + timedelta(seconds=30)
+    )
     stored = await store.get_run("oldest")
     assert (stored.lease_owner, stored.lease_expires_at) == ("owner-a", claimed.lease_expires_at)
     assert stored.input == claimed.input and stored.spec == claimed.spec
@@ -46,14 +48,18 @@ async def test_claim_on_empty_store(store: RunStore) -> None:
 
 async def test_concurrent_claimers_one_winner(store: RunStore) -> None:
     run = await store.create_run(make_run())
-    results = await asyncio.gather(*(store.claim_run(owner=f"owner-{i}", ttl=30) for i in range(10)))
+    results = await asyncio.gather(
+        *(store.claim_run(owner=f"owner-{i}", ttl=30) for i in range(10))
+    )
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert winners[0].id == run.id
     assert (await store.get_run(run.id)).lease_owner == winners[0].lease_owner
 
 
-async def test_concurrent_claimers_across_instances_one_winner(store: RunStore, store_url: str) -> None:
+async def test_concurrent_claimers_across_instances_one_winner(
+    store: RunStore, store_url: str
+) -> None:
     run = await store.create_run(make_run())
     async with AsyncExitStack() as stack:
         stores = [await stack.enter_async_context(open_store(store_url)) for _ in range(10)]
@@ -74,8 +80,11 @@ async def test_concurrent_claimers_across_instances_share_several_runs(
     async with AsyncExitStack() as stack:
         stores = [await stack.enter_async_context(open_store(store_url)) for _ in range(5)]
         results = await asyncio.gather(
-            *(s.claim_run(owner=f"process-{i}-{j}", ttl=30)
-              for i, s in enumerate(stores) for j in range(3))
+            *(
+                s.claim_run(owner=f"process-{i}-{j}", ttl=30)
+                for i, s in enumerate(stores)
+                for j in range(3)
+            )
         )
     winners = [r for r in results if r is not None]
     assert Counter(r.id for r in winners) == {"run-0": 1, "run-1": 1, "run-2": 1}
@@ -138,21 +147,35 @@ async def test_expired_lease_of_queued_run_is_taken_over(store: RunStore) -> Non
 
 
 async def test_running_run_with_live_lease_is_not_claimable(store: RunStore) -> None:
-    await store.create_run(make_run(
-        status=RunStatus.RUNNING, started_at=BASE,
-        lease_owner="owner-a", lease_expires_at=utcnow() + timedelta(minutes=5),
-    ))
+    await store.create_run(
+        make_run(
+            status=RunStatus.RUNNING,
+            started_at=BASE,
+            lease_owner="owner-a",
+            lease_expires_at=utcnow() + timedelta(minutes=5),
+        )
+    )
     assert await store.claim_run(owner="owner-b", ttl=30) is None
 
 
 async def test_finished_and_interrupted_runs_are_never_claimed(store: RunStore) -> None:
     past = utcnow() - timedelta(hours=1)
-    for status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED):
+    for status in (
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+        RunStatus.INTERRUPTED,
+    ):
         await store.create_run(make_run(status=status, created_at=BASE, started_at=BASE))
-        await store.create_run(make_run(
-            status=status, created_at=BASE, started_at=BASE,
-            lease_owner="dead-process", lease_expires_at=past,
-        ))
+        await store.create_run(
+            make_run(
+                status=status,
+                created_at=BASE,
+                started_at=BASE,
+                lease_owner="dead-process",
+                lease_expires_at=past,
+            )
+        )
     assert await store.claim_run(owner="owner-a", ttl=30) is None
 
     # Runs that finish while leased are not claimable afterwards either.

@@ -22,8 +22,13 @@ def full_run() -> RunRecord:
         updated_at=BASE + timedelta(minutes=5, microseconds=7),
         started_at=BASE + timedelta(seconds=1, microseconds=123_456),
         finished_at=BASE + timedelta(minutes=4),
-        input={"question": "Ça va? ✓ 日本", "n": 3, "ratio": 0.25, "flags": [True, False, None],
-               "nested": {"list": [{"a": 1}, {"b": [1, 2, {"c": "d"}]}], "empty": {}}},
+        input={
+            "question": "Ça va? ✓ 日本",
+            "n": 3,
+            "ratio": 0.25,
+            "flags": [True, False, None],
+            "nested": {"list": [{"a": 1}, {"b": [1, 2, {"c": "d"}]}], "empty": {}},
+        },
         output={"answer": "ok", "scores": [0.1, 0.9], "meta": {"tokens": {"in": 10, "out": 20}}},
         error={"code": "timeout", "message": "took too long", "details": {"node": "b"}},
         interrupt={"question": "Approve?", "fields": ["approved", "comment"]},
@@ -126,8 +131,12 @@ async def test_list_newest_first(store: RunStore) -> None:
 async def test_list_orders_by_instant_across_timezones(store: RunStore) -> None:
     plus5, minus3 = timezone(timedelta(hours=5)), timezone(timedelta(hours=-3))
     await store.create_run(make_run("noon", created_at=BASE))
-    await store.create_run(make_run("nine", created_at=(BASE - timedelta(hours=3)).astimezone(plus5)))
-    await store.create_run(make_run("one", created_at=(BASE + timedelta(hours=1)).astimezone(minus3)))
+    await store.create_run(
+        make_run("nine", created_at=(BASE - timedelta(hours=3)).astimezone(plus5))
+    )
+    await store.create_run(
+        make_run("one", created_at=(BASE + timedelta(hours=1)).astimezone(minus3))
+    )
     page = await store.list_runs()
     assert [r.id for r in page.items] == ["one", "noon", "nine"]
     first = await store.list_runs(limit=1)
@@ -145,8 +154,13 @@ async def test_list_filters(store: RunStore) -> None:
     ]
     for i, (run_id, ns, wf, status) in enumerate(specs):
         await store.create_run(
-            make_run(run_id, namespace=ns, workflow=wf, status=status,
-                     created_at=BASE + timedelta(seconds=i))
+            make_run(
+                run_id,
+                namespace=ns,
+                workflow=wf,
+                status=status,
+                created_at=BASE + timedelta(seconds=i),
+            )
         )
 
     async def ids(**filters: object) -> list[str]:
@@ -205,7 +219,13 @@ async def test_pagination_with_status_filter(store: RunStore) -> None:
             make_run(f"run-{i}", status=status, created_at=BASE + timedelta(seconds=i))
         )
     pages = await collect_pages(store, limit=2, status=RunStatus.SUCCEEDED)
-    assert [run_id for page in pages for run_id in page] == ["run-9", "run-7", "run-5", "run-3", "run-1"]
+    assert [run_id for page in pages for run_id in page] == [
+        "run-9",
+        "run-7",
+        "run-5",
+        "run-3",
+        "run-1",
+    ]
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "not-a-date|run-1", "|", "2024-13-45T00:00:00|x"])

@@ -91,8 +91,9 @@ async def test_transition_stores_extra_fields(store: RunStore) -> None:
     assert (running.lease_owner, running.lease_expires_at) == ("owner-a", expires)
 
     request = {"question": "Approve?", "fields": ["approved"], "context": {"draft": [1, 2]}}
-    paused = await store.transition(run.id, RunStatus.INTERRUPTED, interrupt=request,
-                                    lease_owner=None, lease_expires_at=None)
+    paused = await store.transition(
+        run.id, RunStatus.INTERRUPTED, interrupt=request, lease_owner=None, lease_expires_at=None
+    )
     assert (await store.get_run(run.id)).interrupt == request
     assert paused.lease_owner is None
 
@@ -117,8 +118,12 @@ async def test_transition_stores_extra_fields(store: RunStore) -> None:
 async def test_finished_transition_clears_the_lease(store: RunStore) -> None:
     for status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED):
         run = await store.create_run(make_run())
-        await store.transition(run.id, RunStatus.RUNNING, lease_owner="owner-a",
-                               lease_expires_at=utcnow() + timedelta(minutes=5))
+        await store.transition(
+            run.id,
+            RunStatus.RUNNING,
+            lease_owner="owner-a",
+            lease_expires_at=utcnow() + timedelta(minutes=5),
+        )
         done = await store.transition(run.id, status)
         stored = await store.get_run(run.id)
         assert stored == done
@@ -134,17 +139,23 @@ async def test_record_step_inserts_then_updates(store: RunStore) -> None:
     await store.record_step(step)
     assert await store.list_steps(run.id) == [step]
 
-    done = step.model_copy(update={
-        "status": StepStatus.SUCCEEDED,
-        "finished_at": BASE + timedelta(seconds=3, microseconds=5),
-        "input_tokens": 1234,
-        "output_tokens": 567,
-    })
+    done = step.model_copy(
+        update={
+            "status": StepStatus.SUCCEEDED,
+            "finished_at": BASE + timedelta(seconds=3, microseconds=5),
+            "input_tokens": 1234,
+            "output_tokens": 567,
+        }
+    )
     await store.record_step(done)
     assert await store.list_steps(run.id) == [done]
 
-    retry = StepRecord(run_id=run.id, node="a", visit=0, attempt=2, started_at=BASE + timedelta(seconds=4))
-    revisit = StepRecord(run_id=run.id, node="a", visit=1, attempt=1, started_at=BASE + timedelta(seconds=5))
+    retry = StepRecord(
+        run_id=run.id, node="a", visit=0, attempt=2, started_at=BASE + timedelta(seconds=4)
+    )
+    revisit = StepRecord(
+        run_id=run.id, node="a", visit=1, attempt=1, started_at=BASE + timedelta(seconds=5)
+    )
     await store.record_step(retry)
     await store.record_step(revisit)
     assert await store.list_steps(run.id) == [done, retry, revisit]
@@ -156,8 +167,11 @@ async def test_list_steps_ordered_by_start(store: RunStore) -> None:
     minus3 = timezone(timedelta(hours=-3))
     steps = [
         StepRecord(run_id=run.id, node="first", started_at=BASE + timedelta(seconds=1)),
-        StepRecord(run_id=run.id, node="second",
-                   started_at=(BASE + timedelta(seconds=2)).astimezone(minus3)),
+        StepRecord(
+            run_id=run.id,
+            node="second",
+            started_at=(BASE + timedelta(seconds=2)).astimezone(minus3),
+        ),
         StepRecord(run_id=run.id, node="third", started_at=BASE + timedelta(seconds=3)),
     ]
     for step in (steps[2], steps[0], steps[1]):
@@ -172,9 +186,15 @@ async def test_list_steps_ordered_by_start(store: RunStore) -> None:
 async def test_step_tokens_and_errors_round_trip(store: RunStore) -> None:
     run = await store.create_run(make_run())
     step = StepRecord(
-        run_id=run.id, node="llm", visit=2, attempt=3, status=StepStatus.FAILED,
-        started_at=BASE, finished_at=BASE + timedelta(milliseconds=1500),
-        input_tokens=10_000_000, output_tokens=42,
+        run_id=run.id,
+        node="llm",
+        visit=2,
+        attempt=3,
+        status=StepStatus.FAILED,
+        started_at=BASE,
+        finished_at=BASE + timedelta(milliseconds=1500),
+        input_tokens=10_000_000,
+        output_tokens=42,
         error="provider error: 529 overloaded\nsecond line ✓",
     )
     await store.record_step(step)
@@ -197,7 +217,11 @@ async def test_events_numbered_per_run(store: RunStore) -> None:
     after = utcnow()
     assert [e.seq for e in (e1, e2, e3)] == [1, 2, 3]
     assert f1.seq == 1
-    assert (e2.run_id, e2.type, e2.data) == (a.id, "step.finished", {"node": "x", "nested": {"k": [1, 2]}})
+    assert (e2.run_id, e2.type, e2.data) == (
+        a.id,
+        "step.finished",
+        {"node": "x", "nested": {"k": [1, 2]}},
+    )
     assert_between(e1.at, before, after)
 
     assert await store.list_events(a.id) == [e1, e2, e3]
