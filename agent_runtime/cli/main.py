@@ -5,21 +5,22 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agent_runtime.cli.errors import EXIT_INVALID, EXIT_OK, run_cli
 from agent_runtime.cli.inputs import parse_inputs
 from agent_runtime.cli.progress import Progress
-from agent_runtime.cli.running import print_json, report, resume_run, with_engine
-from agent_runtime.engine import Engine
 from agent_runtime.engine.state import check_input
 from agent_runtime.spec import SpecError, Workflow, load_file
 from agent_runtime.spec.errors import Problem
 from agent_runtime.spec.mermaid import to_mermaid
 from agent_runtime.spec.workflow import HumanNode
 from agent_runtime.stores import RunStatus
+
+if TYPE_CHECKING:
+    from agent_runtime.engine import Engine
 
 STORE_HELP = (
     "Run store URL (sqlite:///path.db, postgresql://..., s3://...); env CONFIGURABLE_AGENTS_STORE."
@@ -80,6 +81,8 @@ def run(
     quiet: bool,
 ) -> int:
     """Run the Workflow in FILE to completion and print its output as JSON."""
+    from agent_runtime.cli.running import report, resume_run, with_engine
+
     workflow = pick_workflow(file, workflow_name)
     progress = Progress(quiet=quiet)
     if resume_id:
@@ -213,6 +216,7 @@ def runs_list(
     as_json: bool,
 ) -> int:
     """Runs, newest first."""
+    from agent_runtime.cli.running import print_json, with_engine
 
     async def body(engine: Engine) -> int:
         page = await engine.store.list_runs(
@@ -246,6 +250,7 @@ def runs_list(
 @store_option
 def runs_show(run_id: str, store_url: str | None) -> int:
     """A run as JSON: status, input, output, error and its steps."""
+    from agent_runtime.cli.running import print_json, with_engine
 
     async def body(engine: Engine) -> int:
         run = await engine.store.get_run(run_id)
@@ -268,6 +273,8 @@ def runs_resume(
     run_id: str, pairs: tuple[str, ...], raw_json: str | None, store_url: str | None, quiet: bool
 ) -> int:
     """Answer an interrupted run's human node, or go on after a crash or failure."""
+    from agent_runtime.cli.running import report, resume_run, with_engine
+
     progress = Progress(quiet=quiet)
 
     async def body(engine: Engine) -> int:
@@ -286,6 +293,7 @@ def runs_resume(
 @store_option
 def runs_cancel(run_id: str, store_url: str | None) -> int:
     """Cancel a queued, running or interrupted run."""
+    from agent_runtime.cli.running import with_engine
 
     async def body(engine: Engine) -> int:
         run = await engine.cancel(run_id)

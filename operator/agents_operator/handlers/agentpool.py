@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
@@ -23,6 +22,7 @@ from agents_operator.handlers.context import (
     is_owned_by,
     owner_reference,
     plain,
+    trimmed,
 )
 from agents_operator.kube import KubeError
 from agents_operator.metrics import reconciling
@@ -35,7 +35,7 @@ KIND = "AgentPool"
 def pools_by_name(
     namespace: str, name: str, body: kopf.Body, **_: Any
 ) -> dict[tuple[str, str], Any]:
-    return {(namespace, name): copy.deepcopy(dict(body))}
+    return {(namespace, name): trimmed(body)}
 
 
 def subset(wanted: Any, actual: Any) -> bool:
@@ -56,11 +56,16 @@ class PoolReconciler:
         self.ctx = ctx
 
     def desired(self, body: Any) -> list[dict[str, Any]]:
+        meta = body["metadata"]
+        cached = self.ctx.desired.get(meta["uid"])
+        if cached is not None and cached[0] == meta.get("generation"):
+            return cached[1]
         pool = AgentPool.model_validate(plain(body))
         children = build_children(pool, self.ctx.settings)
         owner = owner_reference(body)
         for child in children:
             child["metadata"]["ownerReferences"] = [owner]
+        self.ctx.desired[meta["uid"]] = (meta.get("generation"), children)
         return children
 
     async def reconcile(self, body: Any, *, prune: bool) -> None:
@@ -74,16 +79,15 @@ class PoolReconciler:
             children = self.desired(body)
         except ValidationError as exc:
             problems = "; ".join(str(p) for p in problems_from(exc))
-            await self.write_status(body, None, stalled=f"invalid spec: {problems}")
+            await self.write_status(body, stalled=f"invalid spec: {problems}")
             raise kopf.PermanentError(problems) from None
-        workload = None
         for child in children:
             applied = await self.ctx.kube.apply(child)
             if child["kind"] in ("Deployment", "StatefulSet"):
-                workload = applied
+                self.ctx.note_workload(body["metadata"]["uid"], trimmed(applied))
         if prune:
             await self.prune(body, children)
-        await self.write_status(body, workload)
+        await self.write_status(body)
 
     async def prune(self, body: Any, children: list[dict[str, Any]]) -> None:
         """Delete children the spec no longer wants (an HPA after autoscaling is unset, say)."""
@@ -120,13 +124,20 @@ class PoolReconciler:
                         return  # the whole namespace is going away
                     raise
         if kind in ("Deployment", "StatefulSet"):
-            await self.write_status(body, dict(child))
+            self.ctx.note_workload(body["metadata"]["uid"], trimmed(child))
+            await self.write_status(body)
 
-    async def write_status(
-        self, body: Any, workload: dict[str, Any] | None, *, stalled: str = ""
+    async def write_status(self, body: Any, *, stalled: str = "") -> None:
+        """Status from the newest workload known; one writer per pool at a time."""
+        uid = body["metadata"]["uid"]
+        async with self.ctx.status_locks[uid]:
+            await self._write_status(body, self.ctx.workloads.get(uid), stalled=stalled)
+
+    async def _write_status(
+        self, body: Any, workload: dict[str, Any] | None, *, stalled: str
     ) -> None:
         meta = body["metadata"]
-        previous = dict(body.get("status") or {})
+        previous = self.ctx.written.get(meta["uid"]) or dict(body.get("status") or {})
         generation = meta.get("generation")
         status: dict[str, Any] = {
             "selector": f"{POOL_LABEL}={meta['name']}",
@@ -166,6 +177,7 @@ class PoolReconciler:
         except KubeError as exc:
             if exc.status != 404:  # a pool deleted meanwhile needs no status
                 raise
+        self.ctx.written[meta["uid"]] = status
 
 
 def reconciler(memo: kopf.Memo) -> PoolReconciler:
@@ -181,6 +193,15 @@ async def pool_created(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) 
 @kopf.on.update(GROUP, VERSION, "agentpools", field="spec")
 async def pool_updated(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await reconciler(memo).reconcile(body, prune=True)
+
+
+@kopf.on.event(GROUP, VERSION, "agentpools", id="forget-deleted-pools")
+async def pool_gone(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Drop what was kept for a deleted pool, so memory follows the number of live pools."""
+    if event.get("type") == "DELETED":
+        ctx = context_of(memo)
+        ctx.forget(body["metadata"]["uid"])
+        ctx.locks.pop((KIND, body["metadata"]["namespace"], body["metadata"]["name"]), None)
 
 
 async def _child_event(

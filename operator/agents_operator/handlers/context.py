@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,30 @@ class OperatorContext:
     locks: defaultdict[tuple[str, str, str], asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
+    #: pool uid -> (generation, desired children): child events must not rebuild them each time.
+    desired: dict[str, tuple[int | None, list[dict[str, Any]]]] = field(default_factory=dict)
+    #: pool uid -> the newest workload seen (from applies and events), for its status.
+    workloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: pool uid -> the status last written, so stale event bodies never cause needless writes.
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status_locks: defaultdict[str, asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock)
+    )
+
+    def note_workload(self, pool_uid: str, workload: dict[str, Any]) -> None:
+        """Keep the newest version: an older one arriving late must not roll status back."""
+        known = self.workloads.get(pool_uid)
+        if known is None or _version(workload) >= _version(known):
+            self.workloads[pool_uid] = workload
+
+    def forget(self, pool_uid: str) -> None:
+        for kept in (self.desired, self.workloads, self.written, self.status_locks):
+            kept.pop(pool_uid, None)
+
+
+def _version(obj: dict[str, Any]) -> int:
+    value = str(obj.get("metadata", {}).get("resourceVersion", "0"))
+    return int(value) if value.isdigit() else 0
 
 
 def context_of(memo: kopf.Memo) -> OperatorContext:
@@ -45,6 +70,26 @@ def plain(body: Any) -> dict[str, Any]:
         },
         "spec": dict(data.get("spec") or {}),
     }
+
+
+def trimmed(body: Any) -> dict[str, Any]:
+    """What handlers read of an object, without managed fields and kopf's annotations.
+
+    Kept per object in indexes and caches: at hundreds of pools the full bodies would be most
+    of the operator's memory.
+    """
+    data = dict(body)
+    meta = dict(data.get("metadata") or {})
+    keep = ("name", "namespace", "uid", "generation", "resourceVersion", "deletionTimestamp")
+    out: dict[str, Any] = {
+        "apiVersion": data.get("apiVersion"),
+        "kind": data.get("kind"),
+        "metadata": {k: meta[k] for k in keep if k in meta},
+    }
+    for key in ("spec", "status"):
+        if key in data:
+            out[key] = copy.deepcopy(dict(data[key]))
+    return out
 
 
 def owner_reference(body: Any) -> dict[str, Any]:

@@ -26,7 +26,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.batching.worker_limit = 64
     operator_settings: OperatorSettings = memo.get("settings") or OperatorSettings()
     memo["settings"] = operator_settings
     memo["ctx"] = OperatorContext(

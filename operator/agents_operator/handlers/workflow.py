@@ -18,7 +18,7 @@ from agent_runtime.spec.mermaid import to_mermaid
 from agent_runtime.spec.workflow import LlmNode, ToolNode, Workflow
 from agents_operator.builders.labels import POOL_LABEL
 from agents_operator.conditions import Health, conditions, same_conditions
-from agents_operator.handlers.context import GROUP, VERSION, context_of, plain
+from agents_operator.handlers.context import GROUP, VERSION, context_of, plain, trimmed
 from agents_operator.kube import KubeError
 from agents_operator.metrics import reconciling
 
@@ -46,7 +46,7 @@ def pool_endpoints(
 
 @kopf.index(GROUP, VERSION, "workflows")
 def workflows_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
-    return {namespace: dict(body)}
+    return {namespace: trimmed(body)}
 
 
 def needed_capabilities(workflow: Workflow) -> list[str]:
