@@ -159,3 +159,31 @@ def test_a_verb_outside_the_role_is_refused(
         )["items"]
         == []
     )
+
+
+def test_readiness_follows_pods_turning_unready(
+    operator: OperatorProcess, kubectl: Any, namespace: str
+) -> None:
+    kubectl("apply", "-n", namespace, "-f", str(LINEAR))
+    kubectl("scale", "agentpool/researchers", "--replicas=1", "-n", namespace)
+    eventually(lambda: len(get(kubectl, namespace, "pods")["items"]) == 1)
+    wait_ready(kubectl, namespace, "workflow/linear-chain")
+    [pod] = get(kubectl, namespace, "pods")["items"]
+    unready = {"status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+    kubectl(
+        "patch",
+        "pod",
+        pod["metadata"]["name"],
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        json.dumps(unready),
+    )
+
+    def not_ready() -> bool:
+        wf = get(kubectl, namespace, "workflow", "linear-chain")
+        return "no ready endpoints for" in condition(wf, "Ready")["message"]
+
+    eventually(not_ready, timeout=15)
