@@ -58,6 +58,8 @@ class RunRecord(Record):
     error: dict[str, Any] | None = None
     #: While ``interrupted``: what the human node asks, and which fields it needs.
     interrupt: dict[str, Any] | None = None
+    #: The answer to the human node, set when a resume is queued for a worker to carry out.
+    resume_input: dict[str, Any] | None = None
     idempotency_key: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -115,10 +117,13 @@ class InvalidTransition(StoreError):
         self.wanted = wanted
 
 
-#: Which statuses each status may follow.
+#: For each status, the statuses a run may move to it from.
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
-    RunStatus.QUEUED: frozenset({RunStatus.RUNNING}),
-    RunStatus.RUNNING: frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED}),
+    # back to the queue: waiting for agents, answered at a human node, or retried after a failure
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.INTERRUPTED, RunStatus.FAILED}),
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED, RunStatus.FAILED}
+    ),
     RunStatus.INTERRUPTED: frozenset({RunStatus.RUNNING}),
     RunStatus.SUCCEEDED: frozenset({RunStatus.RUNNING}),
     RunStatus.FAILED: frozenset({RunStatus.QUEUED, RunStatus.RUNNING}),
@@ -226,3 +231,20 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 def check_transition(run: RunRecord, status: RunStatus) -> None:
     if run.status not in TRANSITIONS[status]:
         raise InvalidTransition(run.id, run.status, status)
+
+
+def apply_transition(run: RunRecord, status: RunStatus, changes: dict[str, Any]) -> RunRecord:
+    """The record after a checked transition: timestamps, and no lease once finished.
+
+    Shared by every backend so that they agree on what a transition means.
+    """
+    check_transition(run, status)
+    now = utcnow()
+    extra: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == RunStatus.RUNNING and run.started_at is None:
+        extra["started_at"] = now
+    if status.finished:
+        extra.update(finished_at=now, lease_owner=None, lease_expires_at=None)
+    else:
+        extra["finished_at"] = None  # a failed run that goes on is not finished any more
+    return run.model_copy(update={**extra, **changes})

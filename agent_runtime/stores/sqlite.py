@@ -22,7 +22,7 @@ from agent_runtime.stores.base import (
     RunStore,
     StepRecord,
     StoreError,
-    check_transition,
+    apply_transition,
     decode_cursor,
     encode_cursor,
     utcnow,
@@ -241,22 +241,9 @@ class SqliteStore(RunStore):
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
         async with self._tx():
             run = await self._get(run_id)
-            check_transition(run, status)
-            updated = self._apply(run, status, changes)
+            updated = apply_transition(run, status, changes)
             await self._write(updated)
         return updated
-
-    @staticmethod
-    def _apply(run: RunRecord, status: RunStatus, changes: dict[str, Any]) -> RunRecord:
-        now = utcnow()
-        extra: dict[str, Any] = {"status": status, "updated_at": now}
-        if status == RunStatus.RUNNING and run.started_at is None:
-            extra["started_at"] = now
-        if status.finished:
-            extra["finished_at"] = now
-            extra["lease_owner"] = None
-            extra["lease_expires_at"] = None
-        return run.model_copy(update={**extra, **changes})
 
     async def _write(self, run: RunRecord) -> None:
         await self._conn.execute(

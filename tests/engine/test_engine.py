@@ -245,3 +245,23 @@ async def test_events_are_numbered_and_persisted(engine: Engine) -> None:
         == [e.type for e in events]
         == ["run.started", "node.started", "node.finished", "run.finished"]
     )
+
+
+async def test_a_failed_run_goes_on_from_its_last_checkpoint(engine: Engine) -> None:
+    spec = """
+state: {a: {type: string}, b: {type: string}}
+output: [a, b]
+tools:
+  - {name: record, function: "tests.counting_tools:record"}
+  - {name: flaky, function: "tests.counting_tools:flaky"}
+nodes:
+  - {name: first, type: tool, tool: record, args: {label: first}, output: a}
+  - {name: second, type: tool, tool: flaky, args: {label: second, failures: 1}, output: b}
+edges: [{from: START, to: first}, {from: first, to: second}, {from: second, to: END}]
+"""
+    done, _ = await run(engine, workflow(spec))
+    assert done.status == RunStatus.FAILED
+    again = await engine.execute(done.id)
+    assert again.status == RunStatus.SUCCEEDED, again.error
+    assert again.output == {"a": "first", "b": "second"}
+    assert counts() == {"first": 1, "second": 2}
