@@ -31,6 +31,12 @@ class RunCancelled(RunError):
     code = "cancelled"
 
 
+class RunWaiting(RunError):
+    """No agent serves a capability the run needs now; it goes back to the queue."""
+
+    code = "waiting"
+
+
 class InputError(ValueError):
     """Input for a run (or a resume) does not fit the declared fields; ``problems`` name them."""
 

@@ -10,10 +10,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent_runtime.engine.context import RunContext
-from agent_runtime.engine.errors import NodeFailed
+from agent_runtime.engine.errors import NodeFailed, RunWaiting
 from agent_runtime.engine.outputs import map_output, output_schema
 from agent_runtime.engine.state import VISITS, check_fields, public
-from agent_runtime.executors import NodeTask, PermanentTaskError
+from agent_runtime.executors import NoAgents, NodeTask, PermanentTaskError
 from agent_runtime.spec.templates import TemplateError, render, render_value
 from agent_runtime.spec.workflow import HumanNode, LlmNode, RouterNode, ToolNode, WorkflowSpec
 from agent_runtime.stores import StepRecord, StepStatus
@@ -77,6 +77,13 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                         task.model_copy(update={"attempt": attempt})
                     )
                 update = map_output(spec, node.output, result.output)
+            except NoAgents as exc:
+                await ctx.store.record_step(
+                    step.model_copy(update={"status": StepStatus.PENDING, "error": str(exc)})
+                )
+                raise RunWaiting(
+                    f"waiting for an agent serving '{node.capability}'", node=node.name
+                ) from None
             except TimeoutError:
                 error, permanent = f"timed out after {node.timeout:g}s (timeout)", False
             except PermanentTaskError as exc:

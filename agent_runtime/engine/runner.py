@@ -18,7 +18,7 @@ from langgraph.types import Command
 from agent_runtime.engine.compiler import CompiledWorkflow, compile_workflow
 from agent_runtime.engine.context import Listener, RunContext
 from agent_runtime.engine.dispatch import Dispatcher
-from agent_runtime.engine.errors import RunCancelled, RunError
+from agent_runtime.engine.errors import RunCancelled, RunError, RunWaiting
 from agent_runtime.engine.state import check_fields, check_input, initial_state
 from agent_runtime.spec.workflow import HumanNode, Workflow
 from agent_runtime.stores import InvalidTransition, RunRecord, RunStatus, RunStore
@@ -59,11 +59,14 @@ class Engine:
         *,
         owner: str | None = None,
         lease_ttl: float = 30.0,
+        wait_backoff: float = 2.0,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.owner = owner or local_owner()
         self.lease_ttl = lease_ttl
+        #: How long a run waiting for agents stays out of reach of claims before it is tried again.
+        self.wait_backoff = wait_backoff
         self._compiled: dict[str, CompiledWorkflow] = {}
 
     def compiled(self, workflow: Workflow) -> CompiledWorkflow:
@@ -99,6 +102,11 @@ class Engine:
         self, run_id: str, given: dict[str, Any], *, listeners: list[Listener] | None = None
     ) -> RunRecord:
         """Answer the human node a run waits at; the input is checked before anything changes."""
+        await self.check_resume(run_id, given)
+        return await self.execute(run_id, resume=given, listeners=listeners)
+
+    async def check_resume(self, run_id: str, given: dict[str, Any]) -> RunRecord:
+        """The run if it waits at a human node and ``given`` answers it; raises otherwise."""
         run = await self.store.get_run(run_id)
         if run.status != RunStatus.INTERRUPTED or not run.interrupt:
             raise RunError(
@@ -107,7 +115,12 @@ class Engine:
         node = Workflow.model_validate(run.spec).spec.node(run.interrupt["node"])
         assert isinstance(node, HumanNode)
         check_fields(node.output, given)
-        return await self.execute(run_id, resume=given, listeners=listeners)
+        return run
+
+    async def queue_resume(self, run_id: str, given: dict[str, Any]) -> RunRecord:
+        """Answer a human node and queue the run, for whichever worker claims it next."""
+        await self.check_resume(run_id, given)
+        return await self.store.transition(run_id, RunStatus.QUEUED, resume_input=given)
 
     async def cancel(self, run_id: str) -> RunRecord:
         run = await self.store.get_run(run_id)
@@ -133,6 +146,8 @@ class Engine:
         run = await self.store.get_run(run_id)
         if run.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
             return run
+        if resume is None and run.status == RunStatus.QUEUED and run.resume_input is not None:
+            resume = run.resume_input
         if run.status == RunStatus.INTERRUPTED and resume is None:
             raise RunError(
                 f"run {run_id!r} waits at human node '{(run.interrupt or {}).get('node')}': "
@@ -180,6 +195,7 @@ class Engine:
             lease_expires_at=utcnow() + timedelta(seconds=self.lease_ttl),
             error=None,
             interrupt=None,
+            resume_input=None,
         )
         await ctx.emit("run.started" if not started else "run.resumed", {"status": "running"})
         renewer = asyncio.create_task(self._renew(run.id, asyncio.current_task()))
@@ -210,6 +226,12 @@ class Engine:
                 await ctx.emit("run.finished", {"status": run.status.value, "output": output})
         except RunCancelled:
             run = await self.store.get_run(run.id)
+        except RunWaiting as exc:
+            retry_at = utcnow() + timedelta(seconds=self.wait_backoff)
+            run = await self._finish(
+                run.id, RunStatus.QUEUED, lease_owner=None, lease_expires_at=retry_at
+            )
+            await ctx.emit("run.waiting", exc.as_dict())
         except GraphRecursionError:
             run = await self._fail(
                 ctx,

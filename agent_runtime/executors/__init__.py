@@ -5,6 +5,12 @@ format between the gateway and agents.
 """
 
 from agent_runtime.executors.executor import TaskExecutor
-from agent_runtime.executors.tasks import NodeTask, PermanentTaskError, TaskError, TaskResult
+from agent_runtime.executors.tasks import (
+    NoAgents,
+    NodeTask,
+    PermanentTaskError,
+    TaskError,
+    TaskResult,
+)
 
-__all__ = ["NodeTask", "PermanentTaskError", "TaskError", "TaskExecutor", "TaskResult"]
+__all__ = ["NoAgents", "NodeTask", "PermanentTaskError", "TaskError", "TaskExecutor", "TaskResult"]

@@ -50,3 +50,7 @@ class TaskError(RuntimeError):
 
 class PermanentTaskError(TaskError):
     """A task failed in a way no retry can mend (bad configuration, refused request)."""
+
+
+class NoAgents(TaskError):
+    """No agent serves the task's capability right now: the run waits, it does not fail."""
