@@ -165,6 +165,78 @@ def crds(output_dir: str | None) -> int:
     return EXIT_OK
 
 
+def _agents(pairs: tuple[str, ...]) -> dict[str, list[str]]:
+    agents: dict[str, list[str]] = {}
+    for pair in pairs:
+        capability, sep, urls = pair.partition("=")
+        if not sep or not capability or not urls:
+            raise click.BadParameter(
+                f"{pair!r}: expected capability=URL[,URL...]", param_hint="--agents"
+            )
+        agents.setdefault(capability.strip(), []).extend(
+            u.strip() for u in urls.split(",") if u.strip()
+        )
+    return agents
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@store_option
+@click.option(
+    "--workflows",
+    "workflows_dir",
+    type=click.Path(file_okay=False, exists=True),
+    help="Serve the Workflows in this folder's YAML files.",
+)
+@click.option(
+    "--agents",
+    "agent_pairs",
+    multiple=True,
+    metavar="CAPABILITY=URL[,URL]",
+    help="Send this capability's tasks to these agents; by default agents run in-process.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    default=32,
+    show_default=True,
+    help="Runs this replica executes at once.",
+)
+@click.option(
+    "--lease-ttl",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds before another replica may take over a run of a dead one.",
+)
+def serve(
+    host: str,
+    port: int,
+    store_url: str | None,
+    workflows_dir: str | None,
+    agent_pairs: tuple[str, ...],
+    concurrency: int,
+    lease_ttl: float,
+) -> int:
+    """Run the gateway: the Runs API and workers that execute runs."""
+    import uvicorn
+
+    from agent_runtime.gateway import GatewaySettings, create_app
+
+    settings = GatewaySettings(
+        host=host,
+        port=port,
+        store=store_url,
+        workflows=Path(workflows_dir) if workflows_dir else None,
+        agents=_agents(agent_pairs),
+        concurrency=concurrency,
+        lease_ttl=lease_ttl,
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    return EXIT_OK
+
+
 @cli.command("operator")
 @click.option("--namespace", "namespaces", multiple=True, help="Watch only these namespaces.")
 @click.option(

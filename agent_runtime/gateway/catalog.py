@@ -1,0 +1,74 @@
+"""The Workflows a gateway serves, each with a Ready condition like the operator's."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent_runtime.spec import SpecError, Workflow, load_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    namespace: str
+    name: str
+    workflow: Workflow | None
+    source: str
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return self.workflow is not None and not self.problems
+
+    def describe(self) -> dict[str, Any]:
+        condition = {
+            "type": "Ready",
+            "status": "True" if self.ready else "False",
+            "reason": "Valid" if self.ready else "InvalidSpec",
+            "message": "valid" if self.ready else "; ".join(self.problems),
+        }
+        out: dict[str, Any] = {
+            "namespace": self.namespace,
+            "name": self.name,
+            "source": self.source,
+            "conditions": [condition],
+        }
+        if self.workflow is not None:
+            spec = self.workflow.spec
+            out["description"] = spec.description
+            out["input"] = {k: spec.state[k].json_schema() for k in spec.input}
+            out["output"] = list(spec.output)
+        return out
+
+
+class Catalog:
+    """Workflows by namespace and name; files without a namespace are in ``default``."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], Entry] = {}
+
+    def get(self, namespace: str, name: str) -> Entry | None:
+        return self._entries.get((namespace, name))
+
+    def entries(self) -> list[Entry]:
+        return [self._entries[k] for k in sorted(self._entries)]
+
+    def put(self, entry: Entry) -> None:
+        self._entries[(entry.namespace, entry.name)] = entry
+
+    def load_folder(self, folder: Path) -> None:
+        """Every Workflow in the folder's YAML files; a bad file is listed, not fatal."""
+        for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
+            try:
+                resources = load_file(path)
+            except SpecError as exc:
+                log.warning("%s", exc)
+                self.put(Entry("default", path.stem, None, str(path), tuple(exc.lines())))
+                continue
+            for resource in resources:
+                if isinstance(resource, Workflow):
+                    self.put(Entry(resource.namespace, resource.name, resource, str(path)))

@@ -1,0 +1,78 @@
+"""Every error as JSON ``{"error": {"code", "message", "details"}}``; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from agent_runtime.engine.errors import InputError, RunError
+from agent_runtime.stores import InvalidTransition, RunNotFound, StoreError
+
+log = logging.getLogger(__name__)
+
+#: RunError codes that are the caller's conflict with the run's state.
+_CONFLICTS = {"not_interrupted", "interrupted", "conflict", "leased"}
+
+
+def error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return error(422, "invalid_request", message, problems)
+
+    @app.exception_handler(InputError)
+    async def invalid_input(_: Request, exc: InputError) -> JSONResponse:
+        problems = [
+            {"field": p.split(":", 1)[0], "message": p.split(":", 1)[-1].strip()}
+            for p in exc.problems
+        ]
+        return error(422, "invalid_input", str(exc), problems)
+
+    @app.exception_handler(RunNotFound)
+    async def not_found(_: Request, exc: RunNotFound) -> JSONResponse:
+        return error(404, "run_not_found", str(exc))
+
+    @app.exception_handler(InvalidTransition)
+    async def conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
+        return error(409, "conflict", str(exc))
+
+    @app.exception_handler(RunError)
+    async def run_error(_: Request, exc: RunError) -> JSONResponse:
+        status = 409 if exc.code in _CONFLICTS else 500
+        return error(status, exc.code, str(exc))
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        return error(503, "store_unavailable", str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error: %r", exc)
+        log.debug("traceback", exc_info=exc)
+        return error(500, "internal", "internal error; see the gateway's log")

@@ -1,0 +1,113 @@
+"""The Runs API: create, list, show, stream, resume and cancel runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from agent_runtime.gateway import events
+from agent_runtime.gateway.deps import GatewayDep
+from agent_runtime.gateway.errors import error
+from agent_runtime.stores import RunRecord, RunStatus
+
+router = APIRouter(tags=["runs"])
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class CreateRun(Body):
+    input: dict[str, Any] = Field(default_factory=dict)
+    #: Answer only when the run finished or waits at a human node (200), instead of 202 at once.
+    wait: bool = False
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+
+class ResumeRun(Body):
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+def view(run: RunRecord) -> dict[str, Any]:
+    return run.model_dump(mode="json", by_alias=True, exclude={"spec", "resume_input"})
+
+
+async def detailed(gateway: GatewayDep, run: RunRecord) -> dict[str, Any]:
+    out = view(run)
+    steps = await gateway.store.list_steps(run.id)
+    out["steps"] = [s.model_dump(mode="json", by_alias=True, exclude={"run_id"}) for s in steps]
+    return out
+
+
+@router.post("/v1/workflows/{namespace}/{name}/runs", status_code=202, response_model=None)
+async def create_run(
+    namespace: str, name: str, body: CreateRun, gateway: GatewayDep, response: Response
+) -> dict[str, Any] | Response:
+    entry = gateway.catalog.get(namespace, name)
+    if entry is None:
+        return error(404, "workflow_not_found", f"no workflow {namespace}/{name}")
+    if entry.workflow is None or not entry.ready:
+        return error(409, "workflow_not_ready", "; ".join(entry.problems) or "not ready")
+    run = await gateway.engine.create_run(
+        entry.workflow, body.input, idempotency_key=body.idempotency_key
+    )
+    gateway.worker.wake()
+    if not body.wait:
+        return {"id": run.id, "status": run.status.value}
+    response.status_code = 200
+    return await detailed(gateway, await gateway.wait_settled(run.id))
+
+
+@router.get("/v1/runs")
+async def list_runs(
+    gateway: GatewayDep,
+    workflow: str | None = None,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    page = await gateway.store.list_runs(
+        workflow=workflow, status=status, limit=limit, cursor=cursor
+    )
+    return {"items": [view(r) for r in page.items], "nextCursor": page.next_cursor}
+
+
+@router.get("/v1/runs/{run_id}")
+async def get_run(run_id: str, gateway: GatewayDep) -> dict[str, Any]:
+    return await detailed(gateway, await gateway.store.get_run(run_id))
+
+
+@router.get("/v1/runs/{run_id}/events", response_model=None)
+async def run_events(
+    run_id: str,
+    gateway: GatewayDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse | Response:
+    await gateway.store.get_run(run_id)  # 404 before the stream starts
+    if last_event_id is not None:
+        if not last_event_id.isdigit():
+            return error(422, "invalid_request", "Last-Event-ID: expected an event number")
+        after = int(last_event_id)
+    return StreamingResponse(
+        events.stream(gateway.store, run_id, after=after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/v1/runs/{run_id}/resume", status_code=202)
+async def resume_run(run_id: str, body: ResumeRun, gateway: GatewayDep) -> dict[str, Any]:
+    run = await gateway.engine.queue_resume(run_id, body.input)
+    gateway.worker.wake()
+    return {"id": run.id, "status": run.status.value}
+
+
+@router.post("/v1/runs/{run_id}/cancel")
+async def cancel_run(run_id: str, gateway: GatewayDep) -> dict[str, Any]:
+    run = await gateway.engine.cancel(run_id)
+    return {"id": run.id, "status": run.status.value}

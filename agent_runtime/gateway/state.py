@@ -1,0 +1,51 @@
+"""What the routes reach: the store, the engine, the workers and the catalog of one gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from agent_runtime.engine import Dispatcher, Engine
+from agent_runtime.gateway.catalog import Catalog
+from agent_runtime.gateway.settings import GatewaySettings
+from agent_runtime.gateway.worker import RunWorker
+from agent_runtime.stores import RunRecord, RunStatus, RunStore
+
+#: Statuses a waiting client is answered at.
+SETTLED = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED}
+
+
+@dataclass
+class Gateway:
+    settings: GatewaySettings
+    store: RunStore
+    engine: Engine
+    dispatcher: Dispatcher
+    worker: RunWorker
+    catalog: Catalog
+    _settled: defaultdict[str, asyncio.Event] = field(
+        default_factory=lambda: defaultdict(asyncio.Event)
+    )
+
+    def notify(self, run_id: str) -> None:
+        """A run this replica executed stopped: wake whoever waits for it."""
+        event = self._settled.get(run_id)
+        if event is not None:
+            event.set()
+
+    async def wait_settled(self, run_id: str) -> RunRecord:
+        """Until the run finishes or waits at a human node (wherever it is executed)."""
+        event = self._settled[run_id]
+        try:
+            while True:
+                run = await self.store.get_run(run_id)
+                if run.status in SETTLED:
+                    return run
+                event.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.poll_interval):
+                        await event.wait()
+        finally:
+            self._settled.pop(run_id, None)

@@ -1,0 +1,92 @@
+"""Workers that claim runs from the store (leases) and execute them, a bounded number at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from agent_runtime.engine import Engine, RunError
+from agent_runtime.stores import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class RunWorker:
+    """Claims queued runs (and runs whose owner died) until stopped.
+
+    A run created by this replica wakes it at once; runs queued elsewhere or orphaned by a dead
+    replica are found by polling every ``poll_interval`` seconds.
+    """
+
+    def __init__(self, engine: Engine, *, concurrency: int, poll_interval: float) -> None:
+        self.engine = engine
+        self.poll_interval = poll_interval
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        #: Told the id of each run this worker stopped executing (finished, interrupted, waiting).
+        self.on_settled: Callable[[str], None] = lambda _run_id: None
+
+    def start(self) -> None:
+        self._loop = asyncio.create_task(self._claim_loop(), name="run-worker")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await self._slots.acquire()
+            try:
+                run = await self.engine.store.claim_run(
+                    owner=self.engine.owner, ttl=self.engine.lease_ttl
+                )
+            except StoreError as exc:
+                log.warning("cannot claim runs: %s", exc)
+                run = None
+            except Exception:
+                log.exception("claiming runs failed")
+                run = None
+            if run is None:
+                self._slots.release()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._wake.wait()
+                continue
+            task = asyncio.create_task(self._execute(run.id), name=f"run-{run.id}")
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _execute(self, run_id: str) -> None:
+        try:
+            await self.engine.execute(run_id)
+        except RunError as exc:
+            log.info("run %s not executed here: %s", run_id, exc)
+        except StoreError as exc:
+            log.warning("run %s: store failed: %s; another worker will take it over", run_id, exc)
+        except Exception:
+            log.exception("run %s: unexpected failure", run_id)
+        finally:
+            self.on_settled(run_id)
+            self._slots.release()
+            self._wake.set()  # a freed slot may take the next queued run at once
+
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Stop claiming; give running runs ``grace`` seconds, then cancel them (leases expire)."""
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
