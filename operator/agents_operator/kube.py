@@ -1,21 +1,15 @@
-"""A small async Kubernetes client for the operator's writes: server-side apply, status, delete.
-
-kopf does the watching; this does the writing, over one pooled HTTP/1.1 connection pool, with
-credentials from the same kubeconfig or in-cluster service account that kopf uses.
-"""
+"""The operator's writes: server-side apply, status, delete. kopf does the watching."""
 
 from __future__ import annotations
 
-import json
 import logging
-import ssl
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-from kubernetes import client, config
-
+from agent_runtime.kube import KubeClient, KubeError
 from agents_operator.metrics import API_REQUESTS
+
+__all__ = ["Kube", "KubeError", "resource_path"]
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +27,6 @@ PLURALS = {
 }
 
 
-class KubeError(RuntimeError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-
-
 def resource_path(
     api_version: str, kind: str, namespace: str | None, name: str | None = None
 ) -> str:
@@ -49,48 +37,12 @@ def resource_path(
     return f"{base}/{quote(name)}" if name else base
 
 
-def load_configuration() -> client.Configuration:
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return configuration
-
-
-def _tls_context(configuration: client.Configuration) -> ssl.SSLContext | bool:
-    if not configuration.verify_ssl:
-        return False
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
-    if configuration.cert_file and configuration.key_file:
-        context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    return context
-
-
 class Kube:
-    def __init__(self, configuration: client.Configuration, *, field_manager: str) -> None:
-        self.configuration = configuration
-        self.field_manager = field_manager
-        self._http = httpx.AsyncClient(
-            base_url=configuration.host,
-            verify=_tls_context(configuration),
-            timeout=httpx.Timeout(30.0),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
-        )
+    """The operator's writes, counted for its metrics, over the shared async client."""
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
-        hook = self.configuration.refresh_api_key_hook
-        if hook is not None:
-            hook(self.configuration)
-        headers = {"Accept": "application/json"}
-        token = self.configuration.get_api_key_with_prefix("authorization") or (
-            self.configuration.get_api_key_with_prefix("BearerToken")
-        )
-        if token:
-            headers["Authorization"] = token
-        if content_type:
-            headers["Content-Type"] = content_type
-        return headers
+    def __init__(self, client: KubeClient, *, field_manager: str) -> None:
+        self.client = client
+        self.field_manager = field_manager
 
     async def _request(
         self,
@@ -102,22 +54,9 @@ class Kube:
         content_type: str | None = None,
     ) -> dict[str, Any] | None:
         API_REQUESTS.labels(method.lower()).inc()
-        response = await self._http.request(
-            method,
-            path,
-            params=params,
-            content=json.dumps(body) if body is not None else None,
-            headers=self._headers(content_type if body is not None else None),
+        return await self.client.request(
+            method, path, body=body, params=params, content_type=content_type
         )
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("message", response.text)
-            except ValueError:
-                message = response.text
-            raise KubeError(response.status_code, message)
-        return response.json() if response.content else {}
 
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply: we own exactly the fields we send, and take them back on drift."""
@@ -168,4 +107,4 @@ class Kube:
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self.client.aclose()

@@ -8,8 +8,9 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
+from agent_runtime.kube import KubeClient
 from agents_operator.handlers.context import OperatorContext
-from agents_operator.kube import Kube, load_configuration
+from agents_operator.kube import Kube
 from agents_operator.settings import OperatorSettings
 
 PREFIX = "configurable-agents.io"
@@ -30,7 +31,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["settings"] = operator_settings
     memo["ctx"] = OperatorContext(
         settings=operator_settings,
-        kube=Kube(load_configuration(), field_manager=operator_settings.field_manager),
+        kube=Kube(KubeClient(), field_manager=operator_settings.field_manager),
     )
     if operator_settings.metrics_port and not memo.get("metrics_started"):
         start_http_server(operator_settings.metrics_port)

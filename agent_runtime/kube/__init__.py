@@ -1,0 +1,9 @@
+"""A small async Kubernetes client: credentials from kubeconfig or the pod's account, and watches.
+
+Shared by the operator (its writes) and the gateway (its watches of Workflows and EndpointSlices).
+"""
+
+from agent_runtime.kube.client import KubeClient, KubeError, load_configuration
+from agent_runtime.kube.watch import Watch
+
+__all__ = ["KubeClient", "KubeError", "Watch", "load_configuration"]
