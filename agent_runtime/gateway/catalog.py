@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +19,28 @@ class Entry:
     workflow: Workflow | None
     source: str
     problems: tuple[str, ...] = ()
+    #: The operator's status conditions, for Workflows read from the cluster.
+    status_conditions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
+        """Whether runs can be started: a valid spec (runs wait queued for missing agents)."""
         return self.workflow is not None and not self.problems
 
     def describe(self) -> dict[str, Any]:
-        condition = {
-            "type": "Ready",
-            "status": "True" if self.ready else "False",
-            "reason": "Valid" if self.ready else "InvalidSpec",
-            "message": "valid" if self.ready else "; ".join(self.problems),
-        }
+        conditions = self.status_conditions or [
+            {
+                "type": "Ready",
+                "status": "True" if self.ready else "False",
+                "reason": "Valid" if self.ready else "InvalidSpec",
+                "message": "valid" if self.ready else "; ".join(self.problems),
+            }
+        ]
         out: dict[str, Any] = {
             "namespace": self.namespace,
             "name": self.name,
             "source": self.source,
-            "conditions": [condition],
+            "conditions": conditions,
         }
         if self.workflow is not None:
             spec = self.workflow.spec
@@ -59,6 +64,12 @@ class Catalog:
 
     def put(self, entry: Entry) -> None:
         self._entries[(entry.namespace, entry.name)] = entry
+
+    def remove(self, namespace: str, name: str) -> None:
+        self._entries.pop((namespace, name), None)
+
+    def replace(self, entries: list[Entry]) -> None:
+        self._entries = {(e.namespace, e.name): e for e in entries}
 
     def load_folder(self, folder: Path) -> None:
         """Every Workflow in the folder's YAML files; a bad file is listed, not fatal."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from typing import Any
 
@@ -16,13 +17,17 @@ class KubeError(RuntimeError):
         self.status = status
 
 
-def load_configuration() -> client.Configuration:
-    """In-cluster service account first, else the current kubeconfig context."""
+def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
+    """The given kubeconfig; else the pod's service account; else $KUBECONFIG or ~/.kube/config."""
     configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    if kubeconfig is None:
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return configuration
+        except config.ConfigException:
+            # read now, not at import like the library's default
+            kubeconfig = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
     return configuration
 
 

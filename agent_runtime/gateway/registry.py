@@ -1,0 +1,94 @@
+"""The agent registry is Kubernetes itself: ready EndpointSlice endpoints of AgentPools.
+
+A watch keeps the cache current, so no task ever queries the API server. Services of pools carry
+one label per capability, and the EndpointSlice controller copies them onto the slices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from agent_runtime.kube import KubeClient, Watch
+
+log = logging.getLogger(__name__)
+
+POOL_LABEL = "configurable-agents.io/pool"
+CAPABILITY_PREFIX = "capability.configurable-agents.io/"
+#: Test seam: "podIP:port=host:port,..." rewrites agent addresses (e.g. to loopback processes).
+ADDRESS_MAP_ENV = "CONFIGURABLE_AGENTS_ENDPOINT_MAP"
+
+
+def address_map_from_env() -> dict[str, str]:
+    pairs = [p for p in os.environ.get(ADDRESS_MAP_ENV, "").split(",") if "=" in p]
+    return dict(p.strip().split("=", 1) for p in pairs)
+
+
+class EndpointRegistry:
+    """Ready agent URLs by namespace and capability."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        namespace: str | None = None,
+        address_map: dict[str, str] | None = None,
+    ) -> None:
+        path = "/apis/discovery.k8s.io/v1"
+        path += f"/namespaces/{namespace}/endpointslices" if namespace else "/endpointslices"
+        self.watch = Watch(client, path, self._handle, label_selector=POOL_LABEL)
+        self.address_map = address_map if address_map is not None else address_map_from_env()
+        #: (namespace, slice name) -> (capabilities, ready URLs)
+        self._slices: dict[tuple[str, str], tuple[frozenset[str], tuple[str, ...]]] = {}
+        self.changed = asyncio.Condition()
+
+    def start(self) -> None:
+        self.watch.start()
+
+    async def stop(self) -> None:
+        await self.watch.stop()
+
+    def endpoints(self, capability: str, namespace: str | None = None) -> list[str]:
+        urls: list[str] = []
+        for (ns, _), (capabilities, ready) in sorted(self._slices.items()):
+            if capability in capabilities and (namespace is None or ns == namespace):
+                urls.extend(u for u in ready if u not in urls)
+        return urls
+
+    def _urls(self, obj: dict[str, Any]) -> tuple[str, ...]:
+        ports = [p.get("port") for p in obj.get("ports") or [] if p.get("name") in ("http", None)]
+        if not ports or ports[0] is None:
+            return ()
+        urls = []
+        for endpoint in obj.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready") is False:
+                continue
+            for address in endpoint.get("addresses") or []:
+                target = f"{address}:{ports[0]}"
+                urls.append(f"http://{self.address_map.get(target, target)}")
+        return tuple(urls)
+
+    def _entry(
+        self, obj: dict[str, Any]
+    ) -> tuple[tuple[str, str], tuple[frozenset[str], tuple[str, ...]]]:
+        meta = obj.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        capabilities = frozenset(
+            k.removeprefix(CAPABILITY_PREFIX)
+            for k, v in labels.items()
+            if k.startswith(CAPABILITY_PREFIX) and v == "true"
+        )
+        return (meta.get("namespace", ""), meta.get("name", "")), (capabilities, self._urls(obj))
+
+    async def _handle(self, kind: str, obj: dict[str, Any]) -> None:
+        if kind == "SYNCED":
+            self._slices = dict(self._entry(item) for item in obj["items"])
+        elif kind == "DELETED":
+            self._slices.pop(self._entry(obj)[0], None)
+        else:
+            key, value = self._entry(obj)
+            self._slices[key] = value
+        async with self.changed:
+            self.changed.notify_all()

@@ -1,0 +1,124 @@
+"""The registry against the real control plane: endpoint changes reach the cache within seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agent_runtime.gateway.registry import EndpointRegistry
+from agent_runtime.kube import KubeClient, load_configuration
+
+pytestmark = pytest.mark.cluster
+
+POOL = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: searchers}
+spec:
+  replicas: 2
+  selector: {matchLabels: {configurable-agents.io/pool: searchers}}
+  template:
+    metadata:
+      labels: {configurable-agents.io/pool: searchers, capability.configurable-agents.io/search: "true"}
+    spec:
+      containers: [{name: agent, image: agent, ports: [{name: http, containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: searchers
+  labels: {configurable-agents.io/pool: searchers, capability.configurable-agents.io/search: "true"}
+spec:
+  selector: {configurable-agents.io/pool: searchers}
+  ports: [{name: http, port: 8080, targetPort: http}]
+"""
+
+
+async def until(
+    registry: EndpointRegistry, check: Callable[[], bool], timeout: float = 15
+) -> float:
+    started = time.monotonic()
+    async with asyncio.timeout(timeout):
+        async with registry.changed:
+            await registry.changed.wait_for(check)
+    return time.monotonic() - started
+
+
+async def test_endpoint_cache_follows_pods(
+    kubectl: Any, namespace: str, kubeconfig: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)
+    client = KubeClient(load_configuration())
+    registry = EndpointRegistry(client, namespace=namespace, address_map={})
+    registry.start()
+    try:
+        await asyncio.wait_for(registry.watch.synced.wait(), 10)
+        assert registry.endpoints("search", namespace) == []
+        kubectl("apply", "-n", namespace, "-f", "-", stdin=POOL)
+        took = await until(registry, lambda: len(registry.endpoints("search", namespace)) == 2)
+        urls = registry.endpoints("search", namespace)
+        assert all(u.startswith("http://") and u.endswith(":8080") for u in urls)
+        assert registry.endpoints("search", "elsewhere") == []
+        assert registry.endpoints("other", namespace) == []
+
+        pods = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+        unready = {"status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+        kubectl(
+            "patch",
+            "pod",
+            pods[0]["metadata"]["name"],
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=strategic",
+            "-p",
+            json.dumps(unready),
+        )
+        took_unready = await until(
+            registry, lambda: len(registry.endpoints("search", namespace)) == 1
+        )
+
+        cause = time.monotonic()
+        kubectl("scale", "deployment/searchers", "--replicas=0", "-n", namespace)
+        took_gone = await until(
+            registry, lambda: registry.endpoints("search", namespace) == [], since=cause
+        )
+        print(
+            f"ready after {took:.2f}s, unready after {took_unready:.2f}s, gone after {took_gone:.2f}s"
+        )
+        assert max(took_unready, took_gone) < 10
+    finally:
+        await registry.stop()
+        await client.aclose()
+
+
+async def test_address_map_seam(
+    kubectl: Any, namespace: str, kubeconfig: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=POOL.replace("replicas: 2", "replicas: 1"))
+    client = KubeClient(load_configuration())
+    probe = EndpointRegistry(client, namespace=namespace, address_map={})
+    probe.start()
+    try:
+        await until(probe, lambda: len(probe.endpoints("search", namespace)) == 1)
+        [url] = probe.endpoints("search", namespace)
+    finally:
+        await probe.stop()
+    monkeypatch.setenv(
+        "CONFIGURABLE_AGENTS_ENDPOINT_MAP", f"{url.removeprefix('http://')}=127.0.0.1:9999"
+    )
+    mapped = EndpointRegistry(client, namespace=namespace)
+    mapped.start()
+    try:
+        await until(
+            mapped, lambda: mapped.endpoints("search", namespace) == ["http://127.0.0.1:9999"]
+        )
+    finally:
+        await mapped.stop()
+        await client.aclose()
