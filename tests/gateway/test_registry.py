@@ -40,9 +40,14 @@ spec:
 
 
 async def until(
-    registry: EndpointRegistry, check: Callable[[], bool], timeout: float = 15
+    registry: EndpointRegistry,
+    check: Callable[[], bool],
+    timeout: float = 15,
+    *,
+    since: float | None = None,
 ) -> float:
-    started = time.monotonic()
+    """Seconds from ``since`` (the change's cause) until the cache shows it."""
+    started = since if since is not None else time.monotonic()
     async with asyncio.timeout(timeout):
         async with registry.changed:
             await registry.changed.wait_for(check)
