@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: help dev demo test test-quick lint crds cluster-build cluster-up bench clean
+.PHONY: help dev demo test test-quick lint crds locks cluster-build cluster-up bench clean
 
 help:
 	@echo "make demo    install, then run an example workflow end to end"
@@ -41,6 +41,15 @@ lint: $(STAMP)
 
 crds: $(STAMP)
 	$(BIN)/configurable-agents crds --output-dir crds
+
+# Pinned, hashed dependencies of the two images (Dockerfile.agent, Dockerfile.operator).
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -q
+locks: $(STAMP)
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile requirements/operator.in $(LOCK_FLAGS) -o requirements/operator.lock
+	$(BIN)/uv pip compile pyproject.toml --extra openai --extra anthropic --extra google \
+		--extra ollama --extra mcp --extra postgres --extra s3 --extra server $(LOCK_FLAGS) \
+		-o requirements/agent.lock
 
 cluster-build:
 	$(PYTHON) hack/controlplane.py build

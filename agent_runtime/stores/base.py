@@ -6,12 +6,13 @@ from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+if TYPE_CHECKING:  # the operator image imports these records without LangGraph installed
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
