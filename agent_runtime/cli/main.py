@@ -237,6 +237,28 @@ def serve(
     return EXIT_OK
 
 
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default 0.0.0.0).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8080).")
+@click.option(
+    "--max-concurrent-tasks",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Tasks at once; beyond it the agent answers 429.",
+)
+def agent(host: str | None, port: int | None, max_concurrent_tasks: int | None) -> int:
+    """Run an agent server (what AgentPool pods run); drains on SIGTERM."""
+    from agent_runtime.agent import AgentSettings, run_agent
+
+    flags: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "max_concurrent_tasks": max_concurrent_tasks,
+    }
+    run_agent(AgentSettings(**{k: v for k, v in flags.items() if v is not None}))
+    return EXIT_OK
+
+
 @cli.command("operator")
 @click.option("--namespace", "namespaces", multiple=True, help="Watch only these namespaces.")
 @click.option(

@@ -1,0 +1,41 @@
+"""The agent's ASGI app: ``create_app(settings)``; nothing happens at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from agent_runtime.agent import errors
+from agent_runtime.agent.metrics import AgentMetrics
+from agent_runtime.agent.routes import health, tasks
+from agent_runtime.agent.runner import TaskRunner
+from agent_runtime.agent.settings import AgentSettings
+from agent_runtime.executors import TaskExecutor
+
+
+def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None) -> FastAPI:
+    """The agent server's app; its executor (model clients, tools) is closed at shutdown."""
+    metrics = AgentMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner = TaskRunner(settings, executor or TaskExecutor(), metrics)
+        app.state.runner = runner
+        try:
+            yield
+        finally:
+            await runner.executor.aclose()
+
+    app = FastAPI(
+        title="configurable-agents agent",
+        summary="Executes node tasks for the workflow engine",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    errors.install(app)
+    app.include_router(tasks.router)
+    app.include_router(health.router)
+    return app

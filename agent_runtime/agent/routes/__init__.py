@@ -1,0 +1,1 @@
+"""The agent's routes: node tasks, and health and metrics."""

@@ -1,0 +1,176 @@
+"""Node tasks to agent pods over HTTP: ``HttpDispatcher``, the cluster's ``Dispatcher``.
+
+Each dispatch picks the agents serving the task's capability from an ``EndpointSource`` (static
+here; Kubernetes EndpointSlices later), in client-side round-robin order, and posts the task to
+``{endpoint}/v1/tasks`` over one shared keep-alive pool. An agent that cannot take the task (429
+at its limit, 503 ``draining``, unreachable) passes it to the next; each is asked at most once per
+dispatch, and when none took it the dispatch raises a retryable ``TaskError``, so the node's retry
+policy and backoff decide what comes next. What the agents answer maps back to the executors'
+errors: ``task_failed`` (503, ``X-Retryable: true``) and other 5xx to ``TaskError``;
+``task_permanent`` (422) and other 4xx to ``PermanentTaskError``.
+
+A failure after the task was sent (the agent died mid-task) is not passed on within the dispatch:
+the task may have run, so it is the node's retry policy that decides whether to run it again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+import httpx
+from pydantic import ValidationError
+
+from agent_runtime.executors import NoAgents, NodeTask, PermanentTaskError, TaskError, TaskResult
+
+log = logging.getLogger(__name__)
+
+TASKS_PATH = "/v1/tasks"
+
+#: The W3C ``traceparent`` of the current span, if one is known; sent with each task. A stand-in
+#: until OpenTelemetry: then ``trace_headers`` becomes ``opentelemetry.propagate.inject``.
+TRACEPARENT: ContextVar[str | None] = ContextVar("traceparent", default=None)
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The trace context headers to send: ``traceparent`` when one is current."""
+    traceparent = TRACEPARENT.get()
+    return {"traceparent": traceparent} if traceparent else {}
+
+
+class EndpointSource(Protocol):
+    """Where the agents serving a capability are: their base URLs (``http://host:port``)."""
+
+    def endpoints(self, capability: str, namespace: str | None = None) -> list[str]: ...
+
+
+class StaticEndpoints:
+    """A fixed capability -> base URLs mapping (the gateway's ``agents`` setting, tests)."""
+
+    def __init__(self, mapping: Mapping[str, Sequence[str]]) -> None:
+        self.mapping = {capability: list(urls) for capability, urls in mapping.items()}
+
+    def endpoints(self, capability: str, namespace: str | None = None) -> list[str]:
+        return list(self.mapping.get(capability, ()))
+
+
+class NoEndpoints(NoAgents):
+    """No agent serves the capability at all: the run should wait for one, not fail."""
+
+    def __init__(self, capability: str) -> None:
+        super().__init__(f"no agent serves capability {capability!r}")
+        self.capability = capability
+
+
+class AgentsUnavailable(TaskError):
+    """Every agent serving the capability was busy, draining or unreachable."""
+
+    def __init__(self, capability: str, reasons: list[str]) -> None:
+        super().__init__(
+            f"no agent for capability {capability!r} could take the task: " + "; ".join(reasons)
+        )
+        self.capability = capability
+        self.reasons = reasons
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    """(code, message) of an agent's JSON error, or of whatever else answered."""
+    try:
+        body: Any = response.json()
+        error = body["error"]
+        return str(error.get("code", "")), str(error.get("message", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        text = " ".join(response.text.split())[:200]
+        return "", text or response.reason_phrase
+
+
+class HttpDispatcher:
+    """Sends node tasks to agents over HTTP/1.1 keep-alive; see the module docstring."""
+
+    def __init__(
+        self,
+        endpoints: EndpointSource,
+        *,
+        client: httpx.AsyncClient | None = None,
+        connect_timeout: float = 2.0,
+        max_connections: int | None = 1000,
+        trace_headers: Callable[[], Mapping[str, str]] = current_trace_headers,
+    ) -> None:
+        self.endpoints = endpoints
+        self.trace_headers = trace_headers
+        self._owns_client = client is None
+        # No read timeout: a task takes as long as its node allows, and the engine's
+        # ``asyncio.timeout(node.timeout)`` around the dispatch bounds it.
+        self.client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(None, connect=connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                # below the agent's keep-alive (75s), so the agent never closes a reused one first
+                keepalive_expiry=30,
+            ),
+        )
+        self._turns: dict[str, Iterator[int]] = {}
+
+    def _in_turn(self, capability: str, urls: list[str]) -> list[str]:
+        """The endpoints, each once, starting one further along with every dispatch."""
+        urls = list(dict.fromkeys(urls))
+        turn = self._turns.setdefault(capability, itertools.count())
+        start = next(turn) % len(urls)
+        return urls[start:] + urls[:start]
+
+    async def dispatch(self, task: NodeTask) -> TaskResult:
+        namespace = task.workflow.partition("/")[0] if "/" in task.workflow else None
+        urls = self.endpoints.endpoints(task.capability, namespace)
+        if not urls:
+            raise NoEndpoints(task.capability)
+        body = task.model_dump_json(by_alias=True)
+        headers = {"content-type": "application/json", **self.trace_headers()}
+        passed: list[str] = []
+        for url in self._in_turn(task.capability, urls):
+            try:
+                response = await self.client.post(
+                    url.rstrip("/") + TASKS_PATH, content=body, headers=headers
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing was sent: the next agent may take it.
+                passed.append(f"{url} unreachable ({type(exc).__name__})")
+                continue
+            except httpx.HTTPError as exc:
+                raise TaskError(
+                    f"agent {url} failed during the task: {type(exc).__name__}: {exc}"
+                ) from exc
+            if response.status_code == 429:
+                passed.append(f"{url} busy")
+                continue
+            code, message = ("", "") if response.is_success else _error_of(response)
+            if response.status_code == 503 and code == "draining":
+                passed.append(f"{url} draining")
+                continue
+            return self._result(url, response, code, message)
+        log.debug("task %s passed over: %s", task.idempotency_key, passed)
+        raise AgentsUnavailable(task.capability, passed)
+
+    @staticmethod
+    def _result(url: str, response: httpx.Response, code: str, message: str) -> TaskResult:
+        status = response.status_code
+        if status == 200:
+            try:
+                return TaskResult.model_validate_json(response.content)
+            except ValidationError:
+                raise TaskError(f"agent {url} answered a malformed result") from None
+        if code == "task_permanent":
+            raise PermanentTaskError(message)
+        if code == "task_failed":
+            raise TaskError(message)
+        what = f"{status} {code}" if code else str(status)
+        if 400 <= status < 500 or response.headers.get("x-retryable") == "false":
+            raise PermanentTaskError(f"agent {url} refused the task ({what}): {message}")
+        raise TaskError(f"agent {url} answered {what}: {message}")
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
