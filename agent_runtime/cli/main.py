@@ -210,6 +210,12 @@ def _agents(pairs: tuple[str, ...]) -> dict[str, list[str]]:
     show_default=True,
     help="Seconds before another replica may take over a run of a dead one.",
 )
+@click.option(
+    "--kubernetes",
+    is_flag=True,
+    help="Serve the cluster's Workflows; find agents by EndpointSlices.",
+)
+@click.option("--namespace", help="With --kubernetes: only this namespace.")
 def serve(
     host: str,
     port: int,
@@ -218,6 +224,8 @@ def serve(
     agent_pairs: tuple[str, ...],
     concurrency: int,
     lease_ttl: float,
+    kubernetes: bool,
+    namespace: str | None,
 ) -> int:
     """Run the gateway: the Runs API and workers that execute runs."""
     import uvicorn
@@ -232,6 +240,8 @@ def serve(
         agents=_agents(agent_pairs),
         concurrency=concurrency,
         lease_ttl=lease_ttl,
+        kubernetes=kubernetes,
+        namespace=namespace,
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
     return EXIT_OK

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -11,50 +11,73 @@ from agent_runtime import __version__
 from agent_runtime.engine import Dispatcher, Engine, LocalDispatcher
 from agent_runtime.gateway import errors
 from agent_runtime.gateway.catalog import Catalog
+from agent_runtime.gateway.cluster import ClusterWorkflows
+from agent_runtime.gateway.registry import EndpointRegistry
 from agent_runtime.gateway.routes import health, runs, workflows
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.state import Gateway
 from agent_runtime.gateway.worker import RunWorker
+from agent_runtime.kube import KubeClient
 from agent_runtime.stores import open_store
 
 
-def make_dispatcher(settings: GatewaySettings) -> Dispatcher:
-    if not settings.agents:
+def make_dispatcher(settings: GatewaySettings, registry: EndpointRegistry | None) -> Dispatcher:
+    """Agents from the cluster's registry, from a fixed list, or in this process."""
+    if registry is None and not settings.agents:
         return LocalDispatcher()
-    from agent_runtime.engine.remote import HttpDispatcher, StaticEndpoints
+    from agent_runtime.engine.remote import EndpointSource, HttpDispatcher, StaticEndpoints
 
-    dispatcher: Dispatcher = HttpDispatcher(StaticEndpoints(settings.agents))
+    source: EndpointSource = StaticEndpoints(settings.agents) if settings.agents else registry  # type: ignore[assignment]
+    dispatcher: Dispatcher = HttpDispatcher(source)
     return dispatcher
 
 
+@asynccontextmanager
+async def serving(
+    app: FastAPI, settings: GatewaySettings, catalog: Catalog, dispatcher: Dispatcher
+) -> AsyncIterator[None]:
+    """The store, the engine and the workers of one gateway, for the app's lifetime."""
+    async with open_store(settings.store) as store:
+        engine = Engine(
+            store,
+            dispatcher,
+            owner=settings.owner,
+            lease_ttl=settings.lease_ttl,
+            wait_backoff=settings.wait_backoff,
+        )
+        worker = RunWorker(
+            engine, concurrency=settings.concurrency, poll_interval=settings.poll_interval
+        )
+        gateway = Gateway(settings, store, engine, dispatcher, worker, catalog)
+        worker.on_settled = gateway.notify
+        app.state.gateway = gateway
+        worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            await dispatcher.aclose()
+
+
 def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> FastAPI:
-    catalog = catalog or Catalog()
-    if settings.workflows is not None and catalog is not None:
-        catalog.load_folder(settings.workflows)
+    served = catalog or Catalog()
+    if settings.workflows is not None:
+        served.load_folder(settings.workflows)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        dispatcher = make_dispatcher(settings)
-        async with open_store(settings.store) as store:
-            engine = Engine(
-                store,
-                dispatcher,
-                owner=settings.owner,
-                lease_ttl=settings.lease_ttl,
-                wait_backoff=settings.wait_backoff,
-            )
-            worker = RunWorker(
-                engine, concurrency=settings.concurrency, poll_interval=settings.poll_interval
-            )
-            gateway = Gateway(settings, store, engine, dispatcher, worker, catalog)
-            worker.on_settled = gateway.notify
-            app.state.gateway = gateway
-            worker.start()
-            try:
+        async with AsyncExitStack() as stack:
+            registry = None
+            if settings.kubernetes:
+                client = KubeClient()
+                stack.push_async_callback(client.aclose)
+                registry = EndpointRegistry(client, namespace=settings.namespace)
+                watched = ClusterWorkflows(client, served, namespace=settings.namespace)
+                for part in (registry, watched):
+                    part.start()
+                    stack.push_async_callback(part.stop)
+            async with serving(app, settings, served, make_dispatcher(settings, registry)):
                 yield
-            finally:
-                await worker.stop()
-                await dispatcher.aclose()
 
     app = FastAPI(
         title="configurable-agents gateway",

@@ -21,6 +21,10 @@ class GatewaySettings(BaseSettings):
     workflows: Path | None = None
     #: capability -> agent base URLs; empty means agents run in this process.
     agents: dict[str, list[str]] = Field(default_factory=dict)
+    #: Serve the cluster's Workflows and find agents through EndpointSlices (watch-fed).
+    kubernetes: bool = False
+    #: With ``kubernetes``: only this namespace (else all).
+    namespace: str | None = None
     #: Runs this replica executes at once.
     concurrency: int = Field(default=32, ge=1)
     lease_ttl: float = Field(default=30.0, gt=0)
