@@ -11,7 +11,7 @@ import pytest
 
 from agent_runtime.stores import RunStore, open_store
 
-pytest_plugins = ["tests.kube_harness"]
+pytest_plugins = ["tests.kube_harness", "tests.postgres_harness", "tests.operator_harness"]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -23,13 +23,16 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 #: Store backends the conformance suites run against; later backends add a factory here.
-STORE_BACKENDS = ["sqlite"]
+STORE_BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(params=STORE_BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'runs.db'}"
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
     raise NotImplementedError(request.param)
 
 

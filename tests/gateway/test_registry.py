@@ -42,13 +42,13 @@ spec:
 async def until(
     registry: EndpointRegistry,
     check: Callable[[], bool],
-    timeout: float = 15,
+    limit: float = 15,
     *,
     since: float | None = None,
 ) -> float:
     """Seconds from ``since`` (the change's cause) until the cache shows it."""
     started = since if since is not None else time.monotonic()
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit):
         async with registry.changed:
             await registry.changed.wait_for(check)
     return time.monotonic() - started

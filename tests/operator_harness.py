@@ -1,0 +1,147 @@
+"""The operator under test: a real process, authenticated as its own ServiceAccount (a plugin).
+
+It is bound to ``manifests/rbac/clusterrole.yaml`` and nothing else, so every test here also
+proves that role is enough.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO
+from tests.kube_harness import run_kubectl
+
+SYSTEM_NS = "configurable-agents-system"
+SA = "configurable-agents-operator"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OperatorProcess:
+    def __init__(self, control_plane: Any, workdir: Path) -> None:
+        self.cp = control_plane
+        self.workdir = workdir
+        self.kubeconfig = workdir / "operator.kubeconfig"
+        self.log = workdir / "operator.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.health_port = _free_port()
+        self.metrics_port = _free_port()
+
+    def write_kubeconfig(self) -> None:
+        run_kubectl(self.cp, "create", "namespace", SYSTEM_NS, check=False)
+        for name in ("clusterrole.yaml", "serviceaccount.yaml"):
+            run_kubectl(self.cp, "apply", "-f", str(REPO / "manifests" / "rbac" / name))
+        token = run_kubectl(
+            self.cp, "create", "token", SA, "-n", SYSTEM_NS, "--duration=10h"
+        ).stdout.strip()
+        admin = json.loads(Path(self.cp.kubeconfig).read_text())
+        cluster = admin["clusters"][0]["cluster"]
+        self.kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "test", "cluster": cluster}],
+                    "users": [{"name": SA, "user": {"token": token}}],
+                    "contexts": [{"name": "operator", "context": {"cluster": "test", "user": SA}}],
+                    "current-context": "operator",
+                }
+            )
+        )
+
+    def start(self) -> None:
+        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "agent_runtime",
+                    "operator",
+                    "--health-port",
+                    str(self.health_port),
+                    "--metrics-port",
+                    str(self.metrics_port),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"the operator exited:\n{self.log.read_text()[-3000:]}"
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.health_port}/healthz", timeout=1
+                ):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"the operator never became healthy:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
+            return str(r.read().decode())
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def operator(
+    control_plane: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(control_plane, tmp_path_factory.mktemp("operator"))
+    process.write_kubeconfig()
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy without raising; re-raise at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except (AssertionError, subprocess.CalledProcessError, KeyError, IndexError):
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {check}")
+        time.sleep(interval)
