@@ -31,6 +31,8 @@ sys.meta_path.insert(0, Block())
 import agent_runtime.cli.main, agents_operator.handlers, agents_operator.main
 print("ok")
 """
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"

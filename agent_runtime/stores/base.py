@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 if TYPE_CHECKING:  # the operator image imports these records without LangGraph installed
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
+
 class RunStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
