@@ -76,6 +76,16 @@ class AgentsUnavailable(TaskError):
         self.reasons = reasons
 
 
+class NoLiveAgents(NoAgents):
+    """Every agent serving the capability is unreachable: the run waits for one to come back."""
+
+    def __init__(self, capability: str, reasons: list[str]) -> None:
+        super().__init__(
+            f"no agent for capability {capability!r} is reachable: " + "; ".join(reasons)
+        )
+        self.capability = capability
+
+
 def _error_of(response: httpx.Response) -> tuple[str, str]:
     """(code, message) of an agent's JSON error, or of whatever else answered."""
     try:
@@ -152,6 +162,8 @@ class HttpDispatcher:
                 continue
             return self._result(url, response, code, message)
         log.debug("task %s passed over: %s", task.idempotency_key, passed)
+        if all(" unreachable " in reason for reason in passed):
+            raise NoLiveAgents(task.capability, passed)
         raise AgentsUnavailable(task.capability, passed)
 
     @staticmethod
