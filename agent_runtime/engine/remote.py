@@ -65,8 +65,12 @@ class NoEndpoints(NoAgents):
         self.capability = capability
 
 
-class AgentsUnavailable(TaskError):
-    """Every agent serving the capability was busy, draining or unreachable."""
+class AgentsUnavailable(NoAgents):
+    """Every agent serving the capability was busy, draining or unreachable.
+
+    No agent took the task, so nothing failed: the run waits queued and tries again, and the
+    node's retry budget is kept for tasks that agents ran and failed.
+    """
 
     def __init__(self, capability: str, reasons: list[str]) -> None:
         super().__init__(
@@ -74,16 +78,6 @@ class AgentsUnavailable(TaskError):
         )
         self.capability = capability
         self.reasons = reasons
-
-
-class NoLiveAgents(NoAgents):
-    """Every agent serving the capability is unreachable: the run waits for one to come back."""
-
-    def __init__(self, capability: str, reasons: list[str]) -> None:
-        super().__init__(
-            f"no agent for capability {capability!r} is reachable: " + "; ".join(reasons)
-        )
-        self.capability = capability
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:
@@ -162,8 +156,6 @@ class HttpDispatcher:
                 continue
             return self._result(url, response, code, message)
         log.debug("task %s passed over: %s", task.idempotency_key, passed)
-        if all(" unreachable " in reason for reason in passed):
-            raise NoLiveAgents(task.capability, passed)
         raise AgentsUnavailable(task.capability, passed)
 
     @staticmethod

@@ -257,6 +257,20 @@ class Engine:
                 ) from None
             raise
         except Exception as exc:
+            if self.store.is_transient(exc):
+                # The store failed, not the run: leave it to be claimed again from its last
+                # checkpoint once the store is back (at once if this write gets through).
+                log.warning(
+                    "run %s: store unavailable (%s); the run goes back to the queue", run.id, exc
+                )
+                with contextlib.suppress(Exception):
+                    run = await self.store.transition(
+                        run.id,
+                        RunStatus.QUEUED,
+                        lease_owner=None,
+                        lease_expires_at=utcnow() + timedelta(seconds=self.wait_backoff),
+                    )
+                return run
             log.error("run %s failed unexpectedly: %r", run.id, exc)
             log.debug("traceback of run %s", run.id, exc_info=True)
             run = await self._fail(

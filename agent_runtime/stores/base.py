@@ -212,6 +212,14 @@ class RunStore(ABC):
     @abstractmethod
     async def release_lease(self, run_id: str, *, owner: str) -> None: ...
 
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether an error is the store's passing trouble (a restart, a lost connection).
+
+        The engine then leaves the run to be resumed from its last checkpoint instead of failing
+        it. Backends add their driver's connection errors.
+        """
+        return isinstance(exc, StoreError)
+
     @abstractmethod
     async def delete_runs(self, *, finished_before: datetime) -> int:
         """Remove finished runs (and their steps, events and checkpoints); returns how many."""

@@ -52,9 +52,10 @@ class AgentProcess:
         capabilities: Iterable[str] = ("llm",),
         max_concurrent_tasks: int = 2,
         drain_timeout: str = "10s",
+        port: int | None = None,
     ) -> None:
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.counter_dir = folder / "counts"
         self.log_path = folder / f"{name}.log"
