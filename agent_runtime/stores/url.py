@@ -18,7 +18,10 @@ def default_url() -> str:
 
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
     if parts.password is None:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
@@ -28,7 +31,10 @@ def redact(url: str) -> str:
 def open_store(url: str | None = None) -> RunStore:
     """A store for ``url`` (not yet opened: use ``async with``)."""
     url = url or default_url()
-    scheme = urlsplit(url).scheme
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError as exc:
+        raise StoreError(f"invalid store URL: {exc}") from None
     if scheme == "sqlite":
         from agent_runtime.stores.sqlite import SqliteStore
 

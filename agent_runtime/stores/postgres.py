@@ -1,0 +1,596 @@
+"""The PostgreSQL run store: psycopg 3 (async) behind one connection pool, LangGraph's own saver.
+
+URL: ``postgresql://user:password@host:5432/db?sslmode=require&pool_max=20``. Query parameters
+``pool_min`` (default 1), ``pool_max`` (default 10) and ``pool_timeout`` (seconds to wait for a
+free connection, default 30) size the pool and are removed before connecting; every other one goes
+to libpq. ``connect_timeout`` defaults to 10 seconds.
+
+Run records are JSONB documents (the ``model_dump`` of the record, its source of truth) next to
+the columns that are filtered, ordered or locked on. Checkpoints live in the tables of LangGraph's
+``AsyncPostgresSaver``, which shares the pool: it holds one connection at a time anyway (each of
+its operations runs under its own lock), so a pool of its own would only add connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+
+import psycopg
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg.pq import TransactionStatus
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from pydantic import TypeAdapter
+
+from agent_runtime.stores.base import (
+    RunEvent,
+    RunNotFound,
+    RunPage,
+    RunRecord,
+    RunStatus,
+    RunStore,
+    StepRecord,
+    StoreError,
+    apply_transition,
+    decode_cursor,
+    encode_cursor,
+    utcnow,
+)
+from agent_runtime.stores.url import redact
+
+#: Schema versions, applied in order under an advisory lock; the position is the version number
+#: (1-based). Text columns compare bytewise (``C``), like SQLite, so that ties sort the same.
+MIGRATIONS = [
+    """
+    CREATE TABLE ca_runs (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        workflow TEXT COLLATE "C" NOT NULL,
+        namespace TEXT COLLATE "C" NOT NULL,
+        status TEXT COLLATE "C" NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        idempotency_key TEXT COLLATE "C",
+        lease_owner TEXT,
+        lease_expires_at TIMESTAMPTZ,
+        record JSONB NOT NULL
+    );
+    CREATE INDEX ca_runs_by_created ON ca_runs (created_at, id);
+    CREATE INDEX ca_runs_by_status ON ca_runs (status, created_at, id);
+    CREATE INDEX ca_runs_by_workflow ON ca_runs (workflow, created_at, id);
+    CREATE INDEX ca_runs_by_namespace ON ca_runs (namespace, workflow, created_at, id);
+    CREATE INDEX ca_runs_claimable ON ca_runs (created_at, id) INCLUDE (lease_expires_at)
+        WHERE status IN ('queued', 'running');
+    CREATE INDEX ca_runs_finished ON ca_runs (finished_at)
+        WHERE status IN ('succeeded', 'failed', 'cancelled');
+    CREATE UNIQUE INDEX ca_runs_idempotency ON ca_runs (namespace, workflow, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE ca_steps (
+        run_id TEXT COLLATE "C" NOT NULL,
+        node TEXT COLLATE "C" NOT NULL,
+        visit INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        record JSONB NOT NULL,
+        PRIMARY KEY (run_id, node, visit, attempt)
+    );
+    CREATE TABLE ca_events (
+        run_id TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        record JSONB NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    );
+    -- the last event number of each run: its row lock makes numbers gapless and in commit order
+    CREATE TABLE ca_event_seqs (
+        run_id TEXT COLLATE "C" PRIMARY KEY,
+        last_seq BIGINT NOT NULL
+    );
+    """,
+]
+
+#: pg_advisory_xact_lock key for MIGRATIONS, and the session lock around LangGraph's setup().
+MIGRATION_LOCK = 0x63612D6D6967  # "ca-mig"
+SAVER_SETUP_LOCK = 0x63612D6C6773  # "ca-lgs"
+#: Seconds to wait for another process's LangGraph setup (index builds on a large table).
+SAVER_SETUP_WAIT = 300.0
+
+POOL_PARAMS = ("pool_min", "pool_max", "pool_timeout")
+DEFAULT_CONNECT_TIMEOUT = 10
+
+FINISHED = tuple(s.value for s in RunStatus if s.finished)
+_DATETIME_JSON: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+Conn = psycopg.AsyncConnection[DictRow]
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive means UTC (as in the SQLite store)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _json_time(value: datetime | None) -> Any:
+    """A datetime as its record JSON holds it."""
+    return None if value is None else _DATETIME_JSON.dump_python(value, mode="json")
+
+
+class PostgresStore(RunStore):
+    """Run records, steps, events and leases in ``ca_*`` tables; checkpoints by LangGraph."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._url = _parse_url(url)
+        self._safe_url, self._conninfo = self._url.shown, self._url.conninfo
+        self.pool_min, self.pool_max = self._url.pool_min, self._url.pool_max
+        self.pool_timeout = self._url.pool_timeout
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._saver: AsyncPostgresSaver | None = None
+
+    # ------------------------------------------------------------------ opening and errors
+
+    def _fail(self, exc: BaseException, doing: str) -> NoReturn:
+        """Raise a one-line StoreError for a driver error; never with the password."""
+        message = f"{doing} the PostgreSQL store at {self._safe_url}: {_one_line(exc)}"
+        raise StoreError(self._url.scrub(message)) from None
+
+    async def open(self) -> None:
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, row_factory=dict_row
+            )
+        except (psycopg.Error, OSError) as exc:
+            self._fail(exc, "cannot connect to")
+        try:
+            async with conn:
+                await self._migrate(conn)
+                await self._setup_saver(conn)
+            pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+                self._conninfo,
+                connection_class=psycopg.AsyncConnection[DictRow],
+                # what AsyncPostgresSaver needs (it sets the same in from_conn_string)
+                kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+                min_size=self.pool_min,
+                max_size=self.pool_max,
+                timeout=self.pool_timeout,
+                name="configurable-agents",
+                open=False,
+            )
+            self._pool = pool
+            await pool.open(wait=True, timeout=self.pool_timeout)
+            self._saver = AsyncPostgresSaver(pool)
+        except (psycopg.Error, PoolTimeout, OSError) as exc:
+            await self.close()
+            self._fail(exc, "cannot open")
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _migrate(self, conn: Conn) -> None:
+        # Under a transaction-scoped lock, so that processes opening a new database at once
+        # migrate it once; the DDL is transactional, a failed version leaves nothing behind.
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS ca_migrations ("
+                " version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            cur = await conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM ca_migrations")
+            row = await cur.fetchone()
+            done = int(row["v"]) if row else 0
+            if done > len(MIGRATIONS):
+                raise StoreError(
+                    f"the PostgreSQL store at {self._safe_url} has schema version {done}; "
+                    f"this version of configurable-agents knows up to {len(MIGRATIONS)}"
+                )
+            for version, script in enumerate(MIGRATIONS[done:], start=done + 1):
+                await conn.execute(script.encode())  # no parameters: several statements at once
+                await conn.execute("INSERT INTO ca_migrations (version) VALUES (%s)", (version,))
+
+    async def _setup_saver(self, conn: Conn) -> None:
+        """LangGraph's migrations, once: they create indexes CONCURRENTLY, outside transactions.
+
+        Serialized by a session lock taken with try-and-retry: a session waiting in a blocking
+        lock call holds a snapshot that CREATE INDEX CONCURRENTLY would wait for (a deadlock).
+        """
+        saver = AsyncPostgresSaver(conn)
+        if await self._saver_is_current(conn, saver):
+            return
+        deadline = asyncio.get_running_loop().time() + SAVER_SETUP_WAIT
+        while True:
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (SAVER_SETUP_LOCK,))
+            row = await cur.fetchone()
+            if row and row["ok"]:
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise StoreError(
+                    f"cannot open the PostgreSQL store at {self._safe_url}: another process has"
+                    f" been setting up LangGraph's checkpoint tables for {SAVER_SETUP_WAIT:.0f} s"
+                )
+            await asyncio.sleep(0.02)
+        try:
+            await saver.setup()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (SAVER_SETUP_LOCK,))
+
+    @staticmethod
+    async def _saver_is_current(conn: Conn, saver: AsyncPostgresSaver) -> bool:
+        cur = await conn.execute("SELECT to_regclass('checkpoint_migrations') IS NOT NULL AS ok")
+        row = await cur.fetchone()
+        if not (row and row["ok"]):
+            return False
+        cur = await conn.execute("SELECT COALESCE(MAX(v), -1) AS v FROM checkpoint_migrations")
+        row = await cur.fetchone()
+        return row is not None and int(row["v"]) >= len(saver.MIGRATIONS) - 1
+
+    async def close(self) -> None:
+        pool, self._pool, self._saver = self._pool, None, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Conn]:
+        """A pooled connection (autocommit); driver errors become one-line StoreErrors."""
+        if self._pool is None:
+            raise StoreError("the store is not open")
+        pool = self._pool
+        try:
+            async with pool.connection() as conn:
+                yield conn
+        except (psycopg.Error, PoolTimeout) as exc:
+            if _connection_lost(exc):
+                # The server may have restarted: drop the idle connections that died with this
+                # one now, rather than failing one operation for each of them.
+                with suppress(psycopg.Error, PoolTimeout):
+                    await pool.check()
+            self._fail(exc, "error from")
+
+    def checkpointer(self) -> BaseCheckpointSaver[Any]:
+        if self._saver is None:
+            raise StoreError("the store is not open")
+        return self._saver
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Lost connections and restarts, also when LangGraph's saver meets them first."""
+        return super().is_transient(exc) or isinstance(
+            exc, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout
+        )
+
+    # ------------------------------------------------------------------ runs
+
+    async def create_run(self, run: RunRecord) -> RunRecord:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO ca_runs (id, workflow, namespace, status, created_at, finished_at,"
+                " idempotency_key, lease_owner, lease_expires_at, record)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+                " ON CONFLICT DO NOTHING RETURNING 1 AS ok",
+                (
+                    run.id,
+                    run.workflow,
+                    run.namespace,
+                    run.status.value,
+                    _utc(run.created_at),
+                    _utc(run.finished_at) if run.finished_at else None,
+                    run.idempotency_key,
+                    run.lease_owner,
+                    _utc(run.lease_expires_at) if run.lease_expires_at else None,
+                    run.model_dump_json(),
+                ),
+            )
+            if await cur.fetchone():
+                return run
+            # Either the idempotency key is taken (the other insert has committed: ON CONFLICT
+            # waited for it), or the id exists.
+            if run.idempotency_key:
+                cur = await conn.execute(
+                    "SELECT record::text AS record FROM ca_runs"
+                    " WHERE namespace = %s AND workflow = %s AND idempotency_key = %s",
+                    (run.namespace, run.workflow, run.idempotency_key),
+                )
+                if row := await cur.fetchone():
+                    return RunRecord.model_validate_json(row["record"])
+        raise StoreError(f"run {run.id!r} already exists")
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT record::text AS record FROM ca_runs WHERE id = %s", (run_id,)
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return RunRecord.model_validate_json(row["record"])
+
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        where: list[str] = []
+        args: list[Any] = []
+        if workflow:
+            ns, _, name = workflow.rpartition("/")
+            where.append("workflow = %s")
+            args.append(name)
+            if ns:
+                where.append("namespace = %s")
+                args.append(ns)
+        if status:
+            where.append("status = %s")
+            args.append(RunStatus(status).value)
+        if cursor:
+            created, run_id = decode_cursor(cursor)
+            where.append("(created_at, id) < (%s, %s)")
+            args += [_utc(datetime.fromisoformat(created)), run_id]
+        sql = "SELECT record::text AS record FROM ca_runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT %s"
+        args.append(limit + 1)
+        async with self._connection() as conn:
+            cur = await conn.execute(sql.encode(), args)
+            rows = await cur.fetchall()
+        items = [RunRecord.model_validate_json(r["record"]) for r in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more and items else None
+        return RunPage(items=items, next_cursor=next_cursor)
+
+    async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
+        async with self._connection() as conn:
+            # Two round trips: BEGIN + SELECT ... FOR UPDATE, then UPDATE + COMMIT, pipelined by
+            # hand (conn.transaction() in a pipeline syncs at its edges: five round trips).
+            try:
+                async with conn.pipeline():
+                    await conn.execute("BEGIN")
+                    cur = await conn.execute(
+                        "SELECT record::text AS record FROM ca_runs WHERE id = %s FOR UPDATE",
+                        (run_id,),
+                    )
+                    row = await cur.fetchone()
+                    if row is None:
+                        raise RunNotFound(run_id)
+                    run = RunRecord.model_validate_json(row["record"])
+                    updated = apply_transition(run, status, changes)
+                    await self._write(conn, updated)
+                    await conn.execute("COMMIT")
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    await conn.execute("ROLLBACK")
+                raise
+        return updated
+
+    @staticmethod
+    async def _write(conn: Conn, run: RunRecord) -> None:
+        await conn.execute(
+            "UPDATE ca_runs SET status = %s, finished_at = %s, lease_owner = %s,"
+            " lease_expires_at = %s, record = %s::jsonb WHERE id = %s",
+            (
+                run.status.value,
+                _utc(run.finished_at) if run.finished_at else None,
+                run.lease_owner,
+                _utc(run.lease_expires_at) if run.lease_expires_at else None,
+                run.model_dump_json(),
+                run.id,
+            ),
+        )
+
+    # ------------------------------------------------------------------ steps and events
+
+    async def record_step(self, step: StepRecord) -> None:
+        async with self._connection() as conn:
+            await conn.execute(
+                "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
+                " VALUES (%s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (run_id, node, visit, attempt)"
+                " DO UPDATE SET started_at = excluded.started_at, record = excluded.record",
+                (
+                    step.run_id,
+                    step.node,
+                    step.visit,
+                    step.attempt,
+                    _utc(step.started_at),
+                    step.model_dump_json(),
+                ),
+            )
+
+    async def list_steps(self, run_id: str) -> list[StepRecord]:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT record::text AS record FROM ca_steps WHERE run_id = %s"
+                " ORDER BY started_at, node, visit, attempt",
+                (run_id,),
+            )
+            rows = await cur.fetchall()
+        return [StepRecord.model_validate_json(r["record"]) for r in rows]
+
+    async def append_event(
+        self,
+        run_id: str,
+        kind: str,
+        data: dict[str, Any],
+    ) -> RunEvent:
+        event = RunEvent(run_id=run_id, seq=0, type=kind, data=data)
+        async with self._connection() as conn:
+            # One statement: the counter row stays locked until the event is committed.
+            cur = await conn.execute(
+                "WITH next AS ("
+                " INSERT INTO ca_event_seqs AS s (run_id, last_seq) VALUES (%(run)s, 1)"
+                " ON CONFLICT (run_id) DO UPDATE SET last_seq = s.last_seq + 1"
+                " RETURNING last_seq)"
+                " INSERT INTO ca_events (run_id, seq, record)"
+                " SELECT %(run)s, last_seq,"
+                " %(record)s::jsonb || jsonb_build_object('seq', last_seq) FROM next"
+                " RETURNING seq",
+                {"run": run_id, "record": event.model_dump_json()},
+            )
+            row = await cur.fetchone()
+        if row is None:  # pragma: no cover - the statement always inserts one row
+            raise StoreError(f"cannot append an event to run {run_id!r}")
+        return event.model_copy(update={"seq": int(row["seq"])})
+
+    async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT record::text AS record FROM ca_events WHERE run_id = %s AND seq > %s"
+                " ORDER BY seq",
+                (run_id, after),
+            )
+            rows = await cur.fetchall()
+        return [RunEvent.model_validate_json(r["record"]) for r in rows]
+
+    # ------------------------------------------------------------------ leases
+
+    async def claim_run(self, *, owner: str, ttl: float) -> RunRecord | None:
+        now = utcnow()
+        expires = now + timedelta(seconds=ttl)
+        async with self._connection() as conn:
+            # Rows another claimer has locked are skipped; a row that stopped qualifying while we
+            # waited for it is re-checked and passed over for the next one.
+            cur = await conn.execute(
+                "WITH candidate AS ("
+                " SELECT id FROM ca_runs WHERE status IN ('queued', 'running')"
+                " AND (lease_expires_at IS NULL OR lease_expires_at < %(now)s)"
+                " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                " UPDATE ca_runs AS r SET lease_owner = %(owner)s, lease_expires_at = %(expires)s,"
+                " record = r.record || jsonb_build_object("
+                "'lease_owner', %(owner)s::text, 'lease_expires_at', %(expires_json)s::text)"
+                " FROM candidate WHERE r.id = candidate.id RETURNING r.record::text AS record",
+                {
+                    "now": now,
+                    "owner": owner,
+                    "expires": expires,
+                    "expires_json": _json_time(expires),
+                },
+            )
+            row = await cur.fetchone()
+        return RunRecord.model_validate_json(row["record"]) if row else None
+
+    async def renew_lease(self, run_id: str, *, owner: str, ttl: float) -> bool:
+        expires = utcnow() + timedelta(seconds=ttl)
+        return await self._set_lease(run_id, owner=owner, expires=expires, new_owner=owner)
+
+    async def release_lease(self, run_id: str, *, owner: str) -> None:
+        await self._set_lease(run_id, owner=owner, expires=None, new_owner=None)
+
+    async def _set_lease(
+        self, run_id: str, *, owner: str, expires: datetime | None, new_owner: str | None
+    ) -> bool:
+        """Change the lease if ``owner`` holds it; False if not, RunNotFound if no such run."""
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "UPDATE ca_runs SET lease_owner = %(new_owner)s, lease_expires_at = %(expires)s,"
+                " record = record || jsonb_build_object("
+                "'lease_owner', %(new_owner)s::text, 'lease_expires_at', %(expires_json)s::text)"
+                " WHERE id = %(id)s AND lease_owner = %(owner)s RETURNING 1 AS ok",
+                {
+                    "id": run_id,
+                    "owner": owner,
+                    "new_owner": new_owner,
+                    "expires": expires,
+                    "expires_json": _json_time(expires),
+                },
+            )
+            if await cur.fetchone():
+                return True
+            cur = await conn.execute("SELECT 1 AS ok FROM ca_runs WHERE id = %s", (run_id,))
+            if await cur.fetchone() is None:
+                raise RunNotFound(run_id)
+        return False
+
+    async def delete_runs(self, *, finished_before: datetime) -> int:
+        async with self._connection() as conn:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    "DELETE FROM ca_runs WHERE status = ANY(%s) AND finished_at < %s RETURNING id",
+                    (list(FINISHED), _utc(finished_before)),
+                )
+                ids = [r["id"] for r in await cur.fetchall()]
+                if ids:
+                    for table in ("ca_steps", "ca_events", "ca_event_seqs"):
+                        await conn.execute(
+                            f"DELETE FROM {table} WHERE run_id = ANY(%s)".encode(), (ids,)
+                        )
+        if ids and self._saver is not None:
+            try:
+                await self._saver.aprune(ids, strategy="delete")
+            except (psycopg.Error, PoolTimeout) as exc:
+                self._fail(exc, "error from")
+        return len(ids)
+
+
+@dataclass(frozen=True)
+class _Url:
+    """A store URL taken apart: what libpq gets, what messages may show, the pool settings."""
+
+    shown: str
+    conninfo: str
+    secrets: tuple[str, ...]
+    pool_min: int
+    pool_max: int
+    pool_timeout: float
+
+    def scrub(self, text: str) -> str:
+        return _scrub(text, self.secrets)
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _parse_url(url: str) -> _Url:
+    try:
+        shown = redact(url)
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        found = {parts.password, *(v for k, v in query if k == "password")}
+    except ValueError as exc:
+        shown = url.split("://", 1)[0] + "://..."
+        raise StoreError(f"invalid store URL {shown!r}: {exc}") from None
+    variants = {form for s in found if s for form in (s, quote(s, safe=""), unquote(s))}
+    secrets = tuple(sorted(variants, key=len, reverse=True))  # longest first
+    shown = _scrub(re.sub(r"([?&]password=)[^&#]*", r"\1***", shown), secrets)
+
+    def invalid(detail: str) -> NoReturn:
+        raise StoreError(_scrub(f"invalid store URL {shown!r}: {detail}", secrets))
+
+    settings = {k: v for k, v in query if k in POOL_PARAMS}
+    rest = [(k, v) for k, v in query if k not in POOL_PARAMS]
+    if not any(k == "connect_timeout" for k, _ in rest):
+        rest.append(("connect_timeout", str(DEFAULT_CONNECT_TIMEOUT)))
+    try:
+        pool_min = int(settings.get("pool_min", 1))
+        pool_max = int(settings.get("pool_max", max(10, pool_min)))
+        pool_timeout = float(settings.get("pool_timeout", 30))
+    except ValueError:
+        invalid("pool_min and pool_max must be whole numbers, pool_timeout a number of seconds")
+    if not 0 <= pool_min <= pool_max or pool_max < 1 or not pool_timeout > 0:
+        invalid("expected 0 <= pool_min <= pool_max, pool_max >= 1 and pool_timeout > 0")
+    conninfo = parts._replace(query=urlencode(rest)).geturl()
+    try:
+        psycopg.conninfo.conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        invalid(_one_line(exc))
+    return _Url(shown, conninfo, secrets, pool_min, pool_max, pool_timeout)
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines[:2]) or type(exc).__name__
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A broken connection (no SQLSTATE: client side) or the server going away (08, 57P)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate or ""
+    return not state or state.startswith(("08", "57P"))
