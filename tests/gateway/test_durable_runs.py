@@ -107,7 +107,7 @@ def assert_each_node_once(runs: list[dict[str, Any]], *, crashed: bool = False) 
 
 
 def test_two_gateways_three_agents_two_hundred_runs(
-    start_gateway: Callable[..., GatewayProcess], postgres_url: str, tmp_path: Path
+    postgres_url: str, start_gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
     agents = start_agents(tmp_path, 3)
     try:
@@ -130,7 +130,7 @@ def test_two_gateways_three_agents_two_hundred_runs(
 
 
 def test_a_killed_gateway_loses_no_run(
-    start_gateway: Callable[..., GatewayProcess], postgres_url: str, tmp_path: Path
+    postgres_url: str, start_gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
     agents = start_agents(tmp_path, 2)
     try:
@@ -153,7 +153,7 @@ def test_a_killed_gateway_loses_no_run(
 
 
 def test_a_killed_agent_and_an_empty_pool(
-    start_gateway: Callable[..., GatewayProcess], postgres_url: str, tmp_path: Path
+    postgres_url: str, start_gateway: Callable[..., GatewayProcess], tmp_path: Path
 ) -> None:
     agents = start_agents(tmp_path, 2)
     urls = [a.url for a in agents]
