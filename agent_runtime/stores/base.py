@@ -258,3 +258,24 @@ def apply_transition(run: RunRecord, status: RunStatus, changes: dict[str, Any])
     else:
         extra["finished_at"] = None  # a failed run that goes on is not finished any more
     return run.model_copy(update={**extra, **changes})
+
+
+def run_filters(workflow: str | None, status: RunStatus | None) -> list[tuple[str, Any]]:
+    """(column, value) equalities of a run listing; ``workflow`` may be ``namespace/name``."""
+    filters: list[tuple[str, Any]] = []
+    if workflow:
+        namespace, _, name = workflow.rpartition("/")
+        filters.append(("workflow", name))
+        if namespace:
+            filters.append(("namespace", namespace))
+    if status:
+        filters.append(("status", RunStatus(status).value))
+    return filters
+
+
+def page_of(records: list[str], limit: int) -> RunPage:
+    """A page from up to ``limit + 1`` JSON records, newest first: one more means there is more."""
+    items = [RunRecord.model_validate_json(r) for r in records[:limit]]
+    more = len(records) > limit
+    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more and items else None
+    return RunPage(items=items, next_cursor=next_cursor)

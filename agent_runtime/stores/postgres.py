@@ -41,7 +41,8 @@ from agent_runtime.stores.base import (
     StoreError,
     apply_transition,
     decode_cursor,
-    encode_cursor,
+    page_of,
+    run_filters,
     utcnow,
 )
 from agent_runtime.stores.url import redact
@@ -315,18 +316,9 @@ class PostgresStore(RunStore):
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        where: list[str] = []
-        args: list[Any] = []
-        if workflow:
-            ns, _, name = workflow.rpartition("/")
-            where.append("workflow = %s")
-            args.append(name)
-            if ns:
-                where.append("namespace = %s")
-                args.append(ns)
-        if status:
-            where.append("status = %s")
-            args.append(RunStatus(status).value)
+        filters = run_filters(workflow, status)
+        where = [f"{column} = %s" for column, _ in filters]
+        args: list[Any] = [value for _, value in filters]
         if cursor:
             created, run_id = decode_cursor(cursor)
             where.append("(created_at, id) < (%s, %s)")
@@ -339,10 +331,7 @@ class PostgresStore(RunStore):
         async with self._connection() as conn:
             cur = await conn.execute(sql.encode(), args)
             rows = await cur.fetchall()
-        items = [RunRecord.model_validate_json(r["record"]) for r in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more and items else None
-        return RunPage(items=items, next_cursor=next_cursor)
+        return page_of([r["record"] for r in rows], limit)
 
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
         async with self._connection() as conn:

@@ -24,7 +24,8 @@ from agent_runtime.stores.base import (
     StoreError,
     apply_transition,
     decode_cursor,
-    encode_cursor,
+    page_of,
+    run_filters,
     utcnow,
 )
 
@@ -209,18 +210,9 @@ class SqliteStore(RunStore):
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        where: list[str] = []
-        args: list[Any] = []
-        if workflow:
-            ns, _, name = workflow.rpartition("/")
-            where.append("workflow=?")
-            args.append(name)
-            if ns:
-                where.append("namespace=?")
-                args.append(ns)
-        if status:
-            where.append("status=?")
-            args.append(RunStatus(status).value)
+        filters = run_filters(workflow, status)
+        where = [f"{column}=?" for column, _ in filters]
+        args: list[Any] = [value for _, value in filters]
         if cursor:
             created, run_id = decode_cursor(cursor)
             created = _ts(datetime.fromisoformat(created))
@@ -233,10 +225,7 @@ class SqliteStore(RunStore):
         args.append(limit + 1)
         async with self._conn.execute(sql, args) as cur:
             rows = list(await cur.fetchall())
-        items = [RunRecord.model_validate_json(r[0]) for r in rows[:limit]]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more and items else None
-        return RunPage(items=items, next_cursor=next_cursor)
+        return page_of([r[0] for r in rows], limit)
 
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
         async with self._tx():

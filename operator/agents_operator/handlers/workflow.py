@@ -151,54 +151,27 @@ async def workflow_event(
     await reconcile(memo, body, pool_capabilities, pool_endpoints)
 
 
-async def _namespace_changed(
-    namespace: str | None,
+@kopf.on.event(GROUP, VERSION, "agentpools", id="workflows-on-pools")
+@kopf.on.event(
+    "discovery.k8s.io",
+    "v1",
+    "endpointslices",
+    labels={POOL_LABEL: kopf.PRESENT},
+    id="workflows-on-endpoints",
+)
+async def serving_changed(
+    body: kopf.Body,
     memo: kopf.Memo,
-    pools: kopf.Index[Any, Any],
-    endpoints: kopf.Index[Any, Any],
-    workflows: kopf.Index[Any, Any],
+    pool_capabilities: kopf.Index[Any, Any],
+    pool_endpoints: kopf.Index[Any, Any],
+    workflows_by_namespace: kopf.Index[Any, Any],
+    **_: Any,
 ) -> None:
     """Pools or endpoints of a namespace changed: re-evaluate the Workflows there."""
-    for body in list(workflows.get(namespace, [])):
+    namespace = body["metadata"].get("namespace")
+    for workflow in list(workflows_by_namespace.get(namespace, [])):
         try:
-            await reconcile(memo, body, pools, endpoints)
+            await reconcile(memo, workflow, pool_capabilities, pool_endpoints)
         except KubeError as exc:
-            log.warning(
-                "workflow %s/%s: status not written: %s", namespace, body["metadata"]["name"], exc
-            )
-
-
-@kopf.on.event(GROUP, VERSION, "agentpools", id="workflows-on-pools")
-async def pools_changed(
-    body: kopf.Body,
-    memo: kopf.Memo,
-    pool_capabilities: kopf.Index[Any, Any],
-    pool_endpoints: kopf.Index[Any, Any],
-    workflows_by_namespace: kopf.Index[Any, Any],
-    **_: Any,
-) -> None:
-    await _namespace_changed(
-        body["metadata"].get("namespace"),
-        memo,
-        pool_capabilities,
-        pool_endpoints,
-        workflows_by_namespace,
-    )
-
-
-@kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels={POOL_LABEL: kopf.PRESENT})
-async def endpoints_changed(
-    body: kopf.Body,
-    memo: kopf.Memo,
-    pool_capabilities: kopf.Index[Any, Any],
-    pool_endpoints: kopf.Index[Any, Any],
-    workflows_by_namespace: kopf.Index[Any, Any],
-    **_: Any,
-) -> None:
-    await _namespace_changed(
-        body["metadata"].get("namespace"),
-        memo,
-        pool_capabilities,
-        pool_endpoints,
-        workflows_by_namespace,
-    )
+            name = workflow["metadata"]["name"]
+            log.warning("workflow %s/%s: status not written: %s", namespace, name, exc)
