@@ -68,6 +68,15 @@ class Engine:
         #: How long a run waiting for agents stays out of reach of claims before it is tried again.
         self.wait_backoff = wait_backoff
         self._compiled: dict[str, CompiledWorkflow] = {}
+        self._workflows: dict[tuple[str, str, str], Workflow] = {}
+
+    def workflow_of(self, run: RunRecord) -> Workflow:
+        """The exact Workflow a run started with, validated once per content hash."""
+        key = (run.namespace, run.workflow, run.spec_hash)
+        found = self._workflows.get(key)
+        if found is None:
+            found = self._workflows[key] = Workflow.model_validate(run.spec)
+        return found
 
     def compiled(self, workflow: Workflow) -> CompiledWorkflow:
         key = workflow.spec.content_hash()
@@ -112,7 +121,7 @@ class Engine:
             raise RunError(
                 f"run {run_id!r} is {run.status.value}, not interrupted", code="not_interrupted"
             )
-        node = Workflow.model_validate(run.spec).spec.node(run.interrupt["node"])
+        node = self.workflow_of(run).spec.node(run.interrupt["node"])
         assert isinstance(node, HumanNode)
         check_fields(node.output, given)
         return run
@@ -166,7 +175,7 @@ class Engine:
                 f"{run.lease_expires_at:%H:%M:%S} UTC)",
                 code="leased",
             )
-        workflow = Workflow.model_validate(run.spec)
+        workflow = self.workflow_of(run)
         spec = workflow.spec
         graph = self.compiled(workflow).bind(self.store.checkpointer())
         config: RunnableConfig = {
