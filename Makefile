@@ -57,5 +57,16 @@ cluster-build:
 cluster-up: $(STAMP) cluster-build
 	$(BIN)/python hack/controlplane.py up
 
+# The comparison tools of the benchmarks: DBOS here, langgraph dev in a venv of its own (its
+# uvloop and httptools would otherwise change how our servers run).
+BENCH_VENV := $(CACHE)/bench-langgraph-venv
+bench: $(STAMP)
+	$(BIN)/pip install -q 'dbos>=3'
+	@test -x $(BENCH_VENV)/bin/langgraph || ($(PYTHON) -m venv $(BENCH_VENV) && \
+		$(BENCH_VENV)/bin/pip install -q 'langgraph-cli[inmem]')
+	$(BIN)/python bench/step_overhead.py
+	$(BIN)/python bench/http_runs.py
+	$(BIN)/python bench/operator_pools.py --pools 500
+
 clean:
 	rm -rf build dist *.egg-info
