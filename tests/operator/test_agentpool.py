@@ -299,3 +299,14 @@ def test_operator_metrics(operator: OperatorProcess, kubectl: Any, namespace: st
         'configurable_agents_operator_reconciles_total{kind="AgentPool",outcome="success"}' in text
     )
     assert "configurable_agents_operator_reconcile_duration_seconds_bucket" in text
+
+
+def test_a_literal_credential_is_refused_at_admission(
+    operator: OperatorProcess, kubectl: Any, namespace: str
+) -> None:
+    extra = "  env: [{name: OPENAI_API_KEY, value: sk-live-literal}]"
+    done = kubectl("apply", "-n", namespace, "-f", "-", stdin=pool_yaml(extra=extra), check=False)
+    assert done.returncode != 0
+    assert "spec.env[0].value" in done.stderr and "secretKeyRef" in done.stderr
+    assert "sk-live-literal" not in done.stderr
+    assert kubectl("get", "agentpool", "pool", "-n", namespace, check=False).returncode != 0
