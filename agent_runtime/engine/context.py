@@ -8,7 +8,7 @@ from typing import Any
 
 from agent_runtime.engine.dispatch import Dispatcher
 from agent_runtime.engine.errors import RunCancelled
-from agent_runtime.stores import RunEvent, RunStatus, RunStore
+from agent_runtime.stores import RunEvent, RunStatus, RunStore, StepRecord
 
 Listener = Callable[[RunEvent], Awaitable[None] | None]
 
@@ -24,11 +24,20 @@ class RunContext:
     async def emit(self, kind: str, data: dict[str, Any]) -> RunEvent:
         """Persist an event (so streams can be rejoined) and tell the listeners."""
         event = await self.store.append_event(self.run_id, kind, data)
+        await self._tell(event)
+        return event
+
+    async def _tell(self, event: RunEvent) -> None:
         for listener in self.listeners:
             result = listener(event)
             if result is not None:
                 await result
-        return event
+
+    async def step(self, step: StepRecord, kind: str, data: dict[str, Any]) -> None:
+        """Record a step and its event in one write, then tell the listeners."""
+        event = await self.store.record_step(step, event=(kind, data))
+        if event is not None:
+            await self._tell(event)
 
     async def check_cancelled(self) -> None:
         run = await self.store.get_run(self.run_id)

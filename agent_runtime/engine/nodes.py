@@ -69,8 +69,9 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
         while True:
             attempt += 1
             step = StepRecord(run_id=ctx.run_id, node=node.name, visit=visit, attempt=attempt)
-            await ctx.store.record_step(step)
-            await ctx.emit("node.started", {"node": node.name, "visit": visit, "attempt": attempt})
+            await ctx.step(
+                step, "node.started", {"node": node.name, "visit": visit, "attempt": attempt}
+            )
             try:
                 async with asyncio.timeout(node.timeout):
                     result = await ctx.dispatcher.dispatch(
@@ -92,7 +93,7 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                 error, permanent = str(exc) or exc.__class__.__name__, False
             else:
                 usage = result.usage
-                await ctx.store.record_step(
+                await ctx.step(
                     step.model_copy(
                         update={
                             "status": StepStatus.SUCCEEDED,
@@ -100,9 +101,7 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                             "input_tokens": usage.input_tokens,
                             "output_tokens": usage.output_tokens,
                         }
-                    )
-                )
-                await ctx.emit(
+                    ),
                     "node.finished",
                     {
                         "node": node.name,
@@ -115,10 +114,8 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                 return {**update, VISITS: {node.name: 1}}
             last = permanent or attempt >= policy.max_attempts
             status = StepStatus.FAILED if last else StepStatus.RETRYING
-            await ctx.store.record_step(
-                step.model_copy(update={"status": status, "finished_at": utcnow(), "error": error})
-            )
-            await ctx.emit(
+            await ctx.step(
+                step.model_copy(update={"status": status, "finished_at": utcnow(), "error": error}),
                 "node.failed" if last else "node.retrying",
                 {"node": node.name, "visit": visit, "attempt": attempt, "error": error},
             )
@@ -137,7 +134,7 @@ def router_node(node: RouterNode) -> NodeFn:
         ctx = runtime.context
         now = utcnow()
         visit = _visit(state, node.name)
-        await ctx.store.record_step(
+        await ctx.step(
             StepRecord(
                 run_id=ctx.run_id,
                 node=node.name,
@@ -145,10 +142,9 @@ def router_node(node: RouterNode) -> NodeFn:
                 status=StepStatus.SUCCEEDED,
                 started_at=now,
                 finished_at=now,
-            )
-        )
-        await ctx.emit(
-            "node.finished", {"node": node.name, "visit": visit, "attempt": 1, "update": {}}
+            ),
+            "node.finished",
+            {"node": node.name, "visit": visit, "attempt": 1, "update": {}},
         )
         return {VISITS: {node.name: 1}}
 
@@ -183,11 +179,10 @@ def human_node(node: HumanNode) -> NodeFn:
             step = existing[0]
         answer = interrupt(request)  # raises the first time; returns the resume input after
         update = check_fields(node.output, answer if isinstance(answer, dict) else {})
-        await ctx.store.record_step(
-            step.model_copy(update={"status": StepStatus.SUCCEEDED, "finished_at": utcnow()})
-        )
-        await ctx.emit(
-            "node.finished", {"node": node.name, "visit": visit, "attempt": 1, "update": update}
+        await ctx.step(
+            step.model_copy(update={"status": StepStatus.SUCCEEDED, "finished_at": utcnow()}),
+            "node.finished",
+            {"node": node.name, "visit": visit, "attempt": 1, "update": update},
         )
         return {**update, VISITS: {node.name: 1}}
 

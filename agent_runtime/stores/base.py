@@ -184,8 +184,14 @@ class RunStore(ABC):
         """Move a run to ``status`` (checked against TRANSITIONS) and set other fields at once."""
 
     @abstractmethod
-    async def record_step(self, step: StepRecord) -> None:
-        """Insert or update the step keyed by (run, node, visit, attempt)."""
+    async def record_step(
+        self, step: StepRecord, *, event: tuple[str, dict[str, Any]] | None = None
+    ) -> RunEvent | None:
+        """Insert or update the step keyed by (run, node, visit, attempt).
+
+        With ``event`` (kind, data), append that event in the same transaction and return it:
+        a step and its event cost one write, not two.
+        """
 
     @abstractmethod
     async def list_steps(self, run_id: str) -> list[StepRecord]: ...

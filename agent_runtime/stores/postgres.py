@@ -121,6 +121,19 @@ def _json_time(value: datetime | None) -> Any:
     return None if value is None else _DATETIME_JSON.dump_python(value, mode="json")
 
 
+#: The tail of a WITH statement appending an event with the next number of its run; the counter
+#: row stays locked until the event is committed, so numbers have no gaps.
+_NEXT_EVENT = (
+    "next AS ("
+    " INSERT INTO ca_event_seqs AS s (run_id, last_seq) VALUES (%(run)s, 1)"
+    " ON CONFLICT (run_id) DO UPDATE SET last_seq = s.last_seq + 1"
+    " RETURNING last_seq)"
+    " INSERT INTO ca_events (run_id, seq, record)"
+    " SELECT %(run)s, last_seq, %(record)s::jsonb || jsonb_build_object('seq', last_seq) FROM next"
+    " RETURNING seq"
+)
+
+
 class PostgresStore(RunStore):
     """Run records, steps, events and leases in ``ca_*`` tables; checkpoints by LangGraph."""
 
@@ -374,21 +387,36 @@ class PostgresStore(RunStore):
 
     # ------------------------------------------------------------------ steps and events
 
-    async def record_step(self, step: StepRecord) -> None:
+    async def record_step(
+        self, step: StepRecord, *, event: tuple[str, dict[str, Any]] | None = None
+    ) -> RunEvent | None:
+        upsert = (
+            "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
+            " VALUES (%(run)s, %(node)s, %(visit)s, %(attempt)s, %(started)s, %(step)s::jsonb)"
+            " ON CONFLICT (run_id, node, visit, attempt)"
+            " DO UPDATE SET started_at = excluded.started_at, record = excluded.record"
+        )
+        args: dict[str, Any] = {
+            "run": step.run_id,
+            "node": step.node,
+            "visit": step.visit,
+            "attempt": step.attempt,
+            "started": _utc(step.started_at),
+            "step": step.model_dump_json(),
+        }
+        if event is None:
+            async with self._connection() as conn:
+                await conn.execute(upsert, args)
+            return None
+        # One statement, so one round trip and one transaction, for the step and its event.
+        pending = RunEvent(run_id=step.run_id, seq=0, type=event[0], data=event[1])
+        args["record"] = pending.model_dump_json()
         async with self._connection() as conn:
-            await conn.execute(
-                "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
-                " VALUES (%s, %s, %s, %s, %s, %s::jsonb) ON CONFLICT (run_id, node, visit, attempt)"
-                " DO UPDATE SET started_at = excluded.started_at, record = excluded.record",
-                (
-                    step.run_id,
-                    step.node,
-                    step.visit,
-                    step.attempt,
-                    _utc(step.started_at),
-                    step.model_dump_json(),
-                ),
-            )
+            cur = await conn.execute(f"WITH step AS ({upsert} RETURNING 1), {_NEXT_EVENT}", args)
+            row = await cur.fetchone()
+        if row is None:  # pragma: no cover - the statement always inserts one row
+            raise StoreError(f"cannot append an event to run {step.run_id!r}")
+        return pending.model_copy(update={"seq": int(row["seq"])})
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         async with self._connection() as conn:
@@ -410,15 +438,7 @@ class PostgresStore(RunStore):
         async with self._connection() as conn:
             # One statement: the counter row stays locked until the event is committed.
             cur = await conn.execute(
-                "WITH next AS ("
-                " INSERT INTO ca_event_seqs AS s (run_id, last_seq) VALUES (%(run)s, 1)"
-                " ON CONFLICT (run_id) DO UPDATE SET last_seq = s.last_seq + 1"
-                " RETURNING last_seq)"
-                " INSERT INTO ca_events (run_id, seq, record)"
-                " SELECT %(run)s, last_seq,"
-                " %(record)s::jsonb || jsonb_build_object('seq', last_seq) FROM next"
-                " RETURNING seq",
-                {"run": run_id, "record": event.model_dump_json()},
+                f"WITH {_NEXT_EVENT}", {"run": run_id, "record": event.model_dump_json()}
             )
             row = await cur.fetchone()
         if row is None:  # pragma: no cover - the statement always inserts one row

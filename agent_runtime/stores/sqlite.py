@@ -246,9 +246,11 @@ class SqliteStore(RunStore):
             ),
         )
 
-    async def record_step(self, step: StepRecord) -> None:
-        async with self._lock:
-            await self._conn.execute(
+    async def record_step(
+        self, step: StepRecord, *, event: tuple[str, dict[str, Any]] | None = None
+    ) -> RunEvent | None:
+        async with self._tx() as db:
+            await db.execute(
                 "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
                 " VALUES (?,?,?,?,?,?) ON CONFLICT (run_id, node, visit, attempt)"
                 " DO UPDATE SET started_at=excluded.started_at, record=excluded.record",
@@ -261,6 +263,9 @@ class SqliteStore(RunStore):
                     step.model_dump_json(),
                 ),
             )
+            if event is None:
+                return None
+            return await self._insert_event(db, step.run_id, *event)
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         async with self._conn.execute(
@@ -276,16 +281,21 @@ class SqliteStore(RunStore):
         data: dict[str, Any],
     ) -> RunEvent:
         async with self._tx() as db:
-            async with db.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM ca_events WHERE run_id=?", (run_id,)
-            ) as cur:
-                row = await cur.fetchone()
-            seq = (int(row[0]) if row else 0) + 1
-            event = RunEvent(run_id=run_id, seq=seq, type=kind, data=data)
-            await db.execute(
-                "INSERT INTO ca_events (run_id, seq, record) VALUES (?,?,?)",
-                (run_id, event.seq, event.model_dump_json()),
-            )
+            return await self._insert_event(db, run_id, kind, data)
+
+    @staticmethod
+    async def _insert_event(
+        db: aiosqlite.Connection, run_id: str, kind: str, data: dict[str, Any]
+    ) -> RunEvent:
+        async with db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM ca_events WHERE run_id=?", (run_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        event = RunEvent(run_id=run_id, seq=(int(row[0]) if row else 0) + 1, type=kind, data=data)
+        await db.execute(
+            "INSERT INTO ca_events (run_id, seq, record) VALUES (?,?,?)",
+            (run_id, event.seq, event.model_dump_json()),
+        )
         return event
 
     async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]:

@@ -252,3 +252,23 @@ async def test_concurrent_appends_from_several_instances(store: RunStore, store_
         )
     assert sorted(e.seq for e in events) == list(range(1, 21))
     assert [e.seq for e in await store.list_events(run.id)] == list(range(1, 21))
+
+
+async def test_a_step_and_its_event_in_one_write(store: RunStore) -> None:
+    run = await store.create_run(make_run("run-step-event"))
+    await store.append_event(run.id, "run.started", {})
+    step = StepRecord(run_id=run.id, node="a", started_at=BASE)
+    event = await store.record_step(step, event=("node.started", {"node": "a"}))
+    assert event is not None and event.seq == 2 and event.type == "node.started"
+    assert await store.record_step(step.model_copy(update={"status": StepStatus.SUCCEEDED})) is None
+    done = await store.record_step(
+        step.model_copy(update={"status": StepStatus.SUCCEEDED}), event=("node.finished", {"n": 1})
+    )
+    assert done is not None and done.seq == 3
+    assert [e.type for e in await store.list_events(run.id)] == [
+        "run.started",
+        "node.started",
+        "node.finished",
+    ]
+    [stored] = await store.list_steps(run.id)
+    assert stored.status == StepStatus.SUCCEEDED
