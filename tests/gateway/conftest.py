@@ -66,9 +66,14 @@ class GatewayProcess:
         return httpx.Client(base_url=self.url, timeout=30)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the gateway and wait; one that does not stop in 20 s is killed outright."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
 
 
 @pytest.fixture
