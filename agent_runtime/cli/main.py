@@ -243,7 +243,14 @@ def serve(
         kubernetes=kubernetes,
         namespace=namespace,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=15,  # a client waiting on a run must not hold a shutdown forever
+    )
     return EXIT_OK
 
 
