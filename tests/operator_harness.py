@@ -139,7 +139,7 @@ def eventually(check: Callable[[], Any], *, timeout: float = 30.0, interval: flo
             result = check()
             if result:
                 return result
-        except (AssertionError, subprocess.CalledProcessError, KeyError, IndexError):
+        except (AssertionError, subprocess.CalledProcessError, KeyError, IndexError, StopIteration):
             if time.monotonic() > deadline:
                 raise
         if time.monotonic() > deadline:

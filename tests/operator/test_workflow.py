@@ -18,7 +18,10 @@ LINEAR = EXAMPLES / "01-linear-chain"
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next(c for c in obj.get("status", {}).get("conditions", []) if c["type"] == kind)
+    for found in obj.get("status", {}).get("conditions", []):
+        if found["type"] == kind:
+            return dict(found)
+    raise KeyError(f"no {kind} condition yet")  # eventually() waits on KeyError
 
 
 def test_every_example_workflow_becomes_ready(
