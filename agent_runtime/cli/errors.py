@@ -47,9 +47,12 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
         result: Any = group.main(args=args, prog_name="configurable-agents", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
+    except click.UsageError as exc:
         exc.show()
         return EXIT_INVALID
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return int(exc.exit_code)
     except click.Abort:
         click.echo("aborted", err=True)
         return 130
@@ -64,3 +67,9 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
             click.echo(f"error: {line}", err=True)
         return code
     return int(result or 0)
+
+
+class Failure(click.ClickException):
+    """A command that cannot start (no credentials, say): one line and exit status 1."""
+
+    exit_code = EXIT_FAILED

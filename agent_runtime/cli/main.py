@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from agent_runtime.cli.errors import EXIT_INVALID, EXIT_OK, run_cli
+from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Failure, run_cli
 from agent_runtime.cli.inputs import parse_inputs
 from agent_runtime.cli.progress import Progress
 from agent_runtime.engine.state import check_input
@@ -165,6 +165,27 @@ def crds(output_dir: str | None) -> int:
     return EXIT_OK
 
 
+def _check_kubernetes() -> None:
+    """Credentials are there, before any server starts (else its start-up prints a traceback)."""
+    from agent_runtime.kube import KubeConfigError, load_configuration
+
+    try:
+        load_configuration()
+    except KubeConfigError as exc:
+        raise Failure(str(exc)) from None
+
+
+def _check_store(url: str | None) -> None:
+    """The store opens (and is migrated) before the gateway serves; a bad URL is one line."""
+    from agent_runtime.stores import open_store
+
+    async def check() -> None:
+        async with open_store(url):
+            pass
+
+    asyncio.run(check())
+
+
 def _agents(pairs: tuple[str, ...]) -> dict[str, list[str]]:
     agents: dict[str, list[str]] = {}
     for pair in pairs:
@@ -243,15 +264,21 @@ def serve(
         kubernetes=kubernetes,
         namespace=namespace,
     )
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=False,
-        timeout_graceful_shutdown=15,  # a client waiting on a run must not hold a shutdown forever
+    if kubernetes:
+        _check_kubernetes()
+    _check_store(store_url)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=15,  # a client waiting on a run must not hold a shutdown
+        )
     )
-    return EXIT_OK
+    server.run()
+    return EXIT_OK if server.started else EXIT_FAILED
 
 
 @cli.command()
@@ -302,6 +329,7 @@ def operator_command(
         overrides["namespaces"] = list(namespaces)
     if agent_image:
         overrides["agent_image"] = agent_image
+    _check_kubernetes()
     run_operator(OperatorSettings(**overrides), verbose=verbose)
     return EXIT_OK
 

@@ -11,6 +11,10 @@ import httpx
 from kubernetes import client, config
 
 
+class KubeConfigError(ValueError):
+    """Neither an in-cluster account nor a usable kubeconfig: the one line to show the user."""
+
+
 class KubeError(RuntimeError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
@@ -27,7 +31,14 @@ def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
         except config.ConfigException:
             # read now, not at import like the library's default
             kubeconfig = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
-    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    try:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError) as exc:
+        where = kubeconfig or "~/.kube/config"
+        raise KubeConfigError(
+            f"no Kubernetes credentials: not in a pod, and the kubeconfig {where} "
+            f"is unusable ({exc})"
+        ) from None
     return configuration
 
 

@@ -156,3 +156,29 @@ def test_several_workflows_in_one_file(tmp_path: Path, cli_env: dict[str, str]) 
     done = run_cli(["run", path, "--workflow", "second-chain", "-i", "topic=x"], cli_env)
     assert done.returncode == 0, done.stderr
     assert "default/second-chain" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["serve", "--port", "0", "--store", "mysql://u:pw@db/x"],
+            "error: store: unsupported store URL 'mysql://u:***@db/x'",
+        ),
+        (["serve", "--port", "0", "--kubernetes"], "error: no Kubernetes credentials"),
+        (
+            ["operator", "--metrics-port", "0", "--health-port", "0"],
+            "error: no Kubernetes credentials",
+        ),
+    ],
+    ids=["serve-bad-store", "serve-no-cluster", "operator-no-cluster"],
+)
+def test_servers_that_cannot_start_say_why_in_one_line(
+    args: list[str], expected: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**cli_env, "KUBECONFIG": str(tmp_path / "missing-kubeconfig")}
+    done = run_cli(args, env)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(expected), done.stderr
+    assert "Traceback" not in done.stderr and "pw@" not in done.stderr
