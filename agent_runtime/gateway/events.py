@@ -32,11 +32,13 @@ async def stream(
                 return
         if events:
             last_sent = time.monotonic()
-        else:
-            run = await store.get_run(run_id)
-            if run.status.finished and not await store.list_events(run_id, after=after):
-                return
-            if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-                last_sent = time.monotonic()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(poll)
+            continue  # more may be waiting: read again before sleeping
+        if (await store.get_run(run_id)).status.finished:
+            # The status moves before the last event is written: one more read catches it.
+            for event in await store.list_events(run_id, after=after):
+                yield format_event(event)
+            return
+        if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
+            last_sent = time.monotonic()
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(poll)

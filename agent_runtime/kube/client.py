@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -54,8 +55,15 @@ def _tls_context(configuration: client.Configuration) -> ssl.SSLContext | bool:
 class KubeClient:
     """One pooled HTTP client to the API server; tokens are refreshed before each request."""
 
-    def __init__(self, configuration: client.Configuration | None = None) -> None:
+    def __init__(
+        self,
+        configuration: client.Configuration | None = None,
+        *,
+        on_request: Callable[[str], None] | None = None,
+    ) -> None:
         self.configuration = configuration or load_configuration()
+        #: Told the verb of every request, e.g. to count them for metrics.
+        self.on_request = on_request
         self.http = httpx.AsyncClient(
             base_url=self.configuration.host,
             verify=_tls_context(self.configuration),
@@ -87,6 +95,8 @@ class KubeClient:
         content_type: str | None = None,
     ) -> dict[str, Any] | None:
         """The decoded answer; None for 404; KubeError for any other failure status."""
+        if self.on_request is not None:
+            self.on_request(method.lower())
         response = await self.http.request(
             method,
             path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -9,7 +10,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_ENV.filters["json"] = lambda v: __import__("json").dumps(v, ensure_ascii=False)
+_ENV.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
 
 
 class TemplateError(ValueError):

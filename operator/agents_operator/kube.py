@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import quote
 
 from agent_runtime.kube import KubeClient, KubeError
-from agents_operator.metrics import API_REQUESTS
 
 __all__ = ["Kube", "KubeError", "resource_path"]
 
@@ -38,31 +37,17 @@ def resource_path(
 
 
 class Kube:
-    """The operator's writes, counted for its metrics, over the shared async client."""
+    """The operator's writes over the shared async client (which counts them for metrics)."""
 
     def __init__(self, client: KubeClient, *, field_manager: str) -> None:
         self.client = client
         self.field_manager = field_manager
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        content_type: str | None = None,
-    ) -> dict[str, Any] | None:
-        API_REQUESTS.labels(method.lower()).inc()
-        return await self.client.request(
-            method, path, body=body, params=params, content_type=content_type
-        )
-
     async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply: we own exactly the fields we send, and take them back on drift."""
         meta = obj["metadata"]
         path = resource_path(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
-        result = await self._request(
+        result = await self.client.request(
             "PATCH",
             path,
             body=obj,
@@ -76,19 +61,19 @@ class Kube:
     async def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
     ) -> dict[str, Any] | None:
-        return await self._request("GET", resource_path(api_version, kind, namespace, name))
+        return await self.client.request("GET", resource_path(api_version, kind, namespace, name))
 
     async def list(
         self, api_version: str, kind: str, namespace: str | None, *, label_selector: str = ""
     ) -> list[dict[str, Any]]:
         params = {"labelSelector": label_selector} if label_selector else None
-        found = await self._request(
+        found = await self.client.request(
             "GET", resource_path(api_version, kind, namespace), params=params
         )
         return list((found or {}).get("items", []))
 
     async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
-        gone = await self._request(
+        gone = await self.client.request(
             "DELETE",
             resource_path(api_version, kind, namespace, name),
             body={"propagationPolicy": "Background"},
@@ -99,7 +84,7 @@ class Kube:
     async def patch_status(
         self, api_version: str, kind: str, namespace: str | None, name: str, status: dict[str, Any]
     ) -> dict[str, Any] | None:
-        return await self._request(
+        return await self.client.request(
             "PATCH",
             resource_path(api_version, kind, namespace, name) + "/status",
             body={"status": status},

@@ -11,6 +11,7 @@ from prometheus_client import start_http_server
 from agent_runtime.kube import KubeClient
 from agents_operator.handlers.context import OperatorContext
 from agents_operator.kube import Kube
+from agents_operator.metrics import API_REQUESTS
 from agents_operator.settings import OperatorSettings
 
 PREFIX = "configurable-agents.io"
@@ -31,7 +32,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["settings"] = operator_settings
     memo["ctx"] = OperatorContext(
         settings=operator_settings,
-        kube=Kube(KubeClient(), field_manager=operator_settings.field_manager),
+        kube=Kube(
+            KubeClient(on_request=lambda verb: API_REQUESTS.labels(verb).inc()),
+            field_manager=operator_settings.field_manager,
+        ),
     )
     if operator_settings.metrics_port and not memo.get("metrics_started"):
         start_http_server(operator_settings.metrics_port)
