@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +21,10 @@ import pytest
 
 from tests.conftest import REPO
 from tests.kube_harness import run_kubectl
+from tests.processes import free_port, stop, wait_healthy
 
 SYSTEM_NS = "configurable-agents-system"
 SA = "configurable-agents-operator"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class OperatorProcess:
@@ -40,8 +34,8 @@ class OperatorProcess:
         self.kubeconfig = workdir / "operator.kubeconfig"
         self.log = workdir / "operator.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.health_port = _free_port()
-        self.metrics_port = _free_port()
+        self.health_port = free_port()
+        self.metrics_port = free_port()
 
     def write_kubeconfig(self) -> None:
         run_kubectl(self.cp, "create", "namespace", SYSTEM_NS, check=False)
@@ -83,26 +77,12 @@ class OperatorProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"the operator exited:\n{self.log.read_text()[-3000:]}"
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.health_port}/healthz", timeout=1
-                ):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError(f"the operator never became healthy:\n{self.log.read_text()[-3000:]}")
+        url = f"http://127.0.0.1:{self.health_port}/healthz"
+        wait_healthy(self.proc, url, self.log, what="operator")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop(self.proc, signal.SIGTERM)
 
     def restart(self) -> None:
         self.stop()

@@ -18,8 +18,8 @@ import pytest
 
 from tests.agent.harness import AgentProcess
 from tests.conftest import EXAMPLES, REPO
-from tests.gateway.conftest import free_port
 from tests.operator_harness import OperatorProcess, eventually
+from tests.processes import free_port
 
 pytestmark = pytest.mark.cluster
 

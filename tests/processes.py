@@ -1,0 +1,44 @@
+"""Starting the project's servers as real processes in tests: ports, readiness, stopping."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(
+    proc: subprocess.Popen[bytes], url: str, log: Path, *, what: str, timeout: float = 30
+) -> None:
+    """Until ``url`` answers 200; fail at once with the log's end if the process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the {what} exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the {what} never answered {url}:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int, *, grace: float = 20) -> None:
+    """Signal and wait; a process that does not stop within ``grace`` is killed outright."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
