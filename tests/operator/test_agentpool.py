@@ -254,28 +254,16 @@ def test_restart_creates_no_duplicates(
 ) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", stdin=pool_yaml())
     wait_ready(kubectl, namespace, "agentpool/pool")
-    before = {
-        i["metadata"]["uid"]
-        for i in get(
-            kubectl,
-            namespace,
-            "deployments,services,pdb,serviceaccounts",
-            "-l",
-            "configurable-agents.io/pool=pool",
-        )["items"]
-    }
+
+    def children() -> set[str]:
+        kinds = "deployments,services,pdb,serviceaccounts"
+        found = get(kubectl, namespace, kinds, "-l", "configurable-agents.io/pool=pool")
+        return {item["metadata"]["uid"] for item in found["items"]}
+
+    before = children()
     operator.restart()
     wait_ready(kubectl, namespace, "agentpool/pool")
-    after = {
-        i["metadata"]["uid"]
-        for i in get(
-            kubectl,
-            namespace,
-            "deployments,services,pdb,serviceaccounts",
-            "-l",
-            "configurable-agents.io/pool=pool",
-        )["items"]
-    }
+    after = children()
     assert after == before
     assert len(get(kubectl, namespace, "replicasets")["items"]) == 1
 
