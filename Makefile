@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: help dev demo test test-quick lint crds locks cluster-build cluster-up bench clean
+.PHONY: help dev demo test test-quick lint crds locks cluster-build cluster-up system-packages bench clean
 
 help:
 	@echo "make demo    install, then run an example workflow end to end"
@@ -27,7 +27,7 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/configurable-agents run examples/01-linear-chain/workflow.yaml --input topic="durable agents"
 
-test: $(STAMP) cluster-build
+test: $(STAMP) cluster-build system-packages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
@@ -53,6 +53,10 @@ locks: $(STAMP)
 
 cluster-build:
 	$(PYTHON) hack/controlplane.py build
+
+# Chromium, Prometheus and the other programs tests run (Debian packages; a no-op once installed).
+system-packages:
+	bash hack/system-packages.sh
 
 cluster-up: $(STAMP) cluster-build
 	$(BIN)/python hack/controlplane.py up
