@@ -11,7 +11,12 @@ import pytest
 
 from agent_runtime.stores import RunStore, open_store
 
-pytest_plugins = ["tests.kube_harness", "tests.postgres_harness", "tests.operator_harness"]
+pytest_plugins = [
+    "tests.kube_harness",
+    "tests.postgres_harness",
+    "tests.operator_harness",
+    "tests.moto_harness",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -23,7 +28,7 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 #: Store backends the conformance suites run against; later backends add a factory here.
-STORE_BACKENDS = ["sqlite", "postgres"]
+STORE_BACKENDS = ["sqlite", "postgres", "s3"]
 
 
 @pytest.fixture(params=STORE_BACKENDS)
@@ -33,6 +38,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
         url: str = request.getfixturevalue("postgres_url")
         return url
+    if request.param == "s3":
+        s3: str = request.getfixturevalue("s3_url")
+        return s3
     raise NotImplementedError(request.param)
 
 

@@ -49,7 +49,11 @@ def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyp
 
 
 @pytest.mark.slow
-def test_sigkill_mid_node_then_resume(tmp_path: Path, cli_env: dict[str, str]) -> None:
+def test_sigkill_mid_node_then_resume(
+    tmp_path: Path, cli_env: dict[str, str], store_url: str
+) -> None:
+    """On every store backend (``store_url`` is parametrized over them)."""
+    cli_env = {**cli_env, "CONFIGURABLE_AGENTS_STORE": store_url}
     os.environ["COUNTER_DIR"] = cli_env["COUNTER_DIR"]
     path = tmp_path / "crash.yaml"
     path.write_text(WORKFLOW)

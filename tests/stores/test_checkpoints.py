@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from datetime import timedelta
 from typing import Annotated, Any, TypedDict
@@ -144,3 +145,66 @@ async def test_delete_runs_removes_only_old_finished_runs(store: RunStore) -> No
 
     assert await store.delete_runs(finished_before=cutoff) == 0
     assert await store.delete_runs(finished_before=now + timedelta(seconds=1)) == 2
+
+
+async def test_prune_by_age(store: RunStore) -> None:
+    """``prune(older_than)``: what ``runs prune --older-than`` calls, on every backend."""
+    now = utcnow()
+    old = make_run(
+        status=RunStatus.SUCCEEDED,
+        created_at=now - timedelta(days=40),
+        started_at=now - timedelta(days=40),
+        finished_at=now - timedelta(days=31),
+    )
+    recent = make_run(
+        status=RunStatus.FAILED,
+        created_at=now - timedelta(days=3),
+        started_at=now - timedelta(days=3),
+        finished_at=now - timedelta(days=2),
+    )
+    waiting = make_run(status=RunStatus.INTERRUPTED, created_at=now - timedelta(days=90))
+    for run in (old, recent, waiting):
+        await store.create_run(run)
+        await run_graph(store, run.id)
+    assert await store.prune(timedelta(days=30)) == 1
+    with pytest.raises(RunNotFound):
+        await store.get_run(old.id)
+    assert await store.checkpointer().aget_tuple(thread(old.id)) is None  # type: ignore[arg-type]
+    assert {r.id for r in (await store.list_runs()).items} == {recent.id, waiting.id}
+    assert await store.prune(timedelta(days=1)) == 1
+    assert [r.id for r in (await store.list_runs()).items] == [waiting.id]
+
+
+WRITER = """
+import asyncio, sys
+from agent_runtime.stores import open_store
+from tests.stores.test_checkpoints import run_graph
+
+async def main() -> None:
+    async with open_store(sys.argv[1]) as store:
+        await run_graph(store, "from-another-process", "written elsewhere")
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_checkpoints_written_by_another_process(store_url: str) -> None:
+    """A checkpoint written by a process that has exited is read back here."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", WRITER, store_url],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    async with open_store(store_url) as store:
+        snapshot = await tiny_graph(store.checkpointer()).aget_state(thread("from-another-process"))
+        assert snapshot.values == {"text": "written elsewhere!", "visited": ["first", "second"]}

@@ -76,3 +76,17 @@ async def test_several_instances_open_a_fresh_store_at_once(store_url: str) -> N
         runs = [await s.create_run(make_run()) for s in stores]
         for s in stores:
             assert {r.id for r in (await s.list_runs()).items} == {r.id for r in runs}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:s3cr3t@127.0.0.1:1/db?connect_timeout=2",
+        "s3://bucket/runs?table=runs&region=us-east-1&endpoint=http://127.0.0.1:1",
+    ],
+    ids=["postgres", "s3"],
+)
+async def test_unreachable_server_is_one_clear_line(url: str) -> None:
+    message = await open_error(url)
+    assert "127.0.0.1:1" in message
+    assert "s3cr3t" not in message

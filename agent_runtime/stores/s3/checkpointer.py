@@ -1,0 +1,524 @@
+"""LangGraph's checkpoint saver on DynamoDB, with states too large for an item in S3.
+
+Each checkpoint is one item holding the whole serialized checkpoint; states beyond DynamoDB's
+item limit go to S3 transparently. Items live in the partition of their thread (the run), so
+deleting a run deletes its checkpoints with one query.
+
+A durable step is one ``TransactWriteItems`` request (as ``postgres_checkpoints`` is one
+pipelined transaction): ``aput_writes`` stages the task's writes and waits; the next ``aput`` of
+the thread commits them with the checkpoint, with the step records and events the engine handed
+over (``StepOutbox``), and with a check that the run is not cancelled (``is_cancelled`` then
+needs no read). Writes of the checkpoint the new one was made from are dropped: the new one holds
+them. A run's input checkpoint rides with its first step. Writes no checkpoint follows soon (a
+fan-out branch finishing while others run, an interrupt) commit alone after
+``WRITES_FLUSH_DELAY``; ``aput_writes`` returns once they are committed. The sync methods write
+at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+
+from agent_runtime.stores.base import RunEvent, StepRecord
+from agent_runtime.stores.s3 import transact
+from agent_runtime.stores.s3.aws import Aws
+from agent_runtime.stores.s3.checkpoint_items import (
+    PendingCheckpoint,
+    TaskWrites,
+    checkpoint_op,
+    cp_prefix,
+    write_ops,
+    writes_prefix,
+)
+from agent_runtime.stores.s3.layout import PK, SK, TTL_ATTRIBUTE, run_pk
+from agent_runtime.stores.s3.outbox import StepOutbox, step_op
+from agent_runtime.stores.s3.payloads import DOC_S3, ObjectGone, object_of, unpack
+from agent_runtime.stores.s3.tableops import delete_items, partition, put_items, query
+from agent_runtime.stores.s3.transact import EventNumbers
+
+T = TypeVar("T")
+#: Reads that met an S3 object deleted by a concurrent prune are tried this often.
+READ_TRIES = 3
+#: Seconds staged writes wait for the checkpoint that would carry them before going alone.
+WRITES_FLUSH_DELAY = 0.005
+
+
+@dataclass
+class _Staged:
+    """Writes of one thread waiting for a commit; ``done`` resolves when they are durable."""
+
+    writes: list[TaskWrites]
+    done: asyncio.Future[None]
+    timer: asyncio.TimerHandle | None = None
+
+
+class DynamoSaver(BaseCheckpointSaver[int]):
+    """Checkpoints and pending writes as items of the run's partition."""
+
+    def __init__(
+        self, aws: Aws, outbox: StepOutbox | None = None, numbers: EventNumbers | None = None
+    ) -> None:
+        super().__init__()
+        self.aws = aws
+        self.outbox = outbox or StepOutbox()
+        self.numbers = numbers or EventNumbers()
+        self._staged: dict[str, _Staged] = {}
+        self._inputs: dict[str, list[PendingCheckpoint]] = {}
+
+    # ------------------------------------------------------------------ async (the pool)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self.aws.run(functools.partial(fn, *args, **kwargs))
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        await self._before_reading(str(config["configurable"]["thread_id"]))
+        return await self._run(self._get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - LangGraph's signature
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        await self._before_reading(str(config["configurable"]["thread_id"]) if config else None)
+        found = await self._run(
+            lambda: list(self._list(config, filter=filter, before=before, limit=limit))
+        )
+        for item in found:
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        cp = self._serialise(config, checkpoint, metadata)
+        if metadata.get("source") == "input":
+            # A run's input, before any step: it goes with the commit of the first step. Lost
+            # in a crash before that, it is given again (the run record holds it).
+            self._inputs.setdefault(cp.thread_id, []).append(cp)
+            return _config(cp.thread_id, cp.ns, cp.checkpoint_id)
+        staged = self._take(cp.thread_id)
+        # The writes this checkpoint was made from are in it: LangGraph reads a checkpoint's
+        # pending writes only to go on from it, and it never goes on from a superseded one.
+        others = [
+            w
+            for w in (staged.writes if staged else [])
+            if (w.ns, w.checkpoint_id) != (cp.ns, cp.parent)
+        ]
+        try:
+            await self._commit(cp.thread_id, cp, others)
+        except BaseException as exc:
+            if staged:
+                _settle(staged.done, exc)
+            raise
+        if staged:
+            _settle(staged.done, None)
+        return _config(cp.thread_id, cp.ns, cp.checkpoint_id)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        conf = config["configurable"]
+        thread_id = str(conf["thread_id"])
+        ns, checkpoint_id = str(conf.get("checkpoint_ns", "")), str(conf["checkpoint_id"])
+        staged = self._staged.get(thread_id)
+        if staged is None:
+            loop = asyncio.get_running_loop()
+            staged = self._staged[thread_id] = _Staged([], loop.create_future())
+            staged.timer = loop.call_later(WRITES_FLUSH_DELAY, self._flush_later, thread_id)
+        staged.writes.append(TaskWrites(ns, checkpoint_id, task_id, task_path, writes))
+        await asyncio.shield(staged.done)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._before_reading(str(thread_id))
+        await self._run(self._delete_thread, thread_id)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._before_reading(str(source_thread_id))
+        await self._run(self._copy_thread, str(source_thread_id), str(target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        for thread_id in thread_ids:
+            await self._before_reading(str(thread_id))
+        await self._run(self._prune, list(thread_ids), strategy)
+
+    # ------------------------------------------------------------------ commits
+
+    def _take(self, thread_id: str) -> _Staged | None:
+        staged = self._staged.pop(thread_id, None)
+        if staged is not None and staged.timer is not None:
+            staged.timer.cancel()
+        return staged
+
+    def _flush_later(self, thread_id: str) -> None:
+        staged = self._take(thread_id)
+        if staged is not None:
+            task = asyncio.get_running_loop().create_task(self._flush(thread_id, staged))
+            staged.done.add_done_callback(lambda _: task)  # keep a reference until it is done
+
+    async def _flush(self, thread_id: str, staged: _Staged) -> None:
+        try:
+            await self._commit(thread_id, None, staged.writes)
+        except BaseException as exc:
+            _settle(staged.done, exc)
+        else:
+            _settle(staged.done, None)
+
+    async def flush(self, thread_id: str) -> None:
+        """Commit what waits for ``thread_id`` now: staged writes and handed-over steps."""
+        staged = self._take(thread_id)
+        if staged is not None:
+            await self._flush(thread_id, staged)
+            await staged.done
+        elif self.outbox.pending.get(thread_id) or thread_id in self._inputs:
+            await self._commit(thread_id, None, [])
+
+    async def _before_reading(self, thread_id: str | None) -> None:
+        """Reads see every checkpoint put so far (``None``: of every thread)."""
+        for waiting in [thread_id] if thread_id is not None else list(self._inputs):
+            if waiting in self._inputs:
+                await self._commit(waiting, None, [])
+
+    async def _commit(
+        self, thread_id: str, checkpoint: PendingCheckpoint | None, writes: list[TaskWrites]
+    ) -> None:
+        # Steps of a commit that fails are lost with the writes they belong with: whoever goes
+        # on re-runs the node and records it again.
+        inputs = self._inputs.pop(thread_id, [])
+        steps, events = self.outbox.take(thread_id)
+        outcome = await self.aws.run(
+            self._write,
+            thread_id,
+            [*inputs, *([checkpoint] if checkpoint else [])],
+            writes,
+            steps,
+            events,
+        )
+        if outcome.cancelled is not None:
+            self.outbox.cancelled[thread_id] = outcome.cancelled
+        if outcome.expires_at is not None:
+            self.outbox.expire(thread_id, outcome.expires_at)
+
+    def _write(
+        self,
+        thread_id: str,
+        checkpoints: list[PendingCheckpoint],
+        writes: list[TaskWrites],
+        steps: list[StepRecord],
+        events: list[RunEvent],
+    ) -> transact.Outcome:
+        """One transaction (more only past DynamoDB's limits): the task writes, the steps, the
+        events, then the checkpoints; with a check of the run's status when steps come along
+        (the engine's runs; a thread of LangGraph's own has no run to check)."""
+        ops = [
+            *write_ops(self.aws, self.serde, thread_id, writes),
+            *(step_op(self.aws, st) for st in steps),
+        ]
+        events_after = len(ops)
+        latest = {(cp.ns, cp.checkpoint_id): cp for cp in checkpoints}
+        ops += [checkpoint_op(self.aws, cp) for cp in latest.values()]
+        if steps or events:
+            ops.append(transact.not_cancelled_check(self.aws.url.table, thread_id))
+        return transact.write(
+            self.aws,
+            ops,
+            events=events,
+            run_id=thread_id,
+            numbers=self.numbers,
+            expires_at=self.outbox.expiring.get(thread_id),
+            events_after=events_after,
+        )
+
+    def _serialise(
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata
+    ) -> PendingCheckpoint:
+        conf = config["configurable"]
+        kind, data = self.serde.dumps_typed(checkpoint)
+        md_kind, md_data = self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))
+        parent = conf.get("checkpoint_id")
+        return PendingCheckpoint(
+            thread_id=str(conf["thread_id"]),
+            ns=str(conf.get("checkpoint_ns", "")),
+            checkpoint_id=checkpoint["id"],
+            parent=str(parent) if parent else None,
+            kind=kind,
+            data=data,
+            md_kind=md_kind,
+            md_data=md_data,
+        )
+
+    # ------------------------------------------------------------------ sync (the caller's thread)
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self.aws.guard(self._get_tuple)(config)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - LangGraph's signature
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        found = self.aws.guard(
+            lambda: list(self._list(config, filter=filter, before=before, limit=limit))
+        )()
+        yield from found
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        cp = self._serialise(config, checkpoint, metadata)
+        self.aws.guard(self._write)(cp.thread_id, [cp], [], [], [])
+        return _config(cp.thread_id, cp.ns, cp.checkpoint_id)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        conf = config["configurable"]
+        task = TaskWrites(
+            str(conf.get("checkpoint_ns", "")),
+            str(conf["checkpoint_id"]),
+            task_id,
+            task_path,
+            writes,
+        )
+        self.aws.guard(self._write)(str(conf["thread_id"]), [], [task], [], [])
+
+    def delete_thread(self, thread_id: str) -> None:
+        self.aws.guard(self._delete_thread)(thread_id)
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self.aws.guard(self._copy_thread)(str(source_thread_id), str(target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self.aws.guard(self._prune)(list(thread_ids), strategy)
+
+    # ------------------------------------------------------------------ implementation
+
+    def _get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
+        checkpoint_id = get_checkpoint_id(config)
+        for attempt in range(READ_TRIES):
+            if checkpoint_id:
+                got = self.aws.dynamodb.get_item(
+                    TableName=self.aws.url.table,
+                    Key={PK: {"S": run_pk(thread_id)}, SK: {"S": cp_prefix(ns) + checkpoint_id}},
+                    ConsistentRead=True,
+                )
+                item = got.get("Item")
+            else:
+                page = self.aws.dynamodb.query(
+                    TableName=self.aws.url.table,
+                    KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                    ExpressionAttributeNames={"#pk": PK, "#sk": SK},
+                    ExpressionAttributeValues={
+                        ":pk": {"S": run_pk(thread_id)},
+                        ":prefix": {"S": cp_prefix(ns)},
+                    },
+                    ScanIndexForward=False,
+                    Limit=1,
+                    ConsistentRead=True,
+                )
+                item = (page.get("Items") or [None])[0]
+            if item is None:
+                return None
+            try:
+                return self._tuple(thread_id, item)
+            except ObjectGone:
+                if attempt == READ_TRIES - 1:
+                    return None
+        return None  # pragma: no cover
+
+    def _tuple(self, thread_id: str, item: dict[str, Any]) -> CheckpointTuple:
+        ns, checkpoint_id = item["ns"]["S"], item["cid"]["S"]
+        checkpoint: Checkpoint = self.serde.loads_typed((item["type"]["S"], unpack(self.aws, item)))
+        metadata: CheckpointMetadata = self.serde.loads_typed(
+            (item["md_type"]["S"], bytes(item["md"]["B"]))
+        )
+        writes = []
+        for w in partition(self.aws, run_pk(thread_id), writes_prefix(ns, checkpoint_id)):
+            value = self.serde.loads_typed((w["type"]["S"], unpack(self.aws, w)))
+            key = (w["task_path"]["S"], w["task_id"]["S"], int(w["idx"]["N"]))
+            writes.append((key, (w["task_id"]["S"], w["channel"]["S"], value)))
+        writes.sort(key=lambda kv: kv[0])
+        parent = item.get("parent", {}).get("S")
+        return CheckpointTuple(
+            config=_config(thread_id, ns, checkpoint_id),
+            checkpoint=checkpoint,
+            metadata=metadata,
+            parent_config=_config(thread_id, ns, parent) if parent else None,
+            pending_writes=[w for _, w in writes],
+        )
+
+    def _list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None,  # noqa: A002 - LangGraph's signature
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> Iterator[CheckpointTuple]:
+        if config is None:
+            ordered = self._all_checkpoints()
+            only = None
+        else:
+            conf = config["configurable"]
+            ns = conf.get("checkpoint_ns")
+            only = get_checkpoint_id(config)
+            values: dict[str, Any] = {":pk": {"S": run_pk(str(conf["thread_id"]))}}
+            values[":prefix"] = {"S": cp_prefix(ns)}
+            ordered = query(
+                self.aws,
+                KeyConditionExpression="#pk = :pk AND begins_with(#sk, :prefix)",
+                ExpressionAttributeNames={"#pk": PK, "#sk": SK},
+                ExpressionAttributeValues=values,
+                ScanIndexForward=False,
+                ConsistentRead=True,
+            )
+            if ns is None:  # several namespaces: newest first across them
+                ordered = iter(sorted(ordered, key=lambda it: it["cid"]["S"], reverse=True))
+        before_id = get_checkpoint_id(before) if before else None
+        count = 0
+        for item in ordered:
+            checkpoint_id = item["cid"]["S"]
+            if (only and checkpoint_id != only) or (before_id and checkpoint_id >= before_id):
+                continue
+            if filter:
+                metadata = self.serde.loads_typed((item["md_type"]["S"], bytes(item["md"]["B"])))
+                if any(metadata.get(k) != v for k, v in filter.items()):
+                    continue
+            if limit is not None and count >= limit:
+                return
+            try:
+                yield self._tuple(item[PK]["S"].removeprefix("run#"), item)
+            except ObjectGone:  # pruned meanwhile
+                continue
+            count += 1
+
+    def _all_checkpoints(self) -> Iterator[dict[str, Any]]:
+        """Every checkpoint of every thread, newest first: a Scan of the whole table.
+
+        Only for ``list(None)``, an admin and debugging path (LangGraph's engine always lists one
+        thread); the store itself never scans. Its cost grows with the table.
+        """
+        args: dict[str, Any] = {
+            "TableName": self.aws.url.table,
+            "FilterExpression": "begins_with(#sk, :cp)",
+            "ExpressionAttributeNames": {"#sk": SK},
+            "ExpressionAttributeValues": {":cp": {"S": "cp#"}},
+            "ConsistentRead": True,
+        }
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.aws.dynamodb.scan(**args)
+            found.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found.sort(key=lambda it: it["cid"]["S"], reverse=True)
+        return iter(found)
+
+    def _delete_thread(self, thread_id: str) -> None:
+        pk = run_pk(thread_id)
+        doomed = [
+            *partition(self.aws, pk, "cp#", keys_only=True),
+            *partition(self.aws, pk, "w#", keys_only=True),
+        ]
+        delete_items(self.aws, doomed)
+
+    def _copy_thread(self, source: str, target: str) -> None:
+        """Every checkpoint and write of ``source`` under ``target`` (S3 objects copied too, so
+        that deleting either thread leaves the other whole); a query and a batch write per 25."""
+        copies = []
+        for prefix in ("cp#", "w#"):
+            for item in partition(self.aws, run_pk(source), prefix):
+                copy = {**item, PK: {"S": run_pk(target)}}
+                copy.pop(TTL_ATTRIBUTE, None)
+                if key := object_of(item):
+                    name = key.rsplit("/", 1)[-1]
+                    new_key = self.aws.url.object_key("runs", target, name)
+                    self.aws.s3.copy_object(
+                        Bucket=self.aws.url.bucket,
+                        Key=new_key,
+                        CopySource={"Bucket": self.aws.url.bucket, "Key": key},
+                    )
+                    copy[DOC_S3] = {"S": new_key}
+                copies.append(copy)
+        put_items(self.aws, copies)
+
+    def _prune(self, thread_ids: Sequence[str], strategy: str) -> None:
+        if strategy == "delete":
+            for thread_id in thread_ids:
+                self._delete_thread(thread_id)
+            return
+        if strategy != "keep_latest":
+            raise ValueError(f"unknown prune strategy {strategy!r}")
+        for thread_id in thread_ids:
+            pk = run_pk(thread_id)
+            checkpoints = list(partition(self.aws, pk, "cp#", keys_only=True))
+            latest: dict[str, str] = {}  # namespace prefix -> latest checkpoint sort key
+            for item in checkpoints:
+                sk = item[SK]["S"]
+                ns_prefix = sk.rsplit("#", 1)[0]
+                latest[ns_prefix] = max(latest.get(ns_prefix, ""), sk)
+            keep = set(latest.values())
+            doomed = [it for it in checkpoints if it[SK]["S"] not in keep]
+            kept_writes = {"w" + sk[2:] + "#" for sk in keep}  # cp#ns#id -> w#ns#id#
+            for item in partition(self.aws, pk, "w#", keys_only=True):
+                if not any(item[SK]["S"].startswith(p) for p in kept_writes):
+                    doomed.append(item)
+            delete_items(self.aws, doomed)
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
+        future.exception()  # retrieved: a flush nobody waits for any more is not an error
