@@ -1,0 +1,21 @@
+"""Telemetry shared by every process (gateway, agent, CLI, operator): traces, metrics, logs.
+
+The lowest layer of ``agent_runtime``: it imports nothing else of ours, so the operator may use it.
+Tracing is configured only by the standard ``OTEL_*`` variables and costs next to nothing when
+none is set; metric names live in ``metrics``; JSON log lines carry the current trace and run.
+"""
+
+from agent_runtime.telemetry.context import bind, current_fields
+from agent_runtime.telemetry.logs import JsonFormatter, configure_logging
+from agent_runtime.telemetry.secrets import redact
+from agent_runtime.telemetry.tracing import setup_tracing, tracer
+
+__all__ = [
+    "JsonFormatter",
+    "bind",
+    "configure_logging",
+    "current_fields",
+    "redact",
+    "setup_tracing",
+    "tracer",
+]

@@ -1,0 +1,153 @@
+"""The Prometheus metrics of the runtime: every name in one place, registered per registry.
+
+Names follow Prometheus conventions (``configurable_agents_`` prefix, ``_total`` counters,
+``_seconds`` durations, base units) and labels stay bounded: workflow, node, model, tool, status
+and outcome come from Workflow specs, never from runs (no run ids). The gateway registers its
+families in the default registry (its ``/metrics``); each agent app has a registry of its own.
+``for_registry`` gives the one instance per registry, so two executors in one process share it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import ClassVar, Self
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+PREFIX = "configurable_agents"
+
+#: From a fast tool call to a long LLM tool loop.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+#: Whole runs: up to the default run timeout (10 min) and beyond.
+RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class _PerRegistry:
+    _instances: ClassVar[weakref.WeakKeyDictionary[CollectorRegistry, object]]
+
+    def __init_subclass__(cls) -> None:
+        cls._instances = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry | None = None) -> Self:
+        registry = REGISTRY if registry is None else registry
+        found = cls._instances.get(registry)
+        if found is None:
+            found = cls._instances[registry] = cls(registry)  # type: ignore[call-arg]
+        return found  # type: ignore[return-value]
+
+
+class RunMetrics(_PerRegistry):
+    """The engine's: runs, node attempts, retries, tokens and cost, lease takeovers."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs_started = Counter(
+            f"{PREFIX}_runs_started_total",
+            "Runs whose execution began (not counting resumes), by workflow.",
+            ["workflow"],
+            registry=registry,
+        )
+        self.runs_resumed = Counter(
+            f"{PREFIX}_runs_resumed_total",
+            "Executions that went on with a started run (human answer, takeover, --resume).",
+            ["workflow"],
+            registry=registry,
+        )
+        self.runs_finished = Counter(
+            f"{PREFIX}_runs_finished_total",
+            "Executions that settled, by workflow and status "
+            "(succeeded, failed, cancelled, interrupted, queued = waiting for agents).",
+            ["workflow", "status"],
+            registry=registry,
+        )
+        self.run_duration = Histogram(
+            f"{PREFIX}_run_duration_seconds",
+            "Time one execution of a run took until it settled, by workflow and status.",
+            ["workflow", "status"],
+            buckets=RUN_BUCKETS,
+            registry=registry,
+        )
+        self.node_duration = Histogram(
+            f"{PREFIX}_node_duration_seconds",
+            "Time one node attempt took (dispatch and execution), by workflow, node and outcome.",
+            ["workflow", "node", "outcome"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.node_retries = Counter(
+            f"{PREFIX}_node_retries_total",
+            "Node attempts that failed and are tried again, by workflow and node.",
+            ["workflow", "node"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            f"{PREFIX}_tokens_total",
+            "LLM tokens of node attempts, by workflow, model and direction (input, output).",
+            ["workflow", "model", "direction"],
+            registry=registry,
+        )
+        self.cost = Counter(
+            f"{PREFIX}_cost_usd_total",
+            "What node attempts cost in USD by the price table, by workflow and model.",
+            ["workflow", "model"],
+            registry=registry,
+        )
+        self.lease_takeovers = Counter(
+            f"{PREFIX}_lease_takeovers_total",
+            "Runs taken over from a replica whose lease expired or whose process died.",
+            registry=registry,
+        )
+
+
+class GatewayMetrics(_PerRegistry):
+    """The gateway's own: the queue and the runs this replica executes."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.queue_depth = Gauge(
+            f"{PREFIX}_queue_depth",
+            "Runs queued in the store (counted up to a bound at each scrape).",
+            registry=registry,
+        )
+        self.runs_in_progress = Gauge(
+            f"{PREFIX}_runs_in_progress",
+            "Runs this replica is executing now.",
+            registry=registry,
+        )
+
+
+class ExecutorMetrics(_PerRegistry):
+    """Where LLM and tool calls happen (agent pods, or the gateway with in-process agents)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.llm_calls = Counter(
+            f"{PREFIX}_llm_calls_total",
+            "LLM calls, by provider, model and outcome (succeeded, failed).",
+            ["provider", "model", "outcome"],
+            registry=registry,
+        )
+        self.llm_duration = Histogram(
+            f"{PREFIX}_llm_call_duration_seconds",
+            "Time one LLM call took, by provider and model.",
+            ["provider", "model"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.llm_tokens = Counter(
+            f"{PREFIX}_llm_tokens_total",
+            "Tokens of LLM calls, by provider, model and direction (input, output).",
+            ["provider", "model", "direction"],
+            registry=registry,
+        )
+        self.tool_calls = Counter(
+            f"{PREFIX}_tool_calls_total",
+            "Tool calls, by tool and outcome (succeeded, failed).",
+            ["tool", "outcome"],
+            registry=registry,
+        )
+        self.tool_duration = Histogram(
+            f"{PREFIX}_tool_call_duration_seconds",
+            "Time one tool call took, by tool.",
+            ["tool"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
