@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import random
+from typing import Any
 
 import kopf
 
+from agent_runtime.telemetry import configure_logging, setup_tracing
+from agent_runtime.telemetry.logs import log_format
 from agents_operator.settings import OperatorSettings
 
 
@@ -14,11 +19,13 @@ def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
     """Run until SIGINT/SIGTERM, against the current kubeconfig or the in-cluster account."""
     import agents_operator.handlers  # noqa: F401 - registers the handlers
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
+    # JSON lines (with trace ids) unless on a terminal; CONFIGURABLE_AGENTS_LOG_FORMAT decides.
+    configure_logging(
+        "debug" if verbose else "info",
+        log_format(os.environ.get("CONFIGURABLE_AGENTS_LOG_FORMAT", "auto")),
+        service="operator",
     )
+    setup_tracing("configurable-agents-operator")
     if not verbose:  # one line per handled event is noise at hundreds of pools
         for name in ("kopf.objects", "httpx", "aiohttp.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -28,10 +35,21 @@ def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
         kopf.operator(
             clusterwide=not namespaces,
             namespaces=namespaces,
-            standalone=True,
+            **peering_options(settings),
             memo=memo,
             liveness_endpoint=f"http://0.0.0.0:{settings.health_port}/healthz"
             if settings.health_port
             else None,
         )
     )
+
+
+def peering_options(settings: OperatorSettings) -> dict[str, Any]:
+    """kopf peering arguments: standalone, or one named peering with a priority that never ties."""
+    if not settings.peering:
+        return {"standalone": True}
+    priority = settings.peering_priority
+    if priority is None:
+        priority = random.SystemRandom().randint(1, 2**31 - 1)
+    # With a peering name kopf makes peering mandatory: a missing peering CRD stops it loudly.
+    return {"standalone": False, "peering_name": settings.peering, "priority": priority}

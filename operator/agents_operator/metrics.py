@@ -1,4 +1,7 @@
-"""Prometheus metrics of the operator: reconciles by kind and outcome, durations, errors."""
+"""Prometheus metrics of the operator: reconciles by kind and outcome, durations, errors.
+
+Each reconcile is also a ``reconcile {kind}`` span when ``OTEL_*`` variables ask for traces.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from opentelemetry.trace import Status, StatusCode
 from prometheus_client import Counter, Gauge, Histogram
+
+from agent_runtime.telemetry import tracer
 
 RECONCILES = Counter(
     "configurable_agents_operator_reconciles_total",
@@ -34,12 +40,20 @@ MANAGED = Gauge(
 @contextmanager
 def reconciling(kind: str) -> Iterator[None]:
     start = time.perf_counter()
-    try:
-        yield
-    except Exception:
-        RECONCILES.labels(kind, "error").inc()
-        raise
-    else:
-        RECONCILES.labels(kind, "success").inc()
-    finally:
-        RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - start)
+    with tracer().start_as_current_span(
+        f"reconcile {kind}",
+        attributes={"configurable_agents.kind": kind},
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield
+        except Exception as exc:
+            RECONCILES.labels(kind, "error").inc()
+            span.set_attribute("error.type", type(exc).__name__)
+            span.set_status(Status(StatusCode.ERROR))
+            raise
+        else:
+            RECONCILES.labels(kind, "success").inc()
+        finally:
+            RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - start)

@@ -18,3 +18,10 @@ class OperatorSettings(BaseSettings):
     health_port: int = 8081
     agent_port: int = 8080
     field_manager: str = "configurable-agents-operator"
+    #: kopf peering object (ClusterKopfPeering, or KopfPeering per watched namespace): replicas
+    #: sharing it let only the highest priority work, so several can run for fail-over. Empty runs
+    #: standalone, which is safe only for one replica.
+    peering: str = ""
+    #: This replica's peering priority. Replicas of equal priority all pause, so by default each
+    #: picks a random one.
+    peering_priority: int | None = Field(default=None, ge=0)

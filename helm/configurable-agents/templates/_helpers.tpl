@@ -1,0 +1,112 @@
+{{/* Names, labels and the values several templates share. */}}
+
+{{- define "ca.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ca.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Object names of the components (kept short enough for Service names). */}}
+{{- define "ca.operator" -}}{{ include "ca.fullname" . | trunc 54 | trimSuffix "-" }}-operator{{- end }}
+{{- define "ca.gateway" -}}{{ include "ca.fullname" . | trunc 55 | trimSuffix "-" }}-gateway{{- end }}
+{{- define "ca.ui" -}}{{ include "ca.fullname" . | trunc 60 | trimSuffix "-" }}-ui{{- end }}
+{{- define "ca.postgres" -}}{{ include "ca.fullname" . | trunc 54 | trimSuffix "-" }}-postgres{{- end }}
+{{- define "ca.store" -}}{{ include "ca.fullname" . | trunc 57 | trimSuffix "-" }}-store{{- end }}
+{{- define "ca.peering" -}}{{ default (include "ca.fullname" .) .Values.operator.peering.name }}{{- end }}
+
+{{- define "ca.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: configurable-agents
+{{ include "ca.selectorLabels" . }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "ca.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ca.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of one component: pass (dict "ctx" $ "component" "gateway"). */}}
+{{- define "ca.componentLabels" -}}
+{{ include "ca.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "ca.componentSelector" -}}
+{{ include "ca.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "ca.image" -}}
+{{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) }}
+{{- end }}
+
+{{/* The Secret and key the gateway reads the store URL from. */}}
+{{- define "ca.storeSecretName" -}}
+{{- default (include "ca.store" .) .Values.store.existingSecret }}
+{{- end }}
+{{- define "ca.storeSecretKey" -}}
+{{- if .Values.store.existingSecret }}{{ .Values.store.existingSecretKey }}{{ else }}url{{ end }}
+{{- end }}
+
+{{/* Namespaces served: empty for the whole cluster. Fails on settings that cannot work. */}}
+{{- define "ca.namespaces" -}}
+{{- if eq .Values.rbac.scope "namespaces" }}
+{{- if not .Values.rbac.namespaces }}
+{{- fail "rbac.namespaces: list at least one namespace when rbac.scope is \"namespaces\"" }}
+{{- end }}
+{{- toJson .Values.rbac.namespaces }}
+{{- else }}[]{{- end }}
+{{- end }}
+
+{{/* What the gateway may do in the namespaces it serves: read Workflows and EndpointSlices. */}}
+{{- define "ca.gatewayRules" -}}
+rules:
+  - apiGroups: [configurable-agents.io]
+    resources: [workflows]
+    verbs: [list, watch]
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [list, watch]
+{{- end }}
+
+{{- define "ca.checks" -}}
+{{- if and (not .Values.store.existingSecret) (not .Values.store.url) (not .Values.postgres.enabled) }}
+{{- fail "store: set store.url or store.existingSecret, or postgres.enabled=true to try the chart out" }}
+{{- end }}
+{{- end }}
+
+{{- define "ca.podSecurityContext" -}}
+{{ toYaml .Values.podSecurityContext }}
+{{- end }}
+{{- define "ca.securityContext" -}}
+{{ toYaml .Values.securityContext }}
+{{- end }}
+
+{{/* NetworkPolicy egress rules shared by the components. */}}
+{{- define "ca.dnsEgress" -}}
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+{{- end }}
+{{- define "ca.apiServerEgress" -}}
+- ports:
+    {{- range .Values.networkPolicy.apiServerPorts }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
+{{- end }}

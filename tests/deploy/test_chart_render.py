@@ -1,0 +1,287 @@
+"""The Helm chart renders what it promises, for default and non-default values (no cluster)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.deploy.tools import (
+    CHART,
+    MANIFESTS,
+    binary,
+    by_key,
+    helm_env,
+    helm_template,
+    permissions,
+    pod_specs,
+    render,
+    run,
+)
+
+#: Everything optional switched on, namespaced RBAC, a user-managed store Secret.
+FULL: dict[str, Any] = {
+    "store": {"existingSecret": "my-store", "existingSecretKey": "dsn"},
+    "postgres": {"enabled": False},
+    "rbac": {"scope": "namespaces", "namespaces": ["demo", "team-b"]},
+    "operator": {"replicas": 2, "peering": {"name": "agents"}},
+    "gateway": {"autoscaling": {"enabled": True, "maxReplicas": 5}},
+    "ui": {"enabled": True, "mode": "deployment"},
+    "ingress": {"enabled": True, "host": "api.example.com", "uiHost": "ui.example.com"},
+    "httpRoute": {
+        "enabled": True,
+        "parentRefs": [{"name": "public", "namespace": "gateway-system"}],
+        "hostnames": ["api.example.com"],
+        "uiHostnames": ["ui.example.com"],
+    },
+    "serviceMonitor": {"enabled": True},
+    "prometheusRule": {"enabled": True},
+    "grafanaDashboard": {"enabled": True},
+}
+
+
+def kinds(docs: list[dict[str, Any]]) -> set[str]:
+    return {d["kind"] for d in docs}
+
+
+def test_helm_lint_default_and_full_values(tmp_path: Path) -> None:
+    values = tmp_path / "full.yaml"
+    values.write_text(yaml.safe_dump(FULL))
+    env = helm_env(tmp_path)
+    for extra in ([], ["-f", str(values)]):
+        out = run([binary("helm"), "lint", "--strict", str(CHART), *extra], env=env)
+        assert "0 chart(s) failed" in out.stdout
+
+
+def test_default_values_render_operator_gateway_and_trial_postgres(tmp_path: Path) -> None:
+    docs = render(tmp_path)
+    objects = by_key(docs)
+    assert {
+        ("Deployment", "ca-configurable-agents-operator"),
+        ("Deployment", "ca-configurable-agents-gateway"),
+        ("Service", "ca-configurable-agents-gateway"),
+        ("StatefulSet", "ca-configurable-agents-postgres"),
+        ("Secret", "ca-configurable-agents-store"),
+        ("ClusterKopfPeering", "ca-configurable-agents"),
+        ("ClusterRoleBinding", "ca-configurable-agents-operator"),
+    } <= set(objects)
+    assert not kinds(docs) & {"Ingress", "HTTPRoute", "ServiceMonitor", "HorizontalPodAutoscaler"}
+    # The store URL points at the trial Postgres, with the password of its own Secret.
+    store = objects[("Secret", "ca-configurable-agents-store")]["data"]["url"]
+    password = objects[("Secret", "ca-configurable-agents-postgres")]["data"]["password"]
+    url = base64.b64decode(store).decode()
+    assert url == (
+        f"postgresql://configurable_agents:{base64.b64decode(password).decode()}"
+        "@ca-configurable-agents-postgres:5432/configurable_agents"
+    )
+    gateway = objects[("Deployment", "ca-configurable-agents-gateway")]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in gateway["containers"][0]["env"]}
+    assert env["CONFIGURABLE_AGENTS_STORE"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ca-configurable-agents-store",
+        "key": "url",
+    }
+    assert "--kubernetes" in gateway["containers"][0]["args"]
+    assert "CONFIGURABLE_AGENTS_NAMESPACES" not in env, "cluster scope: one cluster-wide watch"
+    assert ("ClusterRoleBinding", "ca-configurable-agents-gateway") in objects
+    operator = objects[("Deployment", "ca-configurable-agents-operator")]["spec"]["template"]
+    op_env = {e["name"]: e.get("value") for e in operator["spec"]["containers"][0]["env"]}
+    assert op_env["CONFIGURABLE_AGENTS_OPERATOR_PEERING"] == "ca-configurable-agents"
+    assert op_env["CONFIGURABLE_AGENTS_OPERATOR_AGENT_IMAGE"] == (
+        "ghcr.io/configurable-agents/agent:0.1.0"
+    )
+
+
+def test_full_values_render_every_optional_object(tmp_path: Path) -> None:
+    docs = render(tmp_path, FULL)
+    objects = by_key(docs)
+    assert {
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "HTTPRoute",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "ConfigMap",
+        "KopfPeering",
+        "RoleBinding",
+    } <= kinds(docs)
+    assert "StatefulSet" not in kinds(docs)
+    assert "Secret" not in kinds(docs), "the user's store Secret is used, none is rendered"
+    assert "ClusterKopfPeering" not in kinds(docs)
+    # Namespaced scope: the operator and gateway roles are bound only in the listed namespaces.
+    bindings = [d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    cluster_wide = {d["roleRef"]["name"] for d in bindings if d["kind"] == "ClusterRoleBinding"}
+    assert cluster_wide == {"ca-configurable-agents-operator-crds"}
+    assert {
+        (d["metadata"]["namespace"], d["roleRef"]["kind"], d["roleRef"]["name"])
+        for d in bindings
+        if d["kind"] == "RoleBinding"
+    } == {
+        (ns, kind, f"ca-configurable-agents-{who}")
+        for ns in ("demo", "team-b")
+        for kind, who in (("ClusterRole", "operator"), ("Role", "gateway"))
+    }
+    # The gateway reads Workflows and EndpointSlices in those namespaces, nothing cluster-wide.
+    assert permissions(docs, "ca-configurable-agents-gateway") == {
+        (ns, group, resource, verb)
+        for ns in ("demo", "team-b")
+        for group, resource in (
+            ("configurable-agents.io", "workflows"),
+            ("discovery.k8s.io", "endpointslices"),
+        )
+        for verb in ("list", "watch")
+    }
+    assert ("ClusterRole", "ca-configurable-agents-gateway") not in objects
+    peerings = [d for d in docs if d["kind"] == "KopfPeering"]
+    assert sorted(d["metadata"]["namespace"] for d in peerings) == ["demo", "team-b"]
+    # Agent pods in the served namespaces take tasks only from the gateway pods.
+    agents = [
+        d
+        for d in docs
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ca-configurable-agents-agents"
+    ]
+    assert sorted(d["metadata"]["namespace"] for d in agents) == ["demo", "team-b"]
+    peer = agents[0]["spec"]["ingress"][0]["from"][0]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ca-system"}
+    assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "gateway"
+    gateway = objects[("Deployment", "ca-configurable-agents-gateway")]["spec"]
+    assert "replicas" not in gateway, "the HPA owns the gateway's replicas"
+    container = gateway["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CONFIGURABLE_AGENTS_NAMESPACES"]["value"] == "demo,team-b"
+    store = env["CONFIGURABLE_AGENTS_STORE"]
+    assert store["valueFrom"]["secretKeyRef"] == {"name": "my-store", "key": "dsn"}
+    operator = objects[("Deployment", "ca-configurable-agents-operator")]["spec"]
+    assert operator["replicas"] == 2
+    args = operator["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=demo" in args and "--namespace=team-b" in args
+    ui = objects[("Deployment", "ca-configurable-agents-ui")]["spec"]["template"]["spec"]
+    assert ui["containers"][0]["args"] == [
+        "ui",
+        "--gateway",
+        "http://ca-configurable-agents-gateway:80",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8081",
+    ]
+    ingress = objects[("Ingress", "ca-configurable-agents-gateway")]["spec"]["rules"]
+    assert [r["host"] for r in ingress] == ["api.example.com", "ui.example.com"]
+    assert {("HTTPRoute", "ca-configurable-agents-ui")} <= set(objects)
+    dashboard = objects[("ConfigMap", "ca-configurable-agents-dashboard")]
+    assert json.loads(dashboard["data"]["configurable-agents.json"]) == json.loads(
+        (CHART / "files" / "grafana-dashboard.json").read_text()
+    )
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    rules = objects[("PrometheusRule", "ca-configurable-agents")]["spec"]["groups"]
+    assert (
+        rules == yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())["groups"]
+    )
+
+
+def test_ui_sidecar_talks_to_the_gateway_on_localhost(tmp_path: Path) -> None:
+    docs = render(tmp_path, {"ui": {"enabled": True}})
+    gateway = by_key(docs)[("Deployment", "ca-configurable-agents-gateway")]["spec"]["template"]
+    ui = next(c for c in gateway["spec"]["containers"] if c["name"] == "ui")
+    assert ui["args"][:3] == ["ui", "--gateway", "http://127.0.0.1:8080"]
+    assert (
+        by_key(docs)[("Service", "ca-configurable-agents-ui")]["spec"]["selector"][
+            "configurable-agents.io/ui"
+        ]
+        == "true"
+    )
+    assert gateway["metadata"]["labels"]["configurable-agents.io/ui"] == "true"
+
+
+@pytest.mark.parametrize("values", [{}, FULL], ids=["default", "full"])
+def test_every_pod_meets_the_restricted_profile(tmp_path: Path, values: dict[str, Any]) -> None:
+    specs = pod_specs(render(tmp_path, values))
+    assert specs
+    for where, spec in specs:
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] == 10001, where
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        tmp_volumes = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        for container in spec["containers"]:
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, where
+            assert sc["readOnlyRootFilesystem"] is True, where
+            assert sc["capabilities"] == {"drop": ["ALL"]}, where
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert mounts.get("/tmp") in tmp_volumes, f"{where}/{container['name']}: no /tmp"
+
+
+@pytest.mark.parametrize(
+    ("values", "names"),
+    [
+        ({"rbac": {"scope": "everywhere"}}, "/rbac/scope"),
+        ({"rbac": {"scope": "namespaces"}}, "/rbac/namespaces"),
+        ({"rbac": {"namespaces": ["Not_A_Name"]}}, "/rbac/namespaces/0"),
+        ({"gateway": {"replicas": -1}}, "/gateway/replicas"),
+        ({"gateway": {"concurrency": "lots"}}, "/gateway/concurrency"),
+        ({"operator": {"image": {"pullPolicy": "Sometimes"}}}, "/operator/image/pullPolicy"),
+        ({"ui": {"mode": "popup"}}, "/ui/mode"),
+        ({"postgres": {"password": "p@ss:word"}}, "/postgres/password"),
+        ({"store": {"url": "mysql://db/runs"}}, "/store/url"),
+        ({"serviceMonitor": {"interval": "30 seconds"}}, "/serviceMonitor/interval"),
+        ({"httpRoute": {"enabled": True}}, "/httpRoute/parentRefs"),
+        ({"gatway": {"replicas": 3}}, "'gatway' not allowed"),
+        ({"operator": {"replicas": 2, "peering": {"enabled": False}}}, "/operator/replicas"),
+    ],
+)
+def test_schema_rejects_bad_values_naming_them(
+    tmp_path: Path, values: dict[str, Any], names: str
+) -> None:
+    proc = helm_template(tmp_path, values, check=False)
+    assert proc.returncode != 0
+    assert "values don't meet the specifications of the schema" in proc.stderr
+    assert names in proc.stderr, proc.stderr
+    assert "panic" not in proc.stderr and "goroutine" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"postgres": {"enabled": False}}, "store: set store.url or store.existingSecret"),
+    ],
+)
+def test_settings_that_cannot_work_fail_with_a_clear_message(
+    tmp_path: Path, values: dict[str, Any], message: str
+) -> None:
+    proc = helm_template(tmp_path, values, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+
+
+def test_store_url_is_kept_in_a_secret(tmp_path: Path) -> None:
+    url = "s3://runs/prod?table=runs&region=eu-west-1"
+    docs = render(tmp_path, {"store": {"url": url}})
+    objects = by_key(docs)
+    assert (
+        base64.b64decode(
+            objects[("Secret", "ca-configurable-agents-store")]["data"]["url"]
+        ).decode()
+        == url
+    )
+    assert "StatefulSet" not in kinds(docs), "an explicit store URL replaces the trial Postgres"
+    assert url not in json.dumps([d for d in docs if d["kind"] != "Secret"])
+
+
+@pytest.mark.parametrize("copy", ["helm/configurable-agents/crds", "manifests/crds"])
+def test_crd_copies_are_identical_to_crds(copy: str) -> None:
+    originals = sorted((REPO / "crds").glob("*.yaml"))
+    assert originals
+    for original in originals:
+        copied = REPO / copy / original.name
+        assert copied.exists(), f"{copy}/{original.name} is missing: run `make crds`"
+        assert copied.read_bytes() == original.read_bytes(), (
+            f"{copy}/{original.name} is stale: run `make crds`"
+        )
+    peering = "kopf-peering.yaml"
+    assert (CHART / "crds" / peering).read_bytes() == (MANIFESTS / "crds" / peering).read_bytes()
+    extra = {p.name for p in (REPO / copy).glob("*.yaml")} - {p.name for p in originals}
+    assert extra <= {peering, "kustomization.yaml"}
