@@ -1,0 +1,222 @@
+"""The chat page (Gradio, the ``ui`` extra): each message starts a run and streams its events.
+
+Gradio is imported here only, lazily: the gateway and agent images run without it, and the
+dashboard works without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from agent_runtime.ui.client import GatewayClient, GatewayError, SseEvent
+
+log = logging.getLogger(__name__)
+
+
+def available() -> bool:
+    return importlib.util.find_spec("gradio") is not None
+
+
+def message_value(schema: dict[str, Any], message: str) -> Any:
+    """The message as the chosen field's type: text for strings, else JSON (or the text)."""
+    if schema.get("type", "string") == "string":
+        return message
+    try:
+        return json.loads(message)
+    except json.JSONDecodeError:
+        return message
+
+
+def progress_line(event: SseEvent) -> str | None:
+    data = event.data
+    node = data.get("node", "")
+    if event.event == "node.started":
+        attempt = data.get("attempt", 1)
+        return f"- `{node}` started" + (f" (attempt {attempt})" if attempt > 1 else "")
+    if event.event == "node.finished":
+        usage = data.get("usage") or {}
+        tokens = int(usage.get("inputTokens", 0)) + int(usage.get("outputTokens", 0))
+        return f"- `{node}` finished" + (f", {tokens} tokens" if tokens else "")
+    if event.event in ("node.retrying", "node.failed"):
+        verb = "will retry" if event.event == "node.retrying" else "failed"
+        return f"- `{node}` {verb}: {data.get('error', '')}"
+    if event.event == "run.waiting":
+        return f"- waiting for an agent: {data.get('message', '')}"
+    return None
+
+
+def answer_of(output: dict[str, Any]) -> str:
+    texts = [v for v in output.values() if isinstance(v, str) and v]
+    if len(output) >= 1 and texts:
+        return texts[0] if len(texts) == 1 else "\n\n".join(texts)
+    return "```json\n" + json.dumps(output, indent=2, ensure_ascii=False) + "\n```"
+
+
+async def converse(
+    client: GatewayClient, workflow: str, field: str | None, message: str
+) -> AsyncIterator[str]:
+    """The reply to one message, growing as the run's events arrive."""
+    if not workflow or "/" not in workflow:
+        yield "Choose a workflow first."
+        return
+    namespace, name = workflow.split("/", 1)
+    lines: list[str] = []
+    try:
+        described = await client.workflow(namespace, name)
+        inputs: dict[str, Any] = described.get("input") or {}
+        field = field if field in inputs else next(iter(inputs), None)
+        if field is None:
+            yield f"{workflow} takes no input to put the message in."
+            return
+        started = await client.start_run(
+            namespace, name, {field: message_value(inputs[field], message)}
+        )
+        run_id = started["id"]
+        lines.append(f"Run `{run_id}` of {workflow} started.")
+        yield "\n".join(lines)
+        async for event in client.events(run_id):
+            if event is None:
+                continue
+            line = progress_line(event)
+            if line:
+                lines.append(line)
+                yield "\n".join(lines)
+            if event.event == "run.interrupted":
+                prompt = event.data.get("prompt", "")
+                yield "\n".join(lines) + (
+                    f"\n\nThe run waits for a person at `{event.data.get('node')}`: {prompt}\n"
+                    f"Answer it on the dashboard: /ui/runs/{run_id}"
+                )
+                return
+            if event.event == "run.finished":
+                status = event.data.get("status")
+                if status == "succeeded":
+                    reply = answer_of(event.data.get("output") or {})
+                elif status == "failed":
+                    error = event.data.get("error") or {}
+                    reply = f"**The run failed** ({error.get('code')}): {error.get('message')}"
+                else:
+                    reply = f"The run ended {status}."
+                yield "\n".join(lines) + "\n\n" + reply
+                return
+    except GatewayError as exc:
+        yield "\n".join([*lines, f"**Error** ({exc.code}): {exc.message}"])
+
+
+def build_chat(gateway_url: str) -> Any:
+    """The Gradio Blocks of the chat page (Gradio is imported here)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    client = GatewayClient(gateway_url)
+
+    async def workflow_choices() -> Any:
+        try:
+            items = await client.workflows()
+        except GatewayError as exc:
+            gr.Warning(f"{exc.code}: {exc.message}")
+            return gr.update(choices=[])
+        names = [f"{w['namespace']}/{w['name']}" for w in items if w.get("input")]
+        return gr.update(choices=names, value=names[0] if names else None)
+
+    async def field_choices(workflow: str | None) -> Any:
+        if not workflow or "/" not in workflow:
+            return gr.update(choices=[], value=None)
+        try:
+            described = await client.workflow(*workflow.split("/", 1))
+        except GatewayError:
+            return gr.update(choices=[], value=None)
+        names = list(described.get("input") or {})
+        return gr.update(choices=names, value=names[0] if names else None)
+
+    async def respond(
+        message: str, history: list[Any], workflow: str | None, field: str | None
+    ) -> AsyncIterator[str]:
+        async for reply in converse(client, workflow or "", field, message):
+            yield reply
+
+    with gr.Blocks(title="configurable-agents chat", analytics_enabled=False) as blocks:
+        gr.Markdown(
+            "## Chat with a workflow\nEach message starts a run of the chosen workflow, with the "
+            "message as the chosen input field; its steps stream into the answer. "
+            "[Dashboard](/ui/)"
+        )
+        with gr.Row():
+            workflow = gr.Dropdown(label="Workflow", choices=[], interactive=True)
+            field = gr.Dropdown(label="Message goes into input field", choices=[], interactive=True)
+        gr.ChatInterface(
+            respond,
+            additional_inputs=[workflow, field],
+            chatbot=gr.Chatbot(label="Conversation", height=420),
+            textbox=gr.Textbox(placeholder="Type a message and press Enter", label="Message"),
+            analytics_enabled=False,
+            autofocus=False,
+        )
+        blocks.load(workflow_choices, outputs=workflow)
+        workflow.change(field_choices, inputs=workflow, outputs=field)
+    return blocks
+
+
+def _gradio_app(gateway_url: str, path: str) -> tuple[FastAPI, Any]:
+    """A host app with the chat mounted at ``path`` (Gradio wires its start-up into the host's
+    lifespan) and the Gradio app itself, which requests are handed to."""
+    import gradio as gr
+
+    theme = gr.themes.Default(
+        font=["ui-sans-serif", "system-ui", "sans-serif"],  # system fonts: no web-font requests
+        font_mono=["ui-monospace", "monospace"],
+    )
+    host = FastAPI()
+    gr.mount_gradio_app(
+        host, build_chat(gateway_url), path=path, theme=theme, ssr_mode=False, footer_links=[]
+    )
+    mounted = next(r for r in host.routes if isinstance(r, Mount) and r.path == path)
+    return host, mounted.app
+
+
+class LazyChat:
+    """The chat page, built on its first request: importing Gradio takes seconds, which a
+    gateway that nobody chats with should not pay at every start."""
+
+    def __init__(self, gateway_url: str, path: str) -> None:
+        self.gateway_url = gateway_url
+        self.path = path
+        self._app: ASGIApp | None = None
+        self._lock = asyncio.Lock()
+        self._stack = AsyncExitStack()
+
+    async def _load(self) -> ASGIApp:
+        async with self._lock:
+            if self._app is None:
+                host, app = await asyncio.to_thread(_gradio_app, self.gateway_url, self.path)
+                await self._stack.enter_async_context(host.router.lifespan_context(host))
+                self._app = app
+        return self._app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        app = self._app or await self._load()
+        await app(scope, receive, send)
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+def mount_chat(app: FastAPI, gateway_url: str, *, path: str = "/chat") -> LazyChat | None:
+    """Mount the chat page when Gradio is installed; without it, log and carry on."""
+    if not available():
+        log.info("gradio is not installed: no chat page (pip install 'configurable-agents[ui]')")
+        return None
+    chat = LazyChat(gateway_url, path)
+    app.mount(path, chat, name="chat")
+    return chat

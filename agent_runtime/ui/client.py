@@ -1,0 +1,148 @@
+"""The Runs API as the dashboard sees it: async HTTP calls, errors as one exception type."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+class GatewayError(Exception):
+    """An error answer of the gateway (or no answer at all), ready to show on a page."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+    def field_errors(self) -> dict[str, str]:
+        """``{"input.topic": "required"}`` from a 422's details, for messages next to fields."""
+        if not isinstance(self.details, list):
+            return {}
+        out: dict[str, str] = {}
+        for item in self.details:
+            if isinstance(item, dict) and "field" in item:
+                out[str(item["field"])] = str(item.get("message", ""))
+        return out
+
+
+@dataclass
+class SseEvent:
+    id: str | None = None
+    event: str = "message"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _error_of(response: httpx.Response) -> GatewayError:
+    try:
+        body = response.json()["error"]
+        return GatewayError(
+            response.status_code, str(body["code"]), str(body["message"]), body.get("details")
+        )
+    except (ValueError, KeyError, TypeError):
+        text = response.text.strip()[:200] or response.reason_phrase
+        return GatewayError(
+            response.status_code, "http_error", f"HTTP {response.status_code}: {text}"
+        )
+
+
+class GatewayClient:
+    """One pooled connection set to a gateway; every method raises GatewayError on failure."""
+
+    def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(15.0, read=30.0),
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise GatewayError(
+                502,
+                "gateway_unreachable",
+                f"the gateway at {self.base_url} did not answer: {exc.__class__.__name__} {exc}",
+            ) from None
+        if response.status_code >= 400:
+            raise _error_of(response)
+        return response.json()
+
+    async def workflows(self) -> list[dict[str, Any]]:
+        return list((await self._call("GET", "/v1/workflows"))["items"])
+
+    async def workflow(self, namespace: str, name: str) -> dict[str, Any]:
+        for item in await self.workflows():
+            if item["namespace"] == namespace and item["name"] == name:
+                return item
+        raise GatewayError(404, "workflow_not_found", f"no workflow {namespace}/{name}")
+
+    async def start_run(self, namespace: str, name: str, given: dict[str, Any]) -> dict[str, Any]:
+        body = {"input": given}
+        return dict(await self._call("POST", f"/v1/workflows/{namespace}/{name}/runs", json=body))
+
+    async def runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        for key, value in (("workflow", workflow), ("status", status), ("cursor", cursor)):
+            if value:
+                params[key] = value
+        return dict(await self._call("GET", "/v1/runs", params=params))
+
+    async def run(self, run_id: str) -> dict[str, Any]:
+        return dict(await self._call("GET", f"/v1/runs/{run_id}"))
+
+    async def resume(self, run_id: str, given: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._call("POST", f"/v1/runs/{run_id}/resume", json={"input": given}))
+
+    async def cancel(self, run_id: str) -> dict[str, Any]:
+        return dict(await self._call("POST", f"/v1/runs/{run_id}/cancel"))
+
+    async def events(self, run_id: str, *, after: int = 0) -> AsyncIterator[SseEvent | None]:
+        """The run's events until it finishes; ``None`` for each keep-alive the gateway sends."""
+        headers = {"Last-Event-ID": str(after)} if after else {}
+        timeout = httpx.Timeout(15.0, read=None)  # an interrupted run may wait for hours
+        try:
+            async with self._http.stream(
+                "GET", f"/v1/runs/{run_id}/events", headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error_of(response)
+                current = SseEvent()
+                async for line in response.aiter_lines():
+                    if line.startswith(":"):
+                        yield None
+                    elif not line:
+                        if current.id is not None or current.data:
+                            yield current
+                        current = SseEvent()
+                    else:
+                        key, _, value = line.partition(":")
+                        value = value.removeprefix(" ")
+                        if key == "id":
+                            current.id = value
+                        elif key == "event":
+                            current.event = value
+                        elif key == "data":
+                            current.data = json.loads(value)
+        except httpx.HTTPError as exc:
+            raise GatewayError(
+                502, "gateway_unreachable", f"the event stream of run {run_id} broke: {exc}"
+            ) from None

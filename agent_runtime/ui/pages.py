@@ -1,0 +1,256 @@
+"""The dashboard's pages and form actions; every datum comes from the Runs API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from agent_runtime.ui import live
+from agent_runtime.ui.client import GatewayClient, GatewayError
+from agent_runtime.ui.forms import form_fields, parse_form
+from agent_runtime.ui.state import StateTracker
+from agent_runtime.ui.views import STATUSES, actions_key, run_view
+
+router = APIRouter()
+PAGE_SIZE = 20
+
+
+def _client(request: Request) -> GatewayClient:
+    client: GatewayClient = request.app.state.client
+    return client
+
+
+Client = Annotated[GatewayClient, Depends(_client)]
+
+
+def page(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    root = request.scope.get("root_path", "").rstrip("/")
+    context = {"root": root, "gateway": request.app.state.client.base_url, **context}
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, name, context, status_code=status_code
+    )
+    return response
+
+
+def failure(request: Request, exc: GatewayError, title: str) -> HTMLResponse:
+    status = exc.status if 400 <= exc.status < 600 else 502
+    return page(request, "error.html", {"title": title, "error": exc}, status)
+
+
+async def form_values(request: Request) -> dict[str, str]:
+    """An urlencoded form body (what these pages post), without a multipart dependency."""
+    return dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))
+
+
+@router.get("/", response_class=HTMLResponse)
+async def workflows_page(request: Request, client: Client) -> HTMLResponse:
+    try:
+        items = await client.workflows()
+    except GatewayError as exc:
+        return failure(request, exc, "Workflows")
+    return page(request, "workflows.html", {"title": "Workflows", "workflows": items})
+
+
+async def _workflow_page(
+    request: Request,
+    client: GatewayClient,
+    namespace: str,
+    name: str,
+    *,
+    values: dict[str, Any] | None = None,
+    problems: dict[str, str] | None = None,
+    error: GatewayError | None = None,
+) -> HTMLResponse:
+    try:
+        workflow = await client.workflow(namespace, name)
+        recent = await client.runs(workflow=f"{namespace}/{name}", limit=5)
+    except GatewayError as exc:
+        return failure(request, exc, f"Workflow {namespace}/{name}")
+    context = {
+        "title": f"Workflow {name}",
+        "workflow": workflow,
+        "fields": form_fields(workflow.get("input") or {}),
+        "values": values or {},
+        "problems": problems or {},
+        "error": error,
+        "recent": recent["items"],
+    }
+    status = (
+        422 if problems or (error and error.status == 422) else (error.status if error else 200)
+    )
+    return page(request, "workflow.html", context, status)
+
+
+@router.get("/workflows/{namespace}/{name}", response_class=HTMLResponse)
+async def workflow_page(
+    request: Request, client: Client, namespace: str, name: str
+) -> HTMLResponse:
+    return await _workflow_page(request, client, namespace, name)
+
+
+@router.post("/workflows/{namespace}/{name}/runs", response_model=None)
+async def start_run(request: Request, client: Client, namespace: str, name: str) -> Response:
+    values = await form_values(request)
+    try:
+        workflow = await client.workflow(namespace, name)
+    except GatewayError as exc:
+        return failure(request, exc, f"Workflow {namespace}/{name}")
+    given, problems = parse_form(form_fields(workflow.get("input") or {}), values)
+    if problems:
+        return await _workflow_page(
+            request, client, namespace, name, values=values, problems=problems
+        )
+    try:
+        started = await client.start_run(namespace, name, given)
+    except GatewayError as exc:
+        fields = {k.removeprefix("input."): f"{k}: {v}" for k, v in exc.field_errors().items()}
+        return await _workflow_page(
+            request, client, namespace, name, values=values, problems=fields, error=exc
+        )
+    root = request.scope.get("root_path", "").rstrip("/")
+    return RedirectResponse(f"{root}/runs/{started['id']}", status_code=303)
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs_page(
+    request: Request,
+    client: Client,
+    workflow: str = "",
+    status: str = "",
+    cursor: str = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
+) -> HTMLResponse:
+    filters = {"workflow": workflow, "status": status}
+    if status and status not in STATUSES:
+        error = GatewayError(
+            422, "invalid_request", f"status: must be one of {', '.join(STATUSES)}"
+        )
+        return failure(request, error, "Runs")
+    try:
+        listing = await client.runs(
+            workflow=workflow or None, status=status or None, limit=limit, cursor=cursor or None
+        )
+        workflows = await client.workflows()
+    except GatewayError as exc:
+        return failure(request, exc, "Runs")
+    shown: dict[str, str | int] = {k: v for k, v in filters.items() if v}
+    if limit != PAGE_SIZE:
+        shown["limit"] = limit
+    next_cursor = listing.get("nextCursor")
+    context = {
+        "title": "Runs",
+        "runs": listing["items"],
+        "filters": filters,
+        "limit": limit if limit != PAGE_SIZE else None,
+        "workflows": workflows,
+        "first_page": "?" + urlencode(shown) if cursor else None,
+        "next_page": "?" + urlencode({**shown, "cursor": next_cursor}) if next_cursor else None,
+    }
+    partial = request.headers.get("HX-Target") == "runs-results"
+    return page(request, "_runs_results.html" if partial else "runs.html", context)
+
+
+def _render_body(request: Request) -> live.Render:
+    def render(
+        run: dict[str, Any], tracker: StateTracker | None, error: GatewayError | None
+    ) -> str:
+        root = request.scope.get("root_path", "").rstrip("/")
+        template = request.app.state.templates.get_template("_run_body.html")
+        view = run_view(run, tracker) if "steps" in run else None
+        return str(template.render(root=root, view=view, error=error, run_id=run.get("id")))
+
+    return render
+
+
+def _render_actions(request: Request) -> live.RenderActions:
+    def render(run: dict[str, Any]) -> tuple[str, str]:
+        root = request.scope.get("root_path", "").rstrip("/")
+        template = request.app.state.templates.get_template("_run_actions.html")
+        html = template.render(root=root, view=run_view(run, None), values={}, problems={})
+        return actions_key(run), str(html)
+
+    return render
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+async def run_page(request: Request, client: Client, run_id: str) -> HTMLResponse:
+    return await _run_page(request, client, run_id)
+
+
+async def _run_page(
+    request: Request,
+    client: GatewayClient,
+    run_id: str,
+    error: GatewayError | None = None,
+    values: dict[str, Any] | None = None,
+    problems: dict[str, str] | None = None,
+) -> HTMLResponse:
+    try:
+        run = await client.run(run_id)
+        finished = run["status"] not in ("queued", "running", "interrupted")
+        tracker = (
+            await live.replay(client, run) if finished else await live.tracker_for(client, run)
+        )
+    except GatewayError as exc:
+        return failure(request, exc, f"Run {run_id}")
+    context = {
+        "title": f"Run {run_id}",
+        "view": run_view(run, tracker),
+        "run_id": run_id,
+        "live": not finished,
+        "actions_key": actions_key(run),
+        "error": error,
+        "values": values or {},
+        "problems": problems or {},
+    }
+    status = error.status if error else 200
+    return page(request, "run.html", context, status)
+
+
+@router.get("/runs/{run_id}/live")
+async def run_live(
+    request: Request, client: Client, run_id: str, actions: str = ""
+) -> StreamingResponse:
+    return StreamingResponse(
+        live.feed(
+            client, run_id, _render_body(request), _render_actions(request), shown_actions=actions
+        ),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/runs/{run_id}/resume", response_model=None)
+async def resume_run(request: Request, client: Client, run_id: str) -> Response:
+    values = await form_values(request)
+    try:
+        run = await client.run(run_id)
+    except GatewayError as exc:
+        return failure(request, exc, f"Run {run_id}")
+    fields = form_fields((run.get("interrupt") or {}).get("fields") or {})
+    given, problems = parse_form(fields, values)
+    if problems:
+        error = GatewayError(422, "invalid_input", "; ".join(problems.values()))
+        return await _run_page(request, client, run_id, error, values, problems)
+    try:
+        await client.resume(run_id, given)
+    except GatewayError as exc:
+        fields_bad = {k.removeprefix("input."): f"{k}: {v}" for k, v in exc.field_errors().items()}
+        return await _run_page(request, client, run_id, exc, values, fields_bad)
+    root = request.scope.get("root_path", "").rstrip("/")
+    return RedirectResponse(f"{root}/runs/{run_id}", status_code=303)
+
+
+@router.post("/runs/{run_id}/cancel", response_model=None)
+async def cancel_run(request: Request, client: Client, run_id: str) -> Response:
+    try:
+        await client.cancel(run_id)
+    except GatewayError as exc:
+        return await _run_page(request, client, run_id, exc)
+    root = request.scope.get("root_path", "").rstrip("/")
+    return RedirectResponse(f"{root}/runs/{run_id}", status_code=303)

@@ -1,0 +1,89 @@
+"""Templates and the view models they render: times, durations, step rows, run summaries."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+
+from agent_runtime.ui.forms import form_fields
+from agent_runtime.ui.state import StateTracker
+
+HERE = Path(__file__).parent
+STATUSES = ["queued", "running", "interrupted", "succeeded", "failed", "cancelled"]
+ACTIVE = {"queued", "running", "interrupted"}
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def when(value: str | None) -> str:
+    moment = _time(value)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment else "—"
+
+
+def duration(start: str | None, end: str | None) -> str:
+    first, last = _time(start), _time(end)
+    if first is None or last is None:
+        return "—"
+    seconds = (last - first).total_seconds()
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def condition(workflow: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
+    for item in workflow.get("conditions") or []:
+        if item.get("type") == kind:
+            return dict(item)
+    return {"type": kind, "status": "Unknown", "reason": "", "message": ""}
+
+
+def templates() -> Jinja2Templates:
+    out = Jinja2Templates(directory=str(HERE / "templates"))
+    out.env.filters.update(when=when, pretty=pretty)
+    out.env.globals.update(duration=duration, condition=condition, statuses=STATUSES)
+    return out
+
+
+def run_view(run: dict[str, Any], tracker: StateTracker | None) -> dict[str, Any]:
+    """What the run page shows: the run, each step with its timing, tokens and state after it."""
+    steps = []
+    for step in run.get("steps") or []:
+        key = (step["node"], int(step.get("visit", 0)), int(step.get("attempt", 1)))
+        steps.append(
+            {
+                **step,
+                "took": duration(step.get("startedAt"), step.get("finishedAt")),
+                "wrote": tracker.updates.get(key) if tracker else None,
+                "stateAfter": tracker.snapshots.get(key) if tracker else None,
+            }
+        )
+    interrupt = run.get("interrupt") or {}
+    return {
+        "run": run,
+        "steps": steps,
+        "active": run["status"] in ACTIVE,
+        "took": duration(run.get("startedAt"), run.get("finishedAt")),
+        "tokens": {
+            "input": sum(int(s.get("inputTokens", 0)) for s in steps),
+            "output": sum(int(s.get("outputTokens", 0)) for s in steps),
+        },
+        "retries": sum(1 for s in steps if int(s.get("attempt", 1)) > 1),
+        "state": tracker.state if tracker else None,
+        "resume_fields": (
+            form_fields(interrupt.get("fields") or {}) if run["status"] == "interrupted" else []
+        ),
+    }
+
+
+def actions_key(run: dict[str, Any]) -> str:
+    """What the run's action forms depend on: they are re-rendered only when this changes."""
+    interrupt = run.get("interrupt") or {}
+    return f"{run.get('status') in ACTIVE}:{interrupt.get('node', '')}:{interrupt.get('visit', '')}"
