@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: help dev demo test test-quick lint crds locks cluster-build cluster-up system-packages bench clean
+.PHONY: help dev demo test test-quick lint crds kind-e2e locks cluster-build cluster-up system-packages mlflow-venv bench clean
 
 help:
 	@echo "make demo    install, then run an example workflow end to end"
@@ -27,7 +27,7 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/configurable-agents run examples/01-linear-chain/workflow.yaml --input topic="durable agents"
 
-test: $(STAMP) cluster-build system-packages
+test: $(STAMP) cluster-build system-packages mlflow-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
@@ -41,12 +41,19 @@ lint: $(STAMP)
 
 crds: $(STAMP)
 	$(BIN)/configurable-agents crds --output-dir crds
+	cp crds/*.yaml helm/configurable-agents/crds/
+	cp crds/*.yaml manifests/crds/
 
-# Pinned, hashed dependencies of the two images (Dockerfile.agent, Dockerfile.operator).
+# For users with Docker and kind: a cluster, both images, the chart, an example run (hack/kind-e2e.sh).
+kind-e2e:
+	bash hack/kind-e2e.sh
+
+# Pinned, hashed dependencies of the images (Dockerfile.agent, Dockerfile.operator, Dockerfile.ui).
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -q
 locks: $(STAMP)
 	$(BIN)/pip install -q uv
 	$(BIN)/uv pip compile requirements/operator.in $(LOCK_FLAGS) -o requirements/operator.lock
+	$(BIN)/uv pip compile requirements/ui.in $(LOCK_FLAGS) -o requirements/ui.lock
 	$(BIN)/uv pip compile pyproject.toml --extra openai --extra anthropic --extra google \
 		--extra ollama --extra mcp --extra postgres --extra s3 --extra server $(LOCK_FLAGS) \
 		-o requirements/agent.lock
@@ -58,6 +65,12 @@ cluster-build:
 system-packages:
 	bash hack/system-packages.sh
 
+# The MLflow tracking server the trace-backend test starts: heavy, so in a venv of its own, made once.
+MLFLOW_VENV := $(CACHE)/mlflow-venv
+mlflow-venv:
+	@test -x $(MLFLOW_VENV)/bin/mlflow || ($(PYTHON) -m venv $(MLFLOW_VENV) && \
+		$(MLFLOW_VENV)/bin/pip install -q 'mlflow>=3.6')
+
 cluster-up: $(STAMP) cluster-build
 	$(BIN)/python hack/controlplane.py up
 
@@ -65,7 +78,7 @@ cluster-up: $(STAMP) cluster-build
 # uvloop and httptools would otherwise change how our servers run).
 BENCH_VENV := $(CACHE)/bench-langgraph-venv
 bench: $(STAMP)
-	$(BIN)/pip install -q 'dbos>=3'
+	$(BIN)/pip install -q 'dbos>=3' 'langgraph-checkpoint-postgres>=3.2,<4'
 	@test -x $(BENCH_VENV)/bin/langgraph || ($(PYTHON) -m venv $(BENCH_VENV) && \
 		$(BENCH_VENV)/bin/pip install -q 'langgraph-cli[inmem]')
 	$(BIN)/python bench/step_overhead.py

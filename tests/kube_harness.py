@@ -253,3 +253,24 @@ def namespace(control_plane, request: pytest.FixtureRequest) -> str:
 def kube_json(cp, *args: str) -> dict:
     """``kubectl ... -o json`` decoded."""
     return json.loads(run_kubectl(cp, *args, "-o", "json").stdout)
+
+
+def token_kubeconfig(cp, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig that authenticates only as a ServiceAccount (a fresh token), to test RBAC."""
+    token = run_kubectl(
+        cp, "create", "token", account, "-n", namespace, "--duration=1h"
+    ).stdout.strip()
+    cluster = json.loads(Path(cp.kubeconfig).read_text())["clusters"][0]["cluster"]
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "test", "cluster": cluster}],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [{"name": "c", "context": {"cluster": "test", "user": account}}],
+                "current-context": "c",
+            }
+        )
+    )
+    return path

@@ -13,6 +13,7 @@ from agent_runtime.agent.routes import health, tasks
 from agent_runtime.agent.runner import TaskRunner
 from agent_runtime.agent.settings import AgentSettings
 from agent_runtime.executors import TaskExecutor
+from agent_runtime.telemetry.metrics import ExecutorMetrics
 
 
 def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None) -> FastAPI:
@@ -21,7 +22,9 @@ def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runner = TaskRunner(settings, executor or TaskExecutor(), metrics)
+        # LLM and tool call metrics go to this app's registry, next to the task metrics.
+        own = executor or TaskExecutor(ExecutorMetrics.for_registry(metrics.registry))
+        runner = TaskRunner(settings, own, metrics)
         app.state.runner = runner
         try:
             yield

@@ -22,6 +22,7 @@ from agent_runtime.executors import (
     TaskExecutor,
     TaskResult,
 )
+from agent_runtime.telemetry.secrets import redact
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,13 @@ class TaskRunner:
         start = time.perf_counter()
         outcome = "error"
         try:
-            result = await self.executor.execute(task)
+            async with asyncio.timeout(task.timeout):
+                result = await self.executor.execute(task)
             outcome = "succeeded"
+        except TimeoutError:
+            outcome = "timeout"
+            log.warning("task timed out after %gs", task.timeout, extra=where)
+            raise TaskError(f"timed out after {task.timeout:g}s (timeout)") from None
         except PermanentTaskError as exc:
             outcome = "permanent"
             log.warning("task failed for good: %s", exc, extra=where)
@@ -148,7 +154,7 @@ class TaskRunner:
         except Exception as exc:
             # The executor wraps what it expects; anything else is a bug, retryable like in-process.
             log.exception("task raised an unexpected error", extra=where)
-            raise TaskError(f"{type(exc).__name__}: {exc}") from None
+            raise TaskError(redact(f"{type(exc).__name__}: {exc}")) from None
         finally:
             elapsed = time.perf_counter() - start
             self.metrics.tasks.labels(task.type, outcome).inc()

@@ -20,7 +20,10 @@ from agent_runtime.spec.workflow import HumanNode
 from agent_runtime.stores import RunStatus
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from agent_runtime.engine import Engine
+    from agent_runtime.gateway import GatewaySettings
 
 STORE_HELP = (
     "Run store URL (sqlite:///path.db, postgresql://..., s3://...); env CONFIGURABLE_AGENTS_STORE."
@@ -186,6 +189,22 @@ def _check_store(url: str | None) -> None:
     asyncio.run(check())
 
 
+def _gateway_settings(**values: Any) -> GatewaySettings:
+    """Flags over ``CONFIGURABLE_AGENTS_*``; a bad value is one line naming the setting."""
+    from pydantic import ValidationError
+
+    from agent_runtime.gateway import GatewaySettings
+
+    try:
+        return GatewaySettings(**values)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise click.UsageError("; ".join(problems)) from None
+
+
 def _agents(pairs: tuple[str, ...]) -> dict[str, list[str]]:
     agents: dict[str, list[str]] = {}
     for pair in pairs:
@@ -236,7 +255,21 @@ def _agents(pairs: tuple[str, ...]) -> dict[str, list[str]]:
     is_flag=True,
     help="Serve the cluster's Workflows; find agents by EndpointSlices.",
 )
-@click.option("--namespace", help="With --kubernetes: only this namespace.")
+@click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="With --kubernetes: only this namespace; repeat for several (default: all; env "
+    "CONFIGURABLE_AGENTS_NAMESPACES=a,b).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "text"]),
+    default="auto",
+    show_default=True,
+    envvar="CONFIGURABLE_AGENTS_LOG_FORMAT",
+    help="JSON lines (with trace and run ids), plain text, or text on a terminal only.",
+)
 def serve(
     host: str,
     port: int,
@@ -246,14 +279,24 @@ def serve(
     concurrency: int,
     lease_ttl: float,
     kubernetes: bool,
-    namespace: str | None,
+    namespaces: tuple[str, ...],
+    log_format: str,
 ) -> int:
     """Run the gateway: the Runs API and workers that execute runs."""
     import uvicorn
 
-    from agent_runtime.gateway import GatewaySettings, create_app
+    from agent_runtime.gateway import create_app
+    from agent_runtime.telemetry import configure_logging, setup_tracing
+    from agent_runtime.telemetry import logs as telemetry_logs
 
-    settings = GatewaySettings(
+    configure_logging("info", telemetry_logs.log_format(log_format), service="gateway")
+    setup_tracing("configurable-agents-gateway")
+
+    # --namespace flags replace both environment variables; without flags those apply.
+    flags: dict[str, Any] = (
+        {"namespaces": list(namespaces), "namespace": None} if namespaces else {}
+    )
+    settings = _gateway_settings(
         host=host,
         port=port,
         store=store_url,
@@ -262,16 +305,17 @@ def serve(
         concurrency=concurrency,
         lease_ttl=lease_ttl,
         kubernetes=kubernetes,
-        namespace=namespace,
+        **flags,
     )
     if kubernetes:
         _check_kubernetes()
     _check_store(store_url)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings),
+            _with_dashboard(create_app(settings), host, port),
             host=host,
             port=port,
+            log_config=None,  # uvicorn's lines go through ours (JSON with trace ids)
             log_level="info",
             access_log=False,
             timeout_graceful_shutdown=15,  # a client waiting on a run must not hold a shutdown
@@ -303,6 +347,56 @@ def agent(host: str | None, port: int | None, max_concurrent_tasks: int | None) 
     return EXIT_OK
 
 
+def _loopback(host: str, port: int) -> str:
+    """This server's own URL from this machine (a wildcard address is reached on loopback)."""
+    reach = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    return f"http://[{reach}]:{port}" if ":" in reach else f"http://{reach}:{port}"
+
+
+def _with_dashboard(app: FastAPI, host: str, port: int) -> FastAPI:
+    """The gateway app with the dashboard at /ui/ (and the chat at /chat/), talking to itself."""
+    from agent_runtime.ui import mount_ui
+
+    mount_ui(app, _loopback(host, port))
+    return app
+
+
+@cli.command()
+@click.option(
+    "--gateway",
+    "gateway_url",
+    required=True,
+    envvar="CONFIGURABLE_AGENTS_GATEWAY",
+    metavar="URL",
+    help="The gateway whose Runs API the dashboard shows, e.g. http://127.0.0.1:8080.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8081, show_default=True)
+@click.option("--no-chat", is_flag=True, help="No chat page, even with Gradio installed.")
+def ui(gateway_url: str, host: str, port: int, no_chat: bool) -> int:
+    """Serve the dashboard (/ui/) and the chat page (/chat/) for a gateway, as a sidecar."""
+    import uvicorn
+
+    from agent_runtime.ui import create_ui_app
+
+    if not gateway_url.startswith(("http://", "https://")):
+        raise click.BadParameter(
+            f"{gateway_url!r}: expected an http:// or https:// URL", param_hint="--gateway"
+        )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_ui_app(gateway_url, chat=not no_chat),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=5,  # live pages hold event streams open
+        )
+    )
+    server.run()
+    return EXIT_OK if server.started else EXIT_FAILED
+
+
 @cli.command("operator")
 @click.option("--namespace", "namespaces", multiple=True, help="Watch only these namespaces.")
 @click.option(
@@ -312,12 +406,18 @@ def agent(host: str | None, port: int | None, max_concurrent_tasks: int | None) 
 )
 @click.option("--metrics-port", type=int, default=9090, show_default=True, help="0 turns it off.")
 @click.option("--health-port", type=int, default=8081, show_default=True, help="0 turns it off.")
+@click.option(
+    "--peering",
+    envvar="CONFIGURABLE_AGENTS_OPERATOR_PEERING",
+    help="kopf peering object shared by replicas, so one works at a time (default: standalone).",
+)
 @click.option("--verbose", "-v", is_flag=True)
 def operator_command(
     namespaces: tuple[str, ...],
     agent_image: str | None,
     metrics_port: int,
     health_port: int,
+    peering: str | None,
     verbose: bool,
 ) -> int:
     """Run the operator against the current kubeconfig (or the in-cluster service account)."""
@@ -329,6 +429,8 @@ def operator_command(
         overrides["namespaces"] = list(namespaces)
     if agent_image:
         overrides["agent_image"] = agent_image
+    if peering:
+        overrides["peering"] = peering
     _check_kubernetes()
     run_operator(OperatorSettings(**overrides), verbose=verbose)
     return EXIT_OK
@@ -440,6 +542,49 @@ def runs_cancel(run_id: str, store_url: str | None) -> int:
         return EXIT_OK
 
     return int(asyncio.run(with_engine(store_url, body)))
+
+
+@runs.command("prune")
+@store_option
+@click.option(
+    "--older-than",
+    required=True,
+    metavar="AGE",
+    help="Remove runs that finished longer ago than this (30d, 12h, 2w).",
+)
+def runs_prune(store_url: str | None, older_than: str) -> int:
+    """Remove finished runs (with their steps, events and checkpoints) older than AGE."""
+    from agent_runtime.stores import open_store
+    from agent_runtime.stores.retention import parse_age
+
+    try:
+        age = parse_age(older_than)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+
+    async def body() -> int:
+        async with open_store(store_url) as store:
+            return await store.prune(age)
+
+    count = asyncio.run(body())
+    click.echo(f"pruned {count} run(s) that finished more than {older_than} ago", err=True)
+    return EXIT_OK
+
+
+@cli.group()
+def store() -> None:
+    """Set up the run store."""
+
+
+@store.command("init")
+@click.argument("url", required=False, envvar="CONFIGURABLE_AGENTS_STORE")
+def store_init(url: str | None) -> int:
+    """Create the store's tables and bucket (S3 + DynamoDB) or schema, if missing."""
+    from agent_runtime.stores import open_store
+
+    for line in asyncio.run(open_store(url).init()):
+        click.echo(line, err=True)
+    return EXIT_OK
 
 
 def main() -> None:

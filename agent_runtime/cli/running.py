@@ -13,10 +13,15 @@ from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent_runtime.cli.progress import Progress
 from agent_runtime.engine import Engine, LocalDispatcher, RunError
 from agent_runtime.stores import RunRecord, RunStatus, open_store
+from agent_runtime.telemetry import setup_tracing
 
 
 async def with_engine(store_url: str | None, body: Callable[[Engine], Awaitable[Any]]) -> Any:
-    """An engine with in-process agents over the chosen store, closed afterwards."""
+    """An engine with in-process agents over the chosen store, closed afterwards.
+
+    Runs executed here are traced when ``OTEL_*`` variables ask for it (spans flushed at exit).
+    """
+    setup_tracing("configurable-agents-cli")
     dispatcher = LocalDispatcher()
     try:
         async with open_store(store_url) as store:

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent_runtime.engine.dispatch import Dispatcher
 from agent_runtime.engine.errors import RunCancelled
-from agent_runtime.stores import RunEvent, RunStatus, RunStore, StepRecord
+from agent_runtime.stores import RunEvent, RunStore, StepRecord
 
 Listener = Callable[[RunEvent], Awaitable[None] | None]
+
+#: Seconds a node runs before its "started" record is written on its own. A node that finishes
+#: sooner has it written with its result, in the transaction of its checkpoint (stores that
+#: defer steps): a fast step costs one commit, a slow one shows as running within this delay.
+STARTED_WRITE_DELAY = 0.05
+
+StepKey = tuple[str, int, int]
+
+
+@dataclass
+class _Started:
+    step: StepRecord
+    data: dict[str, Any]
+    timer: asyncio.TimerHandle | None = None
+    write: asyncio.Task[Any] | None = None
 
 
 @dataclass
@@ -20,26 +36,85 @@ class RunContext:
     store: RunStore
     dispatcher: Dispatcher
     listeners: list[Listener] = field(default_factory=list)
+    _started: dict[StepKey, _Started] = field(default_factory=dict)
 
     async def emit(self, kind: str, data: dict[str, Any]) -> RunEvent:
         """Persist an event (so streams can be rejoined) and tell the listeners."""
         event = await self.store.append_event(self.run_id, kind, data)
-        await self._tell(event)
+        await self.tell(event)
         return event
 
-    async def _tell(self, event: RunEvent) -> None:
+    async def tell(self, event: RunEvent) -> None:
         for listener in self.listeners:
             result = listener(event)
             if result is not None:
                 await result
 
     async def step(self, step: StepRecord, kind: str, data: dict[str, Any]) -> None:
-        """Record a step and its event in one write, then tell the listeners."""
+        """Record a step and its event in one write now, then tell the listeners."""
+        await self._settle_started(step, write=True)
         event = await self.store.record_step(step, event=(kind, data))
         if event is not None:
-            await self._tell(event)
+            await self.tell(event)
+
+    async def record_step(self, step: StepRecord) -> None:
+        """Record a step with no event now (after its started record, if that is pending)."""
+        await self._settle_started(step, write=True)
+        await self.store.record_step(step)
+
+    async def node_started(self, step: StepRecord, data: dict[str, Any]) -> None:
+        """A node attempt begins: listeners hear now, the store within ``STARTED_WRITE_DELAY``."""
+        if not self.store.defers_steps:
+            await self.step(step, "node.started", data)
+            return
+        started = self._started[_key(step)] = _Started(step, data)
+        started.timer = asyncio.get_running_loop().call_later(
+            STARTED_WRITE_DELAY, self._write_started, started
+        )
+        await self.tell(RunEvent(run_id=self.run_id, seq=0, type="node.started", data=data))
+
+    def _write_started(self, started: _Started) -> None:
+        started.timer = None
+        started.write = asyncio.get_running_loop().create_task(
+            self.store.record_step(started.step, event=("node.started", started.data))
+        )
+
+    async def _settle_started(self, step: StepRecord, *, write: bool) -> dict[str, Any] | None:
+        """Wait for the started record of ``step`` if it is being written; if it never was,
+        write it now (``write``) or return its event data for the caller to carry."""
+        started = self._started.pop(_key(step), None)
+        if started is None:
+            return None
+        if started.write is not None:
+            await started.write
+            return None
+        if started.timer is not None:
+            started.timer.cancel()
+        if write:
+            await self.store.record_step(started.step, event=("node.started", started.data))
+            return None
+        return started.data
+
+    async def node_finished(self, step: StepRecord, data: dict[str, Any]) -> None:
+        """A node attempt succeeded: its record rides with the node's checkpoint writes."""
+        if not self.store.defers_steps:
+            await self.step(step, "node.finished", data)
+            return
+        unwritten = await self._settle_started(step, write=False)
+        if unwritten is not None:
+            self.store.defer_step(self.run_id, None, ("node.started", unwritten))
+        await self.tell(self.store.defer_step(self.run_id, step, ("node.finished", data)))
+
+    async def close(self) -> None:
+        """Write what is still pending: started records and steps the store holds."""
+        for started in list(self._started.values()):
+            await self._settle_started(started.step, write=True)
+        await self.store.flush_steps(self.run_id)
 
     async def check_cancelled(self) -> None:
-        run = await self.store.get_run(self.run_id)
-        if run.status == RunStatus.CANCELLED:
+        if await self.store.is_cancelled(self.run_id):
             raise RunCancelled("the run was cancelled")
+
+
+def _key(step: StepRecord) -> StepKey:
+    return (step.node, step.visit, step.attempt)

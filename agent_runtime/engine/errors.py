@@ -32,9 +32,14 @@ class RunCancelled(RunError):
 
 
 class RunWaiting(RunError):
-    """No agent serves a capability the run needs now; it goes back to the queue."""
+    """No agent serves a capability the run needs now; it goes back to the queue, to be tried
+    again after ``retry_after`` seconds when the agents said so, else the engine's backoff."""
 
     code = "waiting"
+
+    def __init__(self, message: str, *, node: str | None = None, retry_after: float | None = None):
+        super().__init__(message, node=node)
+        self.retry_after = retry_after
 
 
 class InputError(ValueError):

@@ -11,6 +11,7 @@ from langgraph.types import interrupt
 
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import NodeFailed, RunWaiting
+from agent_runtime.engine.observe import node_attempt
 from agent_runtime.engine.outputs import map_output, output_schema
 from agent_runtime.engine.state import VISITS, check_fields, public
 from agent_runtime.executors import NoAgents, NodeTask, PermanentTaskError
@@ -18,6 +19,7 @@ from agent_runtime.spec.templates import TemplateError, render, render_value
 from agent_runtime.spec.workflow import HumanNode, LlmNode, RouterNode, ToolNode, WorkflowSpec
 from agent_runtime.stores import StepRecord, StepStatus
 from agent_runtime.stores.base import utcnow
+from agent_runtime.telemetry.secrets import redact
 
 NodeFn = Callable[[dict[str, Any], Runtime[RunContext]], Awaitable[dict[str, Any]]]
 
@@ -36,6 +38,7 @@ def _build_task(
         type=node.type,
         capability=node.capability,
         visit=visit,
+        timeout=node.timeout,
     )
     if isinstance(node, LlmNode):
         return common.model_copy(
@@ -69,31 +72,35 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
         while True:
             attempt += 1
             step = StepRecord(run_id=ctx.run_id, node=node.name, visit=visit, attempt=attempt)
-            await ctx.step(
-                step, "node.started", {"node": node.name, "visit": visit, "attempt": attempt}
-            )
+            await ctx.node_started(step, {"node": node.name, "visit": visit, "attempt": attempt})
             try:
-                async with asyncio.timeout(node.timeout):
-                    result = await ctx.dispatcher.dispatch(
-                        task.model_copy(update={"attempt": attempt})
-                    )
-                update = map_output(spec, node.output, result.output)
+                with node_attempt(
+                    spec, node, run_id=ctx.run_id, visit=visit, attempt=attempt
+                ) as watched:
+                    async with asyncio.timeout(node.timeout):
+                        result = await ctx.dispatcher.dispatch(
+                            task.model_copy(update={"attempt": attempt})
+                        )
+                    update = map_output(spec, node.output, result.output)
+                    watched.succeeded(result)
             except NoAgents as exc:
-                await ctx.store.record_step(
+                await ctx.record_step(
                     step.model_copy(update={"status": StepStatus.PENDING, "error": str(exc)})
                 )
                 raise RunWaiting(
-                    f"waiting for an agent serving '{node.capability}'", node=node.name
+                    f"waiting for an agent serving '{node.capability}'",
+                    node=node.name,
+                    retry_after=exc.retry_after,
                 ) from None
             except TimeoutError:
                 error, permanent = f"timed out after {node.timeout:g}s (timeout)", False
             except PermanentTaskError as exc:
                 error, permanent = str(exc), True
             except Exception as exc:
-                error, permanent = str(exc) or exc.__class__.__name__, False
+                error, permanent = redact(str(exc)) or exc.__class__.__name__, False
             else:
                 usage = result.usage
-                await ctx.step(
+                await ctx.node_finished(
                     step.model_copy(
                         update={
                             "status": StepStatus.SUCCEEDED,
@@ -102,7 +109,6 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                             "output_tokens": usage.output_tokens,
                         }
                     ),
-                    "node.finished",
                     {
                         "node": node.name,
                         "visit": visit,
@@ -134,7 +140,7 @@ def router_node(node: RouterNode) -> NodeFn:
         ctx = runtime.context
         now = utcnow()
         visit = _visit(state, node.name)
-        await ctx.step(
+        await ctx.node_finished(
             StepRecord(
                 run_id=ctx.run_id,
                 node=node.name,
@@ -143,7 +149,6 @@ def router_node(node: RouterNode) -> NodeFn:
                 started_at=now,
                 finished_at=now,
             ),
-            "node.finished",
             {"node": node.name, "visit": visit, "attempt": 1, "update": {}},
         )
         return {VISITS: {node.name: 1}}

@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from typing import Any, Protocol
 
 import httpx
+from opentelemetry.propagate import inject
 from pydantic import ValidationError
 
 from agent_runtime.executors import NoAgents, NodeTask, PermanentTaskError, TaskError, TaskResult
@@ -30,15 +31,23 @@ log = logging.getLogger(__name__)
 
 TASKS_PATH = "/v1/tasks"
 
-#: The W3C ``traceparent`` of the current span, if one is known; sent with each task. A stand-in
-#: until OpenTelemetry: then ``trace_headers`` becomes ``opentelemetry.propagate.inject``.
+#: A W3C ``traceparent`` to send when no OpenTelemetry span is current (callers that trace
+#: by other means); the current span, when there is one, wins.
 TRACEPARENT: ContextVar[str | None] = ContextVar("traceparent", default=None)
 
 
 def current_trace_headers() -> dict[str, str]:
-    """The trace context headers to send: ``traceparent`` when one is current."""
-    traceparent = TRACEPARENT.get()
-    return {"traceparent": traceparent} if traceparent else {}
+    """The trace context headers to send: the current span's (W3C ``traceparent``), if any.
+
+    The agent's task span becomes a child of the engine's node-attempt span this way.
+    """
+    headers: dict[str, str] = {}
+    inject(headers)
+    if "traceparent" not in headers:
+        traceparent = TRACEPARENT.get()
+        if traceparent:
+            headers["traceparent"] = traceparent
+    return headers
 
 
 class EndpointSource(Protocol):
@@ -68,16 +77,29 @@ class NoEndpoints(NoAgents):
 class AgentsUnavailable(NoAgents):
     """Every agent serving the capability was busy, draining or unreachable.
 
-    No agent took the task, so nothing failed: the run waits queued and tries again, and the
-    node's retry budget is kept for tasks that agents ran and failed.
+    No agent took the task, so nothing failed: the run waits queued and tries again (after the
+    soonest ``Retry-After`` the busy agents gave, if any), and the node's retry budget is kept
+    for tasks that agents ran and failed.
     """
 
-    def __init__(self, capability: str, reasons: list[str]) -> None:
+    def __init__(
+        self, capability: str, reasons: list[str], retry_after: float | None = None
+    ) -> None:
         super().__init__(
             f"no agent for capability {capability!r} could take the task: " + "; ".join(reasons)
         )
         self.capability = capability
         self.reasons = reasons
+        self.retry_after = retry_after
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds of a ``Retry-After`` header given in seconds (HTTP dates are not worth it here)."""
+    try:
+        value = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
 
 
 def _error_of(response: httpx.Response) -> tuple[str, str]:
@@ -134,6 +156,7 @@ class HttpDispatcher:
         body = task.model_dump_json(by_alias=True)
         headers = {"content-type": "application/json", **self.trace_headers()}
         passed: list[str] = []
+        waits: list[float] = []
         for url in self._in_turn(task.capability, urls):
             try:
                 response = await self.client.post(
@@ -149,6 +172,8 @@ class HttpDispatcher:
                 ) from exc
             if response.status_code == 429:
                 passed.append(f"{url} busy")
+                if (wait := retry_after(response)) is not None:
+                    waits.append(wait)
                 continue
             code, message = ("", "") if response.is_success else _error_of(response)
             if response.status_code == 503 and code == "draining":
@@ -156,7 +181,7 @@ class HttpDispatcher:
                 continue
             return self._result(url, response, code, message)
         log.debug("task %s passed over: %s", task.idempotency_key, passed)
-        raise AgentsUnavailable(task.capability, passed)
+        raise AgentsUnavailable(task.capability, passed, min(waits) if waits else None)
 
     @staticmethod
     def _result(url: str, response: httpx.Response, code: str, message: str) -> TaskResult:

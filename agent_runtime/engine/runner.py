@@ -19,12 +19,22 @@ from agent_runtime.engine.compiler import CompiledWorkflow, compile_workflow
 from agent_runtime.engine.context import Listener, RunContext
 from agent_runtime.engine.dispatch import Dispatcher
 from agent_runtime.engine.errors import RunCancelled, RunError, RunWaiting
+from agent_runtime.engine.observe import RunWatch, earlier_traces, lease_takeover
 from agent_runtime.engine.state import check_fields, check_input, initial_state
 from agent_runtime.spec.workflow import HumanNode, Workflow
 from agent_runtime.stores import InvalidTransition, RunRecord, RunStatus, RunStore
 from agent_runtime.stores.base import utcnow
+from agent_runtime.telemetry.secrets import redact
 
 log = logging.getLogger(__name__)
+
+#: Bounds of how long a run that found no agent free stays out of reach of claims (seconds):
+#: an agent's ``Retry-After`` is honoured within them.
+MIN_WAIT, MAX_WAIT = 0.05, 60.0
+
+#: Where a "values" chunk of the stream holds the run's interrupts (LangGraph keeps its own
+#: constant private).
+INTERRUPTS = "__interrupt__"
 
 
 def local_owner() -> str:
@@ -101,7 +111,7 @@ class Engine:
             workflow=workflow.name,
             generation=workflow.metadata.generation,
             spec_hash=workflow.spec.content_hash(),
-            spec=workflow.model_dump(mode="json", by_alias=True, exclude={"status"}),
+            spec=workflow.document,
             input=given,
             idempotency_key=idempotency_key,
         )
@@ -182,7 +192,11 @@ class Engine:
             "configurable": {"thread_id": run.id},
             "recursion_limit": spec.limits.max_steps,
         }
-        started = await self.store.checkpointer().aget_tuple(config) is not None
+        # A run that never ran has no checkpoint: the first transition to running comes first.
+        started = (
+            run.started_at is not None
+            and await self.store.checkpointer().aget_tuple(config) is not None
+        )
         graph_input: Any
         if resume is not None:
             graph_input = Command(resume=resume)
@@ -197,50 +211,73 @@ class Engine:
             self.dispatcher,
             list(listeners or []),
         )
-        run = await self.store.transition(
-            run.id,
-            RunStatus.RUNNING,
-            lease_owner=self.owner,
-            lease_expires_at=utcnow() + timedelta(seconds=self.lease_ttl),
-            error=None,
-            interrupt=None,
-            resume_input=None,
-        )
-        await ctx.emit("run.started" if not started else "run.resumed", {"status": "running"})
+        if run.status == RunStatus.RUNNING and run.lease_owner not in (None, self.owner):
+            lease_takeover()
+        links = await earlier_traces(self.store, run.id) if started else []
+        watch = RunWatch(run, resumed=started, links=links)
+        try:
+            run, event = await self.store.transition_and_emit(
+                run.id,
+                RunStatus.RUNNING,
+                "run.started" if not started else "run.resumed",
+                {"status": "running", **watch.event_data()},
+                lease_owner=self.owner,
+                lease_expires_at=utcnow() + timedelta(seconds=self.lease_ttl),
+                error=None,
+                interrupt=None,
+                resume_input=None,
+            )
+        except BaseException:
+            watch.finish(run)
+            raise
+        await ctx.tell(event)
         renewer = asyncio.create_task(self._renew(run.id, asyncio.current_task()))
         try:
+            values: dict[str, Any] | None = None
             async with asyncio.timeout(spec.limits.timeout):
-                async for _chunk in graph.astream(
+                # The last "values" chunk is the state the run ended with (interrupts included),
+                # so that it need not be read back from the store.
+                async for chunk in graph.astream(
                     graph_input,
                     config,
                     context=ctx,
-                    stream_mode="updates",
+                    stream_mode="values",
                     durability="sync",
                 ):
-                    pass
-            snapshot = await graph.aget_state(config)
-            if snapshot.interrupts:
-                request = dict(snapshot.interrupts[0].value)
+                    values = chunk
+            if values is None:
+                snapshot = await graph.aget_state(config)
+                values = {**snapshot.values, INTERRUPTS: snapshot.interrupts}
+            if interrupts := values.get(INTERRUPTS):
+                request = dict(interrupts[0].value)
                 run = await self._finish(
-                    run.id,
+                    ctx,
                     RunStatus.INTERRUPTED,
+                    ("run.interrupted", request),
                     interrupt=request,
                     lease_owner=None,
                     lease_expires_at=None,
                 )
-                await ctx.emit("run.interrupted", request)
             else:
-                output = {k: snapshot.values.get(k) for k in spec.output}
-                run = await self._finish(run.id, RunStatus.SUCCEEDED, output=output)
-                await ctx.emit("run.finished", {"status": run.status.value, "output": output})
+                output = {k: values.get(k) for k in spec.output}
+                run = await self._finish(
+                    ctx,
+                    RunStatus.SUCCEEDED,
+                    ("run.finished", {"status": "succeeded", "output": output}),
+                    output=output,
+                )
         except RunCancelled:
             run = await self.store.get_run(run.id)
         except RunWaiting as exc:
-            retry_at = utcnow() + timedelta(seconds=self.wait_backoff)
+            wait = self.wait_backoff if exc.retry_after is None else exc.retry_after
+            retry_at = utcnow() + timedelta(seconds=min(max(wait, MIN_WAIT), MAX_WAIT))
             run = await self._finish(
-                run.id, RunStatus.QUEUED, lease_owner=None, lease_expires_at=retry_at
+                ctx,
+                RunStatus.QUEUED,
+                ("run.waiting", exc.as_dict()),
+                lease_owner=None,
+                lease_expires_at=retry_at,
             )
-            await ctx.emit("run.waiting", exc.as_dict())
         except GraphRecursionError:
             run = await self._fail(
                 ctx,
@@ -283,25 +320,43 @@ class Engine:
             log.error("run %s failed unexpectedly: %r", run.id, exc)
             log.debug("traceback of run %s", run.id, exc_info=True)
             run = await self._fail(
-                ctx, RunError(f"internal error: {exc.__class__.__name__}: {exc}", code="internal")
+                ctx,
+                RunError(
+                    redact(f"internal error: {exc.__class__.__name__}: {exc}"), code="internal"
+                ),
             )
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await renewer
+            with contextlib.suppress(Exception):
+                await ctx.close()
+            watch.finish(run)
         return run
 
-    async def _finish(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
+    async def _finish(
+        self,
+        ctx: RunContext,
+        status: RunStatus,
+        event: tuple[str, dict[str, Any]],
+        **changes: Any,
+    ) -> RunRecord:
+        """The run's last transition of this stretch and its event, in one write."""
+        await ctx.close()
         try:
-            return await self.store.transition(run_id, status, **changes)
+            run, told = await self.store.transition_and_emit(ctx.run_id, status, *event, **changes)
         except InvalidTransition:
-            return await self.store.get_run(run_id)  # cancelled meanwhile: that wins
+            return await self.store.get_run(ctx.run_id)  # cancelled meanwhile: that wins
+        await ctx.tell(told)
+        return run
 
     async def _fail(self, ctx: RunContext, error: RunError) -> RunRecord:
-        run = await self._finish(ctx.run_id, RunStatus.FAILED, error=error.as_dict())
-        if run.status == RunStatus.FAILED:
-            await ctx.emit("run.finished", {"status": "failed", "error": error.as_dict()})
-        return run
+        return await self._finish(
+            ctx,
+            RunStatus.FAILED,
+            ("run.finished", {"status": "failed", "error": error.as_dict()}),
+            error=error.as_dict(),
+        )
 
     async def _renew(self, run_id: str, runner: asyncio.Task[Any] | None) -> bool:
         while True:

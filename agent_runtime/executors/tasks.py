@@ -31,6 +31,9 @@ class NodeTask(WireModel):
     # tool nodes
     tool: ToolSpec | None = None
     args: dict[str, Any] = Field(default_factory=dict)
+    #: Seconds the node allows this attempt (its ``timeout``): an agent stops the task then,
+    #: when the engine stops waiting for it, instead of running on for nobody.
+    timeout: float | None = Field(default=None, gt=0)
 
     @property
     def idempotency_key(self) -> str:
@@ -53,4 +56,9 @@ class PermanentTaskError(TaskError):
 
 
 class NoAgents(TaskError):
-    """No agent serves the task's capability right now: the run waits, it does not fail."""
+    """No agent serves the task's capability right now: the run waits, it does not fail.
+
+    ``retry_after``: seconds the agents asked to be left alone (HTTP ``Retry-After``), if any.
+    """
+
+    retry_after: float | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
@@ -16,6 +16,7 @@ from agent_runtime.gateway.registry import EndpointRegistry
 from agent_runtime.gateway.routes import health, runs, workflows
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.state import Gateway
+from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.kube import KubeClient
 from agent_runtime.stores import open_store
@@ -34,7 +35,12 @@ def make_dispatcher(settings: GatewaySettings, registry: EndpointRegistry | None
 
 @asynccontextmanager
 async def serving(
-    app: FastAPI, settings: GatewaySettings, catalog: Catalog, dispatcher: Dispatcher
+    app: FastAPI,
+    settings: GatewaySettings,
+    catalog: Catalog,
+    dispatcher: Dispatcher,
+    *,
+    watches: Sequence[NamespacedWatches] = (),
 ) -> AsyncIterator[None]:
     """The store, the engine and the workers of one gateway, for the app's lifetime."""
     async with open_store(settings.store) as store:
@@ -48,7 +54,9 @@ async def serving(
         worker = RunWorker(
             engine, concurrency=settings.concurrency, poll_interval=settings.poll_interval
         )
-        gateway = Gateway(settings, store, engine, dispatcher, worker, catalog)
+        gateway = Gateway(
+            settings, store, engine, dispatcher, worker, catalog, watches=list(watches)
+        )
         worker.on_settled = gateway.notify
         app.state.gateway = gateway
         worker.start()
@@ -68,15 +76,19 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             registry = None
+            watches: list[NamespacedWatches] = []
             if settings.kubernetes:
                 client = KubeClient()
                 stack.push_async_callback(client.aclose)
-                registry = EndpointRegistry(client, namespace=settings.namespace)
-                watched = ClusterWorkflows(client, served, namespace=settings.namespace)
+                namespaces = settings.served_namespaces
+                registry = EndpointRegistry(client, namespaces=namespaces)
+                watched = ClusterWorkflows(client, served, namespaces=namespaces)
                 for part in (registry, watched):
                     part.start()
                     stack.push_async_callback(part.stop)
-            async with serving(app, settings, served, make_dispatcher(settings, registry)):
+                watches += [registry.watches, watched.watches]
+            dispatcher = make_dispatcher(settings, registry)
+            async with serving(app, settings, served, dispatcher, watches=watches):
                 yield
 
     app = FastAPI(

@@ -68,8 +68,19 @@ class Catalog:
     def remove(self, namespace: str, name: str) -> None:
         self._entries.pop((namespace, name), None)
 
-    def replace(self, entries: list[Entry]) -> None:
-        self._entries = {(e.namespace, e.name): e for e in entries}
+    def replace(self, entries: list[Entry], *, source: str, namespace: str | None = None) -> None:
+        """A re-list of one source (in one namespace, or all): its entries become exactly these.
+
+        Entries of other sources and namespaces stay, so several watches (and a folder of files)
+        can feed one catalog.
+        """
+        self._entries = {
+            key: e
+            for key, e in self._entries.items()
+            if e.source != source or (namespace is not None and e.namespace != namespace)
+        }
+        for entry in entries:
+            self.put(entry)
 
     def load_folder(self, folder: Path) -> None:
         """Every Workflow in the folder's YAML files; a bad file is listed, not fatal."""

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from agent_runtime.gateway.catalog import Catalog, Entry
-from agent_runtime.kube import KubeClient, Watch
+from agent_runtime.gateway.watches import NamespacedWatches
+from agent_runtime.kube import KubeClient
 from agent_runtime.spec import SpecError, parse_workflow
 
 log = logging.getLogger(__name__)
 PATH = "/apis/configurable-agents.io/v1alpha1"
+#: The catalog source of Workflows read from the cluster.
+SOURCE = "cluster"
 
 
 def _plain(obj: dict[str, Any]) -> dict[str, Any]:
@@ -31,31 +35,31 @@ def entry_of(obj: dict[str, Any]) -> Entry:
     try:
         workflow = parse_workflow(_plain(obj))
     except SpecError as exc:
-        return Entry(
-            namespace, name, None, "cluster", tuple(str(p) for p in exc.problems), conditions
-        )
-    return Entry(namespace, name, workflow, "cluster", (), conditions)
+        return Entry(namespace, name, None, SOURCE, tuple(str(p) for p in exc.problems), conditions)
+    return Entry(namespace, name, workflow, SOURCE, (), conditions)
 
 
 class ClusterWorkflows:
-    """Feeds a catalog from the Workflow objects of one namespace, or of all."""
+    """Feeds a catalog from the Workflows of the given namespaces (one watch each), or of all."""
 
     def __init__(
-        self, client: KubeClient, catalog: Catalog, *, namespace: str | None = None
+        self, client: KubeClient, catalog: Catalog, *, namespaces: Sequence[str] = ()
     ) -> None:
-        path = f"{PATH}/namespaces/{namespace}/workflows" if namespace else f"{PATH}/workflows"
         self.catalog = catalog
-        self.watch = Watch(client, path, self._handle)
+        self.watches = NamespacedWatches(
+            client, PATH, "workflows", self._handle, namespaces=namespaces
+        )
 
     def start(self) -> None:
-        self.watch.start()
+        self.watches.start()
 
     async def stop(self) -> None:
-        await self.watch.stop()
+        await self.watches.stop()
 
-    def _handle(self, kind: str, obj: dict[str, Any]) -> None:
+    def _handle(self, scope: str | None, kind: str, obj: dict[str, Any]) -> None:
         if kind == "SYNCED":
-            self.catalog.replace([entry_of(item) for item in obj["items"]])
+            entries = [entry_of(item) for item in obj["items"]]
+            self.catalog.replace(entries, source=SOURCE, namespace=scope)
         elif kind == "DELETED":
             entry = entry_of(obj)
             self.catalog.remove(entry.namespace, entry.name)

@@ -1,7 +1,8 @@
 """The agent registry is Kubernetes itself: ready EndpointSlice endpoints of AgentPools.
 
-A watch keeps the cache current, so no task ever queries the API server. Services of pools carry
-one label per capability, and the EndpointSlice controller copies them onto the slices.
+A watch per served namespace (or one cluster-wide) keeps the cache current, so no task ever
+queries the API server. Services of pools carry one label per capability, and the EndpointSlice
+controller copies them onto the slices.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
-from agent_runtime.kube import KubeClient, Watch
+from agent_runtime.gateway.watches import NamespacedWatches
+from agent_runtime.kube import KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +36,27 @@ class EndpointRegistry:
         self,
         client: KubeClient,
         *,
-        namespace: str | None = None,
+        namespaces: Sequence[str] = (),
         address_map: dict[str, str] | None = None,
     ) -> None:
-        path = "/apis/discovery.k8s.io/v1"
-        path += f"/namespaces/{namespace}/endpointslices" if namespace else "/endpointslices"
-        self.watch = Watch(client, path, self._handle, label_selector=POOL_LABEL)
+        self.watches = NamespacedWatches(
+            client,
+            "/apis/discovery.k8s.io/v1",
+            "endpointslices",
+            self._handle,
+            namespaces=namespaces,
+            label_selector=POOL_LABEL,
+        )
         self.address_map = address_map if address_map is not None else address_map_from_env()
         #: (namespace, slice name) -> (capabilities, ready URLs)
         self._slices: dict[tuple[str, str], tuple[frozenset[str], tuple[str, ...]]] = {}
         self.changed = asyncio.Condition()
 
     def start(self) -> None:
-        self.watch.start()
+        self.watches.start()
 
     async def stop(self) -> None:
-        await self.watch.stop()
+        await self.watches.stop()
 
     def endpoints(self, capability: str, namespace: str | None = None) -> list[str]:
         urls: list[str] = []
@@ -82,9 +90,10 @@ class EndpointRegistry:
         )
         return (meta.get("namespace", ""), meta.get("name", "")), (capabilities, self._urls(obj))
 
-    async def _handle(self, kind: str, obj: dict[str, Any]) -> None:
-        if kind == "SYNCED":
-            self._slices = dict(self._entry(item) for item in obj["items"])
+    async def _handle(self, scope: str | None, kind: str, obj: dict[str, Any]) -> None:
+        if kind == "SYNCED":  # a re-list of one namespace (or of all) replaces only that part
+            kept = {k: v for k, v in self._slices.items() if scope is not None and k[0] != scope}
+            self._slices = kept | dict(self._entry(item) for item in obj["items"])
         elif kind == "DELETED":
             self._slices.pop(self._entry(obj)[0], None)
         else:

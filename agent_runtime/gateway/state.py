@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from agent_runtime.engine import Dispatcher, Engine
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.settings import GatewaySettings
+from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.stores import RunRecord, RunStatus, RunStore
 
@@ -25,6 +26,8 @@ class Gateway:
     dispatcher: Dispatcher
     worker: RunWorker
     catalog: Catalog
+    #: The cluster watches feeding the catalog and the registry (none without ``kubernetes``).
+    watches: list[NamespacedWatches] = field(default_factory=list)
     _settled: defaultdict[str, asyncio.Event] = field(
         default_factory=lambda: defaultdict(asyncio.Event)
     )

@@ -8,7 +8,8 @@ import logging
 from collections.abc import Callable
 
 from agent_runtime.engine import Engine, RunError
-from agent_runtime.stores import StoreError
+from agent_runtime.engine.observe import lease_takeover
+from agent_runtime.stores import RunStatus, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class RunWorker:
                     async with asyncio.timeout(self.poll_interval):
                         await self._wake.wait()
                 continue
+            if run.status == RunStatus.RUNNING:  # its owner's lease expired: a takeover
+                lease_takeover()
             task = asyncio.create_task(self._execute(run.id), name=f"run-{run.id}")
             self._running.add(task)
             task.add_done_callback(self._running.discard)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -206,6 +207,10 @@ class WorkflowSpec(SpecModel):
 
     def content_hash(self) -> str:
         """A stable hash of the spec, recorded with each run: edits never change runs in flight."""
+        return self._content_hash
+
+    @cached_property
+    def _content_hash(self) -> str:  # once per (frozen) spec, not once per run
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
@@ -229,6 +234,11 @@ class Workflow(SpecModel):
     @property
     def namespace(self) -> str:
         return self.metadata.namespace or "default"
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """The Workflow as a run records it (no status), built once per (frozen) object."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"status"})
 
     @property
     def name(self) -> str:

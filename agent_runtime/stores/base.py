@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -193,6 +193,33 @@ class RunStore(ABC):
         a step and its event cost one write, not two.
         """
 
+    #: Whether ``defer_step`` takes steps (to write them with the next checkpoint commit).
+    defers_steps: bool = False
+
+    def defer_step(
+        self, run_id: str, step: StepRecord | None, event: tuple[str, dict[str, Any]]
+    ) -> RunEvent:
+        """Hand over a step (or just an event) of a node that has finished, to be written in the
+        same transaction as that node's checkpoint writes; returns the event, not yet numbered.
+
+        Only for stores whose ``defers_steps`` is true; the engine records steps itself otherwise.
+        """
+        raise NotImplementedError(f"{type(self).__name__} writes steps at once")
+
+    async def flush_steps(self, run_id: str) -> None:
+        """Write whatever ``defer_step`` still holds for a run."""
+
+    async def is_cancelled(self, run_id: str) -> bool:
+        """Whether a run has been cancelled; stores may answer from their last write's read."""
+        return (await self.get_run(run_id)).status == RunStatus.CANCELLED
+
+    async def transition_and_emit(
+        self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
+    ) -> tuple[RunRecord, RunEvent]:
+        """``transition`` and ``append_event``; stores may do both in one transaction."""
+        run = await self.transition(run_id, status, **changes)
+        return run, await self.append_event(run_id, kind, data)
+
     @abstractmethod
     async def list_steps(self, run_id: str) -> list[StepRecord]: ...
 
@@ -229,6 +256,21 @@ class RunStore(ABC):
     @abstractmethod
     async def delete_runs(self, *, finished_before: datetime) -> int:
         """Remove finished runs (and their steps, events and checkpoints); returns how many."""
+
+    async def prune(self, older_than: timedelta) -> int:
+        """Remove runs that finished (succeeded, failed, cancelled) more than ``older_than`` ago,
+        with their steps, events and checkpoints; returns how many (``runs prune``)."""
+        return await self.delete_runs(finished_before=utcnow() - older_than)
+
+    async def init(self) -> list[str]:
+        """Create what the store needs (``store init``); one line per thing done.
+
+        Local and SQL stores create their schema whenever they open; cloud stores create their
+        resources only here, never on their own.
+        """
+        await self.open()
+        await self.close()
+        return ["store ready: its schema is applied"]
 
 
 def encode_cursor(created_at: datetime, run_id: str) -> str:

@@ -1,4 +1,4 @@
-"""The PostgreSQL run store: psycopg 3 (async) behind one connection pool, LangGraph's own saver.
+"""The PostgreSQL run store: psycopg 3 (async) behind one connection pool, checkpoints included.
 
 URL: ``postgresql://user:password@host:5432/db?sslmode=require&pool_max=20``. Query parameters
 ``pool_min`` (default 1), ``pool_max`` (default 10) and ``pool_timeout`` (seconds to wait for a
@@ -6,14 +6,13 @@ free connection, default 30) size the pool and are removed before connecting; ev
 to libpq. ``connect_timeout`` defaults to 10 seconds.
 
 Run records are JSONB documents (the ``model_dump`` of the record, its source of truth) next to
-the columns that are filtered, ordered or locked on. Checkpoints live in the tables of LangGraph's
-``AsyncPostgresSaver``, which shares the pool: it holds one connection at a time anyway (each of
-its operations runs under its own lock), so a pool of its own would only add connections.
+the columns that are filtered, ordered or locked on. Checkpoints are written by the store's own
+LangGraph saver (``postgres_checkpoints``) on the same pool, together with the step records the
+engine defers to it: a durable step is one pipelined transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -24,13 +23,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import psycopg
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import TypeAdapter
 
 from agent_runtime.stores.base import (
+    InvalidTransition,
     RunEvent,
     RunNotFound,
     RunPage,
@@ -45,6 +44,8 @@ from agent_runtime.stores.base import (
     run_filters,
     utcnow,
 )
+from agent_runtime.stores.postgres_checkpoints import SCHEMA as CHECKPOINT_SCHEMA
+from agent_runtime.stores.postgres_checkpoints import PostgresCheckpointer, StepOutbox
 from agent_runtime.stores.url import redact
 
 #: Schema versions, applied in order under an advisory lock; the position is the version number
@@ -94,18 +95,25 @@ MIGRATIONS = [
         last_seq BIGINT NOT NULL
     );
     """,
+    # Checkpoints move from LangGraph's saver tables to the store's own (one transaction a step).
+    CHECKPOINT_SCHEMA,
 ]
 
-#: pg_advisory_xact_lock key for MIGRATIONS, and the session lock around LangGraph's setup().
+#: pg_advisory_xact_lock key for MIGRATIONS.
 MIGRATION_LOCK = 0x63612D6D6967  # "ca-mig"
-SAVER_SETUP_LOCK = 0x63612D6C6773  # "ca-lgs"
-#: Seconds to wait for another process's LangGraph setup (index builds on a large table).
-SAVER_SETUP_WAIT = 300.0
 
 POOL_PARAMS = ("pool_min", "pool_max", "pool_timeout")
 DEFAULT_CONNECT_TIMEOUT = 10
 
 FINISHED = tuple(s.value for s in RunStatus if s.finished)
+#: What else a run owns, by the column naming it (checkpoints are keyed by thread = run id).
+_RUN_TABLES = (
+    ("ca_steps", "run_id"),
+    ("ca_events", "run_id"),
+    ("ca_event_seqs", "run_id"),
+    ("ca_checkpoint_writes", "thread_id"),
+    ("ca_checkpoints", "thread_id"),
+)
 _DATETIME_JSON: TypeAdapter[datetime] = TypeAdapter(datetime)
 
 Conn = psycopg.AsyncConnection[DictRow]
@@ -123,19 +131,70 @@ def _json_time(value: datetime | None) -> Any:
 
 #: The tail of a WITH statement appending an event with the next number of its run; the counter
 #: row stays locked until the event is committed, so numbers have no gaps.
-_NEXT_EVENT = (
+_UPSERT_STEPS = (
+    "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
+    " SELECT %(run)s, s->>'node', (s->>'visit')::int, (s->>'attempt')::int,"
+    " (s->>'started_at')::timestamptz, s FROM jsonb_array_elements(%(steps)s::jsonb) AS s"
+    " ON CONFLICT (run_id, node, visit, attempt)"
+    " DO UPDATE SET started_at = excluded.started_at, record = excluded.record"
+)
+#: The tail of a WITH statement appending ``n`` events with the next numbers of their run; the
+#: counter row stays locked until they are committed, so numbers have no gaps.
+_NEXT_EVENTS = (
     "next AS ("
-    " INSERT INTO ca_event_seqs AS s (run_id, last_seq) VALUES (%(run)s, 1)"
-    " ON CONFLICT (run_id) DO UPDATE SET last_seq = s.last_seq + 1"
-    " RETURNING last_seq)"
+    " INSERT INTO ca_event_seqs AS q (run_id, last_seq) SELECT %(run)s, %(n)s {guard}"
+    " ON CONFLICT (run_id) DO UPDATE SET last_seq = q.last_seq + %(n)s"
+    " RETURNING last_seq - %(n)s AS base)"
     " INSERT INTO ca_events (run_id, seq, record)"
-    " SELECT %(run)s, last_seq, %(record)s::jsonb || jsonb_build_object('seq', last_seq) FROM next"
+    " SELECT %(run)s, base + e.i, e.r || jsonb_build_object('seq', base + e.i)"
+    " FROM next, jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(r, i)"
     " RETURNING seq"
 )
+#: A run's update, only if it still is as this process last wrote it: the same status, update
+#: time and lease (claims and renewals change only the lease).
+_SWAP_RUN = (
+    "UPDATE ca_runs SET status = %(status)s, finished_at = %(finished)s, lease_owner = %(owner)s,"
+    " lease_expires_at = %(expires)s, record = %(record)s::jsonb"
+    " WHERE id = %(run)s AND status = %(from)s AND record->>'updated_at' = %(stamp)s"
+    " AND lease_owner IS NOT DISTINCT FROM %(was_owner)s::text"
+    " AND lease_expires_at IS NOT DISTINCT FROM %(was_expiring)s::timestamptz"
+    " RETURNING id"
+)
+#: Runs this process created or moved to running, to move on without reading them (bounded).
+_KNOWN_RUNS = 10_000
+
+
+async def write_records(
+    conn: Conn, run_id: str, steps: list[StepRecord], events: list[RunEvent]
+) -> list[int]:
+    """Steps (upserted by key) and events (numbered in order) of one run: one statement.
+
+    Returns the events' numbers. In a pipeline the numbers are only read once it syncs, so a
+    caller that does not need them gets [] and costs no round trip of its own.
+    """
+    args: dict[str, Any] = {"run": run_id}
+    if steps:
+        latest = {(s.node, s.visit, s.attempt): s for s in steps}  # one row may change once
+        args["steps"] = "[" + ",".join(s.model_dump_json() for s in latest.values()) + "]"
+    if not events:
+        await conn.execute(_UPSERT_STEPS, args)
+        return []
+    args.update(n=len(events), events="[" + ",".join(e.model_dump_json() for e in events) + "]")
+    sql = (
+        f"WITH steps AS ({_UPSERT_STEPS} RETURNING 1), {_NEXT_EVENTS.format(guard='')}"
+        if steps
+        else f"WITH {_NEXT_EVENTS.format(guard='')}"
+    )
+    cur = await conn.execute(sql, args)
+    if conn.pgconn.pipeline_status:
+        return []
+    return sorted(int(row["seq"]) for row in await cur.fetchall())
 
 
 class PostgresStore(RunStore):
-    """Run records, steps, events and leases in ``ca_*`` tables; checkpoints by LangGraph."""
+    """Run records, steps, events, leases and checkpoints in ``ca_*`` tables."""
+
+    defers_steps = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -144,7 +203,9 @@ class PostgresStore(RunStore):
         self.pool_min, self.pool_max = self._url.pool_min, self._url.pool_max
         self.pool_timeout = self._url.pool_timeout
         self._pool: AsyncConnectionPool[Conn] | None = None
-        self._saver: AsyncPostgresSaver | None = None
+        self._outbox = StepOutbox(write=write_records)
+        self._known: dict[str, RunRecord] = {}
+        self._saver: PostgresCheckpointer | None = None
 
     # ------------------------------------------------------------------ opening and errors
 
@@ -163,12 +224,10 @@ class PostgresStore(RunStore):
         try:
             async with conn:
                 await self._migrate(conn)
-                await self._setup_saver(conn)
             pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
                 self._conninfo,
                 connection_class=psycopg.AsyncConnection[DictRow],
-                # what AsyncPostgresSaver needs (it sets the same in from_conn_string)
-                kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+                kwargs={"autocommit": True, "row_factory": dict_row},
                 min_size=self.pool_min,
                 max_size=self.pool_max,
                 timeout=self.pool_timeout,
@@ -177,7 +236,7 @@ class PostgresStore(RunStore):
             )
             self._pool = pool
             await pool.open(wait=True, timeout=self.pool_timeout)
-            self._saver = AsyncPostgresSaver(pool)
+            self._saver = PostgresCheckpointer(self._connection, self._outbox)
         except (psycopg.Error, PoolTimeout, OSError) as exc:
             await self.close()
             self._fail(exc, "cannot open")
@@ -205,42 +264,6 @@ class PostgresStore(RunStore):
             for version, script in enumerate(MIGRATIONS[done:], start=done + 1):
                 await conn.execute(script.encode())  # no parameters: several statements at once
                 await conn.execute("INSERT INTO ca_migrations (version) VALUES (%s)", (version,))
-
-    async def _setup_saver(self, conn: Conn) -> None:
-        """LangGraph's migrations, once: they create indexes CONCURRENTLY, outside transactions.
-
-        Serialized by a session lock taken with try-and-retry: a session waiting in a blocking
-        lock call holds a snapshot that CREATE INDEX CONCURRENTLY would wait for (a deadlock).
-        """
-        saver = AsyncPostgresSaver(conn)
-        if await self._saver_is_current(conn, saver):
-            return
-        deadline = asyncio.get_running_loop().time() + SAVER_SETUP_WAIT
-        while True:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (SAVER_SETUP_LOCK,))
-            row = await cur.fetchone()
-            if row and row["ok"]:
-                break
-            if asyncio.get_running_loop().time() > deadline:
-                raise StoreError(
-                    f"cannot open the PostgreSQL store at {self._safe_url}: another process has"
-                    f" been setting up LangGraph's checkpoint tables for {SAVER_SETUP_WAIT:.0f} s"
-                )
-            await asyncio.sleep(0.02)
-        try:
-            await saver.setup()
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (SAVER_SETUP_LOCK,))
-
-    @staticmethod
-    async def _saver_is_current(conn: Conn, saver: AsyncPostgresSaver) -> bool:
-        cur = await conn.execute("SELECT to_regclass('checkpoint_migrations') IS NOT NULL AS ok")
-        row = await cur.fetchone()
-        if not (row and row["ok"]):
-            return False
-        cur = await conn.execute("SELECT COALESCE(MAX(v), -1) AS v FROM checkpoint_migrations")
-        row = await cur.fetchone()
-        return row is not None and int(row["v"]) >= len(saver.MIGRATIONS) - 1
 
     async def close(self) -> None:
         pool, self._pool, self._saver = self._pool, None, None
@@ -298,6 +321,7 @@ class PostgresStore(RunStore):
                 ),
             )
             if await cur.fetchone():
+                self._remember(run)
                 return run
             # Either the idempotency key is taken (the other insert has committed: ON CONFLICT
             # waited for it), or the id exists.
@@ -347,6 +371,29 @@ class PostgresStore(RunStore):
         return page_of([r["record"] for r in rows], limit)
 
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
+        run, _ = await self._transition(run_id, status, None, changes)
+        return run
+
+    async def transition_and_emit(
+        self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
+    ) -> tuple[RunRecord, RunEvent]:
+        run, event = await self._transition(run_id, status, (kind, data), changes)
+        assert event is not None
+        return run, event
+
+    async def _transition(
+        self,
+        run_id: str,
+        status: RunStatus,
+        event: tuple[str, dict[str, Any]] | None,
+        changes: dict[str, Any],
+    ) -> tuple[RunRecord, RunEvent | None]:
+        known = self._known.pop(run_id, None)
+        if known is not None:
+            swapped = await self._swap(known, status, event, changes)
+            if swapped is not None:
+                return swapped
+        appended: RunEvent | None = None
         async with self._connection() as conn:
             # Two round trips: BEGIN + SELECT ... FOR UPDATE, then UPDATE + COMMIT, pipelined by
             # hand (conn.transaction() in a pipeline syncs at its edges: five round trips).
@@ -363,12 +410,73 @@ class PostgresStore(RunStore):
                     run = RunRecord.model_validate_json(row["record"])
                     updated = apply_transition(run, status, changes)
                     await self._write(conn, updated)
+                    if event is not None:
+                        appended = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
+                        numbered = await conn.execute(
+                            f"WITH {_NEXT_EVENTS.format(guard='')}",
+                            {"run": run_id, "n": 1, "events": f"[{appended.model_dump_json()}]"},
+                        )
                     await conn.execute("COMMIT")
+                if appended is not None and (row := await numbered.fetchone()):
+                    appended = appended.model_copy(update={"seq": int(row["seq"])})
             except BaseException:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     await conn.execute("ROLLBACK")
                 raise
-        return updated
+        self._moved(updated)
+        return updated, appended
+
+    def _moved(self, run: RunRecord) -> None:
+        self._outbox.statuses[run.id] = run.status.value
+        if run.status == RunStatus.RUNNING:
+            self._remember(run)
+
+    def _remember(self, run: RunRecord) -> None:
+        """Keep a run this process wrote, to move it on with one statement (see ``_swap``)."""
+        if len(self._known) >= _KNOWN_RUNS:
+            self._known.pop(next(iter(self._known)))
+        self._known[run.id] = run
+
+    async def _swap(
+        self,
+        known: RunRecord,
+        status: RunStatus,
+        event: tuple[str, dict[str, Any]] | None,
+        changes: dict[str, Any],
+    ) -> tuple[RunRecord, RunEvent | None] | None:
+        """The transition in one statement (with its event) if the run is as this process last
+        left it; None if it changed meanwhile or the move is not allowed (the caller reads it)."""
+        try:
+            updated = apply_transition(known, status, changes)
+        except InvalidTransition:
+            return None
+        args: dict[str, Any] = {
+            "run": known.id,
+            "status": updated.status.value,
+            "finished": _utc(updated.finished_at) if updated.finished_at else None,
+            "owner": updated.lease_owner,
+            "expires": _utc(updated.lease_expires_at) if updated.lease_expires_at else None,
+            "record": updated.model_dump_json(),
+            "from": known.status.value,
+            "stamp": _json_time(known.updated_at),
+            "was_owner": known.lease_owner,
+            "was_expiring": _utc(known.lease_expires_at) if known.lease_expires_at else None,
+        }
+        appended = None
+        sql = _SWAP_RUN
+        if event is not None:
+            appended = RunEvent(run_id=known.id, seq=0, type=event[0], data=event[1])
+            args.update(n=1, events=f"[{appended.model_dump_json()}]")
+            sql = f"WITH moved AS ({_SWAP_RUN}), {_NEXT_EVENTS.format(guard='FROM moved')}"
+        async with self._connection() as conn:
+            cur = await conn.execute(sql, args)
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        if appended is not None:
+            appended = appended.model_copy(update={"seq": int(row["seq"])})
+        self._moved(updated)
+        return updated, appended
 
     @staticmethod
     async def _write(conn: Conn, run: RunRecord) -> None:
@@ -390,33 +498,35 @@ class PostgresStore(RunStore):
     async def record_step(
         self, step: StepRecord, *, event: tuple[str, dict[str, Any]] | None = None
     ) -> RunEvent | None:
-        upsert = (
-            "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
-            " VALUES (%(run)s, %(node)s, %(visit)s, %(attempt)s, %(started)s, %(step)s::jsonb)"
-            " ON CONFLICT (run_id, node, visit, attempt)"
-            " DO UPDATE SET started_at = excluded.started_at, record = excluded.record"
-        )
-        args: dict[str, Any] = {
-            "run": step.run_id,
-            "node": step.node,
-            "visit": step.visit,
-            "attempt": step.attempt,
-            "started": _utc(step.started_at),
-            "step": step.model_dump_json(),
-        }
-        if event is None:
-            async with self._connection() as conn:
-                await conn.execute(upsert, args)
-            return None
-        # One statement, so one round trip and one transaction, for the step and its event.
-        pending = RunEvent(run_id=step.run_id, seq=0, type=event[0], data=event[1])
-        args["record"] = pending.model_dump_json()
+        pending = []
+        if event is not None:
+            pending.append(RunEvent(run_id=step.run_id, seq=0, type=event[0], data=event[1]))
         async with self._connection() as conn:
-            cur = await conn.execute(f"WITH step AS ({upsert} RETURNING 1), {_NEXT_EVENT}", args)
-            row = await cur.fetchone()
-        if row is None:  # pragma: no cover - the statement always inserts one row
-            raise StoreError(f"cannot append an event to run {step.run_id!r}")
-        return pending.model_copy(update={"seq": int(row["seq"])})
+            seqs = await write_records(conn, step.run_id, [step], pending)
+        if not pending:
+            return None
+        return pending[0].model_copy(update={"seq": seqs[0]})
+
+    def defer_step(
+        self, run_id: str, step: StepRecord | None, event: tuple[str, dict[str, Any]]
+    ) -> RunEvent:
+        pending = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
+        self._outbox.add(run_id, step, pending)
+        return pending
+
+    async def flush_steps(self, run_id: str) -> None:
+        if self._saver is None:
+            return
+        try:
+            await self._saver.flush(run_id)
+        finally:
+            self._saver.forget(run_id)
+
+    async def is_cancelled(self, run_id: str) -> bool:
+        seen = self._outbox.statuses.pop(run_id, None)
+        if seen is None:
+            return await super().is_cancelled(run_id)
+        return seen == RunStatus.CANCELLED.value
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         async with self._connection() as conn:
@@ -436,14 +546,8 @@ class PostgresStore(RunStore):
     ) -> RunEvent:
         event = RunEvent(run_id=run_id, seq=0, type=kind, data=data)
         async with self._connection() as conn:
-            # One statement: the counter row stays locked until the event is committed.
-            cur = await conn.execute(
-                f"WITH {_NEXT_EVENT}", {"run": run_id, "record": event.model_dump_json()}
-            )
-            row = await cur.fetchone()
-        if row is None:  # pragma: no cover - the statement always inserts one row
-            raise StoreError(f"cannot append an event to run {run_id!r}")
-        return event.model_copy(update={"seq": int(row["seq"])})
+            seqs = await write_records(conn, run_id, [], [event])
+        return event.model_copy(update={"seq": seqs[0]})
 
     async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]:
         async with self._connection() as conn:
@@ -523,15 +627,10 @@ class PostgresStore(RunStore):
                 )
                 ids = [r["id"] for r in await cur.fetchall()]
                 if ids:
-                    for table in ("ca_steps", "ca_events", "ca_event_seqs"):
+                    for table, column in _RUN_TABLES:
                         await conn.execute(
-                            f"DELETE FROM {table} WHERE run_id = ANY(%s)".encode(), (ids,)
+                            f"DELETE FROM {table} WHERE {column} = ANY(%s)".encode(), (ids,)
                         )
-        if ids and self._saver is not None:
-            try:
-                await self._saver.aprune(ids, strategy="delete")
-            except (psycopg.Error, PoolTimeout) as exc:
-                self._fail(exc, "error from")
         return len(ids)
 
 

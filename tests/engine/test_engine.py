@@ -265,3 +265,42 @@ edges: [{from: START, to: first}, {from: first, to: second}, {from: second, to: 
     assert again.status == RunStatus.SUCCEEDED, again.error
     assert again.output == {"a": "first", "b": "second"}
     assert counts() == {"first": 1, "second": 2}
+
+
+class _Busy:
+    """Agents that are all busy and ask to be left alone for ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: float | None) -> None:
+        self.retry_after = retry_after
+
+    async def dispatch(self, task: Any) -> Any:
+        from agent_runtime.engine.remote import AgentsUnavailable
+
+        raise AgentsUnavailable(task.capability, ["a busy"], self.retry_after)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("retry_after", [None, 7.0])
+async def test_a_run_with_every_agent_busy_waits_as_long_as_they_ask(
+    store: RunStore, retry_after: float | None
+) -> None:
+    engine = Engine(store, _Busy(retry_after), wait_backoff=2.0)
+    wf = workflow(
+        """
+state: {out: {type: string}}
+output: [out]
+models: {default: {provider: scripted}}
+nodes: [{name: n, type: llm, prompt: hi, output: out}]
+edges: [{from: START, to: n}, {from: n, to: END}]
+"""
+    )
+    record = await engine.create_run(wf, {})
+    done = await engine.execute(record.id)
+    assert done.status == RunStatus.QUEUED and done.lease_owner is None
+    assert done.lease_expires_at is not None
+    waited = (done.lease_expires_at - done.updated_at).total_seconds()
+    assert waited == pytest.approx(retry_after or 2.0, abs=0.5)
+    events = [e.type for e in await store.list_events(record.id)]
+    assert events[-1] == "run.waiting"

@@ -82,6 +82,7 @@ async def test_a_busy_agent_passes_the_task_on(
         with pytest.raises(AgentsUnavailable, match="busy") as caught:
             await saturating.dispatch(task("run-nowhere"))
         assert not isinstance(caught.value, PermanentTaskError), "busy agents are retryable"
+        assert caught.value.retry_after == 1.0  # the agent's Retry-After (its default)
         assert (await slow).output == "done: run-saturate"
     finally:
         await saturating.aclose()
@@ -110,6 +111,20 @@ async def test_errors_map_back_to_task_errors(dispatcher: HttpDispatcher) -> Non
             await refused.dispatch(task("run-gpu", capability="gpu"))
     finally:
         await refused.aclose()
+
+
+async def test_an_agent_stops_a_task_at_the_nodes_timeout(
+    dispatcher: HttpDispatcher, trio: list[AgentProcess]
+) -> None:
+    """The engine stops waiting at the node's timeout; the agent stops the task too, so its
+    slot is free again at once rather than when the model would have answered."""
+    began = asyncio.get_running_loop().time()
+    with pytest.raises(TaskError, match=r"timed out after 0.2s") as caught:
+        await dispatcher.dispatch(task("run-slow", delay="5s", timeout=0.2))
+    assert not isinstance(caught.value, PermanentTaskError), "a timeout is retryable"
+    assert asyncio.get_running_loop().time() - began < 2
+    for agent in trio:
+        await agent.wait_in_flight(0)
 
 
 def dispatcher_url(dispatcher: HttpDispatcher) -> str:

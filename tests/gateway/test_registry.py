@@ -59,10 +59,10 @@ async def test_endpoint_cache_follows_pods(
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     client = KubeClient(load_configuration())
-    registry = EndpointRegistry(client, namespace=namespace, address_map={})
+    registry = EndpointRegistry(client, namespaces=[namespace], address_map={})
     registry.start()
     try:
-        await asyncio.wait_for(registry.watch.synced.wait(), 10)
+        await asyncio.wait_for(registry.watches.wait_synced(), 10)
         assert registry.endpoints("search", namespace) == []
         kubectl("apply", "-n", namespace, "-f", "-", stdin=POOL)
         took = await until(registry, lambda: len(registry.endpoints("search", namespace)) == 2)
@@ -108,7 +108,7 @@ async def test_address_map_seam(
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     kubectl("apply", "-n", namespace, "-f", "-", stdin=POOL.replace("replicas: 2", "replicas: 1"))
     client = KubeClient(load_configuration())
-    probe = EndpointRegistry(client, namespace=namespace, address_map={})
+    probe = EndpointRegistry(client, namespaces=[namespace], address_map={})
     probe.start()
     try:
         await until(probe, lambda: len(probe.endpoints("search", namespace)) == 1)
@@ -118,7 +118,7 @@ async def test_address_map_seam(
     monkeypatch.setenv(
         "CONFIGURABLE_AGENTS_ENDPOINT_MAP", f"{url.removeprefix('http://')}=127.0.0.1:9999"
     )
-    mapped = EndpointRegistry(client, namespace=namespace)
+    mapped = EndpointRegistry(client, namespaces=[namespace])
     mapped.start()
     try:
         await until(

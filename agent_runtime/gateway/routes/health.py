@@ -1,4 +1,4 @@
-"""Liveness, readiness (the store answers) and Prometheus metrics."""
+"""Liveness, readiness (the store answers, every cluster watch has listed) and metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agent_runtime.gateway.deps import GatewayDep
 from agent_runtime.gateway.errors import error
+from agent_runtime.gateway.metrics import refresh
 from agent_runtime.stores import StoreError
 
 router = APIRouter(tags=["health"])
@@ -26,9 +27,15 @@ async def readyz(gateway: GatewayDep) -> dict[str, str] | Response:
             await gateway.store.list_runs(limit=1)
     except (StoreError, TimeoutError, OSError) as exc:
         return error(503, "store_unavailable", f"the run store does not answer: {exc}")
+    # Until every watch has listed once the catalog or the registry is incomplete.
+    pending = [path for watches in gateway.watches for path in watches.pending()]
+    if pending:
+        message = f"not listed yet: {', '.join(pending)}"
+        return error(503, "not_synced", message, details={"pending": pending})
     return {"status": "ready"}
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(gateway: GatewayDep) -> Response:
+    await refresh(gateway)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
