@@ -107,7 +107,8 @@ class RunWatch:
     def finish(self, run: RunRecord) -> None:
         """End the span and count the execution by the status it settled at."""
         status = run.status.value if run.status != RunStatus.RUNNING else "aborted"
-        self.metrics.runs_finished.labels(self.workflow, status).inc()
+        if run.status.finished:  # not an execution that waits (human, agents)
+            self.metrics.runs_finished.labels(self.workflow, status).inc()
         self.metrics.run_duration.labels(self.workflow, status).observe(
             time.perf_counter() - self.started
         )

@@ -427,7 +427,10 @@ class PostgresStore(RunStore):
         return updated, appended
 
     def _moved(self, run: RunRecord) -> None:
-        self._outbox.statuses[run.id] = run.status.value
+        # Only for runs executed here (the engine asks ``is_cancelled`` and forgets them at the
+        # end): an API process that cancels or queues runs must not collect them.
+        if run.status == RunStatus.RUNNING or run.id in self._outbox.statuses:
+            self._outbox.statuses[run.id] = run.status.value
         if run.status == RunStatus.RUNNING:
             self._remember(run)
 

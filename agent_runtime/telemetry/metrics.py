@@ -55,8 +55,8 @@ class RunMetrics(_PerRegistry):
         )
         self.runs_finished = Counter(
             f"{PREFIX}_runs_finished_total",
-            "Executions that settled, by workflow and status "
-            "(succeeded, failed, cancelled, interrupted, queued = waiting for agents).",
+            "Runs that finished, by workflow and status (succeeded, failed, cancelled); an "
+            "execution that stops interrupted or queued for agents is not counted here.",
             ["workflow", "status"],
             registry=registry,
         )

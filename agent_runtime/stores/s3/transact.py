@@ -104,8 +104,10 @@ def put(table: str, item: dict[str, Any], condition: str | None = None) -> dict[
 def not_cancelled_check(table: str, run_id: str) -> Op:
     """A condition on the run item, so a step's commit also tells whether the run is cancelled.
 
-    A ``ConditionCheck`` in the step's transaction answers it at no extra round trip; a thread
-    with no run (LangGraph used on its own) passes it.
+    A ``ConditionCheck`` in the step's transaction answers it at no extra round trip (it costs
+    write capacity by the size of the run item, where a read would cost a round trip); a thread
+    with no run (LangGraph used on its own) passes it. When it fails, the item as it was comes
+    back, with the TTL the cancel gave the run.
     """
     return Op(
         Kind.NOT_CANCELLED,
