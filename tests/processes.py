@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -42,3 +47,33 @@ def stop(proc: subprocess.Popen[bytes], sig: int, *, grace: float = 20) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def start_cluster_gateway(
+    workdir: Path,
+    kubeconfig: Path | str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    ready: str = "/healthz",
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``serve --kubernetes`` on a free port with its own SQLite store, once ``ready`` answers;
+    the process, its URL and its log."""
+    port, log = free_port(), workdir / f"gateway-{uuid.uuid4().hex[:6]}.log"
+    environ = dict(os.environ, KUBECONFIG=str(kubeconfig), PYTHONPATH=str(REPO), **(env or {}))
+    store = f"sqlite:///{workdir / 'runs.db'}"
+    command = [sys.executable, "-m", "agent_runtime", "serve", "--kubernetes"]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [*command, "--port", str(port), "--store", store, *args],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(proc, f"{url}{ready}", log, what="gateway")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, url, log

@@ -46,6 +46,7 @@ from agent_runtime.stores.base import (
 )
 from agent_runtime.stores.postgres_checkpoints import SCHEMA as CHECKPOINT_SCHEMA
 from agent_runtime.stores.postgres_checkpoints import PostgresCheckpointer, StepOutbox
+from agent_runtime.stores.postgres_records import record_ctes, write_records
 from agent_runtime.stores.url import redact
 
 #: Schema versions, applied in order under an advisory lock; the position is the version number
@@ -129,27 +130,6 @@ def _json_time(value: datetime | None) -> Any:
     return None if value is None else _DATETIME_JSON.dump_python(value, mode="json")
 
 
-#: The tail of a WITH statement appending an event with the next number of its run; the counter
-#: row stays locked until the event is committed, so numbers have no gaps.
-_UPSERT_STEPS = (
-    "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
-    " SELECT %(run)s, s->>'node', (s->>'visit')::int, (s->>'attempt')::int,"
-    " (s->>'started_at')::timestamptz, s FROM jsonb_array_elements(%(steps)s::jsonb) AS s"
-    " ON CONFLICT (run_id, node, visit, attempt)"
-    " DO UPDATE SET started_at = excluded.started_at, record = excluded.record"
-)
-#: The tail of a WITH statement appending ``n`` events with the next numbers of their run; the
-#: counter row stays locked until they are committed, so numbers have no gaps.
-_NEXT_EVENTS = (
-    "next AS ("
-    " INSERT INTO ca_event_seqs AS q (run_id, last_seq) SELECT %(run)s, %(n)s {guard}"
-    " ON CONFLICT (run_id) DO UPDATE SET last_seq = q.last_seq + %(n)s"
-    " RETURNING last_seq - %(n)s AS base)"
-    " INSERT INTO ca_events (run_id, seq, record)"
-    " SELECT %(run)s, base + e.i, e.r || jsonb_build_object('seq', base + e.i)"
-    " FROM next, jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(r, i)"
-    " RETURNING seq"
-)
 #: A run's update, only if it still is as this process last wrote it: the same status, update
 #: time and lease (claims and renewals change only the lease).
 _SWAP_RUN = (
@@ -164,33 +144,6 @@ _SWAP_RUN = (
 _KNOWN_RUNS = 10_000
 
 
-async def write_records(
-    conn: Conn, run_id: str, steps: list[StepRecord], events: list[RunEvent]
-) -> list[int]:
-    """Steps (upserted by key) and events (numbered in order) of one run: one statement.
-
-    Returns the events' numbers. In a pipeline the numbers are only read once it syncs, so a
-    caller that does not need them gets [] and costs no round trip of its own.
-    """
-    args: dict[str, Any] = {"run": run_id}
-    if steps:
-        latest = {(s.node, s.visit, s.attempt): s for s in steps}  # one row may change once
-        args["steps"] = "[" + ",".join(s.model_dump_json() for s in latest.values()) + "]"
-    if not events:
-        await conn.execute(_UPSERT_STEPS, args)
-        return []
-    args.update(n=len(events), events="[" + ",".join(e.model_dump_json() for e in events) + "]")
-    sql = (
-        f"WITH steps AS ({_UPSERT_STEPS} RETURNING 1), {_NEXT_EVENTS.format(guard='')}"
-        if steps
-        else f"WITH {_NEXT_EVENTS.format(guard='')}"
-    )
-    cur = await conn.execute(sql, args)
-    if conn.pgconn.pipeline_status:
-        return []
-    return sorted(int(row["seq"]) for row in await cur.fetchall())
-
-
 class PostgresStore(RunStore):
     """Run records, steps, events, leases and checkpoints in ``ca_*`` tables."""
 
@@ -203,7 +156,7 @@ class PostgresStore(RunStore):
         self.pool_min, self.pool_max = self._url.pool_min, self._url.pool_max
         self.pool_timeout = self._url.pool_timeout
         self._pool: AsyncConnectionPool[Conn] | None = None
-        self._outbox = StepOutbox(write=write_records)
+        self._outbox = StepOutbox()
         self._known: dict[str, RunRecord] = {}
         self._saver: PostgresCheckpointer | None = None
 
@@ -412,9 +365,9 @@ class PostgresStore(RunStore):
                     await self._write(conn, updated)
                     if event is not None:
                         appended = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
+                        ctes, args = record_ctes(run_id, [], [appended])
                         numbered = await conn.execute(
-                            f"WITH {_NEXT_EVENTS.format(guard='')}",
-                            {"run": run_id, "n": 1, "events": f"[{appended.model_dump_json()}]"},
+                            f"WITH {', '.join(ctes)} SELECT seq FROM ev", args
                         )
                     await conn.execute("COMMIT")
                 if appended is not None and (row := await numbered.fetchone()):
@@ -469,8 +422,9 @@ class PostgresStore(RunStore):
         sql = _SWAP_RUN
         if event is not None:
             appended = RunEvent(run_id=known.id, seq=0, type=event[0], data=event[1])
-            args.update(n=1, events=f"[{appended.model_dump_json()}]")
-            sql = f"WITH moved AS ({_SWAP_RUN}), {_NEXT_EVENTS.format(guard='FROM moved')}"
+            ctes, extra = record_ctes(known.id, [], [appended], guard="FROM moved")
+            args.update(extra)
+            sql = f"WITH moved AS ({_SWAP_RUN}), {', '.join(ctes)} SELECT seq FROM ev"
         async with self._connection() as conn:
             cur = await conn.execute(sql, args)
             row = await cur.fetchone()

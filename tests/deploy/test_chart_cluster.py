@@ -27,7 +27,7 @@ from tests.deploy.test_chart_render import FULL
 from tests.deploy.tools import CHART, MANIFESTS, binary, helm_env, helm_template, run, set_args
 from tests.kube_harness import run_kubectl, token_kubeconfig
 from tests.operator_harness import eventually
-from tests.processes import free_port, stop, wait_healthy
+from tests.processes import free_port, start_cluster_gateway, stop, wait_healthy
 
 pytestmark = pytest.mark.cluster
 
@@ -171,28 +171,8 @@ def serve_and_list(
 ) -> set[tuple[str, str]]:
     """Start ``serve --kubernetes`` as the given account with the chart's environment; ready
     (every namespace listed), the (namespace, name) it serves once ``want`` is among them."""
-    port, log = free_port(), workdir / "gateway.log"
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig), **env_vars)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agent_runtime",
-                "serve",
-                "--kubernetes",
-                "--port",
-                str(port),
-                "--store",
-                f"sqlite:///{workdir / 'runs.db'}",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc, url, log = start_cluster_gateway(workdir, kubeconfig, env=env_vars, ready="/readyz")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(proc, f"{url}/readyz", log, what="gateway")
 
         def served() -> set[tuple[str, str]]:
             items = httpx.get(f"{url}/v1/workflows", timeout=5).json()["items"]

@@ -7,11 +7,8 @@ agents never appear; /readyz waits for every watch to have listed.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +20,11 @@ from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.cluster import ClusterWorkflows
 from agent_runtime.gateway.registry import EndpointRegistry
 from agent_runtime.kube import KubeClient, load_configuration
-from tests.conftest import EXAMPLES, REPO
+from tests.conftest import EXAMPLES
 from tests.gateway.test_registry import POOL, until
 from tests.kube_harness import token_kubeconfig
 from tests.operator_harness import eventually
-from tests.processes import free_port, stop, wait_healthy
+from tests.processes import start_cluster_gateway, stop
 
 pytestmark = pytest.mark.cluster
 
@@ -119,28 +116,7 @@ async def test_two_watched_namespaces_feed_one_cache_and_a_third_stays_out(
 def start_serve(
     workdir: Path, kubeconfig: Path | str, *args: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    port, log = free_port(), workdir / f"gateway-{uuid.uuid4().hex[:6]}.log"
-    environ = dict(os.environ, KUBECONFIG=str(kubeconfig), PYTHONPATH=str(REPO), **(env or {}))
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agent_runtime",
-                "serve",
-                "--kubernetes",
-                "--port",
-                str(port),
-                "--store",
-                f"sqlite:///{workdir / 'runs.db'}",
-                *args,
-            ],
-            env=environ,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(proc, f"{url}/healthz", log, what="gateway")
+    proc, url, _ = start_cluster_gateway(workdir, kubeconfig, *args, env=env)
     return proc, url
 
 

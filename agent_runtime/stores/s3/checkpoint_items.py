@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from langgraph.checkpoint.base import WRITES_IDX_MAP
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from agent_runtime.stores.coalescing import PendingCheckpoint, TaskWrites
 from agent_runtime.stores.s3 import transact
 from agent_runtime.stores.s3.aws import Aws
 from agent_runtime.stores.s3.layout import PK, SK, esc, run_pk
@@ -24,40 +23,16 @@ def writes_prefix(ns: str, checkpoint_id: str) -> str:
     return f"w#{esc(ns)}#{checkpoint_id}#"
 
 
-@dataclass
-class PendingCheckpoint:
-    """A checkpoint to write, serialised (its S3 upload, if any, is done when it is written)."""
-
-    thread_id: str
-    ns: str
-    checkpoint_id: str
-    parent: str | None
-    kind: str
-    data: bytes
-    md_kind: str
-    md_data: bytes
-
-
-@dataclass
-class TaskWrites:
-    """What one ``aput_writes`` call was given, serialised only if it is written."""
-
-    ns: str
-    checkpoint_id: str
-    task_id: str
-    task_path: str
-    writes: Sequence[tuple[str, Any]]
-
-
-def checkpoint_op(aws: Aws, cp: PendingCheckpoint) -> Op:
+def checkpoint_op(aws: Aws, serde: SerializerProtocol, cp: PendingCheckpoint) -> Op:
+    md_kind, md_data = serde.dumps_typed(cp.metadata)
     item: dict[str, Any] = {
         PK: {"S": run_pk(cp.thread_id)},
         SK: {"S": cp_prefix(cp.ns) + cp.checkpoint_id},
         "ns": {"S": cp.ns},
         "cid": {"S": cp.checkpoint_id},
         "type": {"S": cp.kind},
-        "md_type": {"S": cp.md_kind},
-        "md": {"B": cp.md_data},
+        "md_type": {"S": md_kind},
+        "md": {"B": md_data},
         **pack(aws, cp.data, run_id=cp.thread_id, name=f"checkpoint-{cp.checkpoint_id}"),
     }
     if cp.parent:

@@ -4,42 +4,37 @@ Each checkpoint is one item holding the whole serialized checkpoint; states beyo
 item limit go to S3 transparently. Items live in the partition of their thread (the run), so
 deleting a run deletes its checkpoints with one query.
 
-A durable step is one ``TransactWriteItems`` request (as ``postgres_checkpoints`` is one
-pipelined transaction): ``aput_writes`` stages the task's writes and waits; the next ``aput`` of
-the thread commits them with the checkpoint, with the step records and events the engine handed
-over (``StepOutbox``), and with a check that the run is not cancelled (``is_cancelled`` then
-needs no read). Writes of the checkpoint the new one was made from are dropped: the new one holds
-them. A run's input checkpoint rides with its first step. Writes no checkpoint follows soon (a
-fan-out branch finishing while others run, an interrupt) commit alone after
-``WRITES_FLUSH_DELAY``; ``aput_writes`` returns once they are committed. The sync methods write
-at once.
+A durable step is one ``TransactWriteItems`` request (see ``coalescing``): the checkpoint, the
+task writes it does not supersede, the step records and events the engine handed over
+(``StepOutbox``), and a check that the run is not cancelled (``is_cancelled`` then needs no
+read). The sync methods write at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
-    BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
     get_checkpoint_id,
-    get_checkpoint_metadata,
 )
 
 from agent_runtime.stores.base import RunEvent, StepRecord
+from agent_runtime.stores.coalescing import (
+    CoalescingSaver,
+    PendingCheckpoint,
+    TaskWrites,
+    config_of,
+)
 from agent_runtime.stores.s3 import transact
 from agent_runtime.stores.s3.aws import Aws
 from agent_runtime.stores.s3.checkpoint_items import (
-    PendingCheckpoint,
-    TaskWrites,
     checkpoint_op,
     cp_prefix,
     write_ops,
@@ -54,20 +49,9 @@ from agent_runtime.stores.s3.transact import EventNumbers
 T = TypeVar("T")
 #: Reads that met an S3 object deleted by a concurrent prune are tried this often.
 READ_TRIES = 3
-#: Seconds staged writes wait for the checkpoint that would carry them before going alone.
-WRITES_FLUSH_DELAY = 0.005
 
 
-@dataclass
-class _Staged:
-    """Writes of one thread waiting for a commit; ``done`` resolves when they are durable."""
-
-    writes: list[TaskWrites]
-    done: asyncio.Future[None]
-    timer: asyncio.TimerHandle | None = None
-
-
-class DynamoSaver(BaseCheckpointSaver[int]):
+class DynamoSaver(CoalescingSaver):
     """Checkpoints and pending writes as items of the run's partition."""
 
     def __init__(
@@ -77,8 +61,6 @@ class DynamoSaver(BaseCheckpointSaver[int]):
         self.aws = aws
         self.outbox = outbox or StepOutbox()
         self.numbers = numbers or EventNumbers()
-        self._staged: dict[str, _Staged] = {}
-        self._inputs: dict[str, list[PendingCheckpoint]] = {}
 
     # ------------------------------------------------------------------ async (the pool)
 
@@ -104,55 +86,6 @@ class DynamoSaver(BaseCheckpointSaver[int]):
         for item in found:
             yield item
 
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        cp = self._serialise(config, checkpoint, metadata)
-        if metadata.get("source") == "input":
-            # A run's input, before any step: it goes with the commit of the first step. Lost
-            # in a crash before that, it is given again (the run record holds it).
-            self._inputs.setdefault(cp.thread_id, []).append(cp)
-            return _config(cp.thread_id, cp.ns, cp.checkpoint_id)
-        staged = self._take(cp.thread_id)
-        # The writes this checkpoint was made from are in it: LangGraph reads a checkpoint's
-        # pending writes only to go on from it, and it never goes on from a superseded one.
-        others = [
-            w
-            for w in (staged.writes if staged else [])
-            if (w.ns, w.checkpoint_id) != (cp.ns, cp.parent)
-        ]
-        try:
-            await self._commit(cp.thread_id, cp, others)
-        except BaseException as exc:
-            if staged:
-                _settle(staged.done, exc)
-            raise
-        if staged:
-            _settle(staged.done, None)
-        return _config(cp.thread_id, cp.ns, cp.checkpoint_id)
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        conf = config["configurable"]
-        thread_id = str(conf["thread_id"])
-        ns, checkpoint_id = str(conf.get("checkpoint_ns", "")), str(conf["checkpoint_id"])
-        staged = self._staged.get(thread_id)
-        if staged is None:
-            loop = asyncio.get_running_loop()
-            staged = self._staged[thread_id] = _Staged([], loop.create_future())
-            staged.timer = loop.call_later(WRITES_FLUSH_DELAY, self._flush_later, thread_id)
-        staged.writes.append(TaskWrites(ns, checkpoint_id, task_id, task_path, writes))
-        await asyncio.shield(staged.done)
-
     async def adelete_thread(self, thread_id: str) -> None:
         await self._before_reading(str(thread_id))
         await self._run(self._delete_thread, thread_id)
@@ -168,56 +101,16 @@ class DynamoSaver(BaseCheckpointSaver[int]):
 
     # ------------------------------------------------------------------ commits
 
-    def _take(self, thread_id: str) -> _Staged | None:
-        staged = self._staged.pop(thread_id, None)
-        if staged is not None and staged.timer is not None:
-            staged.timer.cancel()
-        return staged
+    def _waiting(self, thread_id: str) -> bool:
+        return super()._waiting(thread_id) or bool(self.outbox.pending.get(thread_id))
 
-    def _flush_later(self, thread_id: str) -> None:
-        staged = self._take(thread_id)
-        if staged is not None:
-            task = asyncio.get_running_loop().create_task(self._flush(thread_id, staged))
-            staged.done.add_done_callback(lambda _: task)  # keep a reference until it is done
-
-    async def _flush(self, thread_id: str, staged: _Staged) -> None:
-        try:
-            await self._commit(thread_id, None, staged.writes)
-        except BaseException as exc:
-            _settle(staged.done, exc)
-        else:
-            _settle(staged.done, None)
-
-    async def flush(self, thread_id: str) -> None:
-        """Commit what waits for ``thread_id`` now: staged writes and handed-over steps."""
-        staged = self._take(thread_id)
-        if staged is not None:
-            await self._flush(thread_id, staged)
-            await staged.done
-        elif self.outbox.pending.get(thread_id) or thread_id in self._inputs:
-            await self._commit(thread_id, None, [])
-
-    async def _before_reading(self, thread_id: str | None) -> None:
-        """Reads see every checkpoint put so far (``None``: of every thread)."""
-        for waiting in [thread_id] if thread_id is not None else list(self._inputs):
-            if waiting in self._inputs:
-                await self._commit(waiting, None, [])
-
-    async def _commit(
-        self, thread_id: str, checkpoint: PendingCheckpoint | None, writes: list[TaskWrites]
+    async def _write_step(
+        self, thread_id: str, checkpoints: list[PendingCheckpoint], writes: list[TaskWrites]
     ) -> None:
         # Steps of a commit that fails are lost with the writes they belong with: whoever goes
         # on re-runs the node and records it again.
-        inputs = self._inputs.pop(thread_id, [])
         steps, events = self.outbox.take(thread_id)
-        outcome = await self.aws.run(
-            self._write,
-            thread_id,
-            [*inputs, *([checkpoint] if checkpoint else [])],
-            writes,
-            steps,
-            events,
-        )
+        outcome = await self.aws.run(self._write, thread_id, checkpoints, writes, steps, events)
         if outcome.cancelled is not None:
             self.outbox.cancelled[thread_id] = outcome.cancelled
         if outcome.expires_at is not None:
@@ -240,7 +133,7 @@ class DynamoSaver(BaseCheckpointSaver[int]):
         ]
         events_after = len(ops)
         latest = {(cp.ns, cp.checkpoint_id): cp for cp in checkpoints}
-        ops += [checkpoint_op(self.aws, cp) for cp in latest.values()]
+        ops += [checkpoint_op(self.aws, self.serde, cp) for cp in latest.values()]
         if steps or events:
             ops.append(transact.not_cancelled_check(self.aws.url.table, thread_id))
         return transact.write(
@@ -251,24 +144,6 @@ class DynamoSaver(BaseCheckpointSaver[int]):
             numbers=self.numbers,
             expires_at=self.outbox.expiring.get(thread_id),
             events_after=events_after,
-        )
-
-    def _serialise(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata
-    ) -> PendingCheckpoint:
-        conf = config["configurable"]
-        kind, data = self.serde.dumps_typed(checkpoint)
-        md_kind, md_data = self.serde.dumps_typed(get_checkpoint_metadata(config, metadata))
-        parent = conf.get("checkpoint_id")
-        return PendingCheckpoint(
-            thread_id=str(conf["thread_id"]),
-            ns=str(conf.get("checkpoint_ns", "")),
-            checkpoint_id=checkpoint["id"],
-            parent=str(parent) if parent else None,
-            kind=kind,
-            data=data,
-            md_kind=md_kind,
-            md_data=md_data,
         )
 
     # ------------------------------------------------------------------ sync (the caller's thread)
@@ -296,9 +171,9 @@ class DynamoSaver(BaseCheckpointSaver[int]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        cp = self._serialise(config, checkpoint, metadata)
+        cp = self.pending(config, checkpoint, metadata)
         self.aws.guard(self._write)(cp.thread_id, [cp], [], [], [])
-        return _config(cp.thread_id, cp.ns, cp.checkpoint_id)
+        return config_of(cp.thread_id, cp.ns, cp.checkpoint_id)
 
     def put_writes(
         self,
@@ -377,10 +252,10 @@ class DynamoSaver(BaseCheckpointSaver[int]):
         writes.sort(key=lambda kv: kv[0])
         parent = item.get("parent", {}).get("S")
         return CheckpointTuple(
-            config=_config(thread_id, ns, checkpoint_id),
+            config=config_of(thread_id, ns, checkpoint_id),
             checkpoint=checkpoint,
             metadata=metadata,
-            parent_config=_config(thread_id, ns, parent) if parent else None,
+            parent_config=config_of(thread_id, ns, parent) if parent else None,
             pending_writes=[w for _, w in writes],
         )
 
@@ -502,23 +377,3 @@ class DynamoSaver(BaseCheckpointSaver[int]):
                 if not any(item[SK]["S"].startswith(p) for p in kept_writes):
                     doomed.append(item)
             delete_items(self.aws, doomed)
-
-
-def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
-    return {
-        "configurable": {
-            "thread_id": thread_id,
-            "checkpoint_ns": ns,
-            "checkpoint_id": checkpoint_id,
-        }
-    }
-
-
-def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
-    if future.done():
-        return
-    if exc is None:
-        future.set_result(None)
-    else:
-        future.set_exception(exc)
-        future.exception()  # retrieved: a flush nobody waits for any more is not an error

@@ -1,0 +1,68 @@
+"""Step records and numbered events of the Postgres store, as parts of one SQL statement.
+
+Shared by the store (a step, an event, a transition with its event) and its checkpointer (a
+step's checkpoint, record and events in one statement), so a run's events are numbered one way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow
+
+from agent_runtime.stores.base import RunEvent, StepRecord
+
+Conn = psycopg.AsyncConnection[DictRow]
+
+#: Upserts the steps of ``%(steps)s`` (a JSON array of step records) by their key.
+UPSERT_STEPS = (
+    "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
+    " SELECT %(run)s, s->>'node', (s->>'visit')::int, (s->>'attempt')::int,"
+    " (s->>'started_at')::timestamptz, s FROM jsonb_array_elements(%(steps)s::jsonb) AS s"
+    " ON CONFLICT (run_id, node, visit, attempt)"
+    " DO UPDATE SET started_at = excluded.started_at, record = excluded.record"
+)
+#: Two CTEs appending the ``%(n)s`` events of ``%(events)s`` with the next numbers of their run,
+#: ``ev`` returning the numbers. The counter row stays locked until they are committed, so
+#: numbers have no gaps. ``{guard}``: a FROM clause that must yield a row for anything to happen.
+EVENTS = (
+    "next AS ("
+    " INSERT INTO ca_event_seqs AS q (run_id, last_seq) SELECT %(run)s, %(n)s {guard}"
+    " ON CONFLICT (run_id) DO UPDATE SET last_seq = q.last_seq + %(n)s"
+    " RETURNING last_seq - %(n)s AS base),"
+    " ev AS (INSERT INTO ca_events (run_id, seq, record)"
+    " SELECT %(run)s, base + e.i, e.r || jsonb_build_object('seq', base + e.i)"
+    " FROM next, jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS e(r, i)"
+    " RETURNING seq)"
+)
+
+
+def record_ctes(
+    run_id: str, steps: list[StepRecord], events: list[RunEvent], *, guard: str = ""
+) -> tuple[list[str], dict[str, Any]]:
+    """The CTEs (``steps``, ``next``, ``ev``) writing a run's steps and events, and their
+    arguments; none for nothing to write."""
+    ctes: list[str] = []
+    args: dict[str, Any] = {"run": run_id}
+    if steps:
+        latest = {(s.node, s.visit, s.attempt): s for s in steps}  # one row may change once
+        args["steps"] = "[" + ",".join(s.model_dump_json() for s in latest.values()) + "]"
+        ctes.append(f"steps AS ({UPSERT_STEPS} RETURNING 1)")
+    if events:
+        args.update(n=len(events), events="[" + ",".join(e.model_dump_json() for e in events) + "]")
+        ctes.append(EVENTS.format(guard=guard))
+    return ctes, args
+
+
+async def write_records(
+    conn: Conn, run_id: str, steps: list[StepRecord], events: list[RunEvent]
+) -> list[int]:
+    """Steps (upserted by key) and events (numbered in order) of one run in one statement;
+    returns the events' numbers."""
+    ctes, args = record_ctes(run_id, steps, events)
+    if not ctes:
+        return []
+    tail = "SELECT seq FROM ev" if events else "SELECT 1"
+    cur = await conn.execute(f"WITH {', '.join(ctes)} {tail}", args)
+    return sorted(int(row["seq"]) for row in await cur.fetchall()) if events else []
