@@ -180,7 +180,8 @@ def serve_and_list(
 
         found: set[tuple[str, str]] = eventually(lambda: want <= served() and served(), timeout=30)
         text = log.read_text(errors="replace")
-        assert "403" not in text and "forbidden" not in text.lower(), text[-3000:]
+        # (the API server's 403s always say "forbidden"; a bare "403" may be a port or a time)
+        assert "forbidden" not in text.lower(), text[-3000:]
         return found
     finally:
         stop(proc, signal.SIGTERM)
