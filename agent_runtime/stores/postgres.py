@@ -35,7 +35,6 @@ from agent_runtime.stores.base import (
     RunPage,
     RunRecord,
     RunStatus,
-    RunStore,
     StepRecord,
     StoreError,
     apply_transition,
@@ -44,8 +43,9 @@ from agent_runtime.stores.base import (
     run_filters,
     utcnow,
 )
+from agent_runtime.stores.coalescing import DeferringStore, StepOutbox
 from agent_runtime.stores.postgres_checkpoints import SCHEMA as CHECKPOINT_SCHEMA
-from agent_runtime.stores.postgres_checkpoints import PostgresCheckpointer, StepOutbox
+from agent_runtime.stores.postgres_checkpoints import PostgresCheckpointer
 from agent_runtime.stores.postgres_records import record_ctes, write_records
 from agent_runtime.stores.url import redact
 
@@ -144,10 +144,8 @@ _SWAP_RUN = (
 _KNOWN_RUNS = 10_000
 
 
-class PostgresStore(RunStore):
+class PostgresStore(DeferringStore):
     """Run records, steps, events, leases and checkpoints in ``ca_*`` tables."""
-
-    defers_steps = True
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -380,10 +378,7 @@ class PostgresStore(RunStore):
         return updated, appended
 
     def _moved(self, run: RunRecord) -> None:
-        # Only for runs executed here (the engine asks ``is_cancelled`` and forgets them at the
-        # end): an API process that cancels or queues runs must not collect them.
-        if run.status == RunStatus.RUNNING or run.id in self._outbox.statuses:
-            self._outbox.statuses[run.id] = run.status.value
+        self._outbox.moved(run)
         if run.status == RunStatus.RUNNING:
             self._remember(run)
 
@@ -463,27 +458,6 @@ class PostgresStore(RunStore):
         if not pending:
             return None
         return pending[0].model_copy(update={"seq": seqs[0]})
-
-    def defer_step(
-        self, run_id: str, step: StepRecord | None, event: tuple[str, dict[str, Any]]
-    ) -> RunEvent:
-        pending = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
-        self._outbox.add(run_id, step, pending)
-        return pending
-
-    async def flush_steps(self, run_id: str) -> None:
-        if self._saver is None:
-            return
-        try:
-            await self._saver.flush(run_id)
-        finally:
-            self._saver.forget(run_id)
-
-    async def is_cancelled(self, run_id: str) -> bool:
-        seen = self._outbox.statuses.pop(run_id, None)
-        if seen is None:
-            return await super().is_cancelled(run_id)
-        return seen == RunStatus.CANCELLED.value
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         async with self._connection() as conn:

@@ -14,30 +14,28 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
-    WRITES_IDX_MAP,
     CheckpointTuple,
     get_checkpoint_id,
 )
 from psycopg.rows import DictRow
 
-from agent_runtime.stores.base import RunEvent, StepRecord
 from agent_runtime.stores.coalescing import (
-    CoalescingSaver,
+    OutboxSaver,
     PendingCheckpoint,
+    StepOutbox,
     TaskWrites,
     config_of,
+    write_rows,
 )
 from agent_runtime.stores.postgres_records import record_ctes
 
 Conn = psycopg.AsyncConnection[DictRow]
 ConnectionFactory = Callable[[], AbstractAsyncContextManager[Conn]]
-Deferred = tuple[StepRecord | None, RunEvent | None]
 
 SCHEMA = """
 CREATE TABLE ca_checkpoints (
@@ -110,38 +108,14 @@ _PRUNE_OLD = (
 )
 
 
-@dataclass
-class StepOutbox:
-    """Step records and events the engine hands over, per run, to ride with its next commit;
-    ``statuses`` receives the run status read in that commit."""
-
-    pending: dict[str, list[Deferred]] = field(default_factory=dict)
-    statuses: dict[str, str] = field(default_factory=dict)
-
-    def add(self, run_id: str, step: StepRecord | None, event: RunEvent | None) -> None:
-        self.pending.setdefault(run_id, []).append((step, event))
-
-    def take(self, run_id: str) -> list[Deferred]:
-        return self.pending.pop(run_id, [])
-
-
-class PostgresCheckpointer(CoalescingSaver):
+class PostgresCheckpointer(OutboxSaver):
     """A LangGraph saver on ``ca_checkpoints``/``ca_checkpoint_writes`` (see the module doc)."""
 
     def __init__(self, connection: ConnectionFactory, outbox: StepOutbox) -> None:
-        super().__init__()
+        super().__init__(outbox)
         self._connection = connection
-        self.outbox = outbox
 
     # ------------------------------------------------------------------ writing
-
-    def _waiting(self, thread_id: str) -> bool:
-        return super()._waiting(thread_id) or bool(self.outbox.pending.get(thread_id))
-
-    def forget(self, thread_id: str) -> None:
-        super().forget(thread_id)
-        self.outbox.pending.pop(thread_id, None)
-        self.outbox.statuses.pop(thread_id, None)
 
     async def _write_step(
         self, thread_id: str, checkpoints: list[PendingCheckpoint], writes: list[TaskWrites]
@@ -162,10 +136,7 @@ class PostgresCheckpointer(CoalescingSaver):
         try:
             found = await self._send(statements, last)
         except BaseException:
-            # The steps may belong to writes that a later commit carries (a fan-out branch's):
-            # they go with the next commit of the run (or ``flush``, or are dropped with it).
-            if deferred:
-                self.outbox.pending[thread_id] = deferred + self.outbox.pending.get(thread_id, [])
+            self.outbox.give_back(thread_id, deferred)
             raise
         if found is not None:
             self.outbox.statuses[thread_id] = str(found["status"])
@@ -187,29 +158,10 @@ class PostgresCheckpointer(CoalescingSaver):
     def _rows(
         self, thread_id: str, staged: list[TaskWrites]
     ) -> list[tuple[str, list[tuple[Any, ...]]]]:
-        statements: list[tuple[str, list[tuple[Any, ...]]]] = []
-        for task in staged:
-            rows = []
-            for position, (channel, value) in enumerate(task.writes):
-                kind, blob = self.serde.dumps_typed(value)
-                idx = WRITES_IDX_MAP.get(channel, position)
-                rows.append(
-                    (
-                        thread_id,
-                        task.ns,
-                        task.checkpoint_id,
-                        task.task_id,
-                        idx,
-                        channel,
-                        kind,
-                        blob,
-                        task.task_path,
-                    )
-                )
-            special = all(channel in WRITES_IDX_MAP for channel, _ in task.writes)
-            if rows:
-                statements.append((UPSERT_WRITE if special else INSERT_WRITE, rows))
-        return statements
+        return [
+            (UPSERT_WRITE if special else INSERT_WRITE, rows)
+            for special, rows in write_rows(self.serde, thread_id, staged)
+        ]
 
     # ------------------------------------------------------------------ reading
 

@@ -1,4 +1,5 @@
-"""The SQLite run store: one local file for run records and LangGraph checkpoints."""
+"""The SQLite run store: one local file for run records and LangGraph checkpoints (written by
+the store's own saver, ``sqlite_checkpoints``, with each step's records in one transaction)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from agent_runtime.stores.base import (
     RunEvent,
@@ -19,7 +19,6 @@ from agent_runtime.stores.base import (
     RunPage,
     RunRecord,
     RunStatus,
-    RunStore,
     StepRecord,
     StoreError,
     apply_transition,
@@ -28,6 +27,9 @@ from agent_runtime.stores.base import (
     run_filters,
     utcnow,
 )
+from agent_runtime.stores.coalescing import DeferringStore, StepOutbox
+from agent_runtime.stores.sqlite_checkpoints import SCHEMA as CHECKPOINT_SCHEMA
+from agent_runtime.stores.sqlite_checkpoints import SqliteCheckpointer
 
 #: Schema versions, applied in order; each is statements separated by ``;`` (no triggers).
 MIGRATIONS = [
@@ -63,7 +65,18 @@ MIGRATIONS = [
         PRIMARY KEY (run_id, seq)
     );
     """,
+    # Checkpoints move from LangGraph's saver tables to the store's own (one transaction a step).
+    CHECKPOINT_SCHEMA,
 ]
+
+
+#: What else a run owns, by the column naming it (checkpoints are keyed by thread = run id).
+_RUN_TABLES = (
+    ("ca_steps", "run_id"),
+    ("ca_events", "run_id"),
+    ("ca_checkpoint_writes", "thread_id"),
+    ("ca_checkpoints", "thread_id"),
+)
 
 
 def _ts(value: datetime) -> str:
@@ -73,15 +86,15 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-class SqliteStore(RunStore):
-    """WAL-mode SQLite; a second connection serves LangGraph's AsyncSqliteSaver."""
+class SqliteStore(DeferringStore):
+    """WAL-mode SQLite on one connection; writes take turns under a lock."""
 
     def __init__(self, path: Path, *, url: str = "") -> None:
         self.path = path
         self.url = url or f"sqlite:///{path}"
         self._db: aiosqlite.Connection | None = None
-        self._saver: AsyncSqliteSaver | None = None
-        self._saver_conn: aiosqlite.Connection | None = None
+        self._outbox = StepOutbox()
+        self._saver: SqliteCheckpointer | None = None
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -96,10 +109,9 @@ class SqliteStore(RunStore):
             await self._db.execute("PRAGMA journal_mode=WAL")
             await self._db.execute("PRAGMA synchronous=NORMAL")
             await self._migrate()
-            self._saver_conn = await aiosqlite.connect(self.path)
-            await self._saver_conn.execute("PRAGMA busy_timeout=10000")
-            self._saver = AsyncSqliteSaver(self._saver_conn)
-            await self._saver.setup()
+            self._saver = SqliteCheckpointer(
+                self._tx, lambda: self._conn, self._outbox, self._write_records
+            )
         except (OSError, aiosqlite.Error) as exc:
             await self.close()
             raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
@@ -123,11 +135,9 @@ class SqliteStore(RunStore):
         await db.execute("COMMIT")
 
     async def close(self) -> None:
-        for conn in (self._saver_conn, self._db):
-            if conn is not None:
-                await conn.close()
-        self._db = self._saver_conn = None
-        self._saver = None
+        db, self._db, self._saver = self._db, None, None
+        if db is not None:
+            await db.close()
 
     @property
     def _conn(self) -> aiosqlite.Connection:
@@ -232,7 +242,19 @@ class SqliteStore(RunStore):
             run = await self._get(run_id)
             updated = apply_transition(run, status, changes)
             await self._write(updated)
+        self._outbox.moved(updated)
         return updated
+
+    async def transition_and_emit(
+        self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
+    ) -> tuple[RunRecord, RunEvent]:
+        async with self._tx() as db:
+            run = await self._get(run_id)
+            updated = apply_transition(run, status, changes)
+            await self._write(updated)
+            event = await self._insert_event(db, run_id, kind, data)
+        self._outbox.moved(updated)
+        return updated, event
 
     async def _write(self, run: RunRecord) -> None:
         await self._conn.execute(
@@ -250,22 +272,27 @@ class SqliteStore(RunStore):
         self, step: StepRecord, *, event: tuple[str, dict[str, Any]] | None = None
     ) -> RunEvent | None:
         async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
-                " VALUES (?,?,?,?,?,?) ON CONFLICT (run_id, node, visit, attempt)"
-                " DO UPDATE SET started_at=excluded.started_at, record=excluded.record",
-                (
-                    step.run_id,
-                    step.node,
-                    step.visit,
-                    step.attempt,
-                    _ts(step.started_at),
-                    step.model_dump_json(),
-                ),
-            )
+            await self._write_records(db, step.run_id, [step], [])
             if event is None:
                 return None
             return await self._insert_event(db, step.run_id, *event)
+
+    @classmethod
+    async def _write_records(
+        cls, db: aiosqlite.Connection, run_id: str, steps: list[StepRecord], events: list[RunEvent]
+    ) -> None:
+        """Steps upserted by key, then events numbered in order (inside a write transaction)."""
+        await db.executemany(
+            "INSERT INTO ca_steps (run_id, node, visit, attempt, started_at, record)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (run_id, node, visit, attempt)"
+            " DO UPDATE SET started_at=excluded.started_at, record=excluded.record",
+            [
+                (run_id, s.node, s.visit, s.attempt, _ts(s.started_at), s.model_dump_json())
+                for s in steps
+            ],
+        )
+        for event in events:
+            await cls._insert_event(db, run_id, event.type, event.data, at=event.at)
 
     async def list_steps(self, run_id: str) -> list[StepRecord]:
         async with self._conn.execute(
@@ -285,13 +312,19 @@ class SqliteStore(RunStore):
 
     @staticmethod
     async def _insert_event(
-        db: aiosqlite.Connection, run_id: str, kind: str, data: dict[str, Any]
+        db: aiosqlite.Connection,
+        run_id: str,
+        kind: str,
+        data: dict[str, Any],
+        *,
+        at: datetime | None = None,
     ) -> RunEvent:
         async with db.execute(
             "SELECT COALESCE(MAX(seq), 0) FROM ca_events WHERE run_id=?", (run_id,)
         ) as cur:
             row = await cur.fetchone()
-        event = RunEvent(run_id=run_id, seq=(int(row[0]) if row else 0) + 1, type=kind, data=data)
+        seq = (int(row[0]) if row else 0) + 1
+        event = RunEvent(run_id=run_id, seq=seq, type=kind, data=data, at=at or utcnow())
         await db.execute(
             "INSERT INTO ca_events (run_id, seq, record) VALUES (?,?,?)",
             (run_id, event.seq, event.model_dump_json()),
@@ -353,8 +386,6 @@ class SqliteStore(RunStore):
             ]
             for run_id in ids:
                 await db.execute("DELETE FROM ca_runs WHERE id=?", (run_id,))
-                await db.execute("DELETE FROM ca_steps WHERE run_id=?", (run_id,))
-                await db.execute("DELETE FROM ca_events WHERE run_id=?", (run_id,))
-        for run_id in ids:
-            await self.checkpointer().adelete_thread(run_id)
+                for table, column in _RUN_TABLES:
+                    await db.execute(f"DELETE FROM {table} WHERE {column}=?", (run_id,))
         return len(ids)

@@ -1,17 +1,13 @@
-"""PostgreSQL store only: migrations, the pool, safe errors, row locks, restarts, and LangGraph's
-checkpointer conformance suite run against the store's checkpointer."""
+"""PostgreSQL store only: migrations, the pool, safe errors, row locks, restarts (LangGraph's
+checkpointer conformance suite is in test_langgraph_conformance.py, for every store)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack
 
 import psycopg
 import pytest
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.conformance import checkpointer_test, validate
-from langgraph.checkpoint.conformance.capabilities import BASE_CAPABILITIES, Capability
 
 from agent_runtime.stores import InvalidTransition, RunStatus, StoreError, open_store
 from agent_runtime.stores.postgres import MIGRATIONS, PostgresStore
@@ -145,28 +141,3 @@ async def test_store_works_again_after_a_server_restart(
         assert failures <= 1
         await store.append_event(run.id, "after.restart", {})
         assert [e.seq for e in await store.list_events(run.id)] == [1]
-
-
-CONFORMANCE = sorted({c.value for c in BASE_CAPABILITIES} | {Capability.PRUNE.value})
-
-
-async def test_langgraph_checkpointer_conformance(postgres_server: PostgresServer) -> None:
-    """LangGraph's published suite, on a fresh database per capability."""
-
-    @checkpointer_test(name="configurable-agents PostgresStore")
-    async def store_checkpointer() -> AsyncGenerator[BaseCheckpointSaver[object], None]:
-        database = postgres_server.create_database()
-        try:
-            async with open_store(postgres_server.url(database)) as store:
-                yield store.checkpointer()
-        finally:
-            postgres_server.drop_database(database)
-
-    report = await validate(store_checkpointer, capabilities=set(CONFORMANCE))
-    summary = {
-        name: (r.passed, r.tests_passed, r.tests_failed, r.failures[:3])
-        for name, r in report.results.items()
-        if name in CONFORMANCE
-    }
-    assert all(passed is True for passed, *_ in summary.values()), summary
-    assert all(r.tests_passed > 0 for name, r in report.results.items() if name in CONFORMANCE)

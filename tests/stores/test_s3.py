@@ -1,19 +1,16 @@
 """S3 + DynamoDB store only: URLs, missing resources, store init, TTL, payloads in S3, index
-queries, and LangGraph's checkpointer conformance suite, against a real moto server over HTTP."""
+queries (LangGraph's conformance suite: test_langgraph_conformance.py), against a real moto server
+over HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncGenerator
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.conformance import checkpointer_test, validate
-from langgraph.checkpoint.conformance.capabilities import BASE_CAPABILITIES, Capability
 
 from agent_runtime.engine import Engine, LocalDispatcher
 from agent_runtime.stores import RunStatus, StepRecord, StepStatus, StoreError, open_store
@@ -172,31 +169,6 @@ async def test_listing_and_claiming_use_index_queries_never_scans(
         assert await store.claim_run(owner="a", ttl=30) is not None
     assert "Scan" not in operations
     assert operations.count("Query") >= 4
-
-
-CONFORMANCE = sorted(
-    {c.value for c in BASE_CAPABILITIES} | {Capability.PRUNE.value, Capability.COPY_THREAD.value}
-)
-
-
-async def test_langgraph_checkpointer_conformance(moto_server: MotoServer) -> None:
-    """LangGraph's published suite, on a fresh table and bucket per capability."""
-
-    @checkpointer_test(name="configurable-agents S3Store")
-    async def store_checkpointer() -> AsyncGenerator[BaseCheckpointSaver[object], None]:
-        url = moto_server.url()
-        await S3Store(url).init()
-        async with open_store(url) as store:
-            yield store.checkpointer()
-
-    report = await validate(store_checkpointer, capabilities=set(CONFORMANCE))
-    summary = {
-        name: (r.passed, r.tests_passed, r.tests_failed, r.failures[:3])
-        for name, r in report.results.items()
-        if name in CONFORMANCE
-    }
-    assert all(passed is True for passed, *_ in summary.values()), summary
-    assert all(r.tests_passed > 0 for name, r in report.results.items() if name in CONFORMANCE)
 
 
 async def test_sync_checkpointer_methods(s3_url: str) -> None:

@@ -1,0 +1,236 @@
+"""LangGraph checkpoints in the SQLite store's file, a step in one transaction with its records.
+
+The SQLite twin of ``postgres_checkpoints``: a checkpoint is one row (LangGraph's serde, one
+blob), a step is committed as described in ``coalescing`` (the checkpoint, the writes it does not
+supersede, the step records and events the engine handed over, and a read of the run's status,
+in one ``BEGIN IMMEDIATE`` transaction on the store's connection).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiosqlite
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
+
+from agent_runtime.stores.base import RunEvent, StepRecord
+from agent_runtime.stores.coalescing import (
+    OutboxSaver,
+    PendingCheckpoint,
+    StepOutbox,
+    TaskWrites,
+    config_of,
+    write_rows,
+)
+
+Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+RecordWriter = Callable[
+    [aiosqlite.Connection, str, list[StepRecord], list[RunEvent]], Awaitable[None]
+]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ca_checkpoints (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    parent_checkpoint_id TEXT,
+    type TEXT NOT NULL,
+    checkpoint BLOB NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+);
+CREATE TABLE IF NOT EXISTS ca_checkpoint_writes (
+    thread_id TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    type TEXT,
+    value BLOB,
+    task_path TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+)
+"""
+
+_INSERT_WRITE = (
+    "INSERT INTO ca_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,"
+    " channel, type, value, task_path) VALUES (?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO "
+)
+#: Special writes (errors, interrupts, resumes) replace their slot; regular ones are idempotent.
+UPSERT_WRITE = _INSERT_WRITE + "UPDATE SET channel=excluded.channel, type=excluded.type,"
+UPSERT_WRITE += " value=excluded.value"
+INSERT_WRITE = _INSERT_WRITE + "NOTHING"
+UPSERT_CHECKPOINT = (
+    "INSERT INTO ca_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
+    " type, checkpoint, metadata) VALUES (?,?,?,?,?,?,?)"
+    " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
+    " type=excluded.type, checkpoint=excluded.checkpoint, metadata=excluded.metadata"
+)
+_COLUMNS = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
+)
+#: Everything of a thread but the newest checkpoint of each namespace (``keep_latest``).
+_OLD = (
+    "thread_id = :t AND checkpoint_id <> (SELECT max(c.checkpoint_id) FROM ca_checkpoints c"
+    " WHERE c.thread_id = :t AND c.checkpoint_ns = {table}.checkpoint_ns)"
+)
+
+
+class SqliteCheckpointer(OutboxSaver):
+    """A LangGraph saver on ``ca_checkpoints``/``ca_checkpoint_writes`` (see the module doc)."""
+
+    def __init__(
+        self,
+        transaction: Transaction,
+        connection: Callable[[], aiosqlite.Connection],
+        outbox: StepOutbox,
+        write_records: RecordWriter,
+    ) -> None:
+        super().__init__(outbox)
+        self._transaction = transaction
+        self._connection = connection
+        self._write_records = write_records
+
+    async def _write_step(
+        self, thread_id: str, checkpoints: list[PendingCheckpoint], writes: list[TaskWrites]
+    ) -> None:
+        deferred = self.outbox.take(thread_id)
+        try:
+            async with self._transaction() as db:
+                for special, rows in write_rows(self.serde, thread_id, writes):
+                    await db.executemany(UPSERT_WRITE if special else INSERT_WRITE, rows)
+                if checkpoints:
+                    await db.executemany(UPSERT_CHECKPOINT, [_row(cp) for cp in checkpoints])
+                steps = [step for step, _ in deferred if step is not None]
+                events = [event for _, event in deferred if event is not None]
+                if steps or events:
+                    await self._write_records(db, thread_id, steps, events)
+                async with db.execute("SELECT status FROM ca_runs WHERE id=?", (thread_id,)) as c:
+                    found = await c.fetchone()
+        except BaseException:
+            self.outbox.give_back(thread_id, deferred)
+            raise
+        if found is not None:
+            self.outbox.statuses[thread_id] = str(found[0])
+
+    # ------------------------------------------------------------------ reading
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        conf = config["configurable"]
+        thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
+        await self._before_reading(thread_id)
+        sql = f"SELECT {_COLUMNS} FROM ca_checkpoints WHERE thread_id=? AND checkpoint_ns=?"
+        args: list[Any] = [thread_id, ns]
+        if checkpoint_id := get_checkpoint_id(config):
+            sql += " AND checkpoint_id=?"
+            args.append(checkpoint_id)
+        else:
+            sql += " ORDER BY checkpoint_id DESC LIMIT 1"
+        async with self._connection().execute(sql, args) as cur:
+            row = await cur.fetchone()
+        return None if row is None else await self._tuple(tuple(row))
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - LangGraph's signature
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        await self._before_reading(str(config["configurable"]["thread_id"]) if config else None)
+        where: list[str] = []
+        args: list[Any] = []
+        if config:
+            conf = config["configurable"]
+            where.append("thread_id=?")
+            args.append(str(conf["thread_id"]))
+            if (ns := conf.get("checkpoint_ns")) is not None:
+                where.append("checkpoint_ns=?")
+                args.append(ns)
+            if checkpoint_id := get_checkpoint_id(config):
+                where.append("checkpoint_id=?")
+                args.append(checkpoint_id)
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            where.append("checkpoint_id<?")
+            args.append(before_id)
+        sql = f"SELECT {_COLUMNS} FROM ca_checkpoints"
+        sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY checkpoint_id DESC"
+        async with self._connection().execute(sql, args) as cur:
+            rows = [tuple(r) for r in await cur.fetchall()]
+        found = 0
+        for row in rows:
+            if limit is not None and found >= limit:
+                return
+            metadata = json.loads(row[6])
+            if filter and any(metadata.get(k) != v for k, v in filter.items()):
+                continue  # local files hold few checkpoints: filtered here, not in SQL
+            found += 1
+            yield await self._tuple(row)
+
+    async def _tuple(self, row: tuple[Any, ...]) -> CheckpointTuple:
+        thread_id, ns, checkpoint_id, parent, kind, blob, metadata = row
+        async with self._connection().execute(
+            "SELECT task_id, channel, type, value FROM ca_checkpoint_writes"
+            " WHERE thread_id=? AND checkpoint_ns=? AND checkpoint_id=?"
+            " ORDER BY task_path, task_id, idx",
+            (thread_id, ns, checkpoint_id),
+        ) as cur:
+            writes = [
+                (task, channel, self.serde.loads_typed((wkind, bytes(value or b""))))
+                for task, channel, wkind, value in await cur.fetchall()
+            ]
+        return CheckpointTuple(
+            config=config_of(thread_id, ns, checkpoint_id),
+            checkpoint=self.serde.loads_typed((kind, bytes(blob))),
+            metadata=json.loads(metadata),
+            parent_config=config_of(thread_id, ns, parent) if parent else None,
+            pending_writes=writes,
+        )
+
+    # ------------------------------------------------------------------ deleting
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self.aprune([str(thread_id)], strategy="delete")
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """``delete``: every checkpoint and write of the threads. ``keep_latest``: the newest
+        checkpoint of each namespace and its writes stay (with no parent left)."""
+        if isinstance(thread_ids, str):
+            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
+        if strategy not in ("delete", "keep_latest"):
+            raise ValueError(f"Unknown prune strategy: {strategy!r}")
+        ids = [str(t) for t in thread_ids]
+        for thread_id in ids:
+            await self._before_reading(thread_id)
+        async with self._transaction() as db:
+            for thread_id in ids:
+                for table in ("ca_checkpoint_writes", "ca_checkpoints"):
+                    if strategy == "delete":
+                        await db.execute(f"DELETE FROM {table} WHERE thread_id=?", (thread_id,))
+                    else:
+                        old = _OLD.format(table=table)
+                        await db.execute(f"DELETE FROM {table} WHERE {old}", {"t": thread_id})
+                if strategy == "keep_latest":
+                    await db.execute(
+                        "UPDATE ca_checkpoints SET parent_checkpoint_id=NULL WHERE thread_id=?",
+                        (thread_id,),
+                    )
+
+
+def _row(cp: PendingCheckpoint) -> tuple[Any, ...]:
+    return (
+        cp.thread_id,
+        cp.ns,
+        cp.checkpoint_id,
+        cp.parent,
+        cp.kind,
+        cp.data,
+        json.dumps(cp.metadata),
+    )
