@@ -24,7 +24,17 @@ import yaml
 
 from tests.conftest import EXAMPLES, REPO
 from tests.deploy.test_chart_render import FULL
-from tests.deploy.tools import CHART, MANIFESTS, binary, helm_env, helm_template, run, set_args
+from tests.deploy.tools import (
+    CHART,
+    CLUSTER_KINDS,
+    MANIFESTS,
+    binary,
+    helm_env,
+    helm_template,
+    kustomize,
+    run,
+    set_args,
+)
 from tests.kube_harness import run_kubectl, token_kubeconfig
 from tests.operator_harness import eventually
 from tests.processes import free_port, start_cluster_gateway, stop, wait_healthy
@@ -103,13 +113,90 @@ def test_rendered_objects_pass_strict_server_validation(
     assert len(accepted) == count, proc.stdout
 
 
-@pytest.mark.parametrize("overlay", ["base", "overlays/dev", "overlays/production"])
+#: The namespaces manifests/overlays/namespaced serves (they must exist, as with the chart).
+OVERLAY_SERVED = ("team-a", "team-b")
+
+
+@pytest.mark.parametrize(
+    "overlay", ["base", "overlays/dev", "overlays/production", "overlays/namespaced"]
+)
 def test_kustomize_overlays_are_accepted(extra_crds: None, kubectl: Any, overlay: str) -> None:
     # Namespaced objects are checked against an existing namespace (a dry run creates none).
-    kubectl("create", "namespace", "configurable-agents-system", check=False)
+    for name in ("configurable-agents-system", *OVERLAY_SERVED):
+        kubectl("create", "namespace", name, check=False)
+    count = len(kustomize(overlay))
     proc = dry_run(kubectl, "-k", str(MANIFESTS / overlay))
+    accepted = [line for line in proc.stdout.splitlines() if "(server dry run)" in line]
+    assert len(accepted) == count, proc.stdout
     assert "deployment.apps/configurable-agents-operator" in proc.stdout
     assert "deployment.apps/configurable-agents-gateway" in proc.stdout
+
+
+def test_namespaced_overlay_gateway_lists_its_namespaces_only(
+    extra_crds: None,
+    control_plane: Any,
+    kubectl: Any,
+    namespace: str,
+    served: list[str],
+    tmp_path: Path,
+) -> None:
+    """The namespaced overlay applied for real, moved onto this test's namespaces (and its
+    cluster-scoped names made unique, so the operator tests' ClusterRole stays as it is): the
+    gateway, with its ServiceAccount's token and the environment the overlay gives it, serves
+    the Workflows of the two served namespaces and not those of a third."""
+    prefix = f"k{uuid.uuid4().hex[:6]}"
+    text = run([binary("kubectl"), "kustomize", str(MANIFESTS / "overlays/namespaced")]).stdout
+    for old, new in (
+        ("configurable-agents-system", namespace),
+        ("configurable-agents-", f"{prefix}-"),
+        *zip(OVERLAY_SERVED, served, strict=True),
+    ):
+        text = text.replace(old, new)
+    docs = [
+        d
+        for d in yaml.safe_load_all(text)
+        if d and d["kind"] not in ("CustomResourceDefinition", "Namespace")
+    ]
+    cluster_scoped = yaml.safe_dump_all([d for d in docs if d["kind"] in CLUSTER_KINDS])
+    assert "ClusterRoleBinding" in cluster_scoped and prefix in cluster_scoped
+    try:
+        kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+        account = f"system:serviceaccount:{namespace}:{prefix}-gateway"
+        for ns in (*served, namespace):
+            kubectl("apply", "-n", ns, "-f", str(EXAMPLES / "01-linear-chain" / "workflow.yaml"))
+
+        # The API server's own answer: the gateway may list Workflows in the served namespaces,
+        # neither cluster-wide nor in its own.
+        def may_list(*where: str) -> bool:
+            proc = kubectl(
+                "auth",
+                "can-i",
+                "list",
+                "workflows.configurable-agents.io",
+                *where,
+                f"--as={account}",
+                check=False,
+            )
+            return bool(proc.stdout.strip() == "yes")
+
+        assert all(may_list("-n", ns) for ns in served)
+        assert not may_list("-n", namespace)
+        assert not may_list("--all-namespaces")
+
+        deployed = json.loads(
+            kubectl("get", "deployment", f"{prefix}-gateway", "-n", namespace, "-o", "json").stdout
+        )
+        overlay_env = {
+            e["name"]: e["value"]
+            for e in deployed["spec"]["template"]["spec"]["containers"][0]["env"]
+            if "value" in e
+        }
+        assert overlay_env["CONFIGURABLE_AGENTS_NAMESPACES"] == ",".join(served)
+        config = token_kubeconfig(control_plane, namespace, f"{prefix}-gateway", tmp_path / "gw")
+        want = {(ns, "linear-chain") for ns in served}
+        assert serve_and_list(config, overlay_env, tmp_path, want) == want
+    finally:
+        kubectl("delete", "--ignore-not-found", "-f", "-", stdin=cluster_scoped, check=False)
 
 
 class LocalOperator:

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.tools import by_key, kustomize, permissions, render
+from tests.deploy.tools import kustomize, permissions, render
 
+#: The example namespaces overlays/namespaced serves.
+SERVED = ("team-a", "team-b")
 #: overlay -> the chart values that install the same thing.
 EQUIVALENT: dict[str, dict[str, Any]] = {
     "base": {
@@ -24,6 +26,11 @@ EQUIVALENT: dict[str, dict[str, Any]] = {
         "store": {"existingSecret": "configurable-agents-store"},
         "operator": {"replicas": 2},
         "gateway": {"autoscaling": {"enabled": True}},
+    },
+    "overlays/namespaced": {
+        "postgres": {"enabled": False},
+        "store": {"existingSecret": "configurable-agents-store"},
+        "rbac": {"scope": "namespaces", "namespaces": list(SERVED)},
     },
 }
 RBAC = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
@@ -74,9 +81,14 @@ def view(obj: dict[str, Any]) -> Any:
         return workload_view(obj)
     if kind == "Secret":
         return {"keys": sorted(obj.get("data", obj.get("stringData", {})))}
-    if kind in ("ServiceAccount", "ClusterKopfPeering"):
+    if kind in ("ServiceAccount", "ClusterKopfPeering", "KopfPeering"):
         return obj["metadata"].get("namespace")
     return obj.get("spec")
+
+
+def keyed(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(kind, namespace, name): a namespaced overlay has same-named objects in each namespace."""
+    return {(d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): d for d in docs}
 
 
 @pytest.mark.parametrize("overlay", list(EQUIVALENT))
@@ -88,12 +100,11 @@ def test_overlay_matches_the_chart(tmp_path: Path, overlay: str) -> None:
         release="configurable-agents",
         namespace="configurable-agents-system",
     )
-    mine = {k: v for k, v in by_key(ours).items() if k[0] not in RBAC | KUSTOMIZE_ONLY}
-    theirs = {k: v for k, v in by_key(chart).items() if k[0] not in RBAC}
+    mine = {k: v for k, v in keyed(ours).items() if k[0] not in RBAC | KUSTOMIZE_ONLY}
+    theirs = {k: v for k, v in keyed(chart).items() if k[0] not in RBAC}
     assert sorted(mine) == sorted(theirs)
     for key, obj in theirs.items():
-        assert view(mine[key]) == view(obj), f"{overlay}: {key[0]}/{key[1]} differs from the chart"
-        assert mine[key]["metadata"].get("namespace") == obj["metadata"].get("namespace"), key
+        assert view(mine[key]) == view(obj), f"{overlay}: {'/'.join(key)} differs from the chart"
     # RBAC may be split differently; what each ServiceAccount may do must be the same.
     for account in ("configurable-agents-operator", "configurable-agents-gateway"):
         granted = permissions(ours, account)
@@ -104,3 +115,45 @@ def test_overlay_matches_the_chart(tmp_path: Path, overlay: str) -> None:
         "workflows.configurable-agents.io",
         "clusterkopfpeerings.kopf.dev",
     }
+
+
+def test_namespaced_overlay_grants_nothing_cluster_wide_but_what_kopf_needs() -> None:
+    """Beyond matching the chart: the accounts may act only in the served namespaces."""
+    ours = kustomize("overlays/namespaced")
+    gateway = permissions(ours, "configurable-agents-gateway")
+    operator = permissions(ours, "configurable-agents-operator")
+    assert {scope for scope, *_ in gateway} == set(SERVED)
+    assert {(g, r, v) for _, g, r, v in gateway} == {
+        (group, resource, verb)
+        for group, resource in (
+            ("configurable-agents.io", "workflows"),
+            ("discovery.k8s.io", "endpointslices"),
+        )
+        for verb in ("list", "watch")
+    }
+    everywhere = {(g, r, v) for scope, g, r, v in operator if scope == "*"}
+    assert everywhere == {
+        ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+        ("", "namespaces", "list"),
+        ("", "namespaces", "watch"),
+    }
+    for namespace in SERVED:
+        assert ("kopf.dev", "kopfpeerings", "patch") in {
+            (g, r, v) for scope, g, r, v in operator if scope == namespace
+        }
+    assert not any(r == "clusterkopfpeerings" for _, _, r, _ in operator)
+    kinds = {d["kind"] for d in ours}
+    assert "ClusterKopfPeering" not in kinds
+    # The operator watches, and the gateway serves, exactly those namespaces.
+    deployments = {d["metadata"]["name"]: d for d in ours if d["kind"] == "Deployment"}
+    operator_args = deployments["configurable-agents-operator"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert [a for a in operator_args if a.startswith("--namespace=")] == [
+        f"--namespace={n}" for n in SERVED
+    ]
+    env = deployments["configurable-agents-gateway"]["spec"]["template"]["spec"]["containers"][0][
+        "env"
+    ]
+    assert {"name": "CONFIGURABLE_AGENTS_NAMESPACES", "value": ",".join(SERVED)} in env

@@ -1,17 +1,21 @@
 """A gateway limited to several namespaces, against the real control plane.
 
 One watch per namespace feeds one catalog and one registry; a third namespace's Workflows and
-agents never appear; /readyz waits for every watch to have listed.
+agents never appear; /readyz waits for every watch to have listed, and reports a watch that
+lost its access (a RoleBinding removed) once it has failed long enough.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,8 +23,10 @@ import pytest
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.cluster import ClusterWorkflows
 from agent_runtime.gateway.registry import EndpointRegistry
+from agent_runtime.gateway.watches import STALE_AFTER, STALE_FAILURES, TrackedWatch
 from agent_runtime.kube import KubeClient, load_configuration
 from tests.conftest import EXAMPLES
+from tests.gateway.relay import Relay
 from tests.gateway.test_registry import POOL, until
 from tests.kube_harness import token_kubeconfig
 from tests.operator_harness import eventually
@@ -196,3 +202,157 @@ def test_readiness_waits_for_every_namespace_watch(
             stop(proc, signal.SIGTERM)
     finally:
         kubectl("delete", "clusterrole", role, "--ignore-not-found", check=False)
+
+
+def through(relay_for: Path, server: str) -> Relay:
+    """A relay to the kubeconfig's API server, written into that kubeconfig."""
+    address = urlsplit(server)
+    relay = Relay((address.hostname or "127.0.0.1", address.port or 443))
+    config = json.loads(relay_for.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{relay.port}"
+    relay_for.write_text(json.dumps(config))
+    return relay
+
+
+def test_readiness_reports_a_watch_that_lost_its_access(
+    control_plane: Any, kubectl: Any, three: list[str], tmp_path: Path
+) -> None:
+    """A RoleBinding removed under a running gateway: once the re-list has been refused for the
+    bound, /readyz names the stale watches; a blip alone does not; access back, ready again."""
+    a, b, _ = three
+    role = f"{a[:50]}-gateway"
+    account = f"system:serviceaccount:{a}:gw"
+    kubectl("apply", "-f", "-", stdin=GATEWAY_ROLE.replace("NAME", role))
+    kubectl("create", "serviceaccount", "gw", "-n", a)
+
+    def bind(ns: str) -> None:
+        kubectl(
+            "create",
+            "rolebinding",
+            "gw",
+            f"--clusterrole={role}",
+            f"--serviceaccount={a}:gw",
+            "-n",
+            ns,
+        )
+
+    def may_list(ns: str) -> bool:
+        proc = kubectl(
+            "auth",
+            "can-i",
+            "list",
+            "workflows.configurable-agents.io",
+            "-n",
+            ns,
+            f"--as={account}",
+            check=False,
+        )
+        return bool(proc.stdout.strip() == "yes")
+
+    def readyz() -> httpx.Response:
+        return httpx.get(f"{url}/readyz", timeout=5)
+
+    relay = None
+    try:
+        bind(a)
+        bind(b)
+        config = token_kubeconfig(control_plane, a, "gw", tmp_path / "gw.kubeconfig")
+        server = json.loads(config.read_text())["clusters"][0]["cluster"]["server"]
+        relay = through(config, server)
+        proc, url = start_serve(tmp_path, config, "--namespace", a, "--namespace", b)
+        try:
+            eventually(lambda: readyz().status_code == 200)
+            want = {(a, "linear-chain"), (b, "linear-chain")}
+            assert eventually(lambda: listed(url) == want and listed(url), timeout=30) == want
+
+            # A blip alone (every connection cut, access intact): re-listed, still ready.
+            assert relay.cut() >= 1
+            time.sleep(3)
+            assert readyz().status_code == 200, readyz().text
+
+            # The binding in b goes; the open watches go on until they reconnect, then are refused.
+            kubectl("delete", "rolebinding", "gw", "-n", b)
+            eventually(lambda: not may_list(b))
+            relay.cut()
+            cut_at = time.monotonic()
+            time.sleep(3)
+            assert readyz().status_code == 200, "a few refusals are within the bound"
+
+            def failing() -> dict[str, Any]:
+                answer = readyz()
+                if answer.status_code == 200:
+                    return {}
+                assert answer.status_code == 503, answer.text
+                error: dict[str, Any] = answer.json()["error"]
+                assert error["code"] == "watch_failing", error
+                return error
+
+            error = eventually(failing, timeout=STALE_AFTER + 40)
+            assert time.monotonic() - cut_at >= STALE_AFTER - 1
+            stale = sorted(error["details"]["failing"])
+            assert stale == [
+                f"/apis/configurable-agents.io/v1alpha1/namespaces/{b}/workflows",
+                f"/apis/discovery.k8s.io/v1/namespaces/{b}/endpointslices",
+            ], stale
+            assert all(path in error["message"] for path in stale)
+            assert "forbidden" in error["message"].lower(), error["message"]
+            assert listed(url) == want, "the last listing is still served meanwhile"
+
+            # Access back: the next re-list succeeds and the gateway is ready again.
+            bind(b)
+            eventually(lambda: readyz().status_code == 200, timeout=60)
+        finally:
+            stop(proc, signal.SIGTERM)
+    finally:
+        if relay is not None:
+            relay.close()
+        kubectl("delete", "clusterrole", role, "--ignore-not-found", check=False)
+
+
+async def test_a_watch_counts_as_failing_after_both_bounds(
+    control_plane: Any,
+    kubectl: Any,
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refused re-lists (an account with no RBAC) make a run of failures; it counts only once it
+    has both enough errors and enough time, and a successful list ends it."""
+    kubectl("create", "serviceaccount", "nobody", "-n", namespace)
+    config = token_kubeconfig(control_plane, namespace, "nobody", tmp_path / "nobody.kubeconfig")
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    client = KubeClient(load_configuration())
+    now = [1000.0]
+    path = f"/apis/configurable-agents.io/v1alpha1/namespaces/{namespace}/workflows"
+    watch = TrackedWatch(client, path, lambda kind, obj: None, clock=lambda: now[0])
+    watch.start()
+    try:
+        for _ in range(100):
+            if watch.failures >= STALE_FAILURES:
+                break
+            await asyncio.sleep(0.1)
+        assert watch.failures >= STALE_FAILURES and "forbidden" in watch.last_error.lower()
+        assert not watch.failing(), "enough errors, not yet for long enough"
+        now[0] += STALE_AFTER
+        assert watch.failing()
+        assert not watch.failing(failures=watch.failures + 5), "long enough, not enough errors"
+        # Access given: the next list succeeds and the run of failures is over.
+        role = f"{namespace[:50]}-nobody"
+        kubectl("apply", "-f", "-", stdin=GATEWAY_ROLE.replace("NAME", role))
+        try:
+            kubectl(
+                "create",
+                "rolebinding",
+                "nobody",
+                f"--clusterrole={role}",
+                f"--serviceaccount={namespace}:nobody",
+                "-n",
+                namespace,
+            )
+            await asyncio.wait_for(watch.synced.wait(), 30)
+            assert (watch.failures, watch.failing_since, watch.failing()) == (0, None, False)
+        finally:
+            kubectl("delete", "clusterrole", role, "--ignore-not-found", check=False)
+    finally:
+        await watch.stop()
+        await client.aclose()

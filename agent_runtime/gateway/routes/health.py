@@ -1,4 +1,5 @@
-"""Liveness, readiness (the store answers, every cluster watch has listed) and metrics."""
+"""Liveness, readiness (the store answers, every cluster watch has listed and is not failing)
+and metrics."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ async def readyz(gateway: GatewayDep) -> dict[str, str] | Response:
     if pending:
         message = f"not listed yet: {', '.join(pending)}"
         return error(503, "not_synced", message, details={"pending": pending})
+    # A watch that can no longer re-list or re-watch feeds a stale cache.
+    failing = {path: why for watches in gateway.watches for path, why in watches.failing().items()}
+    if failing:
+        message = "watches failing: " + "; ".join(f"{p}: {why}" for p, why in failing.items())
+        return error(503, "watch_failing", message, details={"failing": failing})
     return {"status": "ready"}
 
 
