@@ -355,9 +355,12 @@ def _loopback(host: str, port: int) -> str:
 
 def _with_dashboard(app: FastAPI, host: str, port: int) -> FastAPI:
     """The gateway app with the dashboard at /ui/ (and the chat at /chat/), talking to itself."""
-    from agent_runtime.ui import mount_ui
+    from agent_runtime.ui import UiSecretError, mount_ui
 
-    mount_ui(app, _loopback(host, port))
+    try:
+        mount_ui(app, _loopback(host, port))
+    except UiSecretError as exc:
+        raise click.UsageError(str(exc)) from None
     return app
 
 
@@ -377,15 +380,19 @@ def ui(gateway_url: str, host: str, port: int, no_chat: bool) -> int:
     """Serve the dashboard (/ui/) and the chat page (/chat/) for a gateway, as a sidecar."""
     import uvicorn
 
-    from agent_runtime.ui import create_ui_app
+    from agent_runtime.ui import UiSecretError, create_ui_app
 
     if not gateway_url.startswith(("http://", "https://")):
         raise click.BadParameter(
             f"{gateway_url!r}: expected an http:// or https:// URL", param_hint="--gateway"
         )
+    try:
+        app = create_ui_app(gateway_url, chat=not no_chat)
+    except UiSecretError as exc:
+        raise click.UsageError(str(exc)) from None
     server = uvicorn.Server(
         uvicorn.Config(
-            create_ui_app(gateway_url, chat=not no_chat),
+            app,
             host=host,
             port=port,
             log_level="info",

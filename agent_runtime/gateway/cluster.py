@@ -6,10 +6,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from agent_runtime.gateway.catalog import Catalog, Entry
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.kube import KubeClient
-from agent_runtime.spec import SpecError, parse_workflow
+from agent_runtime.spec import SpecError, Workflow, parse_workflow
+from agent_runtime.spec.workflow import WorkflowStatus
 
 log = logging.getLogger(__name__)
 PATH = "/apis/configurable-agents.io/v1alpha1"
@@ -28,15 +31,31 @@ def _plain(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _with_status(workflow: Workflow, status: dict[str, Any]) -> Workflow:
+    """The workflow carrying the operator's status (which pools serve each capability).
+
+    Parsed apart from the spec, so a status the gateway cannot read never makes a good spec
+    look invalid: it is only left out.
+    """
+    if not status:
+        return workflow
+    try:
+        return workflow.model_copy(update={"status": WorkflowStatus.model_validate(status)})
+    except ValidationError as exc:
+        log.warning("workflow %s/%s: status ignored: %s", workflow.namespace, workflow.name, exc)
+        return workflow
+
+
 def entry_of(obj: dict[str, Any]) -> Entry:
     meta = obj.get("metadata") or {}
     namespace, name = meta.get("namespace", "default"), meta.get("name", "")
-    conditions = (obj.get("status") or {}).get("conditions") or []
+    status = obj.get("status") or {}
+    conditions = status.get("conditions") or []
     try:
         workflow = parse_workflow(_plain(obj))
     except SpecError as exc:
         return Entry(namespace, name, None, SOURCE, tuple(str(p) for p in exc.problems), conditions)
-    return Entry(namespace, name, workflow, SOURCE, (), conditions)
+    return Entry(namespace, name, _with_status(workflow, status), SOURCE, (), conditions)
 
 
 class ClusterWorkflows:

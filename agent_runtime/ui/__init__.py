@@ -6,5 +6,13 @@ a sidecar (``configurable-agents ui --gateway URL``).
 
 from agent_runtime.ui.app import create_dashboard, create_ui_app, mount_ui
 from agent_runtime.ui.client import GatewayClient, GatewayError
+from agent_runtime.ui.csrf import UiSecretError
 
-__all__ = ["GatewayClient", "GatewayError", "create_dashboard", "create_ui_app", "mount_ui"]
+__all__ = [
+    "GatewayClient",
+    "GatewayError",
+    "UiSecretError",
+    "create_dashboard",
+    "create_ui_app",
+    "mount_ui",
+]

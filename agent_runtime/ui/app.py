@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from agent_runtime import __version__
 from agent_runtime.ui import pages
 from agent_runtime.ui.client import GatewayClient
+from agent_runtime.ui.csrf import CsrfGuard, CsrfRejected, secret_from_env
 from agent_runtime.ui.views import HERE, templates
 
 log = logging.getLogger(__name__)
@@ -21,12 +22,17 @@ DASHBOARD_PATH = "/ui"
 CHAT_PATH = "/chat"
 
 
-def create_dashboard(client: GatewayClient) -> FastAPI:
-    """The dashboard alone, to be mounted at ``/ui``; it reaches the gateway only via ``client``."""
+def create_dashboard(client: GatewayClient, *, secret: bytes) -> FastAPI:
+    """The dashboard alone, to be mounted at ``/ui``; it reaches the gateway only via ``client``.
+
+    ``secret`` signs the forms' CSRF tokens (see ``csrf``).
+    """
     app = FastAPI(
         title="configurable-agents dashboard", docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.client = client
+    app.state.csrf = CsrfGuard(secret)
+    app.add_exception_handler(CsrfRejected, pages.refused)  # type: ignore[arg-type]
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
@@ -50,13 +56,17 @@ def _on_shutdown(app: FastAPI, *closers: Callable[[], Awaitable[None]]) -> None:
     app.router.lifespan_context = lifespan
 
 
-def mount_ui(app: FastAPI, gateway_url: str, *, chat: bool = True) -> bool:
+def mount_ui(
+    app: FastAPI, gateway_url: str, *, chat: bool = True, secret: bytes | None = None
+) -> bool:
     """Serve the dashboard at /ui/ (and the chat at /chat/ when Gradio is installed) in ``app``.
 
-    ``/`` redirects to the dashboard. Returns whether the chat page was mounted.
+    ``/`` redirects to the dashboard. Returns whether the chat page was mounted. Without
+    ``secret``, forms are signed with ``CONFIGURABLE_AGENTS_UI_SECRET`` (else a random one).
     """
+    secret = secret if secret is not None else secret_from_env()
     client = GatewayClient(gateway_url)
-    app.mount(DASHBOARD_PATH, create_dashboard(client), name="dashboard")
+    app.mount(DASHBOARD_PATH, create_dashboard(client, secret=secret), name="dashboard")
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
@@ -71,7 +81,7 @@ def mount_ui(app: FastAPI, gateway_url: str, *, chat: bool = True) -> bool:
     return chat_page is not None
 
 
-def create_ui_app(gateway_url: str, *, chat: bool = True) -> FastAPI:
+def create_ui_app(gateway_url: str, *, chat: bool = True, secret: bytes | None = None) -> FastAPI:
     """The standalone UI server (a sidecar or its own Deployment): dashboard, chat, /healthz."""
     app = FastAPI(
         title="configurable-agents UI",
@@ -85,5 +95,5 @@ def create_ui_app(gateway_url: str, *, chat: bool = True) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    mount_ui(app, gateway_url, chat=chat)
+    mount_ui(app, gateway_url, chat=chat, secret=secret)
     return app

@@ -10,11 +10,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from agent_runtime.ui import live
 from agent_runtime.ui.client import GatewayClient, GatewayError
+from agent_runtime.ui.csrf import CsrfGuard, CsrfRejected, verify
 from agent_runtime.ui.forms import form_fields, parse_form
 from agent_runtime.ui.state import StateTracker
 from agent_runtime.ui.views import STATUSES, actions_key, run_view
 
-router = APIRouter()
+#: Every route passes the CSRF check; it lets safe methods through and guards the rest.
+router = APIRouter(dependencies=[Depends(verify)])
 PAGE_SIZE = 20
 
 
@@ -30,11 +32,25 @@ def page(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     root = request.scope.get("root_path", "").rstrip("/")
-    context = {"root": root, "gateway": request.app.state.client.base_url, **context}
+    guard: CsrfGuard = request.app.state.csrf
+    token, new_session = guard.issue(request)
+    context = {
+        "root": root,
+        "gateway": request.app.state.client.base_url,
+        "csrf_token": token,
+        **context,
+    }
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
         request, name, context, status_code=status_code
     )
+    if new_session:
+        guard.set_cookie(request, response, new_session)
     return response
+
+
+async def refused(request: Request, exc: CsrfRejected) -> HTMLResponse:
+    """A request that failed the CSRF check: a 403 page saying why and that nothing changed."""
+    return page(request, "error.html", {"title": "Request refused", "error": exc}, exc.status)
 
 
 def failure(request: Request, exc: GatewayError, title: str) -> HTMLResponse:
@@ -171,7 +187,13 @@ def _render_actions(request: Request) -> live.RenderActions:
     def render(run: dict[str, Any]) -> tuple[str, str]:
         root = request.scope.get("root_path", "").rstrip("/")
         template = request.app.state.templates.get_template("_run_actions.html")
-        html = template.render(root=root, view=run_view(run, None), values={}, problems={})
+        html = template.render(
+            root=root,
+            view=run_view(run, None),
+            values={},
+            problems={},
+            csrf_token=request.app.state.csrf.token_for(request),
+        )
         return actions_key(run), str(html)
 
     return render

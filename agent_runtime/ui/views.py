@@ -45,10 +45,43 @@ def condition(workflow: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
     return {"type": kind, "status": "Unknown", "reason": "", "message": ""}
 
 
+def serving(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each capability the workflow needs, with the AgentPools the operator found serving it.
+
+    ``state`` is ``served`` (ready endpoints), ``unready`` (pools, none ready), ``no-pool``,
+    or ``unknown`` when the workflow carries no status (files served by this gateway's agents).
+    """
+    status = workflow.get("status")
+    found: dict[str, Any] = (status or {}).get("capabilities") or {}
+    names = sorted({*(workflow.get("capabilities") or []), *found})
+    rows = []
+    for name in names:
+        entry = found.get(name)
+        if status is None:
+            rows.append({"name": name, "pools": [], "ready": 0, "state": "unknown"})
+            continue
+        pools = list((entry or {}).get("pools") or [])
+        ready = int((entry or {}).get("readyEndpoints") or 0)
+        state = "served" if ready else ("unready" if pools else "no-pool")
+        rows.append({"name": name, "pools": pools, "ready": ready, "state": state})
+    return rows
+
+
+def startable(workflow: dict[str, Any]) -> bool:
+    """Runs can be started when the spec is valid; without a ready pool they wait queued."""
+    return "input" in workflow
+
+
 def templates() -> Jinja2Templates:
     out = Jinja2Templates(directory=str(HERE / "templates"))
     out.env.filters.update(when=when, pretty=pretty)
-    out.env.globals.update(duration=duration, condition=condition, statuses=STATUSES)
+    out.env.globals.update(
+        duration=duration,
+        condition=condition,
+        serving=serving,
+        startable=startable,
+        statuses=STATUSES,
+    )
     return out
 
 

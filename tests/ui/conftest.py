@@ -75,12 +75,14 @@ def gateway(
 class UiProcess:
     """``configurable-agents ui --gateway URL``: the dashboard and chat as a sidecar would run."""
 
-    def __init__(self, gateway_url: str, workdir: Path, *extra: str) -> None:
+    def __init__(
+        self, gateway_url: str, workdir: Path, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
         self.gateway_url = gateway_url
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"ui-{self.port}.log"
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [

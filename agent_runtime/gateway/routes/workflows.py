@@ -14,9 +14,42 @@ from agent_runtime.spec.mermaid import to_mermaid
 router = APIRouter(tags=["workflows"])
 
 
+def served(entry: Entry) -> dict[str, Any] | None:
+    """The operator's view of who serves the workflow, from its status (cluster, or a file's).
+
+    ``capabilities``: capability -> ``{"pools": [...], "readyEndpoints": n}`` as the operator
+    resolved them; None when no status was written (files run on in-process agents).
+    """
+    status = entry.workflow.status if entry.workflow is not None else None
+    if status is None:
+        return None
+    return {
+        "observedGeneration": status.observed_generation,
+        "capabilities": {
+            name: _serving(found) for name, found in sorted(status.capabilities.items())
+        },
+    }
+
+
+def _serving(found: Any) -> dict[str, Any]:
+    """One capability's entry, read leniently: a status is written by hand in files."""
+    found = found if isinstance(found, dict) else {}
+    pools = found.get("pools")
+    ready = found.get("readyEndpoints")
+    return {
+        "pools": [str(p) for p in pools] if isinstance(pools, list) else [],
+        "readyEndpoints": ready if isinstance(ready, int) and ready >= 0 else 0,
+    }
+
+
 def described(entry: Entry) -> dict[str, Any]:
-    """The entry plus what a dashboard draws: its graph, its state fields and the capabilities."""
+    """The entry plus what a dashboard draws: its graph, its state fields and the capabilities.
+
+    ``status`` (when the Workflow has one) says which AgentPools serve each capability.
+    """
     out = entry.describe()
+    if (status := served(entry)) is not None:
+        out["status"] = status
     if entry.workflow is not None:
         spec = entry.workflow.spec
         out["graph"] = to_mermaid(spec)
