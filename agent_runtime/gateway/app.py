@@ -12,6 +12,7 @@ from agent_runtime.engine import Dispatcher, Engine, LocalDispatcher
 from agent_runtime.gateway import errors
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.cluster import ClusterWorkflows
+from agent_runtime.gateway.origins import SameOriginWrites
 from agent_runtime.gateway.registry import EndpointRegistry
 from agent_runtime.gateway.routes import health, runs, workflows
 from agent_runtime.gateway.settings import GatewaySettings
@@ -98,6 +99,7 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
         description="The Runs API: start, watch, resume and cancel workflow runs.",
     )
     errors.install(app)
+    app.add_middleware(SameOriginWrites)
     for module in (health, workflows, runs):
         app.include_router(module.router)
     return app

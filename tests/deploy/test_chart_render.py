@@ -31,7 +31,7 @@ FULL: dict[str, Any] = {
     "rbac": {"scope": "namespaces", "namespaces": ["demo", "team-b"]},
     "operator": {"replicas": 2, "peering": {"name": "agents"}},
     "gateway": {"autoscaling": {"enabled": True, "maxReplicas": 5}},
-    "ui": {"enabled": True, "mode": "deployment"},
+    "ui": {"enabled": True, "mode": "deployment", "secret": {"existingSecret": "my-ui"}},
     "ingress": {"enabled": True, "host": "api.example.com", "uiHost": "ui.example.com"},
     "httpRoute": {
         "enabled": True,
@@ -269,6 +269,34 @@ def test_store_url_is_kept_in_a_secret(tmp_path: Path) -> None:
     )
     assert "StatefulSet" not in kinds(docs), "an explicit store URL replaces the trial Postgres"
     assert url not in json.dumps([d for d in docs if d["kind"] != "Secret"])
+
+
+@pytest.mark.parametrize("mode", ["sidecar", "deployment"])
+def test_gateway_and_dashboard_sign_forms_with_one_key(tmp_path: Path, mode: str) -> None:
+    """Replicas of the gateway (which embeds the dashboard) and of the UI must accept each
+    other's forms: one key from one Secret, made by the chart unless the user names theirs."""
+    docs = render(tmp_path, {"ui": {"enabled": True, "mode": mode}})
+    objects = by_key(docs)
+    secret = objects[("Secret", "ca-configurable-agents-ui-secret")]
+    assert len(base64.b64decode(secret["data"]["secret"])) >= 32
+    refs = [
+        env["valueFrom"]["secretKeyRef"]
+        for doc in docs
+        if doc["kind"] == "Deployment"
+        for c in doc["spec"]["template"]["spec"]["containers"]
+        if c["name"] in ("gateway", "ui")
+        for env in c.get("env", [])
+        if env["name"] == "CONFIGURABLE_AGENTS_UI_SECRET"
+    ]
+    assert refs == [{"name": "ca-configurable-agents-ui-secret", "key": "secret"}] * 2
+    own = render(tmp_path, {"ui": {"secret": {"existingSecret": "mine", "key": "k"}}})
+    assert not any(
+        d["kind"] == "Secret" and d["metadata"]["name"].endswith("ui-secret") for d in own
+    )
+    gateway = by_key(own)[("Deployment", "ca-configurable-agents-gateway")]
+    env = gateway["spec"]["template"]["spec"]["containers"][0]["env"]
+    ref = next(e for e in env if e["name"] == "CONFIGURABLE_AGENTS_UI_SECRET")
+    assert ref["valueFrom"]["secretKeyRef"] == {"name": "mine", "key": "k"}
 
 
 @pytest.mark.parametrize("copy", ["helm/configurable-agents/crds", "manifests/crds"])

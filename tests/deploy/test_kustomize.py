@@ -16,6 +16,7 @@ EQUIVALENT: dict[str, dict[str, Any]] = {
     "base": {
         "postgres": {"enabled": False},
         "store": {"existingSecret": "configurable-agents-store"},
+        "ui": {"secret": {"existingSecret": "configurable-agents-ui-secret"}},
     },
     "overlays/dev": {
         "gateway": {"replicas": 1},
@@ -24,12 +25,14 @@ EQUIVALENT: dict[str, dict[str, Any]] = {
     "overlays/production": {
         "postgres": {"enabled": False},
         "store": {"existingSecret": "configurable-agents-store"},
+        "ui": {"secret": {"existingSecret": "configurable-agents-ui-secret"}},
         "operator": {"replicas": 2},
         "gateway": {"autoscaling": {"enabled": True}},
     },
     "overlays/namespaced": {
         "postgres": {"enabled": False},
         "store": {"existingSecret": "configurable-agents-store"},
+        "ui": {"secret": {"existingSecret": "configurable-agents-ui-secret"}},
         "rbac": {"scope": "namespaces", "namespaces": list(SERVED)},
     },
 }

@@ -171,6 +171,24 @@ def test_human_node_resume_and_cancel(gateway: GatewayProcess) -> None:
         assert twice.status_code == 409 and error_of(twice)["code"] == "conflict"
 
 
+def test_a_write_from_another_sites_page_is_refused(gateway: GatewayProcess) -> None:
+    """A plain HTML form elsewhere could POST a cancel (no body needed): browsers say where a
+    request comes from, and a write from another site changes nothing."""
+    with gateway.client() as client:
+        run = client.post(HUMAN, json={"input": {"topic": "z"}, "wait": True}).json()
+        cancel = f"/v1/runs/{run['id']}/cancel"
+        for origin in ("https://evil.example", "null"):
+            refused = client.post(cancel, headers={"Origin": origin})
+            assert refused.status_code == 403 and error_of(refused)["code"] == "cross_origin"
+        started = client.post(HUMAN, json={"input": {"topic": "z"}}, headers={"Origin": "null"})
+        assert started.status_code == 403
+        assert client.get(f"/v1/runs/{run['id']}").json()["status"] == "interrupted"
+        own = client.base_url.netloc.decode()
+        same = client.post(cancel, headers={"Origin": f"http://{own}"})
+        assert same.status_code == 200 and same.json()["status"] == "cancelled"
+        assert client.get("/v1/runs", headers={"Origin": "https://evil.example"}).status_code == 200
+
+
 def test_caller_mistakes_are_clear_4xx(gateway: GatewayProcess) -> None:
     with gateway.client() as client:
         cases = [

@@ -20,6 +20,12 @@
 {{/* Object names of the components (kept short enough for Service names). */}}
 {{- define "ca.operator" -}}{{ include "ca.fullname" . | trunc 54 | trimSuffix "-" }}-operator{{- end }}
 {{- define "ca.gateway" -}}{{ include "ca.fullname" . | trunc 55 | trimSuffix "-" }}-gateway{{- end }}
+{{- define "ca.uiSecretName" -}}{{ .Values.ui.secret.existingSecret | default (printf "%s-secret" (include "ca.ui" .)) }}{{- end }}
+{{- define "ca.uiSecretEnv" -}}
+- name: CONFIGURABLE_AGENTS_UI_SECRET
+  valueFrom:
+    secretKeyRef: {name: {{ include "ca.uiSecretName" . }}, key: {{ .Values.ui.secret.key }}}
+{{- end }}
 {{- define "ca.ui" -}}{{ include "ca.fullname" . | trunc 60 | trimSuffix "-" }}-ui{{- end }}
 {{- define "ca.postgres" -}}{{ include "ca.fullname" . | trunc 54 | trimSuffix "-" }}-postgres{{- end }}
 {{- define "ca.store" -}}{{ include "ca.fullname" . | trunc 57 | trimSuffix "-" }}-store{{- end }}
