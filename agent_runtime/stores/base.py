@@ -179,6 +179,15 @@ class RunStore(ABC):
     ) -> RunPage:
         """Runs newest first; ``cursor`` is the ``next_cursor`` of the previous page."""
 
+    async def count_runs(self, status: RunStatus) -> int:
+        """How many runs have ``status`` (the gateway's queue depth); backends count in place."""
+        total, cursor = 0, None
+        while True:
+            page = await self.list_runs(status=status, limit=500, cursor=cursor)
+            total += len(page.items)
+            if not (cursor := page.next_cursor):
+                return total
+
     @abstractmethod
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
         """Move a run to ``status`` (checked against TRANSITIONS) and set other fields at once."""

@@ -321,6 +321,14 @@ class PostgresStore(DeferringStore):
             rows = await cur.fetchall()
         return page_of([r["record"] for r in rows], limit)
 
+    async def count_runs(self, status: RunStatus) -> int:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM ca_runs WHERE status = %s", (status.value,)
+            )
+            row = await cur.fetchone()
+        return int(row["n"]) if row else 0
+
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
         run, _ = await self._transition(run_id, status, None, changes)
         return run

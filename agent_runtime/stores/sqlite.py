@@ -237,6 +237,13 @@ class SqliteStore(DeferringStore):
             rows = list(await cur.fetchall())
         return page_of([r[0] for r in rows], limit)
 
+    async def count_runs(self, status: RunStatus) -> int:
+        async with self._conn.execute(
+            "SELECT count(*) FROM ca_runs WHERE status=?", (status.value,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
         async with self._tx():
             run = await self._get(run_id)

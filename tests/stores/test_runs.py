@@ -233,3 +233,15 @@ async def test_invalid_cursor_raises_store_error(store: RunStore, cursor: str) -
     await store.create_run(make_run())
     with pytest.raises(StoreError):
         await store.list_runs(cursor=cursor)
+
+
+async def test_count_runs_by_status(store: RunStore) -> None:
+    assert await store.count_runs(RunStatus.QUEUED) == 0
+    runs = [await store.create_run(make_run()) for _ in range(7)]
+    for run in runs[:3]:
+        await store.transition(run.id, RunStatus.RUNNING)
+    await store.transition(runs[0].id, RunStatus.SUCCEEDED)
+    assert await store.count_runs(RunStatus.QUEUED) == 4
+    assert await store.count_runs(RunStatus.RUNNING) == 2
+    assert await store.count_runs(RunStatus.SUCCEEDED) == 1
+    assert await store.count_runs(RunStatus.FAILED) == 0

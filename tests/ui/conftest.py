@@ -115,7 +115,9 @@ def ui_server(
     started.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop in this thread while it is open, which
+# would stop async tests collected after tests/ui.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: run `bash hack/system-packages.sh`"

@@ -297,6 +297,28 @@ class S3Store(RunStore):
             bound = f"{ts(datetime.fromisoformat(created))}#{run_id}"
         return await self.aws.run(self._list, filters, limit, bound)
 
+    async def count_runs(self, status: RunStatus) -> int:
+        return await self.aws.run(self._count, status)
+
+    def _count(self, status: RunStatus) -> int:
+        """A COUNT query on the status index: keys only, no items read."""
+        index, pk_attr, _ = LIST_INDEXES[("status",)]
+        total, start = 0, None
+        while True:
+            extra: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+            page = self.aws.dynamodb.query(
+                TableName=self._table,
+                IndexName=index,
+                KeyConditionExpression="#p = :p",
+                ExpressionAttributeNames={"#p": pk_attr},
+                ExpressionAttributeValues={":p": s(status.value)},
+                Select="COUNT",
+                **extra,
+            )
+            total += int(page.get("Count", 0))
+            if not (start := page.get("LastEvaluatedKey")):
+                return total
+
     def _list(self, filters: dict[str, Any], limit: int, bound: str | None) -> RunPage:
         index, pk_attr, sk_attr = LIST_INDEXES[tuple(sorted(filters))]
         wf, ns, st = filters.get("workflow"), filters.get("namespace"), filters.get("status")
