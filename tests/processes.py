@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,3 +78,14 @@ def start_cluster_gateway(
         proc.wait()
         raise
     return proc, url, log
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """The sum of ``name``'s samples (at ``{url}/metrics``) whose labels include ``labels``."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )

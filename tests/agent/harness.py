@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO
-from tests.processes import free_port
+from tests.processes import free_port, metric
 
 
 def llm_task(run_id: str, *, node: str = "n", delay: str = "0s", **extra: Any) -> dict[str, Any]:
@@ -92,13 +91,7 @@ class AgentProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of ``name``'s samples whose labels include ``labels``."""
-        text = httpx.get(f"{self.url}/metrics", timeout=5).text
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and labels.items() <= sample.labels.items()
-        )
+        return metric(self.url, name, **labels)
 
     async def readyz_until(self, done: Callable[[httpx.Response], bool]) -> httpx.Response:
         """Poll ``/readyz`` until ``done`` holds for its answer, for up to 10s."""

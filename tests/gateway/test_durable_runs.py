@@ -16,6 +16,8 @@ import yaml
 from tests.agent.harness import AgentProcess
 from tests.conftest import EXAMPLES
 from tests.gateway.conftest import GatewayProcess
+from tests.operator_harness import eventually
+from tests.processes import metric
 
 pytestmark = pytest.mark.slow
 
@@ -139,10 +141,21 @@ def test_a_killed_gateway_loses_no_run(
         doomed = start_gateway(postgres_url, *flags, workflows=workflows)
         survivor = start_gateway(postgres_url, *flags, workflows=workflows)
         ids = asyncio.run(submit([doomed.url], 40))
-        time.sleep(1.0)  # runs are in flight on both gateways
+        # kill it while it holds runs (busy agents send others back to the queue)
+        holds = f"/{doomed.proc.pid}"
+        eventually(
+            lambda: any(
+                run["status"] == "running" and str(run.get("leaseOwner")).endswith(holds)
+                for run in httpx.get(f"{survivor.url}/v1/runs?limit=100").json()["items"]
+            ),
+            timeout=20,
+        )
         doomed.kill(signal.SIGKILL)
         runs = asyncio.run(wait_all(survivor.url, ids))
         assert_each_node_once(runs, crashed=True)
+        # the dead gateway's runs were taken over when their leases expired, and counted so
+        taken = metric(survivor.url, "configurable_agents_lease_takeovers_total")
+        assert taken >= 1, "no lease takeover counted by the surviving gateway"
         again = sum(len(r["steps"]) for r in runs) - sum(
             1 for r in runs for s in r["steps"] if s["status"] == "succeeded"
         )
