@@ -70,6 +70,9 @@ MIGRATIONS = [
 ]
 
 
+#: Seconds to keep trying to open a file that other processes are setting up.
+OPEN_WAIT = 10.0
+
 #: What else a run owns, by the column naming it (checkpoints are keyed by thread = run id).
 _RUN_TABLES = (
     ("ca_steps", "run_id"),
@@ -106,15 +109,28 @@ class SqliteStore(DeferringStore):
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
             # busy_timeout first: switching to WAL waits for other processes opening the file
             await self._db.execute("PRAGMA busy_timeout=10000")
-            await self._db.execute("PRAGMA journal_mode=WAL")
-            await self._db.execute("PRAGMA synchronous=NORMAL")
-            await self._migrate()
+            await self._set_up()
             self._saver = SqliteCheckpointer(
                 self._tx, lambda: self._conn, self._outbox, self._write_records
             )
         except (OSError, aiosqlite.Error) as exc:
             await self.close()
             raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+
+    async def _set_up(self) -> None:
+        """WAL mode and migrations, tried again while other processes opening a new file at once
+        hold it: some of SQLite's lock upgrades fail at once instead of waiting (busy_timeout)."""
+        deadline = asyncio.get_running_loop().time() + OPEN_WAIT
+        while True:
+            try:
+                await self._conn.execute("PRAGMA journal_mode=WAL")
+                await self._conn.execute("PRAGMA synchronous=NORMAL")
+                await self._migrate()
+                return
+            except aiosqlite.OperationalError as exc:
+                if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
 
     async def _migrate(self) -> None:
         db = self._conn
