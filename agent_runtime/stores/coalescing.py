@@ -26,6 +26,7 @@ from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
+    get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
 
@@ -84,6 +85,23 @@ def write_rows(
         if rows:
             batches.append((all(c in WRITES_IDX_MAP for c, _ in task.writes), rows))
     return batches
+
+
+def list_conditions(
+    config: RunnableConfig | None, before: RunnableConfig | None
+) -> list[tuple[str, str, Any]]:
+    """``alist``'s ``(column, operator, value)`` conditions of a config and ``before``."""
+    conditions: list[tuple[str, str, Any]] = []
+    if config:
+        conf = config["configurable"]
+        conditions.append(("thread_id", "=", str(conf["thread_id"])))
+        if (ns := conf.get("checkpoint_ns")) is not None:
+            conditions.append(("checkpoint_ns", "=", ns))
+        if checkpoint_id := get_checkpoint_id(config):
+            conditions.append(("checkpoint_id", "=", checkpoint_id))
+    if before is not None and (before_id := get_checkpoint_id(before)):
+        conditions.append(("checkpoint_id", "<", before_id))
+    return conditions
 
 
 def config_of(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:

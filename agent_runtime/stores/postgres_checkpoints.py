@@ -30,6 +30,7 @@ from agent_runtime.stores.coalescing import (
     StepOutbox,
     TaskWrites,
     config_of,
+    list_conditions,
     write_rows,
 )
 from agent_runtime.stores.postgres_records import record_ctes
@@ -189,24 +190,12 @@ class PostgresCheckpointer(OutboxSaver):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         await self._before_reading(str(config["configurable"]["thread_id"]) if config else None)
-        where: list[str] = []
-        args: list[Any] = []
-        if config:
-            conf = config["configurable"]
-            where.append("c.thread_id = %s")
-            args.append(str(conf["thread_id"]))
-            if (ns := conf.get("checkpoint_ns")) is not None:
-                where.append("c.checkpoint_ns = %s")
-                args.append(ns)
-            if checkpoint_id := get_checkpoint_id(config):
-                where.append("c.checkpoint_id = %s")
-                args.append(checkpoint_id)
+        conditions = list_conditions(config, before)
+        where = [f"c.{column} {op} %s" for column, op, _ in conditions]
+        args: list[Any] = [value for *_, value in conditions]
         if filter:
             where.append("c.metadata @> %s::jsonb")
             args.append(json.dumps(filter))
-        if before is not None and (before_id := get_checkpoint_id(before)):
-            where.append("c.checkpoint_id < %s")
-            args.append(before_id)
         sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY c.checkpoint_id DESC"
         if limit is not None:

@@ -24,6 +24,7 @@ from agent_runtime.stores.coalescing import (
     StepOutbox,
     TaskWrites,
     config_of,
+    list_conditions,
     write_rows,
 )
 
@@ -145,21 +146,9 @@ class SqliteCheckpointer(OutboxSaver):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         await self._before_reading(str(config["configurable"]["thread_id"]) if config else None)
-        where: list[str] = []
-        args: list[Any] = []
-        if config:
-            conf = config["configurable"]
-            where.append("thread_id=?")
-            args.append(str(conf["thread_id"]))
-            if (ns := conf.get("checkpoint_ns")) is not None:
-                where.append("checkpoint_ns=?")
-                args.append(ns)
-            if checkpoint_id := get_checkpoint_id(config):
-                where.append("checkpoint_id=?")
-                args.append(checkpoint_id)
-        if before is not None and (before_id := get_checkpoint_id(before)):
-            where.append("checkpoint_id<?")
-            args.append(before_id)
+        conditions = list_conditions(config, before)
+        where = [f"{column} {op} ?" for column, op, _ in conditions]
+        args: list[Any] = [value for *_, value in conditions]
         sql = f"SELECT {_COLUMNS} FROM ca_checkpoints"
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY checkpoint_id DESC"
         async with self._connection().execute(sql, args) as cur:
