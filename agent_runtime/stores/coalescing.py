@@ -14,6 +14,7 @@ of a thread commit it first.
 from __future__ import annotations
 
 import asyncio
+import json
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from langgraph.checkpoint.base import (
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
+    CheckpointTuple,
     get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
@@ -121,6 +123,45 @@ class CoalescingSaver(BaseCheckpointSaver[Any]):
         super().__init__()
         self._staged: dict[str, _Staged] = {}
         self._inputs: dict[str, list[PendingCheckpoint]] = {}
+
+    @abstractmethod
+    async def _prune(self, thread_ids: list[str], strategy: str) -> None:
+        """Delete the threads' checkpoints (``delete``) or all but each namespace's newest."""
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self.aprune([str(thread_id)], strategy="delete")
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """``delete``: every checkpoint and write of the threads. ``keep_latest``: the newest
+        checkpoint of each namespace and its writes stay (with no parent left)."""
+        if isinstance(thread_ids, str):
+            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
+        if strategy not in ("delete", "keep_latest"):
+            raise ValueError(f"Unknown prune strategy: {strategy!r}")
+        ids = [str(t) for t in thread_ids]
+        for thread_id in ids:
+            await self._before_reading(thread_id)
+        if ids:
+            await self._prune(ids, strategy)
+
+    def checkpoint_tuple(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        parent: str | None,
+        checkpoint: tuple[str, bytes],
+        metadata: str,
+        writes: list[tuple[str, str, Any]],
+    ) -> CheckpointTuple:
+        """A stored checkpoint as LangGraph reads it: state and metadata (JSON) as kept."""
+        return CheckpointTuple(
+            config=config_of(thread_id, ns, checkpoint_id),
+            checkpoint=self.serde.loads_typed(checkpoint),
+            metadata=json.loads(metadata),
+            parent_config=config_of(thread_id, ns, parent) if parent else None,
+            pending_writes=writes,
+        )
 
     @abstractmethod
     async def _write_step(

@@ -12,7 +12,7 @@ trip.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -29,7 +29,6 @@ from agent_runtime.stores.coalescing import (
     PendingCheckpoint,
     StepOutbox,
     TaskWrites,
-    config_of,
     list_conditions,
     write_rows,
 )
@@ -220,31 +219,14 @@ class PostgresCheckpointer(OutboxSaver):
                 strict=True,
             )
         ]
-        return CheckpointTuple(
-            config=config_of(thread_id, ns, row["checkpoint_id"]),
-            checkpoint=self.serde.loads_typed((row["type"], bytes(row["checkpoint"]))),
-            metadata=json.loads(row["metadata"]),
-            parent_config=config_of(thread_id, ns, parent) if parent else None,
-            pending_writes=writes,
+        checkpoint = (row["type"], bytes(row["checkpoint"]))
+        return self.checkpoint_tuple(
+            thread_id, ns, row["checkpoint_id"], parent, checkpoint, row["metadata"], writes
         )
 
     # ------------------------------------------------------------------ deleting
 
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self.aprune([str(thread_id)], strategy="delete")
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """``delete``: every checkpoint and write of the threads. ``keep_latest``: the newest
-        checkpoint of each namespace and its writes stay (with no parent left)."""
-        if isinstance(thread_ids, str):
-            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
-        if strategy not in ("delete", "keep_latest"):
-            raise ValueError(f"Unknown prune strategy: {strategy!r}")
-        ids = [str(t) for t in thread_ids]
-        for thread_id in ids:
-            await self._before_reading(thread_id)
-        if not ids:
-            return
+    async def _prune(self, ids: list[str], strategy: str) -> None:
         async with self._connection() as conn, conn.transaction():
             if strategy == "delete":
                 for table in ("ca_checkpoint_writes", "ca_checkpoints"):

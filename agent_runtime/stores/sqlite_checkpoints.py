@@ -9,7 +9,7 @@ in one ``BEGIN IMMEDIATE`` transaction on the store's connection).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -23,7 +23,6 @@ from agent_runtime.stores.coalescing import (
     PendingCheckpoint,
     StepOutbox,
     TaskWrites,
-    config_of,
     list_conditions,
     write_rows,
 )
@@ -175,29 +174,13 @@ class SqliteCheckpointer(OutboxSaver):
                 (task, channel, self.serde.loads_typed((wkind, bytes(value or b""))))
                 for task, channel, wkind, value in await cur.fetchall()
             ]
-        return CheckpointTuple(
-            config=config_of(thread_id, ns, checkpoint_id),
-            checkpoint=self.serde.loads_typed((kind, bytes(blob))),
-            metadata=json.loads(metadata),
-            parent_config=config_of(thread_id, ns, parent) if parent else None,
-            pending_writes=writes,
+        return self.checkpoint_tuple(
+            thread_id, ns, checkpoint_id, parent, (kind, bytes(blob)), metadata, writes
         )
 
     # ------------------------------------------------------------------ deleting
 
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self.aprune([str(thread_id)], strategy="delete")
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """``delete``: every checkpoint and write of the threads. ``keep_latest``: the newest
-        checkpoint of each namespace and its writes stay (with no parent left)."""
-        if isinstance(thread_ids, str):
-            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
-        if strategy not in ("delete", "keep_latest"):
-            raise ValueError(f"Unknown prune strategy: {strategy!r}")
-        ids = [str(t) for t in thread_ids]
-        for thread_id in ids:
-            await self._before_reading(thread_id)
+    async def _prune(self, ids: list[str], strategy: str) -> None:
         async with self._transaction() as db:
             for thread_id in ids:
                 for table in ("ca_checkpoint_writes", "ca_checkpoints"):

@@ -94,10 +94,8 @@ class DynamoSaver(CoalescingSaver):
         await self._before_reading(str(source_thread_id))
         await self._run(self._copy_thread, str(source_thread_id), str(target_thread_id))
 
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        for thread_id in thread_ids:
-            await self._before_reading(str(thread_id))
-        await self._run(self._prune, list(thread_ids), strategy)
+    async def _prune(self, thread_ids: list[str], strategy: str) -> None:
+        await self._run(self._prune_now, thread_ids, strategy)
 
     # ------------------------------------------------------------------ commits
 
@@ -199,7 +197,7 @@ class DynamoSaver(CoalescingSaver):
         self.aws.guard(self._copy_thread)(str(source_thread_id), str(target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self.aws.guard(self._prune)(list(thread_ids), strategy)
+        self.aws.guard(self._prune_now)(list(thread_ids), strategy)
 
     # ------------------------------------------------------------------ implementation
 
@@ -355,7 +353,7 @@ class DynamoSaver(CoalescingSaver):
                 copies.append(copy)
         put_items(self.aws, copies)
 
-    def _prune(self, thread_ids: Sequence[str], strategy: str) -> None:
+    def _prune_now(self, thread_ids: Sequence[str], strategy: str) -> None:
         if strategy == "delete":
             for thread_id in thread_ids:
                 self._delete_thread(thread_id)
