@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from agent_runtime.cli.auth_options import auth_options, auth_settings
 from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Failure, run_cli
 from agent_runtime.cli.inputs import parse_inputs
 from agent_runtime.cli.progress import Progress
@@ -270,6 +271,7 @@ def _agents(pairs: tuple[str, ...]) -> dict[str, list[str]]:
     envvar="CONFIGURABLE_AGENTS_LOG_FORMAT",
     help="JSON lines (with trace and run ids), plain text, or text on a terminal only.",
 )
+@auth_options
 def serve(
     host: str,
     port: int,
@@ -281,8 +283,13 @@ def serve(
     kubernetes: bool,
     namespaces: tuple[str, ...],
     log_format: str,
+    **auth: Any,
 ) -> int:
-    """Run the gateway: the Runs API and workers that execute runs."""
+    """Run the gateway: the Runs API and workers that execute runs.
+
+    On a loopback address it needs no login; any other address, or --kubernetes, needs --auth
+    (Kubernetes TokenReview and/or OpenID Connect, then RBAC decides) or --insecure-no-auth.
+    """
     import uvicorn
 
     from agent_runtime.gateway import create_app
@@ -306,8 +313,9 @@ def serve(
         lease_ttl=lease_ttl,
         kubernetes=kubernetes,
         **flags,
+        **auth_settings(auth),
     )
-    if kubernetes:
+    if kubernetes or settings.auth:
         _check_kubernetes()
     _check_store(store_url)
     server = uvicorn.Server(

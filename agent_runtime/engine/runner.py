@@ -22,7 +22,7 @@ from agent_runtime.engine.errors import RunCancelled, RunError, RunWaiting
 from agent_runtime.engine.observe import RunWatch, earlier_traces, lease_takeover
 from agent_runtime.engine.state import check_fields, check_input, initial_state
 from agent_runtime.spec.workflow import HumanNode, Workflow
-from agent_runtime.stores import InvalidTransition, RunRecord, RunStatus, RunStore
+from agent_runtime.stores import Actor, InvalidTransition, RunRecord, RunStatus, RunStore
 from agent_runtime.stores.base import utcnow
 from agent_runtime.telemetry.secrets import redact
 
@@ -102,6 +102,7 @@ class Engine:
         *,
         idempotency_key: str | None = None,
         run_id: str | None = None,
+        created_by: Actor | None = None,
     ) -> RunRecord:
         """Check the input and record a queued run; nothing is written when the input is bad."""
         check_input(workflow.spec, given)
@@ -114,6 +115,7 @@ class Engine:
             spec=workflow.document,
             input=given,
             idempotency_key=idempotency_key,
+            created_by=created_by,
         )
         return await self.store.create_run(record)
 
@@ -136,15 +138,19 @@ class Engine:
         check_fields(node.output, given)
         return run
 
-    async def queue_resume(self, run_id: str, given: dict[str, Any]) -> RunRecord:
+    async def queue_resume(
+        self, run_id: str, given: dict[str, Any], *, by: Actor | None = None
+    ) -> RunRecord:
         """Answer a human node and queue the run, for whichever worker claims it next."""
         await self.check_resume(run_id, given)
-        return await self.store.transition(run_id, RunStatus.QUEUED, resume_input=given)
+        return await self.store.transition(
+            run_id, RunStatus.QUEUED, resume_input=given, resumed_by=by
+        )
 
-    async def cancel(self, run_id: str) -> RunRecord:
+    async def cancel(self, run_id: str, *, by: Actor | None = None) -> RunRecord:
         run = await self.store.get_run(run_id)
         try:
-            run = await self.store.transition(run_id, RunStatus.CANCELLED)
+            run = await self.store.transition(run_id, RunStatus.CANCELLED, cancelled_by=by)
         except InvalidTransition:
             raise RunError(
                 f"run {run_id!r} is {run.status.value}; it cannot be cancelled", code="conflict"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from agent_runtime import __version__
 from agent_runtime.engine import Dispatcher, Engine, LocalDispatcher
 from agent_runtime.gateway import errors
+from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.cluster import ClusterWorkflows
 from agent_runtime.gateway.origins import SameOriginWrites
@@ -21,6 +23,8 @@ from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.kube import KubeClient
 from agent_runtime.stores import open_store
+
+log = logging.getLogger(__name__)
 
 
 def make_dispatcher(settings: GatewaySettings, registry: EndpointRegistry | None) -> Dispatcher:
@@ -42,6 +46,7 @@ async def serving(
     dispatcher: Dispatcher,
     *,
     watches: Sequence[NamespacedWatches] = (),
+    access: Access | None = None,
 ) -> AsyncIterator[None]:
     """The store, the engine and the workers of one gateway, for the app's lifetime."""
     async with open_store(settings.store) as store:
@@ -56,7 +61,14 @@ async def serving(
             engine, concurrency=settings.concurrency, poll_interval=settings.poll_interval
         )
         gateway = Gateway(
-            settings, store, engine, dispatcher, worker, catalog, watches=list(watches)
+            settings,
+            store,
+            engine,
+            dispatcher,
+            worker,
+            catalog,
+            access=access or Access(),
+            watches=list(watches),
         )
         worker.on_settled = gateway.notify
         app.state.gateway = gateway
@@ -78,9 +90,18 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
         async with AsyncExitStack() as stack:
             registry = None
             watches: list[NamespacedWatches] = []
-            if settings.kubernetes:
+            client = None
+            if settings.kubernetes or settings.auth:
                 client = KubeClient()
                 stack.push_async_callback(client.aclose)
+            access = Access.from_settings(settings, client)
+            stack.push_async_callback(access.aclose)
+            if settings.insecure_no_auth:
+                log.warning(
+                    "authentication is off (--insecure-no-auth): anyone who reaches this "
+                    "gateway may run, read, resume and cancel every run"
+                )
+            if client is not None and settings.kubernetes:
                 namespaces = settings.served_namespaces
                 registry = EndpointRegistry(client, namespaces=namespaces)
                 watched = ClusterWorkflows(client, served, namespaces=namespaces)
@@ -89,7 +110,7 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
                     stack.push_async_callback(part.stop)
                 watches += [registry.watches, watched.watches]
             dispatcher = make_dispatcher(settings, registry)
-            async with serving(app, settings, served, dispatcher, watches=watches):
+            async with serving(app, settings, served, dispatcher, watches=watches, access=access):
                 yield
 
     app = FastAPI(

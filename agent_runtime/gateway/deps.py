@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from agent_runtime.auth import Identity
 from agent_runtime.gateway.state import Gateway
 
 
@@ -15,3 +17,17 @@ def _gateway(request: Request) -> Gateway:
 
 
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
+
+#: Declares the bearer scheme in the OpenAPI document; the header is parsed strictly by ``auth``.
+_bearer = HTTPBearer(auto_error=False, description="A Kubernetes or OpenID Connect token")
+
+
+async def _caller(
+    request: Request,
+    gateway: GatewayDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Identity:
+    return await gateway.access.identify(request.headers.get("authorization"))
+
+
+CallerDep = Annotated[Identity, Depends(_caller)]

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from agent_runtime.auth import AuthUnavailable, Unauthenticated
 from agent_runtime.engine.errors import InputError, RunError
 from agent_runtime.stores import InvalidTransition, RunNotFound, StoreError
 
@@ -48,6 +49,19 @@ def install(app: FastAPI) -> None:
             for p in exc.problems
         ]
         return error(422, "invalid_input", str(exc), problems)
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
+        response = error(401, "unauthenticated", str(exc))
+        challenge = 'Bearer realm="configurable-agents"'
+        if exc.token_given:
+            challenge += ', error="invalid_token"'
+        response.headers["WWW-Authenticate"] = challenge
+        return response
+
+    @app.exception_handler(AuthUnavailable)
+    async def auth_unavailable(_: Request, exc: AuthUnavailable) -> JSONResponse:
+        return error(503, "auth_unavailable", str(exc))
 
     @app.exception_handler(RunNotFound)
     async def not_found(_: Request, exc: RunNotFound) -> JSONResponse:

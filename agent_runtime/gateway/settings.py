@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent_runtime.engine.runner import local_owner
@@ -22,6 +24,17 @@ def _check_name(name: str) -> str:
 
 
 Namespace = Annotated[str, AfterValidator(_check_name)]
+AuthMode = Literal["kubernetes", "oidc"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (a name or an address)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class GatewaySettings(BaseSettings):
@@ -51,12 +64,66 @@ class GatewaySettings(BaseSettings):
     wait_backoff: float = Field(default=2.0, gt=0)
     owner: str = Field(default_factory=local_owner)
 
-    @field_validator("namespaces", mode="before")
+    #: How callers are authenticated (env: ``kubernetes,oidc``); empty: nobody is asked.
+    auth: Annotated[list[AuthMode], NoDecode] = Field(default_factory=list)
+    #: With ``kubernetes``: audiences a token must be meant for (empty: the API server's own).
+    auth_audiences: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Serve without authentication where that is refused by default (any non-loopback bind,
+    #: or ``kubernetes``); said in the log and on ``/readyz``.
+    insecure_no_auth: bool = False
+    oidc_issuer_url: str | None = None
+    oidc_audience: str | None = None
+    oidc_username_claim: str = "sub"
+    oidc_username_prefix: str | None = None
+    oidc_groups_claim: str = "groups"
+    oidc_groups_prefix: str = ""
+    oidc_ca_file: str | None = None
+
+    @field_validator("namespaces", "auth", "auth_audiences", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("auth")
+    @classmethod
+    def _once(cls, value: list[AuthMode]) -> list[AuthMode]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("oidc_issuer_url")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = urlsplit(value)
+        if url.scheme == "https" and url.hostname:
+            return value
+        if url.scheme == "http" and url.hostname and is_loopback(url.hostname):
+            return value  # local use and tests
+        raise ValueError("must be an https:// URL (http:// only on a loopback address)")
+
+    @model_validator(mode="after")
+    def _secured(self) -> GatewaySettings:
+        if "oidc" in self.auth and not (self.oidc_issuer_url and self.oidc_audience):
+            raise ValueError("auth oidc needs oidc_issuer_url and oidc_audience")
+        if self.auth and self.insecure_no_auth:
+            raise ValueError("insecure_no_auth contradicts auth: choose one")
+        if not self.auth and not self.insecure_no_auth:
+            exposed = "kubernetes is set" if self.kubernetes else None
+            if not is_loopback(self.host):
+                exposed = f"host {self.host} is not a loopback address"
+            if exposed:
+                raise ValueError(
+                    f"refusing to serve without authentication: {exposed}; set auth "
+                    "(--auth kubernetes|oidc) or insecure_no_auth (--insecure-no-auth) to let "
+                    "anyone who reaches the gateway run and read every run"
+                )
+        return self
+
+    @property
+    def authenticates(self) -> bool:
+        return bool(self.auth)
 
     @field_validator("namespace")
     @classmethod

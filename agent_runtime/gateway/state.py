@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from agent_runtime.engine import Dispatcher, Engine
+from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.watches import NamespacedWatches
@@ -26,11 +27,17 @@ class Gateway:
     dispatcher: Dispatcher
     worker: RunWorker
     catalog: Catalog
+    access: Access = field(default_factory=Access)
     #: The cluster watches feeding the catalog and the registry (none without ``kubernetes``).
     watches: list[NamespacedWatches] = field(default_factory=list)
     _settled: defaultdict[str, asyncio.Event] = field(
         default_factory=lambda: defaultdict(asyncio.Event)
     )
+
+    def known_namespaces(self) -> list[str]:
+        """Namespaces runs may be in: those watched, those of the Workflows served."""
+        served = [entry.namespace for entry in self.catalog.entries()]
+        return list(dict.fromkeys([*self.settings.served_namespaces, *served]))
 
     def notify(self, run_id: str) -> None:
         """A run this replica executed stopped: wake whoever waits for it."""

@@ -4,6 +4,7 @@ Backends are chosen by URL (``sqlite:///path.db``, ``postgresql://...``, ``s3://
 """
 
 from agent_runtime.stores.base import (
+    Actor,
     InvalidTransition,
     RunEvent,
     RunNotFound,
@@ -18,6 +19,7 @@ from agent_runtime.stores.base import (
 from agent_runtime.stores.url import open_store
 
 __all__ = [
+    "Actor",
     "InvalidTransition",
     "RunEvent",
     "RunNotFound",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
@@ -45,6 +46,15 @@ class Record(BaseModel):
     model_config = ConfigDict(populate_by_name=True, alias_generator=to_camel)
 
 
+class Actor(Record):
+    """Who started, resumed or cancelled a run, as the gateway authenticated them."""
+
+    username: str
+    groups: list[str] = Field(default_factory=list)
+    #: For a ServiceAccount, its namespace.
+    service_account_namespace: str | None = None
+
+
 class RunRecord(Record):
     id: str
     namespace: str = "default"
@@ -63,6 +73,10 @@ class RunRecord(Record):
     #: The answer to the human node, set when a resume is queued for a worker to carry out.
     resume_input: dict[str, Any] | None = None
     idempotency_key: str | None = None
+    created_by: Actor | None = None
+    #: Who last answered the run's human node, and who cancelled it.
+    resumed_by: Actor | None = None
+    cancelled_by: Actor | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -174,10 +188,15 @@ class RunStore(ABC):
         *,
         workflow: str | None = None,
         status: RunStatus | None = None,
+        namespaces: Sequence[str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
-        """Runs newest first; ``cursor`` is the ``next_cursor`` of the previous page."""
+        """Runs newest first; ``cursor`` is the ``next_cursor`` of the previous page.
+
+        ``namespaces``: only runs in these (None: every namespace; empty: none), for callers
+        who may read some namespaces only.
+        """
 
     async def count_runs(self, status: RunStatus) -> int:
         """How many runs have ``status`` (the gateway's queue depth); backends count in place."""
@@ -328,6 +347,23 @@ def run_filters(workflow: str | None, status: RunStatus | None) -> list[tuple[st
     if status:
         filters.append(("status", RunStatus(status).value))
     return filters
+
+
+def merge_pages(pages: Sequence[RunPage], limit: int) -> RunPage:
+    """One page, newest first, from pages of the same listing in several namespaces.
+
+    Each page must come from the same cursor and hold up to ``limit`` items with its own
+    ``next_cursor``: whatever is not taken here is found again from the merged page's cursor.
+    """
+    items = sorted(
+        (run for page in pages for run in page.items),
+        key=lambda run: (run.created_at, run.id),
+        reverse=True,
+    )
+    more = len(items) > limit or any(page.next_cursor for page in pages)
+    items = items[:limit]
+    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if more and items else None
+    return RunPage(items=items, next_cursor=next_cursor)
 
 
 def page_of(records: list[str], limit: int) -> RunPage:

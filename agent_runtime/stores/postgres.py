@@ -14,7 +14,7 @@ engine defers to it: a durable step is one pipelined transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -301,12 +301,18 @@ class PostgresStore(DeferringStore):
         *,
         workflow: str | None = None,
         status: RunStatus | None = None,
+        namespaces: Sequence[str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
+        if namespaces is not None and not namespaces:
+            return RunPage(items=[])
         filters = run_filters(workflow, status)
         where = [f"{column} = %s" for column, _ in filters]
         args: list[Any] = [value for _, value in filters]
+        if namespaces is not None:
+            where.append("namespace = ANY(%s)")
+            args.append(list(namespaces))
         if cursor:
             created, run_id = decode_cursor(cursor)
             where.append("(created_at, id) < (%s, %s)")

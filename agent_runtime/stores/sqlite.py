@@ -4,7 +4,7 @@ the store's own saver, ``sqlite_checkpoints``, with each step's records in one t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,12 +233,18 @@ class SqliteStore(DeferringStore):
         *,
         workflow: str | None = None,
         status: RunStatus | None = None,
+        namespaces: Sequence[str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
+        if namespaces is not None and not namespaces:
+            return RunPage(items=[])
         filters = run_filters(workflow, status)
         where = [f"{column}=?" for column, _ in filters]
         args: list[Any] = [value for _, value in filters]
+        if namespaces is not None:
+            where.append(f"namespace IN ({','.join('?' * len(namespaces))})")
+            args += list(namespaces)
         if cursor:
             created, run_id = decode_cursor(cursor)
             created = _ts(datetime.fromisoformat(created))

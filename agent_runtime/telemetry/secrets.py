@@ -13,13 +13,25 @@ from functools import lru_cache
 
 #: Environment variable names whose values are credentials.
 SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS?|AUTH)", re.IGNORECASE)
+#: Settings whose names match SECRET_NAME but whose values are not secret (``kubernetes,oidc``).
+NOT_SECRET = frozenset(
+    {
+        "CONFIGURABLE_AGENTS_AUTH",
+        "CONFIGURABLE_AGENTS_AUTH_AUDIENCES",
+        "CONFIGURABLE_AGENTS_INSECURE_NO_AUTH",
+    }
+)
 #: Shorter values are too likely to occur by chance (``true``, port numbers) to be scrubbed.
 MIN_LENGTH = 8
 MASK = "[REDACTED]"
 
 
 def _secret_values(environ: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    found = {v for k, v in environ if SECRET_NAME.search(k) and len(v) >= MIN_LENGTH}
+    found = {
+        v
+        for k, v in environ
+        if SECRET_NAME.search(k) and k not in NOT_SECRET and len(v) >= MIN_LENGTH
+    }
     return tuple(sorted(found, key=len, reverse=True))
 
 

@@ -165,13 +165,17 @@ def test_several_workflows_in_one_file(tmp_path: Path, cli_env: dict[str, str]) 
             ["serve", "--port", "0", "--store", "mysql://u:pw@db/x"],
             "error: store: unsupported store URL 'mysql://u:***@db/x'",
         ),
-        (["serve", "--port", "0", "--kubernetes"], "error: no Kubernetes credentials"),
+        (
+            ["serve", "--port", "0", "--kubernetes", "--insecure-no-auth"],
+            "error: no Kubernetes credentials",
+        ),
+        (["serve", "--port", "0", "--auth", "kubernetes"], "error: no Kubernetes credentials"),
         (
             ["operator", "--metrics-port", "0", "--health-port", "0"],
             "error: no Kubernetes credentials",
         ),
     ],
-    ids=["serve-bad-store", "serve-no-cluster", "operator-no-cluster"],
+    ids=["serve-bad-store", "serve-no-cluster", "serve-auth-no-cluster", "operator-no-cluster"],
 )
 def test_servers_that_cannot_start_say_why_in_one_line(
     args: list[str], expected: str, cli_env: dict[str, str], tmp_path: Path
@@ -182,3 +186,28 @@ def test_servers_that_cannot_start_say_why_in_one_line(
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert done.stderr.startswith(expected), done.stderr
     assert "Traceback" not in done.stderr and "pw@" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--host", "0.0.0.0"], "host 0.0.0.0 is not a loopback address"),
+        (["--kubernetes"], "kubernetes is set"),
+        (["--auth", "ldap"], "auth.0: Input should be 'kubernetes' or 'oidc'"),
+        (["--auth", "oidc"], "auth oidc needs oidc_issuer_url and oidc_audience"),
+        (
+            ["--auth", "oidc", "--oidc-issuer-url", "http://idp.example", "--oidc-audience", "x"],
+            "oidc_issuer_url: must be an https:// URL",
+        ),
+        (["--auth", "kubernetes", "--insecure-no-auth"], "insecure_no_auth contradicts auth"),
+    ],
+    ids=["public-bind", "cluster", "unknown-mode", "oidc-half", "oidc-http", "both"],
+)
+def test_serve_refuses_to_run_unauthenticated_where_others_can_reach_it(
+    args: list[str], expected: str, cli_env: dict[str, str]
+) -> None:
+    """Exit 2 with one line naming the setting, before any port is opened."""
+    done = run_cli(["serve", "--port", "0", *args], cli_env)
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -69,6 +69,7 @@ def test_a_run_goes_through_agents_found_in_the_cluster(
                 "agent_runtime",
                 "serve",
                 "--kubernetes",
+                "--insecure-no-auth",
                 "--namespace",
                 namespace,
                 "--port",

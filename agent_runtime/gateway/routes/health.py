@@ -38,6 +38,8 @@ async def readyz(gateway: GatewayDep) -> dict[str, str] | Response:
     if failing:
         message = "watches failing: " + "; ".join(f"{p}: {why}" for p, why in failing.items())
         return error(503, "watch_failing", message, details={"failing": failing})
+    if gateway.settings.insecure_no_auth:
+        return {"status": "ready", "authentication": "disabled (--insecure-no-auth)"}
     return {"status": "ready"}
 
 

@@ -1,4 +1,8 @@
-"""The Runs API: create, list, show, stream, resume and cancel runs."""
+"""The Runs API: create, list, show, stream, resume and cancel runs.
+
+Every route authenticates its caller and asks RBAC (``access``) before it touches a run: a run the
+caller may not read answers 404 exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from agent_runtime.gateway import events
-from agent_runtime.gateway.deps import GatewayDep
+from agent_runtime.gateway.access import actor, client_key, scoped_key
+from agent_runtime.gateway.deps import CallerDep, GatewayDep
 from agent_runtime.gateway.errors import error
 from agent_runtime.stores import RunRecord, RunStatus
 
@@ -33,7 +38,9 @@ class ResumeRun(Body):
 
 
 def view(run: RunRecord) -> dict[str, Any]:
-    return run.model_dump(mode="json", by_alias=True, exclude={"spec", "resume_input"})
+    out = run.model_dump(mode="json", by_alias=True, exclude={"spec", "resume_input"})
+    out["idempotencyKey"] = client_key(run.idempotency_key)
+    return out
 
 
 async def detailed(gateway: GatewayDep, run: RunRecord) -> dict[str, Any]:
@@ -43,17 +50,32 @@ async def detailed(gateway: GatewayDep, run: RunRecord) -> dict[str, Any]:
     return out
 
 
+def forbidden(what: str) -> Response:
+    return error(403, "forbidden", f"you may not {what}")
+
+
 @router.post("/v1/workflows/{namespace}/{name}/runs", status_code=202, response_model=None)
 async def create_run(
-    namespace: str, name: str, body: CreateRun, gateway: GatewayDep, response: Response
+    namespace: str,
+    name: str,
+    body: CreateRun,
+    gateway: GatewayDep,
+    caller: CallerDep,
+    response: Response,
 ) -> dict[str, Any] | Response:
+    access = gateway.access
+    if not await access.may(caller, "create", namespace, name):
+        if await access.may(caller, "get", namespace, name):
+            return forbidden(f"start runs of {namespace}/{name}")
+        return error(404, "workflow_not_found", f"no workflow {namespace}/{name}")
     entry = gateway.catalog.get(namespace, name)
     if entry is None:
         return error(404, "workflow_not_found", f"no workflow {namespace}/{name}")
     if entry.workflow is None or not entry.ready:
         return error(409, "workflow_not_ready", "; ".join(entry.problems) or "not ready")
+    key = scoped_key(caller, body.idempotency_key) if body.idempotency_key else None
     run = await gateway.engine.create_run(
-        entry.workflow, body.input, idempotency_key=body.idempotency_key
+        entry.workflow, body.input, idempotency_key=key, created_by=actor(caller)
     )
     gateway.worker.wake()
     if not body.wait:
@@ -65,30 +87,37 @@ async def create_run(
 @router.get("/v1/runs")
 async def list_runs(
     gateway: GatewayDep,
+    caller: CallerDep,
     workflow: str | None = None,
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
+    named, _, _ = (workflow or "").rpartition("/")
+    candidates = [named] if named else gateway.known_namespaces()
+    namespaces = await gateway.access.listable_namespaces(caller, candidates)
     page = await gateway.store.list_runs(
-        workflow=workflow, status=status, limit=limit, cursor=cursor
+        workflow=workflow, status=status, namespaces=namespaces, limit=limit, cursor=cursor
     )
     return {"items": [view(r) for r in page.items], "nextCursor": page.next_cursor}
 
 
 @router.get("/v1/runs/{run_id}")
-async def get_run(run_id: str, gateway: GatewayDep) -> dict[str, Any]:
-    return await detailed(gateway, await gateway.store.get_run(run_id))
+async def get_run(run_id: str, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
+    run = await gateway.access.readable(caller, await gateway.store.get_run(run_id))
+    return await detailed(gateway, run)
 
 
 @router.get("/v1/runs/{run_id}/events", response_model=None)
 async def run_events(
     run_id: str,
     gateway: GatewayDep,
+    caller: CallerDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> StreamingResponse | Response:
-    await gateway.store.get_run(run_id)  # 404 before the stream starts
+    # 404 before the stream starts, for a missing run and one the caller may not read alike
+    await gateway.access.readable(caller, await gateway.store.get_run(run_id))
     if last_event_id is not None:
         if not last_event_id.isdigit():
             return error(422, "invalid_request", "Last-Event-ID: expected an event number")
@@ -100,14 +129,28 @@ async def run_events(
     )
 
 
-@router.post("/v1/runs/{run_id}/resume", status_code=202)
-async def resume_run(run_id: str, body: ResumeRun, gateway: GatewayDep) -> dict[str, Any]:
-    run = await gateway.engine.queue_resume(run_id, body.input)
+async def _may_update(gateway: GatewayDep, caller: CallerDep, run_id: str) -> RunRecord | None:
+    """The run when the caller may change it; None when they may only read it (403)."""
+    run = await gateway.access.readable(caller, await gateway.store.get_run(run_id))
+    return run if await gateway.access.may(caller, "update", run.namespace, run.workflow) else None
+
+
+@router.post("/v1/runs/{run_id}/resume", status_code=202, response_model=None)
+async def resume_run(
+    run_id: str, body: ResumeRun, gateway: GatewayDep, caller: CallerDep
+) -> dict[str, Any] | Response:
+    if await _may_update(gateway, caller, run_id) is None:
+        return forbidden(f"resume run {run_id}")
+    run = await gateway.engine.queue_resume(run_id, body.input, by=actor(caller))
     gateway.worker.wake()
     return {"id": run.id, "status": run.status.value}
 
 
-@router.post("/v1/runs/{run_id}/cancel")
-async def cancel_run(run_id: str, gateway: GatewayDep) -> dict[str, Any]:
-    run = await gateway.engine.cancel(run_id)
+@router.post("/v1/runs/{run_id}/cancel", response_model=None)
+async def cancel_run(
+    run_id: str, gateway: GatewayDep, caller: CallerDep
+) -> dict[str, Any] | Response:
+    if await _may_update(gateway, caller, run_id) is None:
+        return forbidden(f"cancel run {run_id}")
+    run = await gateway.engine.cancel(run_id, by=actor(caller))
     return {"id": run.id, "status": run.status.value}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
 
+from agent_runtime.auth import Identity
+from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.catalog import Entry
-from agent_runtime.gateway.deps import GatewayDep
+from agent_runtime.gateway.deps import CallerDep, GatewayDep
 from agent_runtime.spec import HumanNode, RouterNode
 from agent_runtime.spec.mermaid import to_mermaid
 
@@ -63,6 +66,15 @@ def described(entry: Entry) -> dict[str, Any]:
     return out
 
 
+async def _visible(access: Access, caller: Identity, entry: Entry) -> bool:
+    """Shown to those who may start its runs or read its namespace's runs."""
+    return await access.may(caller, "create", entry.namespace, entry.name) or await access.may(
+        caller, "list", entry.namespace
+    )
+
+
 @router.get("/v1/workflows")
-async def list_workflows(gateway: GatewayDep) -> dict[str, Any]:
-    return {"items": [described(entry) for entry in gateway.catalog.entries()]}
+async def list_workflows(gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
+    entries = gateway.catalog.entries()
+    shown = await asyncio.gather(*(_visible(gateway.access, caller, e) for e in entries))
+    return {"items": [described(entry) for entry, ok in zip(entries, shown, strict=True) if ok]}

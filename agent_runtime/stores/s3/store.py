@@ -20,6 +20,7 @@ import asyncio
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from agent_runtime.stores.base import (
     apply_transition,
     decode_cursor,
     encode_cursor,
+    merge_pages,
     run_filters,
     utcnow,
 )
@@ -287,6 +289,7 @@ class S3Store(RunStore):
         *,
         workflow: str | None = None,
         status: RunStatus | None = None,
+        namespaces: Sequence[str] | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
@@ -295,7 +298,19 @@ class S3Store(RunStore):
         if cursor:
             created, run_id = decode_cursor(cursor)
             bound = f"{ts(datetime.fromisoformat(created))}#{run_id}"
-        return await self.aws.run(self._list, filters, limit, bound)
+        if namespaces is None:
+            return await self.aws.run(self._list, filters, limit, bound)
+        if "namespace" in filters:  # a workflow named with its namespace: one query or none
+            if filters["namespace"] not in namespaces:
+                return RunPage(items=[])
+            return await self.aws.run(self._list, filters, limit, bound)
+        pages = await asyncio.gather(
+            *(
+                self.aws.run(self._list, {**filters, "namespace": ns}, limit, bound)
+                for ns in dict.fromkeys(namespaces)
+            )
+        )
+        return merge_pages(pages, limit)
 
     async def count_runs(self, status: RunStatus) -> int:
         return await self.aws.run(self._count, status)
