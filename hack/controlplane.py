@@ -322,7 +322,12 @@ class ControlPlane:
                 f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
                 f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
                 "--authorization-mode=Node,RBAC",
+                # The first issuer signs: the API server's own loopback URL, so that tests can
+                # verify its tokens as OpenID Connect ones (discovery and JWKS served by it).
+                # The in-cluster name is still accepted.
+                f"--service-account-issuer={self.server}",
                 f"--service-account-issuer={SA_ISSUER}",
+                f"--service-account-jwks-uri={self.server}/openid/v1/jwks",
                 f"--service-account-key-file={pki / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",

@@ -1,0 +1,162 @@
+"""Tenants on the real control plane for authentication tests: namespaces, accounts bound to the
+shipped run roles, real tokens from the TokenRequest API, and a gateway that checks them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from tests.conftest import REPO
+from tests.kube_harness import run_kubectl, token_kubeconfig
+
+RBAC = REPO / "manifests" / "rbac"
+AUDIENCE = "configurable-agents"
+
+#: A Workflow that stops at a human node at once: runs to read, resume and cancel.
+WORKFLOW = """
+apiVersion: configurable-agents.io/v1alpha1
+kind: Workflow
+metadata: {{name: approve, namespace: {namespace}}}
+spec:
+  state:
+    topic: {{type: string}}
+    approved: {{type: boolean}}
+  input: [topic]
+  output: [approved]
+  nodes:
+    - {{name: ask, type: human, prompt: "Approve {{{{ topic }}}}?", output: {{approved: {{type: boolean}}}}}}
+  edges:
+    - {{from: START, to: ask}}
+    - {{from: ask, to: END}}
+"""
+
+
+@dataclass
+class Tenants:
+    """Two namespaces and the accounts of the matrix, with a token each."""
+
+    cp: Any
+    a: str
+    b: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return run_kubectl(self.cp, *args, stdin=stdin).stdout
+
+    def account(self, namespace: str, name: str, role: str | None, *, cluster: bool = False) -> str:
+        """A ServiceAccount bound to ``role`` (in its namespace, or cluster-wide); its token."""
+        self.kubectl("create", "serviceaccount", name, "-n", namespace)
+        if role and cluster:
+            self.kubectl(
+                "create",
+                "clusterrolebinding",
+                f"{namespace}-{name}",
+                f"--clusterrole={role}",
+                f"--serviceaccount={namespace}:{name}",
+            )
+        elif role:
+            self.kubectl(
+                "create",
+                "rolebinding",
+                name,
+                "-n",
+                namespace,
+                f"--clusterrole={role}",
+                f"--serviceaccount={namespace}:{name}",
+            )
+        return self.token(namespace, name)
+
+    def token(self, namespace: str, name: str, audience: str = AUDIENCE) -> str:
+        return self.kubectl(
+            "create", "token", name, "-n", namespace, f"--audience={audience}", "--duration=1h"
+        ).strip()
+
+    def expired_token(self, namespace: str, name: str) -> str:
+        """A token signed with the API server's own key, like its real ones, that has expired."""
+        key = RSAKey.import_key((Path(self.cp.workdir) / "pki" / "sa.key").read_bytes())
+        uid = self.kubectl(
+            "get", "serviceaccount", name, "-n", namespace, "-o", "jsonpath={.metadata.uid}"
+        )
+        now = int(time.time())
+        claims = {
+            "iss": self.cp.server,
+            "sub": f"system:serviceaccount:{namespace}:{name}",
+            "aud": [AUDIENCE],
+            "iat": now - 7200,
+            "nbf": now - 7200,
+            "exp": now - 3600,
+            "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}},
+        }
+        return jwt.encode({"alg": "RS256", "kid": _kid(self.cp)}, claims, key)
+
+
+def _kid(cp: Any) -> str:
+    """The key id the API server puts in its tokens (read from one it issued)."""
+    token = run_kubectl(cp, "create", "token", "default", "-n", "default").stdout.strip()
+    header = json.loads(_b64(token.split(".")[0]))
+    return str(header.get("kid", ""))
+
+
+def _b64(part: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def make_tenants(cp: Any, workdir: Path) -> Tenants:
+    """Namespaces A and B with viewer-a, runner-a, runner-b, an admin and the gateway account."""
+    suffix = uuid.uuid4().hex[:6]
+    t = Tenants(cp, a=f"auth-a-{suffix}", b=f"auth-b-{suffix}")
+    for ns in (t.a, t.b):
+        t.kubectl("create", "namespace", ns)
+        _wait_default_account(t, ns)
+    t.kubectl("apply", "-f", str(RBAC / "run-roles.yaml"))
+    auth_role = next(
+        d
+        for d in yaml.safe_load_all((RBAC / "gateway-auth.yaml").read_text())
+        if d["kind"] == "ClusterRole"
+    )
+    t.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(auth_role))
+    t.tokens["viewer-a"] = t.account(t.a, "viewer-a", "configurable-agents-run-viewer")
+    t.tokens["runner-a"] = t.account(t.a, "runner-a", "configurable-agents-runner")
+    t.tokens["runner-b"] = t.account(t.b, "runner-b", "configurable-agents-runner")
+    t.tokens["admin"] = t.account(t.b, "admin", "cluster-admin", cluster=True)
+    t.account(t.a, "gateway", "configurable-agents-gateway-auth", cluster=True)
+    for ns in (t.a, t.b):
+        (workdir / "workflows" / f"{ns}.yaml").parent.mkdir(exist_ok=True)
+        (workdir / "workflows" / f"{ns}.yaml").write_text(WORKFLOW.format(namespace=ns))
+    token_kubeconfig(cp, t.a, "gateway", workdir / "gateway.kubeconfig")
+    return t
+
+
+def _wait_default_account(t: Tenants, ns: str) -> None:
+    deadline = time.monotonic() + 30
+    while run_kubectl(t.cp, "get", "serviceaccount", "default", "-n", ns, check=False).returncode:
+        assert time.monotonic() < deadline, f"{ns}: no default ServiceAccount"
+        time.sleep(0.1)
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token is not None else {}
+
+
+def start_run(client: httpx.Client, token: str, namespace: str, **body: Any) -> dict[str, Any]:
+    """A run of the ``approve`` workflow, once it waits at its human node."""
+    answer = client.post(
+        f"/v1/workflows/{namespace}/approve/runs",
+        json={"input": {"topic": "x"}, "wait": True, **body},
+        headers=bearer(token),
+    )
+    assert answer.status_code == 200, answer.text
+    run: dict[str, Any] = answer.json()
+    assert run["status"] == "interrupted", run
+    return run
