@@ -40,7 +40,15 @@ def test_a_bad_namespace_is_one_line_naming_the_setting(
     args: list[str], env: dict[str, str], names: str
 ) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "agent_runtime", "serve", "--kubernetes", "--insecure-no-auth", *args],
+        [
+            sys.executable,
+            "-m",
+            "agent_runtime",
+            "serve",
+            "--kubernetes",
+            "--insecure-no-auth",
+            *args,
+        ],
         env={**os.environ, "PYTHONPATH": str(REPO), **env},
         capture_output=True,
         text=True,
