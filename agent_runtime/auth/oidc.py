@@ -171,7 +171,9 @@ class OidcVerifier:
             return True
 
     async def _get_json(self, url: str) -> dict[str, Any]:
-        response = await self._http.get(url, headers={"Accept": "application/json"})
+        response = await self._http.get(
+            url, headers={"Accept": "application/json, application/jwk-set+json"}
+        )
         response.raise_for_status()
         body = response.json()
         if not isinstance(body, dict):

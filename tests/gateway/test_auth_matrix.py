@@ -349,3 +349,58 @@ def test_the_tokens_of_the_matrix_never_reach_the_log(
         if token:
             assert token not in log, caller
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("mode", ["oidc", "kubernetes,oidc"])
+def test_oidc_mode_verifies_the_api_servers_own_tokens_against_its_discovery_document(
+    mode: str, tenants: Tenants, control_plane: Any
+) -> None:
+    """The test API server is an OpenID issuer (its ServiceAccount issuer): discovery and JWKS
+    fetched over TLS with its CA, tokens verified without a TokenReview, RBAC still decides."""
+    binding = f"public-discovery-{tenants.a}"
+    tenants.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=tenants.kubectl(
+            "create",
+            "clusterrolebinding",
+            binding,
+            "--dry-run=client",
+            "-o",
+            "yaml",
+            "--clusterrole=system:service-account-issuer-discovery",
+            "--group=system:unauthenticated",
+        ),
+    )
+    gateway = AuthGateway(
+        tenants.workdir,  # type: ignore[attr-defined]
+        tenants,
+        "--auth",
+        mode,
+        "--oidc-issuer-url",
+        control_plane.server,
+        "--oidc-audience",
+        AUDIENCE,
+        "--oidc-username-prefix",
+        "-",
+        "--oidc-ca-file",
+        str(Path(control_plane.workdir) / "pki" / "ca.crt"),
+    )
+    try:
+        with gateway.client() as client:
+            run = start_run(client, tenants.tokens["runner-a"], tenants.a)
+            assert run["createdBy"]["username"] == f"system:serviceaccount:{tenants.a}:runner-a"
+            assert (
+                call(
+                    client, "get", tenants.a, run["id"], bearer(tenants.tokens["runner-b"])
+                ).status_code
+                == 404
+            )
+            for caller in UNAUTHENTICATED:
+                answer = call(client, "get", tenants.a, run["id"], bearer(tenants.tokens[caller]))
+                assert answer.status_code == 401, caller
+        log = gateway.log.read_text(errors="replace")
+        assert "Traceback" not in log and tenants.tokens["runner-a"] not in log
+    finally:
+        stop(gateway.proc, signal.SIGTERM)
