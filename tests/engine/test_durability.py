@@ -1,20 +1,27 @@
-"""A run killed with SIGKILL mid-node resumes from its last checkpoint without redoing work."""
+"""A run killed with SIGKILL mid-node resumes from its last checkpoint without redoing work.
+
+The slow node waits for a gate (a file) that the test opens: the run stays in the middle of that
+node for as long as the test needs, never for a fixed time that a busy machine can outlast.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+from string import Template
 
 import pytest
 
+from agent_runtime.stores import open_store
 from tests.conftest import CLI
 from tests.counting_tools import counts
 
-WORKFLOW = """
+WORKFLOW = Template("""
 apiVersion: configurable-agents.io/v1alpha1
 kind: Workflow
 metadata: {name: crash-test}
@@ -26,11 +33,11 @@ spec:
   output: [trail]
   tools:
     - {name: record, function: "tests.counting_tools:record"}
-    - {name: slow_record, function: "tests.counting_tools:slow_record"}
+    - {name: gated_record, function: "tests.engine.gated_tools:gated_record"}
   nodes:
     - {name: first, type: tool, tool: record, args: {label: first}, output: trail}
     - {name: fast, type: tool, tool: record, args: {label: fast}, output: trail}
-    - {name: slow, type: tool, tool: slow_record, args: {label: slow, seconds: 2}, output: trail}
+    - {name: slow, type: tool, tool: gated_record, args: {label: slow, gate: $gate}, output: trail}
     - {name: last, type: tool, tool: record, args: {label: last}, output: trail}
   edges:
     - {from: START, to: first}
@@ -38,7 +45,14 @@ spec:
     - {from: first, to: slow}
     - {from: [fast, slow], to: last}
     - {from: last, to: END}
-"""
+""")
+
+
+def workflow_file(folder: Path) -> tuple[Path, Path]:
+    """The workflow, written to ``folder``, and its slow node's gate (shut until created)."""
+    gate, path = folder / "gate", folder / "crash.yaml"
+    path.write_text(WORKFLOW.substitute(gate=json.dumps(str(gate))))
+    return path, gate
 
 
 def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
@@ -48,6 +62,26 @@ def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyp
         time.sleep(0.02)
 
 
+def wait_for_checkpointed_write(store_url: str, channel: str, value: object) -> None:
+    """Until the only run's checkpoint holds ``value`` as a pending write to ``channel``: what
+    a finished parallel branch leaves, so that a crash from then on does not redo it."""
+
+    async def poll() -> None:
+        async with open_store(store_url) as store:
+            deadline = time.monotonic() + 30
+            while True:
+                [run] = (await store.list_runs()).items
+                saved = await store.checkpointer().aget_tuple(
+                    {"configurable": {"thread_id": run.id}}
+                )
+                if saved and (channel, value) in [(c, v) for _, c, v in saved.pending_writes or []]:
+                    return
+                assert time.monotonic() < deadline, f"no write {channel}={value!r} checkpointed"
+                await asyncio.sleep(0.02)
+
+    asyncio.run(poll())
+
+
 @pytest.mark.slow
 def test_sigkill_mid_node_then_resume(
     tmp_path: Path, cli_env: dict[str, str], store_url: str
@@ -55,8 +89,7 @@ def test_sigkill_mid_node_then_resume(
     """On every store backend (``store_url`` is parametrized over them)."""
     cli_env = {**cli_env, "CONFIGURABLE_AGENTS_STORE": store_url}
     os.environ["COUNTER_DIR"] = cli_env["COUNTER_DIR"]
-    path = tmp_path / "crash.yaml"
-    path.write_text(WORKFLOW)
+    path, gate = workflow_file(tmp_path)
     proc = subprocess.Popen(
         [*CLI, "run", str(path), "-i", "topic=x"],
         env=cli_env,
@@ -65,9 +98,11 @@ def test_sigkill_mid_node_then_resume(
         text=True,
     )
     try:
-        # The slow node has started and its parallel sibling has finished: kill mid-node.
+        # The slow node has started (and holds: its gate is shut) and its parallel sibling's
+        # write has reached the checkpoint: kill mid-node.
         wait_for(lambda: counts().get("slow") == 1 and counts().get("fast") == 1)
-        time.sleep(0.3)  # let the sibling's write reach the checkpoint
+        wait_for_checkpointed_write(store_url, "trail", ["fast"])
+        assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -81,6 +116,7 @@ def test_sigkill_mid_node_then_resume(
     [run] = json.loads(listed.stdout)["items"]
     assert run["status"] == "running"  # its owner died holding the lease
 
+    gate.touch()  # the slow node, run again, goes through
     done = subprocess.run(
         [*CLI, "run", str(path), "--resume", run["id"]],
         env=cli_env,
@@ -98,9 +134,9 @@ def test_sigkill_mid_node_then_resume(
 def test_resume_of_a_run_held_by_a_live_process_is_refused(
     tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
+    """The run's process holds it in the slow node until the resume has been refused."""
     os.environ["COUNTER_DIR"] = cli_env["COUNTER_DIR"]
-    path = tmp_path / "crash.yaml"
-    path.write_text(WORKFLOW.replace("seconds: 2", "seconds: 4"))
+    path, gate = workflow_file(tmp_path)
     proc = subprocess.Popen(
         [*CLI, "run", str(path), "-i", "topic=x"],
         env=cli_env,
@@ -117,18 +153,25 @@ def test_resume_of_a_run_held_by_a_live_process_is_refused(
             text=True,
             check=True,
         )
-        run_id = json.loads(listed.stdout)["items"][0]["id"]
-        done = subprocess.run(
-            [*CLI, "runs", "resume", run_id],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert done.returncode == 2
+        [run] = json.loads(listed.stdout)["items"]
+        assert run["status"] == "running"
+        try:
+            done = subprocess.run(
+                [*CLI, "runs", "resume", run["id"]],
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            # A resume that went on with the run waits at the shut gate too.
+            pytest.fail(f"runs resume did not return: it took the held run over? {counts()}")
+        assert done.returncode == 2, done.stderr
         assert "is being executed by" in done.stderr
-        assert proc.wait(timeout=30) == 0
+        assert proc.poll() is None  # still in the slow node: refused while the lease was held
+        gate.touch()
+        assert proc.wait(timeout=60) == 0, proc.communicate()
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert counts()["slow"] == 1
+    assert counts() == {"first": 1, "fast": 1, "slow": 1, "last": 1}
