@@ -63,7 +63,8 @@ def start_cluster_gateway(
     environ = dict(os.environ, KUBECONFIG=str(kubeconfig), PYTHONPATH=str(REPO), **(env or {}))
     store = f"sqlite:///{workdir / 'runs.db'}"
     command = [sys.executable, "-m", "agent_runtime", "serve", "--kubernetes"]
-    if "--auth" not in args and not (env or {}).get("CONFIGURABLE_AGENTS_AUTH"):
+    authenticates = any(a.startswith(("--auth", "--insecure-no-auth")) for a in args)
+    if not authenticates and not (env or {}).get("CONFIGURABLE_AGENTS_AUTH"):
         command.append("--insecure-no-auth")  # tests of other things than authentication
     with log.open("ab") as out:
         proc = subprocess.Popen(

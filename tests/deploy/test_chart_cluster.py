@@ -254,15 +254,26 @@ def served(kubectl: Any, namespace: str) -> Iterator[list[str]]:
 
 
 def serve_and_list(
-    kubeconfig: Path, env_vars: dict[str, str], workdir: Path, want: set[tuple[str, str]]
+    kubeconfig: Path,
+    env_vars: dict[str, str],
+    workdir: Path,
+    want: set[tuple[str, str]],
+    *args: str,
+    token: str | None = None,
 ) -> set[tuple[str, str]]:
-    """Start ``serve --kubernetes`` as the given account with the chart's environment; ready
-    (every namespace listed), the (namespace, name) it serves once ``want`` is among them."""
-    proc, url, log = start_cluster_gateway(workdir, kubeconfig, env=env_vars, ready="/readyz")
+    """Start ``serve --kubernetes`` as the given account with the chart's environment (and
+    ``args``); ready (every namespace listed), the (namespace, name) it serves to ``token``'s
+    holder once ``want`` is among them."""
+    proc, url, log = start_cluster_gateway(
+        workdir, kubeconfig, *args, env=env_vars, ready="/readyz"
+    )
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
+        if token:  # authentication is on: nothing without a token
+            assert httpx.get(f"{url}/v1/workflows", timeout=5).status_code == 401
 
         def served() -> set[tuple[str, str]]:
-            items = httpx.get(f"{url}/v1/workflows", timeout=5).json()["items"]
+            items = httpx.get(f"{url}/v1/workflows", headers=headers, timeout=5).json()["items"]
             return {(w["namespace"], w["name"]) for w in items}
 
         found: set[tuple[str, str]] = eventually(lambda: want <= served() and served(), timeout=30)
@@ -414,8 +425,27 @@ def test_install_run_operator_upgrade_uninstall(
         if "value" in e
     }
     assert chart_env["CONFIGURABLE_AGENTS_NAMESPACES"] == f"{target},{other}"
+    # Authentication as the chart turns it on; the caller may edit both served namespaces (the
+    # built-in `edit` role, which the chart's runner role aggregates into).
+    auth_args = [a for a in deployed["spec"]["template"]["spec"]["containers"][0]["args"]]
+    auth_args = [a for a in auth_args if a.startswith("--auth")]
+    assert auth_args == ["--auth=kubernetes"]
+    kubectl("create", "serviceaccount", "editor", "-n", namespace)
+    for ns in (target, other):
+        kubectl(
+            "create",
+            "rolebinding",
+            "editor",
+            "-n",
+            ns,
+            "--clusterrole=edit",
+            f"--serviceaccount={namespace}:editor",
+        )
+    token = kubectl("create", "token", "editor", "-n", namespace).stdout.strip()
     want = {(target, "linear-chain"), (other, "linear-chain")}
-    assert serve_and_list(gateway_config, chart_env, tmp_path, want) == want
+    assert (
+        serve_and_list(gateway_config, chart_env, tmp_path, want, *auth_args, token=token) == want
+    )
 
     # Upgrade with changed values: applied, and the trial database keeps its password.
     password = kubectl(

@@ -86,6 +86,19 @@ def test_default_values_render_operator_gateway_and_trial_postgres(tmp_path: Pat
         "key": "url",
     }
     assert "--kubernetes" in gateway["containers"][0]["args"]
+    # authentication is on by default; the gateway may ask TokenReviews and RBAC, nothing more
+    assert "--auth=kubernetes" in gateway["containers"][0]["args"]
+    auth_role = objects[("ClusterRole", "ca-configurable-agents-gateway-auth")]
+    assert {(r["resources"][0], tuple(r["verbs"])) for r in auth_role["rules"]} == {
+        ("tokenreviews", ("create",)),
+        ("subjectaccessreviews", ("create",)),
+    }
+    viewer = objects[("ClusterRole", "configurable-agents-run-viewer")]
+    runner = objects[("ClusterRole", "configurable-agents-runner")]
+    assert viewer["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert runner["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert "aggregate-to-view" not in str(runner["metadata"]["labels"])
+    assert runner["rules"][0]["verbs"] == ["get", "list", "create", "update"]
     assert "CONFIGURABLE_AGENTS_NAMESPACES" not in env, "cluster scope: one cluster-wide watch"
     assert ("ClusterRoleBinding", "ca-configurable-agents-gateway") in objects
     operator = objects[("Deployment", "ca-configurable-agents-operator")]["spec"]["template"]
@@ -112,10 +125,14 @@ def test_full_values_render_every_optional_object(tmp_path: Path) -> None:
     assert "StatefulSet" not in kinds(docs)
     assert "Secret" not in kinds(docs), "the user's store Secret is used, none is rendered"
     assert "ClusterKopfPeering" not in kinds(docs)
-    # Namespaced scope: the operator and gateway roles are bound only in the listed namespaces.
+    # Namespaced scope: the operator and gateway roles are bound only in the listed namespaces;
+    # cluster-wide only what kopf needs and the gateway's TokenReview/SubjectAccessReview.
     bindings = [d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
     cluster_wide = {d["roleRef"]["name"] for d in bindings if d["kind"] == "ClusterRoleBinding"}
-    assert cluster_wide == {"ca-configurable-agents-operator-crds"}
+    assert cluster_wide == {
+        "ca-configurable-agents-operator-crds",
+        "ca-configurable-agents-gateway-auth",
+    }
     assert {
         (d["metadata"]["namespace"], d["roleRef"]["kind"], d["roleRef"]["name"])
         for d in bindings
@@ -125,7 +142,8 @@ def test_full_values_render_every_optional_object(tmp_path: Path) -> None:
         for ns in ("demo", "team-b")
         for kind, who in (("ClusterRole", "operator"), ("Role", "gateway"))
     }
-    # The gateway reads Workflows and EndpointSlices in those namespaces, nothing cluster-wide.
+    # The gateway reads Workflows and EndpointSlices in those namespaces; cluster-wide it may only
+    # ask who a token is and what RBAC allows them.
     assert permissions(docs, "ca-configurable-agents-gateway") == {
         (ns, group, resource, verb)
         for ns in ("demo", "team-b")
@@ -134,6 +152,9 @@ def test_full_values_render_every_optional_object(tmp_path: Path) -> None:
             ("discovery.k8s.io", "endpointslices"),
         )
         for verb in ("list", "watch")
+    } | {
+        ("*", "authentication.k8s.io", "tokenreviews", "create"),
+        ("*", "authorization.k8s.io", "subjectaccessreviews", "create"),
     }
     assert ("ClusterRole", "ca-configurable-agents-gateway") not in objects
     peerings = [d for d in docs if d["kind"] == "KopfPeering"]
@@ -231,6 +252,11 @@ def test_every_pod_meets_the_restricted_profile(tmp_path: Path, values: dict[str
         ({"httpRoute": {"enabled": True}}, "/httpRoute/parentRefs"),
         ({"gatway": {"replicas": 3}}, "'gatway' not allowed"),
         ({"operator": {"replicas": 2, "peering": {"enabled": False}}}, "/operator/replicas"),
+        ({"gateway": {"auth": {"mode": "ldap"}}}, "/gateway/auth/mode"),
+        (
+            {"gateway": {"auth": {"oidc": {"issuerUrl": "http://idp.example"}}}},
+            "/gateway/auth/oidc/issuerUrl",
+        ),
     ],
 )
 def test_schema_rejects_bad_values_naming_them(
@@ -247,6 +273,7 @@ def test_schema_rejects_bad_values_naming_them(
     ("values", "message"),
     [
         ({"postgres": {"enabled": False}}, "store: set store.url or store.existingSecret"),
+        ({"gateway": {"auth": {"mode": "oidc"}}}, "gateway.auth.oidc: mode oidc needs issuerUrl"),
     ],
 )
 def test_settings_that_cannot_work_fail_with_a_clear_message(
@@ -313,3 +340,36 @@ def test_crd_copies_are_identical_to_crds(copy: str) -> None:
     assert (CHART / "crds" / peering).read_bytes() == (MANIFESTS / "crds" / peering).read_bytes()
     extra = {p.name for p in (REPO / copy).glob("*.yaml")} - {p.name for p in originals}
     assert extra <= {peering, "kustomization.yaml"}
+
+
+def test_oidc_and_insecure_modes_render_the_gateway_flags(tmp_path: Path) -> None:
+    oidc = {
+        "mode": "kubernetes,oidc",
+        "audiences": ["configurable-agents"],
+        "oidc": {
+            "issuerUrl": "https://dex.example.com",
+            "audience": "gateway",
+            "usernameClaim": "email",
+            "groupsPrefix": "oidc:",
+            "caConfigMap": "dex-ca",
+        },
+    }
+    objects = by_key(render(tmp_path, {"gateway": {"auth": oidc}}))
+    pod = objects[("Deployment", "ca-configurable-agents-gateway")]["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert {
+        "--auth=kubernetes,oidc",
+        "--auth-audience=configurable-agents",
+        "--oidc-issuer-url=https://dex.example.com",
+        "--oidc-audience=gateway",
+        "--oidc-username-claim=email",
+        "--oidc-groups-prefix=oidc:",
+        "--oidc-ca-file=/etc/configurable-agents/oidc/ca.crt",
+    } <= set(args)
+    assert {"name": "oidc-ca", "configMap": {"name": "dex-ca"}} in pod["volumes"]
+
+    insecure = by_key(render(tmp_path, {"gateway": {"auth": {"insecureNoAuth": True}}}))
+    pod = insecure[("Deployment", "ca-configurable-agents-gateway")]["spec"]["template"]["spec"]
+    assert "--insecure-no-auth" in pod["containers"][0]["args"]
+    assert not any(a.startswith("--auth") for a in pod["containers"][0]["args"])
+    assert ("ClusterRole", "ca-configurable-agents-gateway-auth") not in insecure

@@ -125,8 +125,13 @@ def test_namespaced_overlay_grants_nothing_cluster_wide_but_what_kopf_needs() ->
     ours = kustomize("overlays/namespaced")
     gateway = permissions(ours, "configurable-agents-gateway")
     operator = permissions(ours, "configurable-agents-operator")
-    assert {scope for scope, *_ in gateway} == set(SERVED)
-    assert {(g, r, v) for _, g, r, v in gateway} == {
+    # cluster-wide, the gateway may only ask TokenReviews and SubjectAccessReviews
+    assert {(g, r, v) for scope, g, r, v in gateway if scope == "*"} == {
+        ("authentication.k8s.io", "tokenreviews", "create"),
+        ("authorization.k8s.io", "subjectaccessreviews", "create"),
+    }
+    assert {scope for scope, *_ in gateway} == {*SERVED, "*"}
+    assert {(g, r, v) for scope, g, r, v in gateway if scope != "*"} == {
         (group, resource, verb)
         for group, resource in (
             ("configurable-agents.io", "workflows"),

@@ -119,18 +119,22 @@ def make_tenants(cp: Any, workdir: Path) -> Tenants:
     for ns in (t.a, t.b):
         t.kubectl("create", "namespace", ns)
         _wait_default_account(t, ns)
-    t.kubectl("apply", "-f", str(RBAC / "run-roles.yaml"))
-    auth_role = next(
+    # The shipped ClusterRoles, under names of this test's own (a Helm release elsewhere in the
+    # session may own the real names), without aggregation into the built-in roles.
+    roles = [
         d
-        for d in yaml.safe_load_all((RBAC / "gateway-auth.yaml").read_text())
+        for f in ("run-roles.yaml", "gateway-auth.yaml")
+        for d in yaml.safe_load_all((RBAC / f).read_text())
         if d["kind"] == "ClusterRole"
-    )
-    t.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(auth_role))
-    t.tokens["viewer-a"] = t.account(t.a, "viewer-a", "configurable-agents-run-viewer")
-    t.tokens["runner-a"] = t.account(t.a, "runner-a", "configurable-agents-runner")
-    t.tokens["runner-b"] = t.account(t.b, "runner-b", "configurable-agents-runner")
+    ]
+    for role in roles:
+        role["metadata"] = {"name": f"{role['metadata']['name']}-{suffix}"}
+    t.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(roles))
+    t.tokens["viewer-a"] = t.account(t.a, "viewer-a", f"configurable-agents-run-viewer-{suffix}")
+    t.tokens["runner-a"] = t.account(t.a, "runner-a", f"configurable-agents-runner-{suffix}")
+    t.tokens["runner-b"] = t.account(t.b, "runner-b", f"configurable-agents-runner-{suffix}")
     t.tokens["admin"] = t.account(t.b, "admin", "cluster-admin", cluster=True)
-    t.account(t.a, "gateway", "configurable-agents-gateway-auth", cluster=True)
+    t.account(t.a, "gateway", f"configurable-agents-gateway-auth-{suffix}", cluster=True)
     for ns in (t.a, t.b):
         (workdir / "workflows" / f"{ns}.yaml").parent.mkdir(exist_ok=True)
         (workdir / "workflows" / f"{ns}.yaml").write_text(WORKFLOW.format(namespace=ns))

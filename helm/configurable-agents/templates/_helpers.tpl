@@ -116,3 +116,34 @@ rules:
     - {port: {{ . }}, protocol: TCP}
     {{- end }}
 {{- end }}
+
+{{- /* serve's authentication flags from gateway.auth (see values.yaml). */}}
+{{- define "ca.gatewayAuthArgs" -}}
+{{- $auth := .Values.gateway.auth }}
+{{- if $auth.insecureNoAuth }}
+- --insecure-no-auth
+{{- else }}
+- {{ printf "--auth=%s" $auth.mode | quote }}
+{{- range $auth.audiences }}
+- {{ printf "--auth-audience=%s" . | quote }}
+{{- end }}
+{{- if contains "oidc" $auth.mode }}
+{{- if not (and $auth.oidc.issuerUrl $auth.oidc.audience) }}
+{{- fail "gateway.auth.oidc: mode oidc needs issuerUrl and audience" }}
+{{- end }}
+- {{ printf "--oidc-issuer-url=%s" $auth.oidc.issuerUrl | quote }}
+- {{ printf "--oidc-audience=%s" $auth.oidc.audience | quote }}
+- {{ printf "--oidc-username-claim=%s" $auth.oidc.usernameClaim | quote }}
+{{- with $auth.oidc.usernamePrefix }}
+- {{ printf "--oidc-username-prefix=%s" . | quote }}
+{{- end }}
+- {{ printf "--oidc-groups-claim=%s" $auth.oidc.groupsClaim | quote }}
+{{- with $auth.oidc.groupsPrefix }}
+- {{ printf "--oidc-groups-prefix=%s" . | quote }}
+{{- end }}
+{{- if $auth.oidc.caConfigMap }}
+- --oidc-ca-file=/etc/configurable-agents/oidc/ca.crt
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
