@@ -15,6 +15,7 @@ from agent_runtime import __version__
 from agent_runtime.ui import pages
 from agent_runtime.ui.client import GatewayClient
 from agent_runtime.ui.csrf import CsrfGuard, CsrfRejected, secret_from_env
+from agent_runtime.ui.headers import SecurityHeaders
 from agent_runtime.ui.views import HERE, templates
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,8 @@ CHAT_PATH = "/chat"
 def create_dashboard(client: GatewayClient, *, secret: bytes) -> FastAPI:
     """The dashboard alone, to be mounted at ``/ui``; it reaches the gateway only via ``client``.
 
-    ``secret`` signs the forms' CSRF tokens (see ``csrf``).
+    ``secret`` signs the forms' CSRF tokens (see ``csrf``); every response, static files and
+    error pages included, gets the security headers of ``headers``.
     """
     app = FastAPI(
         title="configurable-agents dashboard", docs_url=None, redoc_url=None, openapi_url=None
@@ -36,6 +38,7 @@ def create_dashboard(client: GatewayClient, *, secret: bytes) -> FastAPI:
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -20,6 +20,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_runtime.ui.client import GatewayClient, GatewayError, SseEvent
+from agent_runtime.ui.headers import CHAT_POLICY, SecurityHeaders
 
 log = logging.getLogger(__name__)
 
@@ -218,5 +219,5 @@ def mount_chat(app: FastAPI, gateway_url: str, *, path: str = "/chat") -> LazyCh
         log.info("gradio is not installed: no chat page (pip install 'configurable-agents[ui]')")
         return None
     chat = LazyChat(gateway_url, path)
-    app.mount(path, chat, name="chat")
+    app.mount(path, SecurityHeaders(chat, csp=CHAT_POLICY), name="chat")
     return chat

@@ -131,14 +131,9 @@ class CsrfGuard:
 
     @staticmethod
     def set_cookie(request: Request, response: Response, session: str) -> None:
+        """The session cookie; ``headers.SecurityHeaders`` adds ``Secure`` over TLS."""
         root = request.scope.get("root_path", "").rstrip("/") or "/"
-        secure = (
-            request.url.scheme == "https"
-            or request.headers.get("x-forwarded-proto", "").split(",")[0].strip() == "https"
-        )
-        response.set_cookie(
-            COOKIE, session, path=root, httponly=True, samesite="lax", secure=secure
-        )
+        response.set_cookie(COOKIE, session, path=root, httponly=True, samesite="lax")
 
     async def check(self, request: Request) -> None:
         """Raise CsrfRejected unless the request is safe or proves where it came from."""

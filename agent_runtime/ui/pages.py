@@ -12,6 +12,7 @@ from agent_runtime.ui import live
 from agent_runtime.ui.client import GatewayClient, GatewayError
 from agent_runtime.ui.csrf import CsrfGuard, CsrfRejected, verify
 from agent_runtime.ui.forms import form_fields, parse_form
+from agent_runtime.ui.headers import GRAPH_POLICY
 from agent_runtime.ui.state import StateTracker
 from agent_runtime.ui.views import STATUSES, actions_key, run_view
 
@@ -99,7 +100,10 @@ async def _workflow_page(
     status = (
         422 if problems or (error and error.status == 422) else (error.status if error else 200)
     )
-    return page(request, "workflow.html", context, status)
+    response = page(request, "workflow.html", context, status)
+    if workflow.get("graph"):
+        response.headers["Content-Security-Policy"] = GRAPH_POLICY
+    return response
 
 
 @router.get("/workflows/{namespace}/{name}", response_class=HTMLResponse)

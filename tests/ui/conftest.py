@@ -9,11 +9,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.conftest import EXAMPLES, REPO
 from tests.gateway.conftest import GatewayProcess
@@ -132,13 +134,32 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+#: Reports each violation of the page's Content-Security-Policy on the console (Chromium also
+#: logs its own "Refused to ..." line; this one names the directive even for report-only cases).
+REPORT_CSP = """
+document.addEventListener("securitypolicyviolation", (e) => console.error(
+  `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} in ${e.documentURI}`
+));
+"""
+
+
+def csp_message(message: ConsoleMessage) -> bool:
+    text = message.text
+    return message.type == "error" and (
+        "Content Security Policy" in text or text.startswith("CSP violation")
+    )
+
+
 class Watched:
-    """A browser page that records requests off this machine and script errors."""
+    """A browser page that records requests off this machine, script errors and CSP violations."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
         self.external: list[str] = []
         self.errors: list[str] = []
+        self.csp: list[str] = []
+        page.add_init_script(REPORT_CSP)
+        page.on("console", lambda m: self.csp.append(m.text) if csp_message(m) else None)
 
 
 def _loopback(url: str) -> bool:
@@ -150,17 +171,29 @@ def _loopback(url: str) -> bool:
     )
 
 
-@pytest.fixture
-def watched(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Watched]:
-    """A fresh page (desktop size); at the end, no request may have left the machine."""
-    size = getattr(request, "param", {"width": 1280, "height": 900})
-    context = browser.new_context(viewport=size)
+@contextmanager
+def watching(browser: Browser, **context_options: Any) -> Iterator[Watched]:
+    """A page in a fresh browser context; at the end, no request may have left the machine,
+    and no script error or CSP violation may have happened. ``context_options`` go to
+    ``new_context`` (e.g. ``extra_http_headers``, as a sign-in proxy adds to every request)."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 900}, **context_options})
     page = context.new_page()
     page.set_default_timeout(20_000)
     out = Watched(page)
     page.on("request", lambda r: None if _loopback(r.url) else out.external.append(r.url))
     page.on("pageerror", lambda e: out.errors.append(str(e)))
-    yield out
-    context.close()
+    try:
+        yield out
+    finally:
+        context.close()
     assert out.external == [], f"pages made requests off this machine: {out.external}"
     assert out.errors == [], f"script errors on the page: {out.errors}"
+    assert out.csp == [], f"the pages broke their Content-Security-Policy: {out.csp}"
+
+
+@pytest.fixture
+def watched(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Watched]:
+    """A fresh watched page (desktop size, or the size given as the fixture's parameter)."""
+    size = getattr(request, "param", {"width": 1280, "height": 900})
+    with watching(browser, viewport=size) as out:
+        yield out
