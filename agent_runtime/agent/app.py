@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,13 +13,17 @@ from agent_runtime.agent.metrics import AgentMetrics
 from agent_runtime.agent.routes import health, tasks
 from agent_runtime.agent.runner import TaskRunner
 from agent_runtime.agent.settings import AgentSettings
+from agent_runtime.agent.task_auth import GatewayOnly
 from agent_runtime.executors import TaskExecutor
 from agent_runtime.telemetry.metrics import ExecutorMetrics
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None) -> FastAPI:
     """The agent server's app; its executor (model clients, tools) is closed at shutdown."""
     metrics = AgentMetrics()
+    verifier = settings.task_verifier()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,6 +35,7 @@ def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None)
             yield
         finally:
             await runner.executor.aclose()
+            await verifier.aclose()
 
     app = FastAPI(
         title="configurable-agents agent",
@@ -39,6 +45,10 @@ def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None)
     app.state.settings = settings
     app.state.metrics = metrics
     errors.install(app)
+    if settings.task_auth == "none":
+        log.warning("task_auth is none: whoever reaches this agent's port may send it tasks")
+    else:
+        app.add_middleware(GatewayOnly, verifier=verifier)
     app.include_router(tasks.router)
     app.include_router(health.router)
     return app

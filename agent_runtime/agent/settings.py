@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from agent_runtime.auth import AGENT_AUDIENCE, TaskAuthMode, TaskTokenVerifier
 from agent_runtime.spec.common import Duration
+
+#: Where a pod finds its own ServiceAccount's token and the cluster's CA.
+POD_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
 class AgentSettings(BaseSettings):
@@ -38,12 +42,45 @@ class AgentSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 
-    @field_validator("capabilities", mode="before")
+    #: Who may send tasks (``auth.task_tokens``): ``kubernetes`` (the gateway's ServiceAccount
+    #: token, verified against the cluster's issuer), ``secret`` (signed with a shared secret),
+    #: or ``none`` (anyone who reaches the port; only for agents on a loopback address).
+    task_auth: TaskAuthMode = "none"
+    task_audience: str = AGENT_AUDIENCE
+    #: With ``kubernetes``: the cluster's ServiceAccount issuer and the accounts allowed.
+    task_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    task_callers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    task_ca_file: str | None = f"{POD_ACCOUNT}/ca.crt"
+    #: Read by the issuer's discovery endpoints, which a cluster serves to its accounts only.
+    task_discovery_token_file: str | None = f"{POD_ACCOUNT}/token"
+    #: With ``secret``: the shared secret (from a Secret, through the environment).
+    task_secret: SecretStr | None = None
+
+    @field_validator("capabilities", "task_callers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _task_auth_complete(self) -> AgentSettings:
+        if self.task_auth == "kubernetes" and not self.task_callers:
+            raise ValueError("task_auth kubernetes needs task_callers (the gateway's accounts)")
+        if self.task_auth == "secret" and not self.task_secret:
+            raise ValueError("task_auth secret needs task_secret")
+        return self
+
+    def task_verifier(self) -> TaskTokenVerifier:
+        return TaskTokenVerifier(
+            self.task_auth,
+            audience=self.task_audience,
+            issuer=self.task_issuer,
+            callers=tuple(self.task_callers),
+            ca_file=self.task_ca_file,
+            discovery_token_file=self.task_discovery_token_file,
+            secret=self.task_secret.get_secret_value() if self.task_secret else None,
+        )
 
     def serves(self, capability: str) -> bool:
         return not self.capabilities or capability in self.capabilities

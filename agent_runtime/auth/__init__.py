@@ -11,8 +11,15 @@ from agent_runtime.auth.errors import AuthError, AuthUnavailable, Unauthenticate
 from agent_runtime.auth.identity import ANONYMOUS, Identity
 from agent_runtime.auth.kubernetes import AccessReviewer, TokenReviewer
 from agent_runtime.auth.oidc import OidcSettings, OidcVerifier
+from agent_runtime.auth.task_tokens import (
+    AGENT_AUDIENCE,
+    TaskAuthMode,
+    TaskTokenSource,
+    TaskTokenVerifier,
+)
 
 __all__ = [
+    "AGENT_AUDIENCE",
     "ANONYMOUS",
     "AccessReviewer",
     "AuthError",
@@ -21,6 +28,9 @@ __all__ = [
     "Identity",
     "OidcSettings",
     "OidcVerifier",
+    "TaskAuthMode",
+    "TaskTokenSource",
+    "TaskTokenVerifier",
     "TokenReviewer",
     "Unauthenticated",
     "bearer_token",

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,8 +64,12 @@ class OidcVerifier:
         ttl: float = 60.0,
         refresh_interval: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        discovery_token_file: str | None = None,
     ) -> None:
+        """``discovery_token_file``: a bearer token for fetching discovery and keys, for issuers
+        that want one (a cluster's ServiceAccount issuer serves them to its accounts)."""
         self.settings = settings
+        self.discovery_token_file = discovery_token_file
         self.refresh_interval = refresh_interval
         self._http = httpx.AsyncClient(
             verify=settings.ca_file or True, timeout=10.0, transport=transport
@@ -163,7 +168,7 @@ class OidcVerifier:
                     )
                 jwks = await self._get_json(str(discovery["jwks_uri"]))
                 self._keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
-            except (httpx.HTTPError, KeyError, ValueError, JoseError) as exc:
+            except (httpx.HTTPError, KeyError, ValueError, JoseError, OSError) as exc:
                 log.warning("fetching the OpenID provider's keys failed: %s", exc)
                 raise AuthUnavailable("the OpenID provider's keys could not be fetched") from None
             self._fetched_at = time.monotonic()
@@ -171,9 +176,11 @@ class OidcVerifier:
             return True
 
     async def _get_json(self, url: str) -> dict[str, Any]:
-        response = await self._http.get(
-            url, headers={"Accept": "application/json, application/jwk-set+json"}
-        )
+        headers = {"Accept": "application/json, application/jwk-set+json"}
+        if self.discovery_token_file:
+            token = (await asyncio.to_thread(Path(self.discovery_token_file).read_text)).strip()
+            headers["Authorization"] = f"Bearer {token}"
+        response = await self._http.get(url, headers=headers)
         response.raise_for_status()
         body = response.json()
         if not isinstance(body, dict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,9 +22,9 @@ from agent_runtime.stores import RunStatus
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from pydantic_settings import BaseSettings
 
     from agent_runtime.engine import Engine
-    from agent_runtime.gateway import GatewaySettings
 
 STORE_HELP = (
     "Run store URL (sqlite:///path.db, postgresql://..., s3://...); env CONFIGURABLE_AGENTS_STORE."
@@ -190,14 +190,15 @@ def _check_store(url: str | None) -> None:
     asyncio.run(check())
 
 
-def _gateway_settings(**values: Any) -> GatewaySettings:
+S = TypeVar("S", bound="BaseSettings")
+
+
+def _settings(kind: type[S], **values: Any) -> S:
     """Flags over ``CONFIGURABLE_AGENTS_*``; a bad value is one line naming the setting."""
     from pydantic import ValidationError
 
-    from agent_runtime.gateway import GatewaySettings
-
     try:
-        return GatewaySettings(**values)
+        return kind(**values)
     except ValidationError as exc:
         problems = [
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
@@ -303,7 +304,10 @@ def serve(
     flags: dict[str, Any] = (
         {"namespaces": list(namespaces), "namespace": None} if namespaces else {}
     )
-    settings = _gateway_settings(
+    from agent_runtime.gateway import GatewaySettings
+
+    settings = _settings(
+        GatewaySettings,
         host=host,
         port=port,
         store=store_url,
@@ -351,7 +355,7 @@ def agent(host: str | None, port: int | None, max_concurrent_tasks: int | None) 
         "port": port,
         "max_concurrent_tasks": max_concurrent_tasks,
     }
-    run_agent(AgentSettings(**{k: v for k, v in flags.items() if v is not None}))
+    run_agent(_settings(AgentSettings, **{k: v for k, v in flags.items() if v is not None}))
     return EXIT_OK
 
 

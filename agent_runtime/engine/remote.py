@@ -124,9 +124,12 @@ class HttpDispatcher:
         connect_timeout: float = 2.0,
         max_connections: int | None = 1000,
         trace_headers: Callable[[], Mapping[str, str]] = current_trace_headers,
+        credentials: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
+        """``credentials``: headers that prove to agents the task is the gateway's (a token)."""
         self.endpoints = endpoints
         self.trace_headers = trace_headers
+        self.credentials = credentials
         self._owns_client = client is None
         # No read timeout: a task takes as long as its node allows, and the engine's
         # ``asyncio.timeout(node.timeout)`` around the dispatch bounds it.
@@ -155,6 +158,8 @@ class HttpDispatcher:
             raise NoEndpoints(task.capability)
         body = task.model_dump_json(by_alias=True)
         headers = {"content-type": "application/json", **self.trace_headers()}
+        if self.credentials is not None:
+            headers.update(self.credentials())
         passed: list[str] = []
         waits: list[float] = []
         for url in self._in_turn(task.capability, urls):

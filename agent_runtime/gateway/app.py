@@ -34,7 +34,10 @@ def make_dispatcher(settings: GatewaySettings, registry: EndpointRegistry | None
     from agent_runtime.engine.remote import EndpointSource, HttpDispatcher, StaticEndpoints
 
     source: EndpointSource = StaticEndpoints(settings.agents) if settings.agents else registry  # type: ignore[assignment]
-    dispatcher: Dispatcher = HttpDispatcher(source)
+    tokens = settings.task_tokens()
+    dispatcher: Dispatcher = HttpDispatcher(
+        source, credentials=tokens.headers if tokens is not None else None
+    )
     return dispatcher
 
 

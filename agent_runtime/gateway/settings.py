@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from agent_runtime.auth import AGENT_AUDIENCE, TaskTokenSource
 from agent_runtime.engine.runner import local_owner
 
 #: A Kubernetes namespace name (an RFC 1123 label).
@@ -78,6 +79,11 @@ class GatewaySettings(BaseSettings):
     oidc_groups_claim: str = "groups"
     oidc_groups_prefix: str = ""
     oidc_ca_file: str | None = None
+    #: What proves to agents that a task comes from this gateway (``auth.task_tokens``): a
+    #: projected ServiceAccount token file (in a cluster), or a secret shared with the agents.
+    task_token_file: str | None = None
+    task_secret: SecretStr | None = None
+    task_audience: str = AGENT_AUDIENCE
 
     @field_validator("namespaces", "auth", "auth_audiences", mode="before")
     @classmethod
@@ -107,6 +113,8 @@ class GatewaySettings(BaseSettings):
     def _secured(self) -> GatewaySettings:
         if "oidc" in self.auth and not (self.oidc_issuer_url and self.oidc_audience):
             raise ValueError("auth oidc needs oidc_issuer_url and oidc_audience")
+        if self.task_token_file and self.task_secret:
+            raise ValueError("task_token_file and task_secret: choose one")
         if self.auth and self.insecure_no_auth:
             raise ValueError("insecure_no_auth contradicts auth: choose one")
         if not self.auth and not self.insecure_no_auth:
@@ -121,9 +129,14 @@ class GatewaySettings(BaseSettings):
                 )
         return self
 
-    @property
-    def authenticates(self) -> bool:
-        return bool(self.auth)
+    def task_tokens(self) -> TaskTokenSource | None:
+        """Where tasks' tokens come from (None: agents that ask for none)."""
+        if self.task_token_file is None and self.task_secret is None:
+            return None
+        secret = self.task_secret.get_secret_value() if self.task_secret else None
+        return TaskTokenSource(
+            token_file=self.task_token_file, secret=secret, audience=self.task_audience
+        )
 
     @field_validator("namespace")
     @classmethod

@@ -19,6 +19,9 @@ NOT_SECRET = frozenset(
         "CONFIGURABLE_AGENTS_AUTH",
         "CONFIGURABLE_AGENTS_AUTH_AUDIENCES",
         "CONFIGURABLE_AGENTS_INSECURE_NO_AUTH",
+        "CONFIGURABLE_AGENTS_TASK_AUTH",
+        "CONFIGURABLE_AGENTS_TASK_TOKEN_FILE",
+        "CONFIGURABLE_AGENTS_TASK_DISCOVERY_TOKEN_FILE",
     }
 )
 #: Shorter values are too likely to occur by chance (``true``, port numbers) to be scrubbed.

@@ -14,9 +14,50 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from joserfc import jwt
+from joserfc.jwk import OctKey
 
 from tests.conftest import REPO
 from tests.processes import free_port, metric
+
+#: The secret shared by gateway and agents in the task-token tests.
+SECRET = "task-secret-for-tests-0123456789abcdef"
+
+
+def signed(secret: str, **claims: Any) -> str:
+    now = int(time.time())
+    body = {
+        "iss": "configurable-agents-gateway",
+        "aud": "configurable-agents-agent",
+        "iat": now,
+        "exp": now + 60,
+    }
+    body.update(claims)
+    return jwt.encode({"alg": "HS256"}, body, OctKey.import_key(secret.encode()))
+
+
+def post_task(agent: AgentProcess, token: str | None, body: Any = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(
+        f"{agent.url}/v1/tasks",
+        json=llm_task("r1") if body is None else body,
+        headers=headers,
+        timeout=10,
+    )
+
+
+def start_secret_agent(folder: Path) -> AgentProcess:
+    """An agent that takes only tasks signed with SECRET (``task_auth: secret``)."""
+    agent = AgentProcess(
+        folder,
+        capabilities=("llm",),
+        extra_env={
+            "CONFIGURABLE_AGENTS_TASK_AUTH": "secret",
+            "CONFIGURABLE_AGENTS_TASK_SECRET": SECRET,
+        },
+    )
+    agent.wait_ready()
+    return agent
 
 
 def llm_task(run_id: str, *, node: str = "n", delay: str = "0s", **extra: Any) -> dict[str, Any]:
@@ -45,6 +86,7 @@ class AgentProcess:
         max_concurrent_tasks: int = 2,
         drain_timeout: str = "10s",
         port: int | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.port = port or free_port()
@@ -62,6 +104,7 @@ class AgentProcess:
                 "CONFIGURABLE_AGENTS_CAPABILITIES": ",".join(capabilities),
                 "CONFIGURABLE_AGENTS_MAX_CONCURRENT_TASKS": str(max_concurrent_tasks),
                 "CONFIGURABLE_AGENTS_DRAIN_TIMEOUT": drain_timeout,
+                **(extra_env or {}),
             }
         )
         self._log = self.log_path.open("wb")

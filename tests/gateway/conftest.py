@@ -18,13 +18,18 @@ from tests.processes import free_port, stop, wait_healthy
 
 class GatewayProcess:
     def __init__(
-        self, store_url: str, workdir: Path, *extra: str, workflows: Path = EXAMPLES
+        self,
+        store_url: str,
+        workdir: Path,
+        *extra: str,
+        workflows: Path = EXAMPLES,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"gateway-{self.port}.log"
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        env.setdefault("COUNTER_DIR", str(workdir / "counts"))
+        environ = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+        environ.setdefault("COUNTER_DIR", str(workdir / "counts"))
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(
                 [
@@ -40,7 +45,7 @@ class GatewayProcess:
                     str(workflows),
                     *extra,
                 ],
-                env=env,
+                env=environ,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -57,8 +62,13 @@ class GatewayProcess:
 def start_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     started: list[GatewayProcess] = []
 
-    def start(store_url: str, *extra: str, workflows: Path = EXAMPLES) -> GatewayProcess:
-        gateway = GatewayProcess(store_url, tmp_path, *extra, workflows=workflows)
+    def start(
+        store_url: str,
+        *extra: str,
+        workflows: Path = EXAMPLES,
+        env: dict[str, str] | None = None,
+    ) -> GatewayProcess:
+        gateway = GatewayProcess(store_url, tmp_path, *extra, workflows=workflows, env=env)
         started.append(gateway)
         return gateway
 
