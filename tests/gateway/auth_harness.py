@@ -80,23 +80,27 @@ class Tenants:
             "create", "token", name, "-n", namespace, f"--audience={audience}", "--duration=1h"
         ).strip()
 
-    def expired_token(self, namespace: str, name: str) -> str:
-        """A token signed with the API server's own key, like its real ones, that has expired."""
-        key = RSAKey.import_key((Path(self.cp.workdir) / "pki" / "sa.key").read_bytes())
-        uid = self.kubectl(
-            "get", "serviceaccount", name, "-n", namespace, "-o", "jsonpath={.metadata.uid}"
-        )
-        now = int(time.time())
-        claims = {
-            "iss": self.cp.server,
-            "sub": f"system:serviceaccount:{namespace}:{name}",
-            "aud": [AUDIENCE],
-            "iat": now - 7200,
-            "nbf": now - 7200,
-            "exp": now - 3600,
-            "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}},
-        }
-        return jwt.encode({"alg": "RS256", "kid": _kid(self.cp)}, claims, key)
+    def expired_token(self, namespace: str, name: str, audience: str = AUDIENCE) -> str:
+        return expired_token(self.cp, namespace, name, audience)
+
+
+def expired_token(cp: Any, namespace: str, name: str, audience: str) -> str:
+    """A token signed with the API server's own key, like its real ones, that has expired."""
+    key = RSAKey.import_key((Path(cp.workdir) / "pki" / "sa.key").read_bytes())
+    uid = run_kubectl(
+        cp, "get", "serviceaccount", name, "-n", namespace, "-o", "jsonpath={.metadata.uid}"
+    ).stdout
+    now = int(time.time())
+    claims = {
+        "iss": cp.server,
+        "sub": f"system:serviceaccount:{namespace}:{name}",
+        "aud": [audience],
+        "iat": now - 7200,
+        "nbf": now - 7200,
+        "exp": now - 3600,
+        "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}},
+    }
+    return jwt.encode({"alg": "RS256", "kid": _kid(cp)}, claims, key)
 
 
 def _kid(cp: Any) -> str:
