@@ -1,7 +1,8 @@
 """The chat page (Gradio, the ``ui`` extra): each message starts a run and streams its events.
 
-Gradio is imported here only, lazily: the gateway and agent images run without it, and the
-dashboard works without it.
+Gradio is imported only lazily (here and by ``chat_page``, on the first request): the gateway and
+agent images run without it, and the dashboard works without it. Like the dashboard, the page
+calls the gateway as the signed-in user, with each request's own ``Authorization`` header.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_runtime.ui.client import GatewayClient, GatewayError, SseEvent
 from agent_runtime.ui.headers import CHAT_POLICY, SecurityHeaders
+from agent_runtime.ui.views import advice
 
 log = logging.getLogger(__name__)
 
@@ -112,67 +114,21 @@ async def converse(
                 yield "\n".join(lines) + "\n\n" + reply
                 return
     except GatewayError as exc:
-        yield "\n".join([*lines, f"**Error** ({exc.code}): {exc.message}"])
+        yield "\n".join([*lines, f"**{trouble(exc)}**"])
 
 
-def build_chat(gateway_url: str) -> Any:
-    """The Gradio Blocks of the chat page (Gradio is imported here)."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
-
-    client = GatewayClient(gateway_url)
-
-    async def workflow_choices() -> Any:
-        try:
-            items = await client.workflows()
-        except GatewayError as exc:
-            gr.Warning(f"{exc.code}: {exc.message}")
-            return gr.update(choices=[])
-        names = [f"{w['namespace']}/{w['name']}" for w in items if w.get("input")]
-        return gr.update(choices=names, value=names[0] if names else None)
-
-    async def field_choices(workflow: str | None) -> Any:
-        if not workflow or "/" not in workflow:
-            return gr.update(choices=[], value=None)
-        try:
-            described = await client.workflow(*workflow.split("/", 1))
-        except GatewayError:
-            return gr.update(choices=[], value=None)
-        names = list(described.get("input") or {})
-        return gr.update(choices=names, value=names[0] if names else None)
-
-    async def respond(
-        message: str, history: list[Any], workflow: str | None, field: str | None
-    ) -> AsyncIterator[str]:
-        async for reply in converse(client, workflow or "", field, message):
-            yield reply
-
-    with gr.Blocks(title="configurable-agents chat", analytics_enabled=False) as blocks:
-        gr.Markdown(
-            "## Chat with a workflow\nEach message starts a run of the chosen workflow, with the "
-            "message as the chosen input field; its steps stream into the answer. "
-            "[Dashboard](/ui/)"
-        )
-        with gr.Row():
-            workflow = gr.Dropdown(label="Workflow", choices=[], interactive=True)
-            field = gr.Dropdown(label="Message goes into input field", choices=[], interactive=True)
-        gr.ChatInterface(
-            respond,
-            additional_inputs=[workflow, field],
-            chatbot=gr.Chatbot(label="Conversation", height=420),
-            textbox=gr.Textbox(placeholder="Type a message and press Enter", label="Message"),
-            analytics_enabled=False,
-            autofocus=False,
-        )
-        blocks.load(workflow_choices, outputs=workflow)
-        workflow.change(field_choices, inputs=workflow, outputs=field)
-    return blocks
+def trouble(exc: GatewayError) -> str:
+    """The gateway's error in plain text, saying what to do about a 401 or 403."""
+    return f"{advice(exc) or 'Error'} ({exc.code}: {exc.message})"
 
 
 def _gradio_app(gateway_url: str, path: str) -> tuple[FastAPI, Any]:
     """A host app with the chat mounted at ``path`` (Gradio wires its start-up into the host's
     lifespan) and the Gradio app itself, which requests are handed to."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
+
+    from agent_runtime.ui.chat_page import build_chat
 
     theme = gr.themes.Default(
         font=["ui-sans-serif", "system-ui", "sans-serif"],  # system fonts: no web-font requests

@@ -1,7 +1,14 @@
-"""The Runs API as the dashboard sees it: async HTTP calls, errors as one exception type."""
+"""The Runs API as the dashboard sees it: async HTTP calls, errors as one exception type.
+
+The dashboard has no credential of its own: each page request gets a client acting for its caller
+(``acting_for``), which sends that request's own ``Authorization`` header and nothing else, so the
+gateway authorizes every call as the signed-in user. Nothing is cached between calls.
+"""
 
 from __future__ import annotations
 
+import copy
+import http.cookiejar
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,12 +20,22 @@ import httpx
 class GatewayError(Exception):
     """An error answer of the gateway (or no answer at all), ready to show on a page."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        *,
+        challenge: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        #: A 401's ``WWW-Authenticate``, passed on to the browser (or its sign-in proxy).
+        self.challenge = challenge
 
     def field_errors(self) -> dict[str, str]:
         """``{"input.topic": "required"}`` from a 422's details, for messages next to fields."""
@@ -39,20 +56,32 @@ class SseEvent:
 
 
 def _error_of(response: httpx.Response) -> GatewayError:
+    challenge = response.headers.get("www-authenticate") if response.status_code == 401 else None
     try:
         body = response.json()["error"]
         return GatewayError(
-            response.status_code, str(body["code"]), str(body["message"]), body.get("details")
+            response.status_code,
+            str(body["code"]),
+            str(body["message"]),
+            body.get("details"),
+            challenge=challenge,
         )
     except (ValueError, KeyError, TypeError):
         text = response.text.strip()[:200] or response.reason_phrase
         return GatewayError(
-            response.status_code, "http_error", f"HTTP {response.status_code}: {text}"
+            response.status_code,
+            "http_error",
+            f"HTTP {response.status_code}: {text}",
+            challenge=challenge,
         )
 
 
 class GatewayClient:
-    """One pooled connection set to a gateway; every method raises GatewayError on failure."""
+    """One pooled connection set to a gateway; every method raises GatewayError on failure.
+
+    The client made from a URL sends no credential; page handlers call through the copy
+    ``acting_for`` makes for each request. Only the original is closed (copies share its pool).
+    """
 
     def __init__(self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
@@ -60,14 +89,27 @@ class GatewayClient:
             base_url=self.base_url,
             transport=transport,
             timeout=httpx.Timeout(15.0, read=30.0),
+            # A cookie the gateway sets for one user must never ride along with the next user's
+            # calls: the shared connection pool keeps no cookies at all.
+            cookies=http.cookiejar.CookieJar(
+                http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            ),
         )
+        self._headers: dict[str, str] = {}
+
+    def acting_for(self, authorization: str | None) -> GatewayClient:
+        """This client sending ``authorization`` (a page request's own header, passed on as it
+        came) with every call, over the same connections; ``None`` sends none."""
+        caller = copy.copy(self)
+        caller._headers = {"Authorization": authorization} if authorization else {}
+        return caller
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            response = await self._http.request(method, path, headers=self._headers, **kwargs)
         except httpx.HTTPError as exc:
             raise GatewayError(
                 502,
@@ -116,7 +158,7 @@ class GatewayClient:
 
     async def events(self, run_id: str, *, after: int = 0) -> AsyncIterator[SseEvent | None]:
         """The run's events until it finishes; ``None`` for each keep-alive the gateway sends."""
-        headers = {"Last-Event-ID": str(after)} if after else {}
+        headers = {**self._headers, **({"Last-Event-ID": str(after)} if after else {})}
         timeout = httpx.Timeout(15.0, read=None)  # an interrupted run may wait for hours
         try:
             async with self._http.stream(

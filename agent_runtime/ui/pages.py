@@ -22,8 +22,9 @@ PAGE_SIZE = 20
 
 
 def _client(request: Request) -> GatewayClient:
-    client: GatewayClient = request.app.state.client
-    return client
+    """The gateway as this request's caller: its own ``Authorization`` header, nothing else."""
+    shared: GatewayClient = request.app.state.client
+    return shared.acting_for(request.headers.get("authorization"))
 
 
 Client = Annotated[GatewayClient, Depends(_client)]
@@ -55,8 +56,13 @@ async def refused(request: Request, exc: CsrfRejected) -> HTMLResponse:
 
 
 def failure(request: Request, exc: GatewayError, title: str) -> HTMLResponse:
+    """The gateway's error as a page with its status; 401 and 403 say what the user can do."""
     status = exc.status if 400 <= exc.status < 600 else 502
-    return page(request, "error.html", {"title": title, "error": exc}, status)
+    title = {401: "Sign in required", 403: "Not allowed"}.get(status, title)
+    response = page(request, "error.html", {"title": title, "error": exc}, status)
+    if status == 401 and exc.challenge:
+        response.headers["WWW-Authenticate"] = exc.challenge
+    return response
 
 
 async def form_values(request: Request) -> dict[str, str]:
@@ -128,6 +134,8 @@ async def start_run(request: Request, client: Client, namespace: str, name: str)
     try:
         started = await client.start_run(namespace, name, given)
     except GatewayError as exc:
+        if exc.status == 401:
+            return failure(request, exc, f"Workflow {namespace}/{name}")
         fields = {k.removeprefix("input."): f"{k}: {v}" for k, v in exc.field_errors().items()}
         return await _workflow_page(
             request, client, namespace, name, values=values, problems=fields, error=exc
@@ -266,6 +274,8 @@ async def resume_run(request: Request, client: Client, run_id: str) -> Response:
     try:
         await client.resume(run_id, given)
     except GatewayError as exc:
+        if exc.status == 401:
+            return failure(request, exc, f"Run {run_id}")
         fields_bad = {k.removeprefix("input."): f"{k}: {v}" for k, v in exc.field_errors().items()}
         return await _run_page(request, client, run_id, exc, values, fields_bad)
     root = request.scope.get("root_path", "").rstrip("/")
@@ -277,6 +287,8 @@ async def cancel_run(request: Request, client: Client, run_id: str) -> Response:
     try:
         await client.cancel(run_id)
     except GatewayError as exc:
+        if exc.status == 401:
+            return failure(request, exc, f"Run {run_id}")
         return await _run_page(request, client, run_id, exc)
     root = request.scope.get("root_path", "").rstrip("/")
     return RedirectResponse(f"{root}/runs/{run_id}", status_code=303)

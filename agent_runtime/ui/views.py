@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi.templating import Jinja2Templates
 
+from agent_runtime.ui.client import GatewayError
 from agent_runtime.ui.forms import form_fields
 from agent_runtime.ui.state import StateTracker
 
@@ -72,6 +73,23 @@ def startable(workflow: dict[str, Any]) -> bool:
     return "input" in workflow
 
 
+def advice(error: object) -> str:
+    """What the user can do about the gateway refusing them ("" for any other error)."""
+    if not isinstance(error, GatewayError):
+        return ""
+    if error.status == 401:
+        return (
+            "Sign in required: the gateway did not accept your credentials (none were sent, "
+            "or your sign-in has expired). Sign in again, then reload this page."
+        )
+    if error.status == 403:
+        return (
+            "Not allowed: you are signed in, but your account may not do this. "
+            "Ask whoever runs this installation for access."
+        )
+    return ""
+
+
 def templates() -> Jinja2Templates:
     out = Jinja2Templates(directory=str(HERE / "templates"))
     out.env.filters.update(when=when, pretty=pretty)
@@ -80,6 +98,7 @@ def templates() -> Jinja2Templates:
         condition=condition,
         serving=serving,
         startable=startable,
+        advice=advice,
         statuses=STATUSES,
     )
     return out
