@@ -12,6 +12,7 @@ from agent_runtime import __version__
 from agent_runtime.engine import Dispatcher, Engine, LocalDispatcher
 from agent_runtime.gateway import errors
 from agent_runtime.gateway.access import Access
+from agent_runtime.gateway.admission import Admission
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.cluster import ClusterWorkflows
 from agent_runtime.gateway.origins import SameOriginWrites
@@ -22,7 +23,7 @@ from agent_runtime.gateway.state import Gateway
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.kube import KubeClient
-from agent_runtime.stores import open_store
+from agent_runtime.stores import StoreError, open_store
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,15 @@ async def serving(
             lease_ttl=settings.lease_ttl,
             wait_backoff=settings.wait_backoff,
         )
+        if settings.namespace_max_in_flight and not store.caps_namespaces:
+            raise StoreError(
+                f"namespace_max_in_flight: {store.url.split(':')[0]} stores cannot cap"
+            )
         worker = RunWorker(
-            engine, concurrency=settings.concurrency, poll_interval=settings.poll_interval
+            engine,
+            concurrency=settings.concurrency,
+            poll_interval=settings.poll_interval,
+            max_per_namespace=settings.namespace_max_in_flight,
         )
         gateway = Gateway(
             settings,
@@ -71,6 +79,7 @@ async def serving(
             worker,
             catalog,
             access=access or Access(),
+            admission=Admission(settings, store),
             watches=list(watches),
         )
         worker.on_settled = gateway.notify

@@ -84,6 +84,15 @@ class GatewaySettings(BaseSettings):
     task_token_file: str | None = None
     task_secret: SecretStr | None = None
     task_audience: str = AGENT_AUDIENCE
+    #: Runs a caller may start per second, sustained, across every replica (0: no limit), and
+    #: how many at once after a quiet spell; likewise per namespace.
+    caller_run_rate: float = Field(default=0.0, ge=0)
+    caller_run_burst: int = Field(default=20, ge=1)
+    namespace_run_rate: float = Field(default=0.0, ge=0)
+    namespace_run_burst: int = Field(default=100, ge=1)
+    #: Runs of one namespace executing at once across every replica (0: no cap); beyond it new
+    #: runs wait queued, or are refused when the caller asks (``queue: false``).
+    namespace_max_in_flight: int = Field(default=0, ge=0)
 
     @field_validator("namespaces", "auth", "auth_audiences", mode="before")
     @classmethod

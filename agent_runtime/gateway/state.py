@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from agent_runtime.engine import Dispatcher, Engine
 from agent_runtime.gateway.access import Access
+from agent_runtime.gateway.admission import Admission
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.watches import NamespacedWatches
@@ -28,6 +29,7 @@ class Gateway:
     worker: RunWorker
     catalog: Catalog
     access: Access = field(default_factory=Access)
+    admission: Admission | None = None
     #: The cluster watches feeding the catalog and the registry (none without ``kubernetes``).
     watches: list[NamespacedWatches] = field(default_factory=list)
     _settled: defaultdict[str, asyncio.Event] = field(

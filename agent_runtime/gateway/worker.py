@@ -21,9 +21,18 @@ class RunWorker:
     replica are found by polling every ``poll_interval`` seconds.
     """
 
-    def __init__(self, engine: Engine, *, concurrency: int, poll_interval: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        concurrency: int,
+        poll_interval: float,
+        max_per_namespace: int = 0,
+    ) -> None:
+        """``max_per_namespace``: a namespace's runs in flight across replicas (0: no cap)."""
         self.engine = engine
         self.poll_interval = poll_interval
+        self.max_per_namespace = max_per_namespace
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
@@ -46,7 +55,9 @@ class RunWorker:
             await self._slots.acquire()
             try:
                 run = await self.engine.store.claim_run(
-                    owner=self.engine.owner, ttl=self.engine.lease_ttl
+                    owner=self.engine.owner,
+                    ttl=self.engine.lease_ttl,
+                    max_per_namespace=self.max_per_namespace,
                 )
             except StoreError as exc:
                 log.warning("cannot claim runs: %s", exc)

@@ -221,6 +221,9 @@ class RunStore(ABC):
         a step and its event cost one write, not two.
         """
 
+    #: Whether ``claim_run`` can cap a namespace's runs in flight (``max_per_namespace``).
+    caps_namespaces: bool = True
+
     #: Whether ``defer_step`` takes steps (to write them with the next checkpoint commit).
     defers_steps: bool = False
 
@@ -263,8 +266,22 @@ class RunStore(ABC):
     async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]: ...
 
     @abstractmethod
-    async def claim_run(self, *, owner: str, ttl: float) -> RunRecord | None:
-        """Take the lease of the oldest queued run, or of a running one whose lease expired."""
+    async def claim_run(
+        self, *, owner: str, ttl: float, max_per_namespace: int = 0
+    ) -> RunRecord | None:
+        """Take the lease of the oldest queued run, or of a running one whose lease expired.
+
+        ``max_per_namespace`` (0: no cap): pass over namespaces that already hold that many
+        leases, across every replica sharing the store, so their runs wait queued.
+        """
+
+    async def take_token(self, key: str, *, rate: float, burst: int) -> float:
+        """Rate limiting shared by every replica (GCRA): take one of ``key``'s tokens.
+
+        Tokens come back at ``rate`` per second up to ``burst``. Returns 0.0 when one was taken,
+        else how many seconds until one will be (nothing is taken then).
+        """
+        raise StoreError(f"the {type(self).__name__} does not keep rate limits")
 
     @abstractmethod
     async def renew_lease(self, run_id: str, *, owner: str, ttl: float) -> bool:
@@ -299,6 +316,17 @@ class RunStore(ABC):
         await self.open()
         await self.close()
         return ["store ready: its schema is applied"]
+
+
+def gcra(tat: float | None, now: float, *, rate: float, burst: int) -> tuple[float | None, float]:
+    """The generic cell rate algorithm: (the new theoretical arrival time, or None when refused;
+    seconds to wait). One number per key, so a store keeps it with one conditional write."""
+    interval = 1.0 / rate
+    start = max(tat or now, now)
+    wait = start - now - (burst - 1) * interval
+    if wait > 1e-9:
+        return None, wait
+    return start + interval, 0.0
 
 
 def encode_cursor(created_at: datetime, run_id: str) -> str:

@@ -4,6 +4,7 @@ the store's own saver, ``sqlite_checkpoints``, with each step's records in one t
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from agent_runtime.stores.base import (
     StoreError,
     apply_transition,
     decode_cursor,
+    gcra,
     page_of,
     run_filters,
     utcnow,
@@ -67,6 +69,8 @@ MIGRATIONS = [
     """,
     # Checkpoints move from LangGraph's saver tables to the store's own (one transaction a step).
     CHECKPOINT_SCHEMA,
+    # Rate limits (one process or several on one file): each key's theoretical arrival time.
+    "CREATE TABLE IF NOT EXISTS ca_rate_limits (key TEXT PRIMARY KEY, tat REAL NOT NULL);",
 ]
 
 
@@ -366,15 +370,25 @@ class SqliteStore(DeferringStore):
         ) as cur:
             return [RunEvent.model_validate_json(r[0]) for r in await cur.fetchall()]
 
-    async def claim_run(self, *, owner: str, ttl: float) -> RunRecord | None:
+    async def claim_run(
+        self, *, owner: str, ttl: float, max_per_namespace: int = 0
+    ) -> RunRecord | None:
         async with self._tx() as db:
-            now = utcnow()  # after waiting for the write lock
+            now = utcnow()  # after waiting for the write lock, which every writer takes
             # A queued run someone already claimed is not handed out again until its lease expires.
+            capped, args = "", [_ts(now)]  # type: tuple[str, list[Any]]
+            if max_per_namespace:
+                capped = (
+                    " AND namespace NOT IN (SELECT namespace FROM ca_runs"
+                    " WHERE status IN ('queued','running') AND lease_owner IS NOT NULL"
+                    " AND lease_expires_at >= ? GROUP BY namespace HAVING count(*) >= ?)"
+                )
+                args += [_ts(now), max_per_namespace]
             async with db.execute(
                 "SELECT record FROM ca_runs WHERE status IN ('queued','running')"
                 " AND (lease_expires_at IS NULL OR lease_expires_at < ?)"
-                " ORDER BY created_at, id LIMIT 1",
-                (_ts(now),),
+                f"{capped} ORDER BY created_at, id LIMIT 1",
+                args,
             ) as cur:
                 row = await cur.fetchone()
             if row is None:
@@ -384,6 +398,19 @@ class SqliteStore(DeferringStore):
             )
             await self._write(run)
         return run
+
+    async def take_token(self, key: str, *, rate: float, burst: int) -> float:
+        async with self._tx() as db:
+            async with db.execute("SELECT tat FROM ca_rate_limits WHERE key = ?", (key,)) as cur:
+                row = await cur.fetchone()
+            tat, wait = gcra(row[0] if row else None, time.time(), rate=rate, burst=burst)
+            if tat is not None:
+                await db.execute(
+                    "INSERT INTO ca_rate_limits (key, tat) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET tat = excluded.tat",
+                    (key, tat),
+                )
+        return wait
 
     async def renew_lease(self, run_id: str, *, owner: str, ttl: float) -> bool:
         async with self._tx():

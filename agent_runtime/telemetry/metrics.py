@@ -113,6 +113,19 @@ class GatewayMetrics(_PerRegistry):
             "Runs this replica is executing now.",
             registry=registry,
         )
+        self.runs_refused = Counter(
+            f"{PREFIX}_runs_refused_total",
+            "Run creations refused by a limit, by namespace and limit "
+            "(caller_rate, namespace_rate, namespace_in_flight).",
+            ["namespace", "limit"],
+            registry=registry,
+        )
+        self.namespace_in_flight = Gauge(
+            f"{PREFIX}_namespace_runs_in_flight",
+            "Runs executing now in each namespace (with a per-namespace cap), at each scrape.",
+            ["namespace"],
+            registry=registry,
+        )
 
 
 class ExecutorMetrics(_PerRegistry):

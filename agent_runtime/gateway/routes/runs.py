@@ -31,6 +31,8 @@ class CreateRun(Body):
     #: Answer only when the run finished or waits at a human node (200), instead of 202 at once.
     wait: bool = False
     idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    #: When the namespace is at its cap of runs in flight: wait queued (true) or answer 429.
+    queue: bool = True
 
 
 class ResumeRun(Body):
@@ -73,6 +75,13 @@ async def create_run(
         return error(404, "workflow_not_found", f"no workflow {namespace}/{name}")
     if entry.workflow is None or not entry.ready:
         return error(409, "workflow_not_ready", "; ".join(entry.problems) or "not ready")
+    if gateway.admission is not None and (
+        refused := await gateway.admission.admit(caller, namespace, queue=body.queue)
+    ):
+        code = "namespace_busy" if refused.limit == "namespace_in_flight" else "rate_limited"
+        answer = error(429, code, refused.message, {"limit": refused.limit})
+        answer.headers["Retry-After"] = str(refused.retry_after)
+        return answer
     key = scoped_key(caller, body.idempotency_key) if body.idempotency_key else None
     run = await gateway.engine.create_run(
         entry.workflow, body.input, idempotency_key=key, created_by=actor(caller)

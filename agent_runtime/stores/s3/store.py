@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from agent_runtime.stores.base import (
     apply_transition,
     decode_cursor,
     encode_cursor,
+    gcra,
     merge_pages,
     run_filters,
     utcnow,
@@ -61,6 +63,7 @@ from agent_runtime.stores.s3.layout import (
     RUN_SK,
     SK,
     TTL_ATTRIBUTE,
+    esc,
     event_sk,
     index_attributes,
     key_pk,
@@ -544,8 +547,46 @@ class S3Store(RunStore):
 
     # ------------------------------------------------------------------ leases
 
-    async def claim_run(self, *, owner: str, ttl: float) -> RunRecord | None:
+    caps_namespaces = False
+
+    async def claim_run(
+        self, *, owner: str, ttl: float, max_per_namespace: int = 0
+    ) -> RunRecord | None:
+        if max_per_namespace:
+            raise StoreError(
+                "the s3 store cannot cap a namespace's runs in flight yet; use postgres for that"
+            )
         return await self.aws.run(self._claim, owner, ttl)
+
+    async def take_token(self, key: str, *, rate: float, burst: int) -> float:
+        return await self.aws.run(self._take_token, key, rate, burst)
+
+    def _take_token(self, key: str, rate: float, burst: int) -> float:
+        """Read the key's arrival time, write the next one if it is still the same (GCRA)."""
+        item_key = {PK: s(f"limit#{esc(key)}"), SK: s("limit")}
+        for _ in range(20):
+            got = self.aws.dynamodb.get_item(
+                TableName=self._table, Key=item_key, ConsistentRead=True
+            ).get("Item")
+            old = float(got["tat"]["N"]) if got else None
+            tat, wait = gcra(old, time.time(), rate=rate, burst=burst)
+            if tat is None:
+                return wait
+            condition = "attribute_not_exists(tat)" if old is None else "tat = :old"
+            values = {":old": n(old)} if old is not None else {}
+            try:
+                self.aws.dynamodb.put_item(
+                    TableName=self._table,
+                    Item={**item_key, "tat": n(tat)},
+                    ConditionExpression=condition,
+                    **({"ExpressionAttributeValues": values} if values else {}),
+                )
+            except Exception as exc:
+                if not _lost_race(exc):
+                    raise
+                continue  # another replica took a token meanwhile: count again
+            return 0.0
+        raise StoreError(f"rate limit {key!r}: too much contention")
 
     def _claim(self, owner: str, ttl: float) -> RunRecord | None:
         for _ in range(5):
