@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from agent_runtime.cli.auth_options import auth_options, auth_settings
+from agent_runtime.cli.access_options import access_options, access_settings
 from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Failure, run_cli
 from agent_runtime.cli.inputs import parse_inputs
 from agent_runtime.cli.progress import Progress
@@ -272,7 +272,7 @@ def _agents(pairs: tuple[str, ...]) -> dict[str, list[str]]:
     envvar="CONFIGURABLE_AGENTS_LOG_FORMAT",
     help="JSON lines (with trace and run ids), plain text, or text on a terminal only.",
 )
-@auth_options
+@access_options
 def serve(
     host: str,
     port: int,
@@ -284,7 +284,7 @@ def serve(
     kubernetes: bool,
     namespaces: tuple[str, ...],
     log_format: str,
-    **auth: Any,
+    **access: Any,
 ) -> int:
     """Run the gateway: the Runs API and workers that execute runs.
 
@@ -317,7 +317,7 @@ def serve(
         lease_ttl=lease_ttl,
         kubernetes=kubernetes,
         **flags,
-        **auth_settings(auth),
+        **access_settings(access),
     )
     if kubernetes or settings.auth:
         _check_kubernetes()

@@ -1,4 +1,5 @@
-"""``serve``'s authentication flags, named after kube-apiserver's (``--oidc-issuer-url`` ...).
+"""``serve``'s flags on who may call it and how much: authentication (named after
+kube-apiserver's ``--oidc-*`` flags) and limits on starting runs.
 
 Each flag also reads its ``CONFIGURABLE_AGENTS_*`` variable through the gateway's settings; a flag
 that is not given leaves the variable in force.
@@ -47,16 +48,36 @@ _OPTIONS = [
         help="Serve with no authentication on a non-loopback address or in a cluster: anyone "
         "who reaches it may run and read every run.",
     ),
+    click.option(
+        "--caller-run-rate",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Runs one caller may start per second, across replicas (burst: env "
+        "CONFIGURABLE_AGENTS_CALLER_RUN_BURST) [0: no limit].",
+    ),
+    click.option(
+        "--namespace-run-rate",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="Runs one namespace may start per second (burst: env "
+        "CONFIGURABLE_AGENTS_NAMESPACE_RUN_BURST) [0: no limit].",
+    ),
+    click.option(
+        "--namespace-max-in-flight",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Runs of one namespace executing at once; more wait queued [0: no cap].",
+    ),
 ]
 
 
-def auth_options(command: F) -> F:
+def access_options(command: F) -> F:
     for option in reversed(_OPTIONS):
         command = option(command)
     return command
 
 
-def auth_settings(flags: dict[str, Any]) -> dict[str, Any]:
+def access_settings(flags: dict[str, Any]) -> dict[str, Any]:
     """The flags that were given, as GatewaySettings fields (the rest come from the env)."""
     given = {k: v for k, v in flags.items() if v not in (None, ())}
     if "auth_audiences" in given:
