@@ -1,0 +1,110 @@
+"""Limits on starting runs hold across two gateway replicas sharing one Postgres: a caller's
+rate (429 with Retry-After beyond its burst, whichever replica is asked), and a namespace's cap
+on runs in flight (the rest wait queued, or are refused when the caller asks)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.gateway.conftest import GatewayProcess
+from tests.processes import metric
+
+pytestmark = pytest.mark.slow
+
+SLOW = """
+apiVersion: configurable-agents.io/v1alpha1
+kind: Workflow
+metadata: {name: slow, namespace: team}
+spec:
+  state: {topic: {type: string}, answer: {type: string}}
+  input: [topic]
+  output: [answer]
+  models: {m: {provider: scripted, responses: ["done"], delay: 1s}}
+  nodes:
+    - {name: think, type: llm, model: m, prompt: "{{ topic }}", output: answer}
+  edges:
+    - {from: START, to: think}
+    - {from: think, to: END}
+"""
+
+
+@pytest.fixture
+def workflows(tmp_path: Path) -> Path:
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    (folder / "slow.yaml").write_text(SLOW)
+    return folder
+
+
+def create(gateway: GatewayProcess, **body: object) -> httpx.Response:
+    return httpx.post(
+        f"{gateway.url}/v1/workflows/team/slow/runs",
+        json={"input": {"topic": "x"}, **body},
+        timeout=30,
+    )
+
+
+def test_a_callers_rate_holds_across_replicas(
+    start_gateway: Callable[..., GatewayProcess], postgres_url: str, workflows: Path
+) -> None:
+    env = {
+        "CONFIGURABLE_AGENTS_CALLER_RUN_RATE": "0.1",
+        "CONFIGURABLE_AGENTS_CALLER_RUN_BURST": "4",
+    }
+    replicas = [start_gateway(postgres_url, workflows=workflows, env=env) for _ in range(2)]
+    started = time.monotonic()
+    answers = [create(replicas[i % 2]) for i in range(12)]
+    elapsed = time.monotonic() - started
+    accepted = [a for a in answers if a.status_code == 202]
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(accepted) + len(refused) == 12
+    # the burst, plus one token for each 10 s the test took (none, on any machine of this kind)
+    assert 4 <= len(accepted) <= 4 + int(elapsed / 10), (len(accepted), elapsed)
+    for answer in refused:
+        assert answer.json()["error"]["code"] == "rate_limited"
+        assert answer.json()["error"]["details"] == {"limit": "caller_rate"}
+        assert 1 <= int(answer.headers["Retry-After"]) <= 10
+    counted = sum(
+        metric(
+            g.url, "configurable_agents_runs_refused_total", namespace="team", limit="caller_rate"
+        )
+        for g in replicas
+    )
+    assert counted == len(refused)
+
+
+def test_a_namespaces_cap_on_runs_in_flight_holds_across_replicas(
+    start_gateway: Callable[..., GatewayProcess], postgres_url: str, workflows: Path
+) -> None:
+    env = {"CONFIGURABLE_AGENTS_NAMESPACE_MAX_IN_FLIGHT": "2"}
+    replicas = [start_gateway(postgres_url, workflows=workflows, env=env) for _ in range(2)]
+    ids = [create(replicas[i % 2]).json()["id"] for i in range(6)]
+    most, busy_refused = 0, False
+    deadline = time.monotonic() + 60
+    with httpx.Client(base_url=replicas[0].url, timeout=10) as client:
+        while time.monotonic() < deadline:
+            runs = {
+                r["id"]: r["status"]
+                for r in client.get(
+                    "/v1/runs", params={"workflow": "team/slow", "limit": 100}
+                ).json()["items"]
+                if r["id"] in ids
+            }
+            running = sum(status == "running" for status in runs.values())
+            most = max(most, running)
+            if running == 2 and not busy_refused:
+                refused = create(replicas[1], queue=False)
+                if refused.status_code == 429:  # (unless one finished in between)
+                    assert refused.json()["error"]["code"] == "namespace_busy"
+                    busy_refused = True
+            if all(status == "succeeded" for status in runs.values()) and len(runs) == 6:
+                break
+            time.sleep(0.05)
+    assert all(status == "succeeded" for status in runs.values()), runs
+    assert most == 2, f"at most {most} runs of the namespace ran at once"
+    assert busy_refused
