@@ -13,6 +13,7 @@ from agent_runtime.auth.cache import DecisionCache
 from agent_runtime.auth.errors import AuthUnavailable
 from agent_runtime.auth.identity import Identity
 from agent_runtime.kube import KubeClient, KubeError
+from agent_runtime.telemetry.metrics import AuthMetrics
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class AccessReviewer:
 
 
 async def _create(client: KubeClient, path: str, body: dict[str, Any], kind: str) -> dict[str, Any]:
+    AuthMetrics.for_registry().reviews.labels(kind).inc()
     try:
         answer = await client.request("POST", path, body=body, content_type="application/json")
     except (KubeError, httpx.HTTPError) as exc:

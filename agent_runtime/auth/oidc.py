@@ -24,6 +24,7 @@ from agent_runtime.auth.bearer import token_digest
 from agent_runtime.auth.cache import DecisionCache
 from agent_runtime.auth.errors import AuthUnavailable
 from agent_runtime.auth.identity import Identity
+from agent_runtime.telemetry.metrics import AuthMetrics
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ class OidcVerifier:
                 raise AuthUnavailable("the OpenID provider's keys could not be fetched") from None
             self._fetched_at = time.monotonic()
             self.key_fetches += 1
+            AuthMetrics.for_registry().reviews.labels("OIDCKeys").inc()
             return True
 
     async def _get_json(self, url: str) -> dict[str, Any]:

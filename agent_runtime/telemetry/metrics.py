@@ -128,6 +128,19 @@ class GatewayMetrics(_PerRegistry):
         )
 
 
+class AuthMetrics(_PerRegistry):
+    """What authenticating callers costs the API server: reviews asked (cache misses)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.reviews = Counter(
+            f"{PREFIX}_auth_reviews_total",
+            "TokenReviews and SubjectAccessReviews asked of the API server, and OIDC key "
+            "fetches, by kind (decisions answered from the cache are not counted).",
+            ["kind"],
+            registry=registry,
+        )
+
+
 class ExecutorMetrics(_PerRegistry):
     """Where LLM and tool calls happen (agent pods, or the gateway with in-process agents)."""
 
