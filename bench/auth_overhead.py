@@ -27,7 +27,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from operator_pools import REPO, free_port, kubectl, load_controlplane  # noqa: E402
+from operator_pools import REPO, free_port, kubectl, load_controlplane
 
 WORKFLOW = """
 apiVersion: configurable-agents.io/v1alpha1
