@@ -33,11 +33,18 @@ def test_every_example_workflow_becomes_ready(
     assert len(workflows) == 5
     for name in workflows:
         wait_ready(kubectl, namespace, f"workflow/{name}", timeout=90)
+    # Ready needs one endpoint per capability; the count reaches all four pods a little later
+    want = {"pools": ["researchers", "searchers"], "readyEndpoints": 4}
+    eventually(
+        lambda: (
+            get(kubectl, namespace, "workflow", "linear-chain")["status"]["capabilities"][
+                "web-research"
+            ]
+            == want
+        ),
+        timeout=60,
+    )
     linear = get(kubectl, namespace, "workflow", "linear-chain")
-    assert linear["status"]["capabilities"]["web-research"] == {
-        "pools": ["researchers", "searchers"],
-        "readyEndpoints": 4,
-    }
     assert linear["status"]["graph"].startswith("flowchart TD")
     assert condition(linear, "Stalled")["status"] == "False"
     assert linear["status"]["observedGeneration"] == linear["metadata"]["generation"]
