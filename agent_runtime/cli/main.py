@@ -466,6 +466,7 @@ def runs() -> None:
 @click.option("--status", type=click.Choice([s.value for s in RunStatus]))
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--cursor", help="The next-page cursor printed by the previous page.")
+@click.option("--created-by", metavar="USERNAME", help="Only runs this user started.")
 @click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
 def runs_list(
     store_url: str | None,
@@ -473,6 +474,7 @@ def runs_list(
     status: str | None,
     limit: int,
     cursor: str | None,
+    created_by: str | None,
     as_json: bool,
 ) -> int:
     """Runs, newest first."""
@@ -482,6 +484,7 @@ def runs_list(
         page = await engine.store.list_runs(
             workflow=workflow,
             status=RunStatus(status) if status else None,
+            created_by=created_by,
             limit=limit,
             cursor=cursor,
         )

@@ -70,6 +70,8 @@ class RunWatch:
                 genai.RUN_ID: run.id,
                 genai.WORKFLOW: self.workflow,
                 "configurable_agents.run.resumed": resumed,
+                **({genai.USER_ID: run.created_by.username} if run.created_by else {}),
+                **({genai.RESUMED_BY: run.resumed_by.username} if run.resumed_by else {}),
             },
         )
         self._tokens: list[Token[Any]] = []

@@ -189,13 +189,15 @@ class RunStore(ABC):
         workflow: str | None = None,
         status: RunStatus | None = None,
         namespaces: Sequence[str] | None = None,
+        created_by: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
         """Runs newest first; ``cursor`` is the ``next_cursor`` of the previous page.
 
         ``namespaces``: only runs in these (None: every namespace; empty: none), for callers
-        who may read some namespaces only.
+        who may read some namespaces only. ``created_by``: only runs this username started (a
+        page may then hold fewer than ``limit`` runs while ``next_cursor`` says there are more).
         """
 
     async def count_runs(self, status: RunStatus) -> int:

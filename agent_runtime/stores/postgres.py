@@ -327,6 +327,7 @@ class PostgresStore(DeferringStore):
         workflow: str | None = None,
         status: RunStatus | None = None,
         namespaces: Sequence[str] | None = None,
+        created_by: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
@@ -335,6 +336,9 @@ class PostgresStore(DeferringStore):
         filters = run_filters(workflow, status)
         where = [f"{column} = %s" for column, _ in filters]
         args: list[Any] = [value for _, value in filters]
+        if created_by is not None:
+            where.append("record->'created_by'->>'username' = %s")
+            args.append(created_by)
         if namespaces is not None:
             where.append("namespace = ANY(%s)")
             args.append(list(namespaces))

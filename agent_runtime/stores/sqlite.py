@@ -238,6 +238,7 @@ class SqliteStore(DeferringStore):
         workflow: str | None = None,
         status: RunStatus | None = None,
         namespaces: Sequence[str] | None = None,
+        created_by: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
@@ -246,6 +247,9 @@ class SqliteStore(DeferringStore):
         filters = run_filters(workflow, status)
         where = [f"{column}=?" for column, _ in filters]
         args: list[Any] = [value for _, value in filters]
+        if created_by is not None:
+            where.append("json_extract(record, '$.created_by.username') = ?")
+            args.append(created_by)
         if namespaces is not None:
             where.append(f"namespace IN ({','.join('?' * len(namespaces))})")
             args += list(namespaces)

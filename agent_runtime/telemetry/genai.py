@@ -40,6 +40,9 @@ VISIT = "configurable_agents.node.visit"
 ATTEMPT = "configurable_agents.node.attempt"
 RUN_STATUS = "configurable_agents.run.status"
 COST = "configurable_agents.cost.usd"
+#: Who started the run (OpenTelemetry's user attribute), and who last answered its human node.
+USER_ID = "user.id"
+RESUMED_BY = "configurable_agents.run.resumed_by"
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 #: Longest content attribute recorded; beyond it the text is cut.

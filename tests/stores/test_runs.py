@@ -245,3 +245,47 @@ async def test_count_runs_by_status(store: RunStore) -> None:
     assert await store.count_runs(RunStatus.RUNNING) == 2
     assert await store.count_runs(RunStatus.SUCCEEDED) == 1
     assert await store.count_runs(RunStatus.FAILED) == 0
+
+
+async def test_runs_record_who_started_them_and_list_by_them(store: RunStore) -> None:
+    from agent_runtime.stores import Actor
+
+    alice = Actor(username="alice", groups=["team-a"])
+    sa = Actor(
+        username="system:serviceaccount:ci:bot",
+        groups=["system:serviceaccounts"],
+        service_account_namespace="ci",
+    )
+    for i in range(3):
+        await store.create_run(make_run(f"a-{i}", created_by=alice))
+    await store.create_run(make_run("bot", created_by=sa))
+    await store.create_run(make_run("nobody"))
+    mine = await store.list_runs(created_by="alice", limit=10)
+    assert sorted(r.id for r in mine.items) == ["a-0", "a-1", "a-2"]
+    assert mine.items[0].created_by == alice
+    bots = await store.list_runs(created_by=sa.username, namespaces=["default"])
+    assert [r.id for r in bots.items] == ["bot"]
+    assert bots.items[0].created_by is not None
+    assert bots.items[0].created_by.service_account_namespace == "ci"
+    assert (await store.list_runs(created_by="mallory")).items == []
+    # who changed it is kept through transitions
+    moved = await store.transition("a-0", RunStatus.CANCELLED, cancelled_by=sa)
+    assert moved.cancelled_by == sa and moved.created_by == alice
+    assert (await store.get_run("a-0")).cancelled_by == sa
+
+
+async def test_listing_only_some_namespaces(store: RunStore) -> None:
+    for ns, n in (("team-a", 3), ("team-b", 2), ("team-c", 1)):
+        for i in range(n):
+            await store.create_run(
+                make_run(f"{ns}-{i}", namespace=ns, created_at=BASE + timedelta(minutes=i))
+            )
+    ab = await store.list_runs(namespaces=["team-a", "team-b"], limit=3)
+    assert [r.id for r in ab.items] == ["team-a-2", "team-b-1", "team-a-1"]
+    rest = await store.list_runs(namespaces=["team-a", "team-b"], limit=3, cursor=ab.next_cursor)
+    assert sorted(r.id for r in rest.items) == ["team-a-0", "team-b-0"]
+    assert rest.next_cursor is None
+    queued = await store.list_runs(namespaces=["team-c"], status=RunStatus.QUEUED)
+    assert [r.id for r in queued.items] == ["team-c-0"]
+    assert (await store.list_runs(namespaces=[])).items == []
+    assert (await store.list_runs(namespaces=["team-b"], workflow="team-a/wf")).items == []

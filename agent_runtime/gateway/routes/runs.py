@@ -101,12 +101,18 @@ async def list_runs(
     status: RunStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
+    created_by: Annotated[str | None, Query(alias="createdBy", max_length=512)] = None,
 ) -> dict[str, Any]:
     named, _, _ = (workflow or "").rpartition("/")
     candidates = [named] if named else gateway.known_namespaces()
     namespaces = await gateway.access.listable_namespaces(caller, candidates)
     page = await gateway.store.list_runs(
-        workflow=workflow, status=status, namespaces=namespaces, limit=limit, cursor=cursor
+        workflow=workflow,
+        status=status,
+        namespaces=namespaces,
+        created_by=created_by,
+        limit=limit,
+        cursor=cursor,
     )
     return {"items": [view(r) for r in page.items], "nextCursor": page.next_cursor}
 

@@ -293,10 +293,13 @@ class S3Store(RunStore):
         workflow: str | None = None,
         status: RunStatus | None = None,
         namespaces: Sequence[str] | None = None,
+        created_by: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
         filters = dict(run_filters(workflow, status))
+        if created_by is not None:  # checked on the records read (no index holds it)
+            filters["created_by"] = created_by
         bound = None
         if cursor:
             created, run_id = decode_cursor(cursor)
@@ -338,9 +341,9 @@ class S3Store(RunStore):
                 return total
 
     def _list(self, filters: dict[str, Any], limit: int, bound: str | None) -> RunPage:
-        index, pk_attr, sk_attr = LIST_INDEXES[tuple(sorted(filters))]
+        index, pk_attr, sk_attr = LIST_INDEXES[tuple(sorted(set(filters) - {"created_by"}))]
         wf, ns, st = filters.get("workflow"), filters.get("namespace"), filters.get("status")
-        name = f"{ns}/{wf}" if ns else wf
+        name = (f"{ns}/{wf}" if wf else ns) if ns else wf
         value = f"{name}#{st}" if name and st else (name or st or "runs")
         condition = "#p = :p"
         names, values = {"#p": pk_attr}, {":p": s(value)}
@@ -372,7 +375,7 @@ class S3Store(RunStore):
             except ObjectGone:
                 run = self._read(run_pk_id(key[PK]["S"]))[1]
             # The index may lag the table (eventual consistency): show only what matches now.
-            if all(getattr(run, f) == v for f, v in filters.items()):
+            if all(_matches(run, f, v) for f, v in filters.items()):
                 items.append(run)
         next_cursor = None
         if more and keys:
@@ -763,3 +766,9 @@ class S3Store(RunStore):
 
 def run_pk_id(pk: str) -> str:
     return pk.removeprefix("run#")
+
+
+def _matches(run: RunRecord, field: str, value: Any) -> bool:
+    if field == "created_by":
+        return run.created_by is not None and run.created_by.username == value
+    return bool(getattr(run, field) == value)
