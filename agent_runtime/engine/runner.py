@@ -117,7 +117,15 @@ class Engine:
             idempotency_key=idempotency_key,
             created_by=created_by,
         )
-        return await self.store.create_run(record)
+        created = await self.store.create_run(record)
+        if created.id != record.id and created.input != given:
+            # as payment APIs do: a key names one request, not whatever comes with it next
+            raise RunError(
+                "idempotencyKey: already used for a run with another input "
+                f"({created.id}); use a new key for new input",
+                code="idempotency_conflict",
+            )
+        return created
 
     async def resume(
         self, run_id: str, given: dict[str, Any], *, listeners: list[Listener] | None = None

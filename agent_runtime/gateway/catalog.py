@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_runtime.spec import SpecError, Workflow, load_file
+from agent_runtime.spec.loader import KINDS, load_documents
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ class Catalog:
     def load_folder(self, folder: Path) -> None:
         """Every Workflow in the folder's YAML files; a bad file is listed, not fatal."""
         for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
+            if not _declares_ours(path):
+                # e.g. a ConfigMap patch next to the examples: not a broken Workflow
+                log.info("%s: no Workflow or AgentPool in it; skipped", path)
+                continue
             try:
                 resources = load_file(path)
             except SpecError as exc:
@@ -94,3 +99,12 @@ class Catalog:
             for resource in resources:
                 if isinstance(resource, Workflow):
                     self.put(Entry(resource.namespace, resource.name, resource, str(path)))
+
+
+def _declares_ours(path: Path) -> bool:
+    """Whether a YAML file names one of our kinds at all (a broken one still counts)."""
+    try:
+        docs = load_documents(path.read_text(encoding="utf-8"), source=str(path))
+    except (SpecError, OSError, UnicodeDecodeError):
+        return True  # let load_file say what is wrong with it
+    return any(isinstance(d, dict) and d.get("kind") in KINDS for d in docs)

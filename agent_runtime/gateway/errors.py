@@ -13,11 +13,12 @@ from starlette.exceptions import HTTPException
 from agent_runtime.auth import AuthUnavailable, Unauthenticated
 from agent_runtime.engine.errors import InputError, RunError
 from agent_runtime.stores import InvalidTransition, RunNotFound, StoreError
+from agent_runtime.stores.base import InvalidCursor
 
 log = logging.getLogger(__name__)
 
 #: RunError codes that are the caller's conflict with the run's state.
-_CONFLICTS = {"not_interrupted", "interrupted", "conflict", "leased"}
+_CONFLICTS = {"not_interrupted", "interrupted", "conflict", "leased", "idempotency_conflict"}
 
 
 def error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -62,6 +63,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AuthUnavailable)
     async def auth_unavailable(_: Request, exc: AuthUnavailable) -> JSONResponse:
         return error(503, "auth_unavailable", str(exc))
+
+    @app.exception_handler(InvalidCursor)
+    async def invalid_cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
+        return error(400, "invalid_request", str(exc), [{"field": "cursor", "message": str(exc)}])
 
     @app.exception_handler(RunNotFound)
     async def not_found(_: Request, exc: RunNotFound) -> JSONResponse:

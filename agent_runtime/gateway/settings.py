@@ -64,6 +64,8 @@ class GatewaySettings(BaseSettings):
     #: How long a run waiting for agents stays queued before it is tried again.
     wait_backoff: float = Field(default=2.0, gt=0)
     owner: str = Field(default_factory=local_owner)
+    #: The longest a ``wait: true`` request is held; then it is answered 202 as without ``wait``.
+    wait_timeout: float = Field(default=60.0, gt=0)
 
     #: How callers are authenticated (env: ``kubernetes,oidc``); empty: nobody is asked.
     auth: Annotated[list[AuthMode], NoDecode] = Field(default_factory=list)

@@ -117,6 +117,10 @@ class StoreError(RuntimeError):
     """The store failed or cannot be reached; the message is safe to show (no credentials)."""
 
 
+class InvalidCursor(StoreError, ValueError):
+    """A listing's ``cursor`` is not one a listing gave: the caller's mistake, not the store's."""
+
+
 class RunNotFound(StoreError, KeyError):
     def __init__(self, run_id: str) -> None:
         super().__init__(f"run {run_id!r} not found")
@@ -340,7 +344,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
         created, run_id = cursor.split("|", 1)
         datetime.fromisoformat(created)
     except ValueError:
-        raise StoreError(f"invalid cursor {cursor!r}") from None
+        raise InvalidCursor("cursor: not a cursor this API gave (use nextCursor)") from None
     return created, run_id
 
 

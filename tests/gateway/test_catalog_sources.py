@@ -26,3 +26,15 @@ def test_a_relist_of_one_namespace_keeps_the_others_and_the_files() -> None:
         ("cluster", "c", "four"),
         ("examples/a.yaml", "default", "from-file"),
     ]
+
+
+def test_other_kinds_in_a_folder_are_skipped_not_listed_as_broken(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent_runtime.gateway.catalog import Catalog
+    from tests.conftest import EXAMPLES
+
+    catalog = Catalog()
+    catalog.load_folder(EXAMPLES)
+    entries = catalog.entries()
+    assert not [e for e in entries if e.problems], [e.problems for e in entries if e.problems]
+    assert "argocd-cm-patch" not in {e.name for e in entries}
+    assert len(entries) == 5

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -108,7 +110,10 @@ def test_listing_is_newest_first_filtered_and_paginated(gateway: GatewayProcess)
         bad = client.get("/v1/runs", params={"status": "sleeping"})
         assert bad.status_code == 422 and "status" in error_of(bad)["message"]
         bad_cursor = client.get("/v1/runs", params={"cursor": "nonsense"})
-        assert bad_cursor.status_code in (400, 422, 503)
+        assert bad_cursor.status_code == 400, bad_cursor.text  # the caller's mistake
+        assert error_of(bad_cursor)["details"] == [
+            {"field": "cursor", "message": error_of(bad_cursor)["message"]}
+        ]
 
 
 def parse_sse(text: str) -> list[tuple[int, str]]:
@@ -229,3 +234,51 @@ def test_openapi_health_and_metrics(gateway: GatewayProcess) -> None:
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/readyz").status_code == 200
         assert client.get("/metrics").status_code == 200
+
+
+def test_an_idempotency_key_reused_with_other_input_is_a_conflict(gateway: GatewayProcess) -> None:
+    with gateway.client() as client:
+        first = client.post(LINEAR, json={"input": {"topic": "a"}, "idempotencyKey": "k-9"})
+        reused = client.post(LINEAR, json={"input": {"topic": "b"}, "idempotencyKey": "k-9"})
+        assert reused.status_code == 409, reused.text
+        assert error_of(reused)["code"] == "idempotency_conflict"
+        assert "idempotencyKey" in error_of(reused)["message"]
+        listed = client.get("/v1/runs", params={"limit": 100}).json()["items"]
+        assert [r["id"] for r in listed if r["idempotencyKey"] == "k-9"] == [first.json()["id"]]
+
+
+def test_wait_is_bounded_and_then_answered_as_without_it(
+    start_gateway: Callable[..., GatewayProcess], sqlite_url: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    (folder / "slow.yaml").write_text(
+        """
+apiVersion: configurable-agents.io/v1alpha1
+kind: Workflow
+metadata: {name: slow}
+spec:
+  state: {topic: {type: string}, answer: {type: string}}
+  input: [topic]
+  output: [answer]
+  models: {m: {provider: scripted, responses: ["done"], delay: 3s}}
+  nodes:
+    - {name: think, type: llm, model: m, prompt: "{{ topic }}", output: answer}
+  edges:
+    - {from: START, to: think}
+    - {from: think, to: END}
+"""
+    )
+    gateway = start_gateway(
+        sqlite_url, workflows=folder, env={"CONFIGURABLE_AGENTS_WAIT_TIMEOUT": "0.5"}
+    )
+    with gateway.client() as client:
+        started = time.monotonic()
+        answer = client.post(
+            "/v1/workflows/default/slow/runs", json={"input": {"topic": "x"}, "wait": True}
+        )
+        held = time.monotonic() - started
+        assert answer.status_code == 202, answer.text
+        assert set(answer.json()) == {"id", "status"}
+        assert answer.json()["status"] in ("queued", "running")
+        assert held < 2.5, held  # not the 3 s the run takes

@@ -6,6 +6,7 @@ caller may not read answers 404 exactly like one that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
@@ -87,10 +88,16 @@ async def create_run(
         entry.workflow, body.input, idempotency_key=key, created_by=actor(caller)
     )
     gateway.worker.wake()
-    if not body.wait:
-        return {"id": run.id, "status": run.status.value}
-    response.status_code = 200
-    return await detailed(gateway, await gateway.wait_settled(run.id))
+    if body.wait:
+        try:
+            async with asyncio.timeout(gateway.settings.wait_timeout):
+                settled = await gateway.wait_settled(run.id)
+        except TimeoutError:  # still going: answered as without wait, to poll or stream
+            run = await gateway.store.get_run(run.id)
+        else:
+            response.status_code = 200
+            return await detailed(gateway, settled)
+    return {"id": run.id, "status": run.status.value}
 
 
 @router.get("/v1/runs")
