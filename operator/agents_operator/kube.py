@@ -19,6 +19,7 @@ PLURALS = {
     "ServiceAccount": "serviceaccounts",
     "PodDisruptionBudget": "poddisruptionbudgets",
     "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "NetworkPolicy": "networkpolicies",
     "EndpointSlice": "endpointslices",
     "AgentPool": "agentpools",
     "Workflow": "workflows",

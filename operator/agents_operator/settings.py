@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class OperatorSettings(BaseSettings):
@@ -25,3 +27,23 @@ class OperatorSettings(BaseSettings):
     #: This replica's peering priority. Replicas of equal priority all pause, so by default each
     #: picks a random one.
     peering_priority: int | None = Field(default=None, ge=0)
+
+    #: Accounts (``system:serviceaccount:NS:NAME``, comma-separated) whose tokens agent pods
+    #: accept tasks from: the gateway's. Empty leaves agents open to anyone who reaches them.
+    task_callers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: The cluster's ServiceAccount issuer, which agents verify those tokens against (EKS, GKE
+    #: and others have their own: ``kubectl get --raw /.well-known/openid-configuration``).
+    task_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    #: Where the gateway runs: set, each pool gets a NetworkPolicy letting only pods with
+    #: ``gateway_pod_labels`` there (and ``agents_from``) reach its agents.
+    gateway_namespace: str = ""
+    gateway_pod_labels: dict[str, str] = Field(default_factory=dict)
+    #: More NetworkPolicyPeers that may reach agent pods (e.g. Prometheus), as a JSON list.
+    agents_from: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("task_callers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

@@ -1,10 +1,11 @@
-"""The children of an AgentPool: workload, Services, PodDisruptionBudget, HPA, ServiceAccount."""
+"""The children of an AgentPool: workload, Services, PDB, HPA, ServiceAccount, NetworkPolicy."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from agent_runtime.spec.agentpool import AgentPool
+from agents_operator.builders.ingress import agent_ingress, task_auth_env, task_auth_volumes
 from agents_operator.builders.labels import pool_labels, pool_selector
 from agents_operator.settings import OperatorSettings
 
@@ -19,6 +20,7 @@ def optional_children(pool: str) -> list[tuple[str, str, str]]:
         ("apps/v1", "StatefulSet", names["workload"]),
         ("v1", "Service", names["headless"]),
         ("autoscaling/v2", "HorizontalPodAutoscaler", names["hpa"]),
+        ("networking.k8s.io/v1", "NetworkPolicy", names["networkPolicy"]),
     ]
 
 
@@ -30,6 +32,7 @@ def child_names(pool: str) -> dict[str, str]:
         "serviceAccount": f"{pool}-agent",
         "pdb": pool,
         "hpa": pool,
+        "networkPolicy": pool,
     }
 
 
@@ -46,13 +49,18 @@ def _pod_template(pool: AgentPool, settings: OperatorSettings) -> Obj:
     spec = pool.spec
     template = spec.pod_template
     names = child_names(pool.metadata.name)
-    env: list[Obj] = [e.model_dump(exclude_none=True) for e in spec.env]
-    env += [
+    ours: list[Obj] = [
         {"name": "CONFIGURABLE_AGENTS_POOL", "value": pool.metadata.name},
         {"name": "CONFIGURABLE_AGENTS_CAPABILITIES", "value": ",".join(spec.capabilities)},
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        *task_auth_env(settings),
     ]
+    # What the operator sets wins: a pool cannot turn task authentication off (and a name twice
+    # would make the server-side apply fail).
+    taken = {e["name"] for e in ours}
+    env = [e.model_dump(exclude_none=True) for e in spec.env if e.name not in taken] + ours
+    auth_volumes, auth_mounts = task_auth_volumes(settings)
     probe = {
         "httpGet": {"path": "/readyz", "port": "http"},
         "periodSeconds": 5,
@@ -84,7 +92,7 @@ def _pod_template(pool: AgentPool, settings: OperatorSettings) -> Obj:
             "runAsNonRoot": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *auth_mounts],
     }
     labels = {**pool_labels(pool.metadata.name, spec.capabilities), **template.labels}
     pod: Obj = {
@@ -98,7 +106,7 @@ def _pod_template(pool: AgentPool, settings: OperatorSettings) -> Obj:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [{"name": "tmp", "emptyDir": {}}, *auth_volumes],
     }
     if template.node_selector:
         pod["nodeSelector"] = dict(template.node_selector)
@@ -204,11 +212,28 @@ def _service_account(pool: AgentPool) -> Obj:
     }
 
 
+def _network_policy(pool: AgentPool, settings: OperatorSettings) -> Obj | None:
+    spec = agent_ingress(pool.metadata.name, settings)
+    if spec is None:
+        return None
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(child_names(pool.metadata.name)["networkPolicy"], pool),
+        "spec": spec,
+    }
+
+
 def build_children(pool: AgentPool, settings: OperatorSettings) -> list[Obj]:
-    """Every object the pool should own right now (owner references are added by the caller)."""
+    """Every object the pool should own right now (owner references are added by the caller),
+    in the order to apply them: the NetworkPolicy before the workload, so that no agent pod is
+    ever reachable by more than the gateway."""
     children = [_service_account(pool), _service(pool, settings, headless=False)]
     if pool.spec.workload == "StatefulSet":
         children.append(_service(pool, settings, headless=True))
+    policy = _network_policy(pool, settings)
+    if policy is not None:
+        children.append(policy)
     children += [_workload(pool, settings), _pdb(pool)]
     if pool.spec.autoscaling is not None:
         children.append(_hpa(pool))

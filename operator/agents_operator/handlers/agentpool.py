@@ -235,6 +235,7 @@ for _resource in [
     ("v1", "serviceaccounts"),
     ("policy", "v1", "poddisruptionbudgets"),
     ("autoscaling", "v2", "horizontalpodautoscalers"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
 ]:
     # Matched by owner reference, not labels: a child whose labels were edited is still ours.
     @kopf.on.event(
