@@ -200,15 +200,24 @@ def test_namespaced_overlay_gateway_lists_its_namespaces_only(
 
 
 class LocalOperator:
-    """The operator as a local process, authenticated only by a token of the chart's account."""
+    """The operator as a local process, authenticated only by a token of the chart's account
+    (and with ``settings``, e.g. the environment the chart gives it)."""
 
     def __init__(
-        self, workdir: Path, kubeconfig: Path, *, namespace: str, peering: str, priority: int
+        self,
+        workdir: Path,
+        kubeconfig: Path,
+        *,
+        namespace: str,
+        peering: str,
+        priority: int,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.log = workdir / f"operator-{priority}.log"
         self.health = free_port()
         env = dict(
             os.environ,
+            **(settings or {}),
             KUBECONFIG=str(kubeconfig),
             CONFIGURABLE_AGENTS_OPERATOR_PEERING=peering,
             CONFIGURABLE_AGENTS_OPERATOR_PEERING_PRIORITY=str(priority),
@@ -327,6 +336,50 @@ def released(kubectl: Any, release: str, namespaces: list[str]) -> list[str]:
     return found
 
 
+def deployed_env(kubectl: Any, namespace: str, name: str) -> dict[str, str]:
+    """The literal environment of a Deployment's first container, as installed."""
+    deployed = json.loads(kubectl("get", "deployment", name, "-n", namespace, "-o", "json").stdout)
+    return {
+        e["name"]: e["value"]
+        for e in deployed["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e
+    }
+
+
+def selected(kubectl: Any, namespace: str, labels: dict[str, str]) -> list[str]:
+    selector = ",".join(f"{k}={v}" for k, v in labels.items())
+    return list(
+        kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "name").stdout.split()
+    )
+
+
+def assert_only_the_gateway_reaches_agents(
+    kubectl: Any, release_ns: str, pool_ns: str, full: str
+) -> None:
+    """The pool's NetworkPolicy (the operator's) admits the release's gateway pods, which carry
+    the task token; the gateway's own egress rule reaches the agent pods on their port."""
+    found = json.loads(kubectl("get", "networkpolicy", "pool", "-n", pool_ns, "-o", "json").stdout)
+    [rule] = found["spec"]["ingress"]
+    [peer] = rule["from"]  # networkPolicy.agentsFrom is empty
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": release_ns}
+    gateways = selected(kubectl, release_ns, peer["podSelector"]["matchLabels"])
+    assert gateways and all("gateway" in name for name in gateways), gateways
+    pod = json.loads(kubectl("get", gateways[0], "-n", release_ns, "-o", "json").stdout)
+    token = next(v for v in pod["spec"]["volumes"] if v["name"] == "task-token")
+    audience = token["projected"]["sources"][0]["serviceAccountToken"]["audience"]
+    assert audience == "configurable-agents-agent"
+    egress = json.loads(
+        kubectl("get", "networkpolicy", f"{full}-gateway", "-n", release_ns, "-o", "json").stdout
+    )["spec"]["egress"]
+    to_agents = next(r for r in egress if r.get("to"))
+    assert {"port": rule["ports"][0]["port"], "protocol": "TCP"} in to_agents["ports"]
+    [expression] = to_agents["to"][0]["podSelector"]["matchExpressions"]
+    assert expression["operator"] == "Exists"
+    agents = selected(kubectl, pool_ns, found["spec"]["podSelector"]["matchLabels"])
+    reached = kubectl("get", "pods", "-n", pool_ns, "-l", expression["key"], "-o", "name")
+    assert agents and reached.stdout.split() == agents
+
+
 def test_install_run_operator_upgrade_uninstall(
     extra_crds: None,
     control_plane: Any,
@@ -373,16 +426,24 @@ def test_install_run_operator_upgrade_uninstall(
             ).stdout.strip()
         )
 
-    # The operator, with nothing but the chart's RBAC, reconciles a pool; peering keeps one active.
+    # The operator, with nothing but the chart's RBAC and the settings the chart gives it,
+    # reconciles a pool; peering keeps one active.
     kubeconfig = token_kubeconfig(
         control_plane, namespace, f"{full}-operator", tmp_path / "op.kubeconfig"
     )
-    first = LocalOperator(tmp_path, kubeconfig, namespace=target, peering=full, priority=200)
+    settings = deployed_env(kubectl, namespace, f"{full}-operator")
+    assert settings.pop("CONFIGURABLE_AGENTS_OPERATOR_PEERING") == full
+    first = LocalOperator(
+        tmp_path, kubeconfig, namespace=target, peering=full, priority=200, settings=settings
+    )
     second = None
     try:
         kubectl("apply", "-n", target, "-f", "-", stdin=POOL)
         kubectl("wait", "--for=condition=Ready", "agentpool/pool", "-n", target, "--timeout=60s")
-        second = LocalOperator(tmp_path, kubeconfig, namespace=target, peering=full, priority=100)
+        assert_only_the_gateway_reaches_agents(kubectl, namespace, target, full)
+        second = LocalOperator(
+            tmp_path, kubeconfig, namespace=target, peering=full, priority=100, settings=settings
+        )
         # Both are in the peering object; the lower priority one starts paused and stays so.
         eventually(
             lambda: sorted(p["priority"] for p in peers(kubectl, target, full)) == [100, 200]

@@ -159,16 +159,14 @@ def test_full_values_render_every_optional_object(tmp_path: Path) -> None:
     assert ("ClusterRole", "ca-configurable-agents-gateway") not in objects
     peerings = [d for d in docs if d["kind"] == "KopfPeering"]
     assert sorted(d["metadata"]["namespace"] for d in peerings) == ["demo", "team-b"]
-    # Agent pods in the served namespaces take tasks only from the gateway pods.
-    agents = [
+    # Agent pods take tasks only from the gateway pods: through the operator's NetworkPolicy per
+    # AgentPool (every scope), not one of the chart's in each served namespace.
+    assert not [
         d
         for d in docs
-        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "ca-configurable-agents-agents"
+        if d["metadata"].get("namespace") in ("demo", "team-b") and d["kind"] == "NetworkPolicy"
     ]
-    assert sorted(d["metadata"]["namespace"] for d in agents) == ["demo", "team-b"]
-    peer = agents[0]["spec"]["ingress"][0]["from"][0]
-    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ca-system"}
-    assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "gateway"
+    assert agent_ingress_env(docs)["CONFIGURABLE_AGENTS_OPERATOR_GATEWAY_NAMESPACE"] == "ca-system"
     gateway = objects[("Deployment", "ca-configurable-agents-gateway")]["spec"]
     assert "replicas" not in gateway, "the HPA owns the gateway's replicas"
     container = gateway["template"]["spec"]["containers"][0]
@@ -218,6 +216,95 @@ def test_ui_sidecar_talks_to_the_gateway_on_localhost(tmp_path: Path) -> None:
     assert gateway["metadata"]["labels"]["configurable-agents.io/ui"] == "true"
 
 
+def deployment(docs: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    spec: dict[str, Any] = by_key(docs)[("Deployment", f"ca-configurable-agents-{component}")][
+        "spec"
+    ]["template"]
+    return spec
+
+
+def agent_ingress_env(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """The operator's settings for who may reach agent pods (task auth, NetworkPolicy)."""
+    env = deployment(docs, "operator")["spec"]["containers"][0]["env"]
+    names = ("TASK_", "GATEWAY_", "AGENTS_FROM")
+    return {
+        e["name"]: e["value"]
+        for e in env
+        if e["name"].removeprefix("CONFIGURABLE_AGENTS_OPERATOR_").startswith(names)
+    }
+
+
+def test_agents_take_tasks_only_from_the_gateway_by_default(tmp_path: Path) -> None:
+    docs = render(tmp_path)
+    gateway = deployment(docs, "gateway")
+    account = gateway["spec"]["serviceAccountName"]
+    env = agent_ingress_env(docs)
+    assert env == {
+        "CONFIGURABLE_AGENTS_OPERATOR_TASK_CALLERS": f"system:serviceaccount:ca-system:{account}",
+        "CONFIGURABLE_AGENTS_OPERATOR_TASK_ISSUER": "https://kubernetes.default.svc.cluster.local",
+        "CONFIGURABLE_AGENTS_OPERATOR_GATEWAY_NAMESPACE": "ca-system",
+        "CONFIGURABLE_AGENTS_OPERATOR_GATEWAY_POD_LABELS": env[
+            "CONFIGURABLE_AGENTS_OPERATOR_GATEWAY_POD_LABELS"
+        ],
+        "CONFIGURABLE_AGENTS_OPERATOR_AGENTS_FROM": "[]",
+    }
+    # The labels the pools' NetworkPolicies admit are the gateway pods' own.
+    labels = json.loads(env["CONFIGURABLE_AGENTS_OPERATOR_GATEWAY_POD_LABELS"])
+    assert labels["app.kubernetes.io/component"] == "gateway"
+    assert labels.items() <= gateway["metadata"]["labels"].items()
+    # The gateway sends a projected token for the agents' audience, from a read-only mount.
+    container = gateway["spec"]["containers"][0]
+    token_file = next(
+        e["value"] for e in container["env"] if e["name"] == "CONFIGURABLE_AGENTS_TASK_TOKEN_FILE"
+    )
+    mount = next(m for m in container["volumeMounts"] if token_file.startswith(m["mountPath"]))
+    assert mount["readOnly"] is True
+    volume = next(v for v in gateway["spec"]["volumes"] if v["name"] == mount["name"])
+    assert volume["projected"]["sources"] == [
+        {
+            "serviceAccountToken": {
+                "audience": "configurable-agents-agent",
+                "expirationSeconds": 3600,
+                "path": token_file.removeprefix(mount["mountPath"] + "/"),
+            }
+        }
+    ]
+
+
+def test_agent_ingress_settings_follow_the_values(tmp_path: Path) -> None:
+    prometheus = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    issuer = "https://oidc.eks.eu-west-1.amazonaws.com/id/ABCDEF"
+    env = agent_ingress_env(
+        render(
+            tmp_path,
+            {
+                "agents": {"taskAuth": {"issuer": issuer}},
+                "networkPolicy": {"agentsFrom": prometheus},
+            },
+        )
+    )
+    assert env["CONFIGURABLE_AGENTS_OPERATOR_TASK_ISSUER"] == issuer
+    assert json.loads(env["CONFIGURABLE_AGENTS_OPERATOR_AGENTS_FROM"]) == prometheus
+    # Without NetworkPolicies, the operator writes none for the pools either.
+    env = agent_ingress_env(render(tmp_path, {"networkPolicy": {"enabled": False}}))
+    assert set(env) == {
+        "CONFIGURABLE_AGENTS_OPERATOR_TASK_CALLERS",
+        "CONFIGURABLE_AGENTS_OPERATOR_TASK_ISSUER",
+    }
+
+
+def test_task_auth_off_renders_none_of_it(tmp_path: Path) -> None:
+    docs = render(tmp_path, {"agents": {"taskAuth": {"enabled": False}}})
+    assert not any(
+        k.startswith("CONFIGURABLE_AGENTS_OPERATOR_TASK_") for k in agent_ingress_env(docs)
+    )
+    gateway = deployment(docs, "gateway")["spec"]
+    container = gateway["containers"][0]
+    assert not [e for e in container["env"] if e["name"].startswith("CONFIGURABLE_AGENTS_TASK_")]
+    assert [v["name"] for v in gateway["volumes"]] == ["tmp"]
+    assert [m["name"] for m in container["volumeMounts"]] == ["tmp"]
+
+
 @pytest.mark.parametrize("values", [{}, FULL], ids=["default", "full"])
 def test_every_pod_meets_the_restricted_profile(tmp_path: Path, values: dict[str, Any]) -> None:
     specs = pod_specs(render(tmp_path, values))
@@ -257,6 +344,13 @@ def test_every_pod_meets_the_restricted_profile(tmp_path: Path, values: dict[str
             {"gateway": {"auth": {"oidc": {"issuerUrl": "http://idp.example"}}}},
             "/gateway/auth/oidc/issuerUrl",
         ),
+        ({"agents": {"taskAuth": {"enabled": "yes"}}}, "/agents/taskAuth/enabled"),
+        (
+            {"agents": {"taskAuth": {"issuer": "kubernetes.default.svc"}}},
+            "/agents/taskAuth/issuer",
+        ),
+        ({"agents": {"taskAuth": {"issuers": ["x"]}}}, "'issuers' not allowed"),
+        ({"networkPolicy": {"agentsFrom": ["prometheus"]}}, "/networkPolicy/agentsFrom/0"),
     ],
 )
 def test_schema_rejects_bad_values_naming_them(

@@ -117,6 +117,29 @@ rules:
     {{- end }}
 {{- end }}
 
+{{- /* Where the gateway reads the token it sends agents with each task (agents.taskAuth). */}}
+{{- define "ca.taskTokenDir" -}}/var/run/secrets/configurable-agents/task{{- end }}
+
+{{- /* The operator's settings for who may reach agent pods: the gateway's tokens
+(agents.taskAuth) and, with networkPolicy, a NetworkPolicy per AgentPool open to the gateway pods
+and networkPolicy.agentsFrom. */}}
+{{- define "ca.operatorAgentIngressEnv" -}}
+{{- if .Values.agents.taskAuth.enabled }}
+- name: CONFIGURABLE_AGENTS_OPERATOR_TASK_CALLERS
+  value: {{ printf "system:serviceaccount:%s:%s" .Release.Namespace (include "ca.gateway" .) | quote }}
+- name: CONFIGURABLE_AGENTS_OPERATOR_TASK_ISSUER
+  value: {{ .Values.agents.taskAuth.issuer | quote }}
+{{- end }}
+{{- if .Values.networkPolicy.enabled }}
+- name: CONFIGURABLE_AGENTS_OPERATOR_GATEWAY_NAMESPACE
+  value: {{ .Release.Namespace | quote }}
+- name: CONFIGURABLE_AGENTS_OPERATOR_GATEWAY_POD_LABELS
+  value: {{ include "ca.componentSelector" (dict "ctx" . "component" "gateway") | fromYaml | toJson | quote }}
+- name: CONFIGURABLE_AGENTS_OPERATOR_AGENTS_FROM
+  value: {{ .Values.networkPolicy.agentsFrom | toJson | quote }}
+{{- end }}
+{{- end }}
+
 {{- /* serve's authentication flags from gateway.auth (see values.yaml). */}}
 {{- define "ca.gatewayAuthArgs" -}}
 {{- $auth := .Values.gateway.auth }}
