@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: help dev demo test test-quick lint crds kind-e2e locks cluster-build cluster-up system-packages mlflow-venv bench clean
+.PHONY: help dev demo test test-quick lint crds kind-e2e locks cluster-build dex-build cluster-up system-packages mlflow-venv bench clean
 
 help:
 	@echo "make demo    install, then run an example workflow end to end"
@@ -27,7 +27,7 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/configurable-agents run examples/01-linear-chain/workflow.yaml --input topic="durable agents"
 
-test: $(STAMP) cluster-build system-packages mlflow-venv
+test: $(STAMP) cluster-build dex-build system-packages mlflow-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
@@ -60,6 +60,10 @@ locks: $(STAMP)
 
 cluster-build:
 	$(PYTHON) hack/controlplane.py build
+
+# Dex, the OpenID provider of the dashboard's sign-in tests (hack/build-dex.sh; cached, idempotent).
+dex-build:
+	bash hack/build-dex.sh >/dev/null
 
 # Chromium, Prometheus and the other programs tests run (Debian packages; a no-op once installed).
 system-packages:
