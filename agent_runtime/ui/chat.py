@@ -12,7 +12,7 @@ import importlib.util
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -169,11 +169,20 @@ class LazyChat:
         await self._stack.aclose()
 
 
-def mount_chat(app: FastAPI, gateway_url: str, *, path: str = "/chat") -> LazyChat | None:
-    """Mount the chat page when Gradio is installed; without it, log and carry on."""
+def mount_chat(
+    app: FastAPI,
+    gateway_url: str,
+    *,
+    path: str = "/chat",
+    guard: Callable[[ASGIApp], ASGIApp] | None = None,
+) -> LazyChat | None:
+    """Mount the chat page when Gradio is installed; without it, log and carry on.
+
+    ``guard`` wraps the page (the dashboard's sign-in, when the UI signs users in itself)."""
     if not available():
         log.info("gradio is not installed: no chat page (pip install 'configurable-agents[ui]')")
         return None
     chat = LazyChat(gateway_url, path)
-    app.mount(path, SecurityHeaders(chat, csp=CHAT_POLICY), name="chat")
+    page: ASGIApp = guard(chat) if guard else chat
+    app.mount(path, SecurityHeaders(page, csp=CHAT_POLICY), name="chat")
     return chat

@@ -13,6 +13,7 @@ from agent_runtime.ui.client import GatewayClient, GatewayError
 from agent_runtime.ui.csrf import CsrfGuard, CsrfRejected, verify
 from agent_runtime.ui.forms import form_fields, parse_form
 from agent_runtime.ui.headers import GRAPH_POLICY
+from agent_runtime.ui.session import SignedIn
 from agent_runtime.ui.state import StateTracker
 from agent_runtime.ui.views import STATUSES, actions_key, run_view
 
@@ -36,10 +37,18 @@ def page(
     root = request.scope.get("root_path", "").rstrip("/")
     guard: CsrfGuard = request.app.state.csrf
     token, new_session = guard.issue(request)
+    session = request.scope.get("session")
+    signed_in = SignedIn.from_session(session) if session is not None else None
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     context = {
         "root": root,
         "gateway": request.app.state.client.base_url,
         "csrf_token": token,
+        # With the UI's own sign-in: who is signed in (for the header), and where a "sign in
+        # again" link comes back to (a form's target cannot be opened with GET).
+        "signin_on": getattr(request.app.state, "signin", None) is not None,
+        "user": signed_in.user if signed_in else None,
+        "here": here if request.method == "GET" else f"{root}/",
         **context,
     }
     response: HTMLResponse = request.app.state.templates.TemplateResponse(
