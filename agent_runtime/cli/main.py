@@ -13,6 +13,7 @@ from agent_runtime.cli.access_options import access_options, access_settings
 from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Failure, run_cli
 from agent_runtime.cli.inputs import parse_inputs
 from agent_runtime.cli.progress import Progress
+from agent_runtime.cli.ui_options import signin_options
 from agent_runtime.engine.state import check_input
 from agent_runtime.spec import SpecError, Workflow, load_file
 from agent_runtime.spec.errors import Problem
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
 
     from agent_runtime.engine import Engine
+    from agent_runtime.ui.signin_settings import SignInSettings
 
 STORE_HELP = (
     "Run store URL (sqlite:///path.db, postgresql://..., s3://...); env CONFIGURABLE_AGENTS_STORE."
@@ -273,6 +275,7 @@ def _agents(pairs: tuple[str, ...]) -> dict[str, list[str]]:
     help="JSON lines (with trace and run ids), plain text, or text on a terminal only.",
 )
 @access_options
+@signin_options
 def serve(
     host: str,
     port: int,
@@ -284,6 +287,7 @@ def serve(
     kubernetes: bool,
     namespaces: tuple[str, ...],
     log_format: str,
+    signin: SignInSettings,
     **access: Any,
 ) -> int:
     """Run the gateway: the Runs API and workers that execute runs.
@@ -324,7 +328,7 @@ def serve(
     _check_store(store_url)
     server = uvicorn.Server(
         uvicorn.Config(
-            _with_dashboard(create_app(settings), host, port),
+            _with_dashboard(create_app(settings), host, port, signin),
             host=host,
             port=port,
             log_config=None,  # uvicorn's lines go through ours (JSON with trace ids)
@@ -365,12 +369,12 @@ def _loopback(host: str, port: int) -> str:
     return f"http://[{reach}]:{port}" if ":" in reach else f"http://{reach}:{port}"
 
 
-def _with_dashboard(app: FastAPI, host: str, port: int) -> FastAPI:
+def _with_dashboard(app: FastAPI, host: str, port: int, signin: SignInSettings) -> FastAPI:
     """The gateway app with the dashboard at /ui/ (and the chat at /chat/), talking to itself."""
     from agent_runtime.ui import UiSecretError, mount_ui
 
     try:
-        mount_ui(app, _loopback(host, port))
+        mount_ui(app, _loopback(host, port), signin=signin)
     except UiSecretError as exc:
         raise click.UsageError(str(exc)) from None
     return app
@@ -388,7 +392,8 @@ def _with_dashboard(app: FastAPI, host: str, port: int) -> FastAPI:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8081, show_default=True)
 @click.option("--no-chat", is_flag=True, help="No chat page, even with Gradio installed.")
-def ui(gateway_url: str, host: str, port: int, no_chat: bool) -> int:
+@signin_options
+def ui(gateway_url: str, host: str, port: int, no_chat: bool, signin: SignInSettings) -> int:
     """Serve the dashboard (/ui/) and the chat page (/chat/) for a gateway, as a sidecar."""
     import uvicorn
 
@@ -399,7 +404,7 @@ def ui(gateway_url: str, host: str, port: int, no_chat: bool) -> int:
             f"{gateway_url!r}: expected an http:// or https:// URL", param_hint="--gateway"
         )
     try:
-        app = create_ui_app(gateway_url, chat=not no_chat)
+        app = create_ui_app(gateway_url, chat=not no_chat, signin=signin)
     except UiSecretError as exc:
         raise click.UsageError(str(exc)) from None
     server = uvicorn.Server(
