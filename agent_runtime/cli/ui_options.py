@@ -19,34 +19,36 @@ F = TypeVar("F", bound=Callable[..., Any])
 _OPTIONS = [
     click.option(
         "--ui-oidc-issuer-url",
-        "oidc_issuer_url",
+        "ui_oidc_issuer_url",
         default=None,
         help="Sign dashboard and chat users in with this OpenID provider (https://); without "
         "it, each request's Authorization header is passed on (a sign-in proxy's).",
     ),
     click.option(
         "--ui-oidc-client-id",
-        "oidc_client_id",
+        "ui_oidc_client_id",
         default=None,
         help="The dashboard's client id at the provider (the gateway's --oidc-audience); "
         "its secret: env CONFIGURABLE_AGENTS_UI_OIDC_CLIENT_SECRET.",
     ),
     click.option(
         "--ui-external-url",
-        "external_url",
+        "ui_external_url",
         default=None,
         help="The URL browsers reach this server at; the redirect URI to register is "
         "URL/ui/signin/callback.",
     ),
     click.option(
         "--ui-oidc-scopes",
-        "oidc_scopes",
+        "ui_oidc_scopes",
         default=None,
         help="Scopes to ask for [openid email profile offline_access].",
     ),
-    click.option("--ui-oidc-ca-file", "oidc_ca_file", default=None, help="CA of the provider."),
+    click.option("--ui-oidc-ca-file", "ui_oidc_ca_file", default=None, help="CA of the provider."),
 ]
-_NAMES = ("oidc_issuer_url", "oidc_client_id", "external_url", "oidc_scopes", "oidc_ca_file")
+#: Flag destinations (``ui_`` keeps them apart from ``serve``'s ``--oidc-*``) -> settings fields.
+_FIELDS = ("oidc_issuer_url", "oidc_client_id", "external_url", "oidc_scopes", "oidc_ca_file")
+_NAMES = {f"ui_{field}": field for field in _FIELDS}
 
 
 def signin_options(command: F) -> F:
@@ -56,7 +58,7 @@ def signin_options(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agent_runtime.ui.signin_settings import SignInSettingsError, load_signin_settings
 
-        flags = {name: kwargs.pop(name) for name in _NAMES}
+        flags = {field: kwargs.pop(name) for name, field in _NAMES.items()}
         try:
             signin = load_signin_settings(flags)
         except SignInSettingsError as exc:
