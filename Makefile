@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: help dev demo test test-quick lint crds kind-e2e locks cluster-build dex-build cluster-up system-packages mlflow-venv bench clean
+.PHONY: help dev demo test fuzz test-quick lint crds kind-e2e locks cluster-build dex-build cluster-up system-packages mlflow-venv bench clean
 
 help:
 	@echo "make demo    install, then run an example workflow end to end"
@@ -29,6 +29,10 @@ demo: $(STAMP)
 
 test: $(STAMP) cluster-build dex-build system-packages mlflow-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Property-based fuzzing of Workflow parsing at full size (CI runs 300 examples per property).
+fuzz: $(STAMP)
+	CONFIGURABLE_AGENTS_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests/spec/test_fuzz.py $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not cluster" $(PYTEST_ARGS)
