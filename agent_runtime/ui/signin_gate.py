@@ -38,20 +38,34 @@ def _relative(scope: Scope) -> str:
     return (path[len(root) :] or "/") if root and path.startswith(root) else path
 
 
+def _reading(scope: Scope) -> bool:
+    return scope.get("method") in ("GET", "HEAD")
+
+
 def _navigation(scope: Scope) -> bool:
-    """A page the browser is opening (not a script's request for data)."""
-    if scope.get("method") not in ("GET", "HEAD") or _header(scope, b"hx-request"):
+    """A page the browser is opening, or a form it submits (not a script's request)."""
+    if _header(scope, b"hx-request"):
         return False
     mode = _header(scope, b"sec-fetch-mode")
-    return mode == "navigate" if mode else "text/html" in _header(scope, b"accept")
+    if mode:
+        return mode == "navigate"
+    return _reading(scope) and "text/html" in _header(scope, b"accept")
+
+
+def _path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _come_back_to(scope: Scope) -> str:
-    """The path (and query) to return to after signing in."""
+    """The path (and query) to return to after signing in: the page asked for, the page an
+    htmx request came from, or the page whose form was posted (the post is not replayed)."""
     current = _header(scope, b"hx-current-url")
     if current:
-        parts = urlsplit(current)
-        return parts.path + (f"?{parts.query}" if parts.query else "")
+        return _path_of(current)
+    if not _reading(scope):
+        referer = _header(scope, b"referer")
+        return _path_of(referer) if referer else "/"
     query = scope.get("query_string", b"").decode("latin-1")
     return str(scope["path"]) + (f"?{query}" if query else "")
 

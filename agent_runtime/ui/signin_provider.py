@@ -129,8 +129,8 @@ class Provider:
                 request, claims_options=self._claims_options(), leeway=LEEWAY
             )
         except AuthlibBaseError as exc:
-            detail = exc.description or exc.error
-            raise SignInFailed(f"the provider did not sign you in ({detail})") from None
+            detail = ": ".join(str(part) for part in (exc.error, exc.description) if part)
+            raise SignInFailed(f"the sign-in did not complete ({detail})") from None
         except JoseError as exc:
             raise SignInFailed(f"the ID token is not valid ({exc.error}: {exc})") from None
         except httpx.HTTPError as exc:

@@ -20,6 +20,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from tests.conftest import EXAMPLES, REPO
 from tests.gateway.conftest import GatewayProcess
 from tests.processes import free_port, stop, wait_healthy
+from tests.ui import dex_harness
+from tests.ui.signin_harness import signin_stack  # noqa: F401 - a fixture of the sign-in tests
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,6 +36,12 @@ CHROMIUM_ARGS = [
 ]
 HERE = Path(__file__).parent
 _artifact_dirs: list[Path] = []
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build Dex before any test runs when one needs it (minutes once), outside test timeouts."""
+    if any("signin_stack" in getattr(item, "fixturenames", ()) for item in session.items):
+        dex_harness.prepare(session.config)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
