@@ -27,6 +27,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Scope
 
+from agent_runtime.ui.csrf import COOKIE as CSRF_COOKIE
 from agent_runtime.ui.csrf import verify
 from agent_runtime.ui.pages import page
 from agent_runtime.ui.session import (
@@ -142,7 +143,10 @@ async def callback(request: Request) -> Response:
         )
         return _page(request, "Sign-in failed", problem, 500)
     log.info("signed in: %s", signed_in.user)
-    return RedirectResponse(target, status_code=303)
+    response = RedirectResponse(target, status_code=303)
+    # A new form-signing session too: nobody who planted one before the sign-in shares it.
+    response.delete_cookie(CSRF_COOKIE, path=_root(request) or "/")
+    return response
 
 
 @router.post("/signout", response_model=None)

@@ -281,6 +281,10 @@ def http_sign_in(
         answer = client.get(callback)
         assert answer.status_code == 303, answer.text[:2000]
         assert answer.headers["location"] == (back or path)
+        # A new form-signing (CSRF) session after signing in: the old one is dropped.
+        assert any(
+            c.startswith('ca_ui_session="";') for c in answer.headers.get_list("set-cookie")
+        ), answer.headers.get_list("set-cookie")
         client.last_callback = callback  # type: ignore[attr-defined]
         yield client
 
