@@ -48,7 +48,7 @@ POOL = """
 apiVersion: configurable-agents.io/v1alpha1
 kind: AgentPool
 metadata: {name: pool}
-spec: {capabilities: [llm], replicas: 1}
+spec: {capabilities: [llm], replicas: 1, resources: {limits: {memory: 512Mi}}}
 """
 
 
@@ -325,7 +325,13 @@ def released(kubectl: Any, release: str, namespaces: list[str]) -> list[str]:
     """Every object still carrying the release's instance label, cluster-scoped or in namespaces."""
     selector = f"app.kubernetes.io/instance={release}"
     found = kubectl(
-        "get", "clusterroles,clusterrolebindings,clusterkopfpeerings", "-l", selector, "-o", "name"
+        "get",
+        "clusterroles,clusterrolebindings,clusterkopfpeerings,"
+        "validatingadmissionpolicies,validatingadmissionpolicybindings",
+        "-l",
+        selector,
+        "-o",
+        "name",
     ).stdout.split()
     kinds = "all,secrets,configmaps,serviceaccounts,roles,rolebindings,networkpolicies,pvc,poddisruptionbudgets,kopfpeerings,horizontalpodautoscalers"
     for ns in namespaces:
@@ -425,6 +431,20 @@ def test_install_run_operator_upgrade_uninstall(
                 "name",
             ).stdout.strip()
         )
+
+    # The AgentPool policy is enforced in the served namespaces (tests/deploy/
+    # test_agentpool_policy_cluster.py tries every rule): a pool with another registry's image
+    # is refused, naming spec.image.
+    foreign = POOL.replace("replicas: 1", "replicas: 1, image: docker.io/library/python:3.12")
+    eventually(
+        lambda: (
+            "spec.image:"
+            in kubectl(
+                "apply", "--dry-run=server", "-n", target, "-f", "-", stdin=foreign, check=False
+            ).stderr
+        ),
+        timeout=30,
+    )
 
     # The operator, with nothing but the chart's RBAC and the settings the chart gives it,
     # reconciles a pool; peering keeps one active.

@@ -82,6 +82,8 @@ def view(obj: dict[str, Any]) -> Any:
     kind = obj["kind"]
     if kind in ("Deployment", "StatefulSet"):
         return workload_view(obj)
+    if kind == "ConfigMap":
+        return obj.get("data")
     if kind == "Secret":
         return {"keys": sorted(obj.get("data", obj.get("stringData", {})))}
     if kind in ("ServiceAccount", "ClusterKopfPeering", "KopfPeering"):

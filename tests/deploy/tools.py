@@ -22,6 +22,8 @@ CLUSTER_KINDS = {
     "ClusterKopfPeering",
     "CustomResourceDefinition",
     "Namespace",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
 }
 
 

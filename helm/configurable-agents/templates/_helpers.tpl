@@ -170,3 +170,8 @@ and networkPolicy.agentsFrom. */}}
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{- /* The AgentPool admission policy (policy.agentPools): the ValidatingAdmissionPolicy, its
+binding and, unless the platform team names its own, the parameter ConfigMap share this name. */}}
+{{- define "ca.agentPoolPolicy" -}}{{ include "ca.fullname" . | trunc 46 | trimSuffix "-" }}-agentpool-policy{{- end }}
+{{- define "ca.agentPoolPolicyParams" -}}{{ .Values.policy.agentPools.existingConfigMap | default (include "ca.agentPoolPolicy" .) }}{{- end }}
