@@ -8,6 +8,7 @@ from typing import Any
 
 from agent_runtime.executors.observe import CallObserver
 from agent_runtime.executors.tasks import NodeTask, PermanentTaskError, TaskError, TaskResult
+from agent_runtime.policy import ToolPolicy
 from agent_runtime.providers import (
     ChatModel,
     ChatRequest,
@@ -22,16 +23,28 @@ from agent_runtime.spec.workflow import ModelSpec
 from agent_runtime.telemetry.metrics import ExecutorMetrics
 from agent_runtime.telemetry.secrets import redact
 from agent_runtime.tools import ToolBox, ToolError
+from agent_runtime.tools.egress import Resolver
 
 log = logging.getLogger(__name__)
 
 
 class TaskExecutor:
-    """Runs node tasks; keeps model clients and tools for reuse across tasks."""
+    """Runs node tasks; keeps model clients and tools for reuse across tasks.
 
-    def __init__(self, metrics: ExecutorMetrics | None = None) -> None:
+    Tools are built under the platform tool ``policy``; without one, the environment's (the
+    strict ``cluster`` preset unless ``CONFIGURABLE_AGENTS_POLICY_*`` says otherwise), so a
+    process that forgets to pass one refuses rather than allows.
+    """
+
+    def __init__(
+        self,
+        metrics: ExecutorMetrics | None = None,
+        *,
+        policy: ToolPolicy | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
         self._models: dict[str, ChatModel] = {}
-        self.tools = ToolBox()
+        self.tools = ToolBox(policy=policy, resolver=resolver)
         #: Spans and metrics of each LLM and tool call (the default registry's metrics if None).
         self.observe = CallObserver(metrics or ExecutorMetrics.for_registry())
 

@@ -3,8 +3,11 @@
 A URL is allowed when its scheme, host and port equal those of an allowed prefix and its path
 lies under the prefix's path, in whole segments: ``/docs`` allows ``/docs`` and ``/docs/a``, not
 ``/docsx``.
-URLs with user info, dot segments, or a scheme other than http(s) are refused. Redirects are
-followed one hop at a time, each hop checked against the same list.
+URLs with user info, dot segments, or a scheme other than http(s) are refused. Above the
+Workflow's list stands the platform's egress policy: every request goes through the egress guard
+(``tools.egress``), which refuses metadata, link-local and (unless allowed) loopback and private
+addresses, after resolving the host. Redirects are followed one hop at a time, each hop checked
+against the same list and the same guard.
 """
 
 from __future__ import annotations
@@ -12,74 +15,28 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from agent_runtime.policy import ToolPolicy, UrlPrefix, url_shape_problem
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools.base import Tool, ToolError
+from agent_runtime.tools.egress import EgressGuard, EgressRefused, Resolver, guarded_client
+from agent_runtime.tools.policy import policy_or_default
 
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 10
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _TEXT_TYPES = ("json", "xml", "javascript", "x-www-form-urlencoded", "yaml", "csv")
 _ALLOW_HINT = "list the URL prefixes it may fetch under spec.tools[].httpGet.allow"
 
 
-@dataclass(frozen=True)
-class _Prefix:
-    scheme: str
-    host: str
-    port: int
-    path: str  # decoded; "/" or a path with no trailing slash
-
-    @classmethod
-    def parse(cls, text: str) -> _Prefix:
-        try:
-            url = httpx.URL(text)
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise ToolError(f"invalid allow prefix {text!r}: {exc}") from None
-        problem = _shape_problem(url)
-        if problem is None and (url.query or url.fragment):
-            problem = "a prefix takes no query or fragment"
-        if problem is not None:
-            raise ToolError(f"invalid allow prefix {text!r}: {problem}")
-        path = url.path.rstrip("/") or "/"
-        return cls(url.scheme, url.host, _port(url), path)
-
-    def admits(self, url: httpx.URL) -> bool:
-        if (url.scheme, url.host, _port(url)) != (self.scheme, self.host, self.port):
-            return False
-        if self.path == "/":
-            return True
-        return url.path == self.path or url.path.startswith(self.path + "/")
-
-    def __str__(self) -> str:
-        default = _DEFAULT_PORTS[self.scheme] == self.port
-        netloc = self.host if default else f"{self.host}:{self.port}"
-        return f"{self.scheme}://{netloc}{self.path}"
-
-
-def _port(url: httpx.URL) -> int:
-    return url.port or _DEFAULT_PORTS[url.scheme]
-
-
-def _shape_problem(url: httpx.URL) -> str | None:
-    """Why a URL can never be allowed, whatever the list holds; None when its shape is fine."""
-    if url.scheme not in _DEFAULT_PORTS:
-        return f"scheme {url.scheme or '(none)'!r} is not http or https"
-    if not url.host:
-        return "it has no host"
-    if url.userinfo:
-        return "it carries user info (user:password@) before the host"
-    # url.path is percent-decoded, so %2e%2e and %2f are caught too.
-    if any(segment in (".", "..") for segment in url.path.split("/")):
-        return "its path holds '.' or '..' segments"
-    if "\\" in url.path:
-        return "its path holds a backslash"
-    return None
+def _prefix(text: str) -> UrlPrefix:
+    try:
+        return UrlPrefix.parse(text)
+    except ValueError as exc:
+        raise ToolError(f"invalid allow prefix {text!r}: {exc}") from None
 
 
 def _is_text(content_type: str) -> bool:
@@ -107,20 +64,26 @@ class HttpGetTool(Tool):
         allow: list[str],
         timeout: float,
         max_bytes: int,
+        guard: EgressGuard,
     ) -> None:
         self.name = name
-        self._prefixes = [_Prefix.parse(p) for p in allow]
+        self._prefixes = [_prefix(p) for p in allow]
         self._timeout = timeout
         self._max_bytes = max_bytes
+        self._guard = guard
         self.description = description or self._default_description()
-        self._client = httpx.AsyncClient(
+        self._client: httpx.AsyncClient = guarded_client(
+            guard,
             follow_redirects=False,
             timeout=httpx.Timeout(timeout),
             headers={"User-Agent": "configurable-agents-http-get/0.1"},
         )
 
     @classmethod
-    async def create(cls, spec: ToolSpec) -> HttpGetTool:
+    async def create(
+        cls, spec: ToolSpec, *, policy: ToolPolicy | None = None, resolver: Resolver | None = None
+    ) -> HttpGetTool:
+        """The tool ``spec`` declares, behind the platform ``policy`` (else the environment's)."""
         options = spec.http_get
         if options is None:
             raise ToolError(f"tool '{spec.name}' is not an httpGet tool")
@@ -130,6 +93,7 @@ class HttpGetTool(Tool):
             allow=list(options.allow),
             timeout=float(options.timeout),
             max_bytes=options.max_bytes,
+            guard=EgressGuard(policy_or_default(policy), resolver=resolver),
         )
 
     def _default_description(self) -> str:
@@ -150,7 +114,7 @@ class HttpGetTool(Tool):
                 f"{self.name}: refused {str(parsed)!r}: the allow-list is empty, so every URL is "
                 f"refused; {_ALLOW_HINT}"
             )
-        problem = _shape_problem(parsed)
+        problem = url_shape_problem(parsed)
         if problem is not None:
             raise ToolError(f"{self.name}: refused {str(parsed)!r}: {problem}")
         if not any(prefix.admits(parsed) for prefix in self._prefixes):
@@ -159,6 +123,10 @@ class HttpGetTool(Tool):
                 f"{self.name}: refused {str(parsed)!r}: not under an allowed prefix ({allowed}); "
                 f"to allow it, {_ALLOW_HINT}"
             )
+        try:
+            self._guard.admit(parsed)
+        except EgressRefused as exc:
+            raise EgressRefused(f"{self.name}: {exc}") from None
         return parsed
 
     async def call(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -183,19 +151,27 @@ class HttpGetTool(Tool):
 
     async def _fetch(self, url: httpx.URL) -> dict[str, Any]:
         for _hop in range(MAX_REDIRECTS + 1):
-            async with self._client.stream("GET", url) as response:
-                location = response.headers.get("location")
-                if response.is_redirect and location:
-                    url = self.check(url.join(location))
-                    logger.debug("http_get: following redirect to %s", url)
-                    continue
-                if response.status_code >= 500:
-                    raise ToolError(
-                        f"{self.name}: GET {url} answered {response.status_code} "
-                        f"{response.reason_phrase}",
-                        retryable=True,
-                    )
-                return await self._result(url, response)
+            try:
+                async with self._client.stream("GET", url) as response:
+                    location = response.headers.get("location")
+                    if not (response.is_redirect and location):
+                        if response.status_code >= 500:
+                            raise ToolError(
+                                f"{self.name}: GET {url} answered {response.status_code} "
+                                f"{response.reason_phrase}",
+                                retryable=True,
+                            )
+                        return await self._result(url, response)
+            except EgressRefused as exc:  # by the guard: what the host resolved to
+                raise EgressRefused(f"{self.name}: {exc}") from None
+            try:
+                target = url.join(location)
+            except httpx.InvalidURL as exc:
+                raise ToolError(
+                    f"{self.name}: GET {url}: bad redirect {location!r}: {exc}"
+                ) from None
+            url = self.check(target)  # the allow-list and the platform's rules, every hop
+            logger.debug("http_get: following redirect to %s", url)
         raise ToolError(f"{self.name}: GET {url}: more than {MAX_REDIRECTS} redirects")
 
     async def _result(self, url: httpx.URL, response: httpx.Response) -> dict[str, Any]:

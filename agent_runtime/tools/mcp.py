@@ -7,6 +7,11 @@ concurrent calls never share a session. What is shared is the HTTP client (its c
 TLS context), owned by the event loop that first used it; calls from another loop get their own.
 Measured on loopback (mcp 2.3): about 17 ms a call this way, 36 ms with a fresh HTTP client per
 call, 3 ms on a session kept open; small beside an LLM round trip.
+
+Every HTTP client the transport gets is behind the egress guard (``tools.egress``): the server's
+URL is checked against the platform policy, and its host resolved and checked, before the first
+connection and again on every request, redirects included. An MCP SDK whose transport takes no
+HTTP client of ours is refused rather than let connect unguarded.
 """
 
 from __future__ import annotations
@@ -16,12 +21,17 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from types import ModuleType
 from typing import Any, TypeVar
 
+import httpx
 from mcp import ClientSession
 
+from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools.base import Tool, ToolError
+from agent_runtime.tools.egress import EgressGuard, EgressRefused, Resolver, guarded_client
+from agent_runtime.tools.policy import policy_or_default
 
 try:  # mcp 2.x, and late 1.x
     from mcp.client.streamable_http import streamable_http_client as _transport
@@ -37,16 +47,28 @@ except ImportError:  # mcp 1.x
         McpError as _ProtocolError,
     )
 
-_new_http_client: Callable[[], Any] | None
-try:
-    from mcp.shared._httpx_utils import create_mcp_http_client as _new_http_client
-except ImportError:  # a layout we do not know: let the transport make its own client
-    _new_http_client = None
+_TRANSPORT_PARAMETERS = inspect.signature(_transport).parameters
+#: Whether the transport takes an HTTP client (mcp 2.x, late 1.x), else a factory (1.x).
+_TAKES_CLIENT = "http_client" in _TRANSPORT_PARAMETERS
+_TAKES_FACTORY = "httpx_client_factory" in _TRANSPORT_PARAMETERS
+_TIMEOUT, _READ_TIMEOUT = 30.0, 300.0  # the SDK's own: a server may hold a stream open
 
-#: Whether the transport takes a shared HTTP client (mcp 2.x's ``http_client=``).
-_SHARES_CLIENT = (
-    _new_http_client is not None and "http_client" in inspect.signature(_transport).parameters
-)
+
+def _http_module() -> ModuleType:
+    """The HTTP library the SDK's transport speaks (mcp 2.x uses httpx2, 1.x httpx)."""
+    try:
+        from mcp.shared import _httpx_utils
+    except ImportError:
+        return httpx
+    module = getattr(_httpx_utils, "httpx2", None) or getattr(_httpx_utils, "httpx", None)
+    return module if isinstance(module, ModuleType) else httpx
+
+
+def _new_client(guard: EgressGuard, **options: Any) -> Any:
+    http = _http_module()
+    options.setdefault("timeout", http.Timeout(_TIMEOUT, read=_READ_TIMEOUT))
+    return guarded_client(guard, http=http, **{k: v for k, v in options.items() if v is not None})
+
 
 logger = logging.getLogger(__name__)
 
@@ -77,26 +99,57 @@ def _text_of(content: list[Any]) -> str:
 
 
 @asynccontextmanager
-async def _session(url: str, http_client: Any) -> AsyncIterator[ClientSession]:
-    extra = {"http_client": http_client} if http_client is not None else {}
-    async with _transport(url, **extra) as streams:
-        # 2.x yields (read, write); 1.x adds a session-id getter.
-        async with ClientSession(streams[0], streams[1]) as session:
-            await session.initialize()
-            yield session
+async def _session(url: str, guard: EgressGuard, http_client: Any) -> AsyncIterator[ClientSession]:
+    """A session whose every connection goes through ``guard`` (``http_client`` if given)."""
+    owned = None
+    if _TAKES_CLIENT:
+        if http_client is None:
+            http_client = owned = _new_client(guard)
+        extra: dict[str, Any] = {"http_client": http_client}
+    elif _TAKES_FACTORY:
+
+        def factory(headers: Any = None, timeout: Any = None, auth: Any = None) -> Any:
+            return _new_client(
+                guard, headers=headers, timeout=timeout, auth=auth, follow_redirects=True
+            )
+
+        extra = {"httpx_client_factory": factory}
+    else:
+        raise ToolError(
+            f"MCP server {url}: this mcp package cannot route its connections through the "
+            "egress guard; install mcp>=1.9"
+        )
+    try:
+        async with _transport(url, **extra) as streams:
+            # 2.x yields (read, write); 1.x adds a session-id getter.
+            async with ClientSession(streams[0], streams[1]) as session:
+                await session.initialize()
+                yield session
+    finally:
+        if owned is not None:
+            await owned.aclose()
 
 
 async def _with_session(
-    url: str, what: str, work: Callable[[ClientSession], Awaitable[T]], *, http_client: Any = None
+    url: str,
+    what: str,
+    work: Callable[[ClientSession], Awaitable[T]],
+    *,
+    guard: EgressGuard,
+    http_client: Any = None,
 ) -> T:
     """Run ``work`` in a fresh session; MCP and transport errors become ToolErrors."""
     try:
-        async with _session(url, http_client) as session:
+        async with _session(url, guard, http_client) as session:
             return await work(session)
+    except EgressRefused as exc:  # by the guard, on a redirect or a later resolution
+        raise EgressRefused(f"MCP server {url}: {what}: {exc}") from None
     except ToolError:
         raise
     except Exception as exc:
         inner = _innermost(exc)
+        if isinstance(inner, EgressRefused):
+            raise EgressRefused(f"MCP server {url}: {what}: {inner}") from None
         if isinstance(inner, ToolError):
             raise inner from None
         # A JSON-RPC error answer (unknown tool, bad params) will answer the same way again;
@@ -119,31 +172,47 @@ class McpTool(Tool):
         parameters: dict[str, Any],
         url: str,
         remote_name: str,
+        guard: EgressGuard,
     ) -> None:
         self.name = name
         self.description = description
         self.parameters = parameters
         self.url = url
         self.remote_name = remote_name
+        self.guard = guard
         self._http_client: Any = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
 
     def _shared_client(self) -> Any:
         """The HTTP client of the running loop, or None for a call-owned one (another loop)."""
-        if not _SHARES_CLIENT or _new_http_client is None:
+        if not _TAKES_CLIENT:
             return None
         loop = asyncio.get_running_loop()
         if self._http_client is None:
-            self._http_client, self._http_loop = _new_http_client(), loop
+            self._http_client, self._http_loop = _new_client(self.guard), loop
         return self._http_client if self._http_loop is loop else None
 
     @classmethod
-    async def create(cls, spec: ToolSpec) -> McpTool:
+    async def create(
+        cls, spec: ToolSpec, *, policy: ToolPolicy | None = None, resolver: Resolver | None = None
+    ) -> McpTool:
+        """The server's tool, if the platform ``policy`` (else the environment's) lets us reach it.
+
+        The URL and what its host resolves to are checked before the first connection.
+        """
         if spec.mcp is None:
             raise ToolError(f"tool '{spec.name}' is not an mcp tool")
         url = spec.mcp.url
+        guard = EgressGuard(policy_or_default(policy), resolver=resolver)
+        try:
+            await guard.addresses(url)
+        except EgressRefused as exc:
+            raise EgressRefused(f"tool '{spec.name}': spec.tools[].mcp.url {exc}") from None
         remote_name = spec.mcp.tool or spec.name
-        tools = await _with_session(url, "listing tools", _list_tools)
+        try:
+            tools = await _with_session(url, "listing tools", _list_tools, guard=guard)
+        except EgressRefused as exc:
+            raise EgressRefused(f"tool '{spec.name}': spec.tools[].mcp.url: {exc}") from None
         found = next((t for t in tools if t.name == remote_name), None)
         if found is None:
             have = ", ".join(sorted(t.name for t in tools)) or "no tools"
@@ -159,15 +228,23 @@ class McpTool(Tool):
             parameters=schema,
             url=url,
             remote_name=remote_name,
+            guard=guard,
         )
 
     async def call(self, args: dict[str, Any]) -> Any:
         async def work(session: ClientSession) -> Any:
             return await session.call_tool(self.remote_name, args)
 
-        result = await _with_session(
-            self.url, f"calling '{self.remote_name}'", work, http_client=self._shared_client()
-        )
+        try:
+            result = await _with_session(
+                self.url,
+                f"calling '{self.remote_name}'",
+                work,
+                guard=self.guard,
+                http_client=self._shared_client(),
+            )
+        except EgressRefused as exc:
+            raise EgressRefused(f"{self.name}: {exc}") from None
         text = _text_of(result.content)
         if _field(result, "is_error", "isError"):
             raise ToolError(

@@ -1,7 +1,9 @@
 """Python callables as tools, by import path (``{function: "pkg.module:fn"}``).
 
-The arguments' JSON schema comes from the signature and type hints through a pydantic model, which
-also validates the model's arguments before the call. Sync functions run in a worker thread.
+Only paths the platform tool policy allows (``allowedFunctions``) are imported; any other is
+refused on its text, before its module is imported. The arguments' JSON schema comes from the
+signature and type hints through a pydantic model, which also validates the model's arguments
+before the call. Sync functions run in a worker thread.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from typing import Any
 import pydantic
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
+from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools.base import Tool, ToolError
+from agent_runtime.tools.egress import Resolver
+from agent_runtime.tools.policy import check_function, policy_or_default
 
 
 def load_callable(path: str) -> Any:
@@ -110,11 +115,20 @@ class PythonTool(Tool):
         )
 
     @classmethod
-    async def create(cls, spec: ToolSpec) -> PythonTool:
-        if spec.function is None:
-            raise ToolError(f"tool '{spec.name}' is not a function tool")
-        fn = load_callable(spec.function)
-        return cls(name=spec.name, description=spec.description, path=spec.function, fn=fn)
+    async def create(
+        cls,
+        spec: ToolSpec,
+        *,
+        policy: ToolPolicy | None = None,
+        resolver: Resolver | None = None,
+    ) -> PythonTool:
+        """Import the function if the platform ``policy`` (else the environment's) allows it.
+
+        ``resolver`` is taken for the kinds' common signature; a function connects on its own.
+        """
+        path = check_function(spec, policy_or_default(policy))
+        fn = load_callable(path)
+        return cls(name=spec.name, description=spec.description, path=path, fn=fn)
 
     def validate(self, args: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """Positional and keyword arguments for the call; ToolError naming the bad ones."""

@@ -1,11 +1,14 @@
-"""Building the tools a Workflow declares, once per Workflow version."""
+"""Building the tools a Workflow declares, once per Workflow version, under the platform policy."""
 
 from __future__ import annotations
 
 import importlib
 
+from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools.base import Tool, ToolError
+from agent_runtime.tools.egress import Resolver
+from agent_runtime.tools.policy import check_function, policy_or_default
 
 _KINDS = {
     "http_get": ("agent_runtime.tools.http_get", "HttpGetTool"),
@@ -22,16 +25,34 @@ def kind_of(spec: ToolSpec) -> str:
 
 
 class ToolBox:
-    """Tools by name, created on first use and kept for the life of the box."""
+    """Tools by name, created on first use and kept for the life of the box.
 
-    def __init__(self) -> None:
+    Every tool is built under one platform ``policy``; without one, the environment's is read at
+    first use (``cluster`` unless ``CONFIGURABLE_AGENTS_POLICY_*`` says otherwise). ``resolver``
+    resolves host names for the egress guard (tests give their own).
+    """
+
+    def __init__(
+        self, *, policy: ToolPolicy | None = None, resolver: Resolver | None = None
+    ) -> None:
         self._tools: dict[tuple[str, str], Tool] = {}
+        self._policy = policy
+        self._resolver = resolver
+
+    @property
+    def policy(self) -> ToolPolicy:
+        if self._policy is None:
+            self._policy = policy_or_default(None)
+        return self._policy
 
     async def get(self, spec: ToolSpec) -> Tool:
         key = (spec.name, spec.model_dump_json())
         tool = self._tools.get(key)
         if tool is None:
-            module_name, class_name = _KINDS[kind_of(spec)]
+            kind = kind_of(spec)
+            if kind == "function":  # refused before the module holding it is imported
+                check_function(spec, self.policy)
+            module_name, class_name = _KINDS[kind]
             try:
                 module = importlib.import_module(module_name)
             except ImportError as exc:
@@ -39,7 +60,9 @@ class ToolBox:
                     f"tool '{spec.name}' needs an optional dependency ({exc.name}); "
                     "pip install 'configurable-agents[mcp]'"
                 ) from None
-            tool = await module.__dict__[class_name].create(spec)
+            tool = await module.__dict__[class_name].create(
+                spec, policy=self.policy, resolver=self._resolver
+            )
             self._tools[key] = tool
         return tool
 
