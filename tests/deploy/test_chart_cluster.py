@@ -404,6 +404,7 @@ def test_install_run_operator_upgrade_uninstall(
         [helm, "install", release, str(CHART), "-n", namespace, *set_args(values)], env=env
     ).stdout
     assert "Run your first workflow" in out and "NOT FOR PRODUCTION" in out
+    assert f"ValidatingAdmissionPolicy\n{full}-agentpool-policy: images only from" in out
     assert f"serve only these namespaces: {', '.join(served)}." in out
     target, other = served  # the operator's part below works in the first one
 
