@@ -8,6 +8,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent_runtime.auth import AGENT_AUDIENCE, TaskAuthMode, TaskTokenVerifier
+from agent_runtime.policy import PolicyError, Preset, ToolPolicy, policy_from
+from agent_runtime.policy.loading import ENV_VARIABLES, split_setting
 from agent_runtime.spec.common import Duration
 
 #: Where a pod finds its own ServiceAccount's token and the cluster's CA.
@@ -56,12 +58,52 @@ class AgentSettings(BaseSettings):
     #: With ``secret``: the shared secret (from a Secret, through the environment).
     task_secret: SecretStr | None = None
 
+    #: The platform tool policy (``agent_runtime.policy``), ``CONFIGURABLE_AGENTS_POLICY_*``:
+    #: a preset (an agent starts from ``cluster``: no function tools, no loopback or private
+    #: addresses), a file, then each setting given here. None leaves the preset's or file's.
+    policy_preset: Preset | None = None
+    policy_file: str | None = None
+    policy_allowed_functions: Annotated[list[str] | None, NoDecode] = None
+    policy_egress_allow: Annotated[list[str] | None, NoDecode] = None
+    policy_allow_loopback: bool | None = None
+    policy_allow_private: bool | None = None
+
     @field_validator("capabilities", "task_callers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("policy_allowed_functions", "policy_egress_allow", mode="before")
+    @classmethod
+    def _policy_list(cls, value: Any) -> Any:
+        return split_setting(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _tool_policy_valid(self) -> AgentSettings:
+        """A bad policy stops the agent at start, not at its first task."""
+        try:
+            self.tool_policy()
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def tool_policy(self) -> ToolPolicy:
+        """The policy this agent's tools run under (pass it to the TaskExecutor)."""
+        values = {
+            "allowedFunctions": self.policy_allowed_functions,
+            "egressAllow": self.policy_egress_allow,
+            "allowLoopback": self.policy_allow_loopback,
+            "allowPrivate": self.policy_allow_private,
+        }
+        return policy_from(
+            default="cluster",
+            preset=self.policy_preset,
+            file=self.policy_file,
+            values={k: v for k, v in values.items() if v is not None},
+            names=ENV_VARIABLES,
+        )
 
     @model_validator(mode="after")
     def _task_auth_complete(self) -> AgentSettings:

@@ -47,7 +47,7 @@ def load_policy(
     for alias, variable in ENV_VARIABLES.items():
         raw = env.get(variable)
         if raw is not None and raw.strip():
-            values[alias] = _split(raw) if alias in _LISTS else raw.strip()
+            values[alias] = split_setting(raw) if alias in _LISTS else raw.strip()
     preset = env.get(PRESET_VARIABLE, "").strip() or None
     if preset is not None and preset not in _PRESETS:
         raise PolicyError(f"{PRESET_VARIABLE}: expected local or cluster, got {preset!r}")
@@ -74,9 +74,10 @@ def policy_from(
     each in a message (a variable or a flag).
     """
     settings = _read(file) if file is not None else {}
-    chosen = preset or settings.pop("preset", None) or default
-    if chosen not in _PRESETS:
-        raise PolicyError(f"{file}: preset: expected local or cluster, got {chosen!r}")
+    from_file = settings.pop("preset", None)
+    if from_file is not None and from_file not in _PRESETS:
+        raise PolicyError(f"{file}: preset: expected local or cluster, got {from_file!r}")
+    chosen = preset or from_file or default
     merged = ToolPolicy.preset(chosen).model_dump(by_alias=True)
     if settings:
         merged.update(settings)
@@ -108,7 +109,7 @@ def _read(file: str | Path) -> dict[str, Any]:
     try:
         text = Path(file).read_text(encoding="utf-8")
     except OSError as exc:
-        raise PolicyError(f"{FILE_VARIABLE} {file}: cannot read it: {exc.strerror}") from None
+        raise PolicyError(f"{file}: cannot read it: {exc.strerror}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -120,7 +121,8 @@ def _read(file: str | Path) -> dict[str, Any]:
     return dict(data)
 
 
-def _split(raw: str) -> list[str] | Any:
+def split_setting(raw: str) -> list[str] | Any:
+    """A list setting from one string: comma-separated, or a JSON list."""
     text = raw.strip()
     if text.startswith("["):
         try:
