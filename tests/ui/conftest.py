@@ -21,7 +21,7 @@ from tests.conftest import EXAMPLES, REPO
 from tests.gateway.conftest import GatewayProcess
 from tests.processes import free_port, stop, wait_healthy
 from tests.ui import dex_harness
-from tests.ui.signin_harness import signin_stack  # noqa: F401 - a fixture of the sign-in tests
+from tests.ui.signin_harness import dex_bin, signin_stack  # noqa: F401 - sign-in tests' fixtures
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

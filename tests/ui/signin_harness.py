@@ -204,11 +204,18 @@ class SignInStack:
         )
 
 
+@pytest.fixture(scope="session")
+def dex_bin(request: pytest.FixtureRequest) -> Path:
+    """Dex's binary; asked for before ``control_plane``, so a missing one skips before a
+    control plane is started for nothing."""
+    return dex_binary(request.config)
+
+
 @pytest.fixture(scope="package")
 def signin_stack(
-    control_plane: Any, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    dex_bin: Path, control_plane: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SignInStack]:
-    binary = dex_binary(request.config)
+    binary = dex_bin
     workdir = tmp_path_factory.mktemp("signin")
     tenancy = make_tenancy(control_plane, workdir)
     gateway_port, ui_port = free_port(), free_port()
