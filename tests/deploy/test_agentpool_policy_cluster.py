@@ -94,9 +94,8 @@ class Policy:
         self.wait_enforced()
 
     def wait_enforced(self) -> None:
-        """Until the API server has checked the policy's types against the AgentPool schema
-        (with no warning: a misspelt field would be one) and enforces it with these
-        parameters: a pool with a foreign image is refused (bounded)."""
+        """Until the API server has type-checked the policy (with no warning) and enforces it
+        with these parameters: a pool with a foreign image is refused (bounded)."""
 
         def checked() -> bool:
             found = json.loads(

@@ -53,7 +53,7 @@ def test_default_policy_allows_the_chart_agent_image_and_requires_a_memory_limit
     assert policy["matchConstraints"]["resourceRules"] == [
         {
             "apiGroups": ["configurable-agents.io"],
-            "apiVersions": ["*"],
+            "apiVersions": ["v1alpha1"],  # the CRD's version: type-checked
             "operations": ["CREATE", "UPDATE"],
             "resources": ["agentpools"],  # not agentpools/status nor /scale: kopf, HPA go on
         }
