@@ -125,6 +125,9 @@ def test_mlflow_receives_and_returns_the_traces_of_a_run(
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{mlflow_server}/v1/traces",
         OTEL_EXPORTER_OTLP_TRACES_HEADERS=f"x-mlflow-experiment-id={experiment_id}",
         OTEL_SERVICE_NAME="configurable-agents-mlflow-test",
+        # MLflow's first trace ingestion can take over the exporter's default 10 s on a loaded
+        # machine; then the batch was dropped and the test saw no trace.
+        OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="60",
     )
     done = subprocess.run(
         [
