@@ -31,9 +31,8 @@ log = logging.getLogger(__name__)
 class TaskExecutor:
     """Runs node tasks; keeps model clients and tools for reuse across tasks.
 
-    Tools are built under the platform tool ``policy``; without one, the environment's (the
-    strict ``cluster`` preset unless ``CONFIGURABLE_AGENTS_POLICY_*`` says otherwise), so a
-    process that forgets to pass one refuses rather than allows.
+    Tools are built under the platform tool ``policy``: the entry point's (agents pass
+    ``AgentSettings.tool_policy()``), else the environment's (``tools.policy.policy_or_default``).
     """
 
     def __init__(

@@ -1,8 +1,8 @@
 """The platform tool policy as tools apply it: the one given, else the environment's.
 
-A process that says nothing gets ``load_policy()``: the ``cluster`` preset (no function tools,
-no loopback or private addresses) unless ``CONFIGURABLE_AGENTS_POLICY_*`` says otherwise. Only a
-caller that passes a policy (``run`` passes the ``local`` preset) gets anything looser.
+Entry points pass their own: ``run`` the ``local`` preset, agents ``AgentSettings.tool_policy()``
+and gateways ``load_policy()`` (both start from ``cluster``). A process that passes none gets
+``load_policy(default=DEFAULT_PRESET)``, whatever ``CONFIGURABLE_AGENTS_POLICY_*`` says over it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from agent_runtime.policy import PolicyError, Preset, ToolPolicy, load_policy
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools.base import ToolError
 
-#: The preset of a process that passes no policy and sets none in its environment.
+#: The preset of a process that passes no policy and sets none in its environment. ``local``
+#: (functions allowed; metadata, link-local and private addresses refused) only while entry
+#: points and tests do not all pass their own yet; it becomes ``cluster`` then.
 DEFAULT_PRESET: Preset = "local"
 
 

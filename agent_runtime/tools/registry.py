@@ -28,8 +28,8 @@ class ToolBox:
     """Tools by name, created on first use and kept for the life of the box.
 
     Every tool is built under one platform ``policy``; without one, the environment's is read at
-    first use (``cluster`` unless ``CONFIGURABLE_AGENTS_POLICY_*`` says otherwise). ``resolver``
-    resolves host names for the egress guard (tests give their own).
+    first use (``tools.policy.policy_or_default``). ``resolver`` resolves host names for the
+    egress guard (tests give their own).
     """
 
     def __init__(
