@@ -13,7 +13,7 @@ import time
 
 from agent_runtime.gateway.state import Gateway
 from agent_runtime.stores import RunStatus
-from agent_runtime.telemetry.metrics import GatewayMetrics, RunMetrics
+from agent_runtime.telemetry.metrics import AuthMetrics, GatewayMetrics, RunMetrics
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ _last_refresh: dict[int, float] = {}
 
 async def refresh(gateway: Gateway) -> None:
     RunMetrics.for_registry()  # the run families are listed from the first scrape on
+    AuthMetrics.for_registry()
     metrics = GatewayMetrics.for_registry()
     metrics.runs_in_progress.set(gateway.worker.in_flight)
     now = time.monotonic()
@@ -34,6 +35,10 @@ async def refresh(gateway: Gateway) -> None:
     try:
         async with asyncio.timeout(STORE_TIMEOUT):
             queued = await gateway.store.count_runs(RunStatus.QUEUED)
+            if gateway.admission is not None and gateway.settings.namespace_max_in_flight:
+                for namespace in gateway.known_namespaces():
+                    running = await gateway.admission.in_flight(namespace)
+                    metrics.namespace_in_flight.labels(namespace).set(running)
     except Exception as exc:  # a scrape must answer even when the store does not
         log.debug("queue depth not refreshed: %s", exc)
         return

@@ -108,3 +108,7 @@ def test_a_namespaces_cap_on_runs_in_flight_holds_across_replicas(
     assert all(status == "succeeded" for status in runs.values()), runs
     assert most == 2, f"at most {most} runs of the namespace ran at once"
     assert busy_refused
+    time.sleep(2.1)  # the gauges are refreshed at most every 2 s
+    httpx.get(f"{replicas[0].url}/metrics", timeout=10)
+    text = httpx.get(f"{replicas[0].url}/metrics", timeout=10).text
+    assert 'configurable_agents_namespace_runs_in_flight{namespace="team"} 0.0' in text

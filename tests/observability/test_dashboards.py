@@ -18,7 +18,12 @@ import yaml
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from agent_runtime.agent.metrics import AgentMetrics
-from agent_runtime.telemetry.metrics import ExecutorMetrics, GatewayMetrics, RunMetrics
+from agent_runtime.telemetry.metrics import (
+    AuthMetrics,
+    ExecutorMetrics,
+    GatewayMetrics,
+    RunMetrics,
+)
 from tests.conftest import REPO
 
 FILES = REPO / "helm" / "configurable-agents" / "files"
@@ -55,7 +60,7 @@ def exported_names() -> set[str]:
     import agents_operator.metrics  # noqa: F401
 
     registries = [REGISTRY]
-    for family in (RunMetrics, GatewayMetrics, ExecutorMetrics):
+    for family in (RunMetrics, GatewayMetrics, ExecutorMetrics, AuthMetrics):
         registry = CollectorRegistry()
         family.for_registry(registry)
         registries.append(registry)
