@@ -18,6 +18,11 @@ pytest_plugins = [
     "tests.moto_harness",
 ]
 
+#: Agents and cluster gateways default to the strict ``cluster`` tool policy, which refuses the
+#: test tools (``tests.counting_tools`` ...) the suites run everywhere; tests of the policy itself
+#: set what they check. Subprocesses inherit it.
+os.environ.setdefault("CONFIGURABLE_AGENTS_POLICY_PRESET", "local")
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 

@@ -28,7 +28,9 @@ def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # LLM and tool call metrics go to this app's registry, next to the task metrics.
-        own = executor or TaskExecutor(ExecutorMetrics.for_registry(metrics.registry))
+        own = executor or TaskExecutor(
+            ExecutorMetrics.for_registry(metrics.registry), policy=settings.tool_policy()
+        )
         runner = TaskRunner(settings, own, metrics)
         app.state.runner = runner
         try:

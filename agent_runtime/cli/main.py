@@ -12,6 +12,7 @@ import click
 from agent_runtime.cli.access_options import access_options, access_settings
 from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK, Failure, run_cli
 from agent_runtime.cli.inputs import parse_inputs
+from agent_runtime.cli.policy import check_tool_policy
 from agent_runtime.cli.progress import Progress
 from agent_runtime.cli.ui_options import signin_options
 from agent_runtime.engine.state import check_input
@@ -111,6 +112,7 @@ def run(
         return int(asyncio.run(with_engine(store_url, go_on)))
     given = parse_inputs(pairs, raw_json, workflow.spec.state)
     check_input(workflow.spec, given)  # before the store is opened: a bad run writes nothing
+    check_tool_policy(workflow, file)
 
     async def start(engine: Engine) -> int:
         record = await engine.create_run(workflow, given)
@@ -142,6 +144,14 @@ def validate(files: tuple[str, ...]) -> int:
                 click.echo(f"error: {line}", err=True)
             continue
         for resource in resources:
+            if isinstance(resource, Workflow):
+                try:
+                    check_tool_policy(resource, path)
+                except SpecError as exc:
+                    failed = True
+                    for line in exc.lines():
+                        click.echo(f"error: {line}", err=True)
+                    continue
             click.echo(f"{path}: {resource.kind} {resource.metadata.name} is valid", err=True)
         if not resources:
             click.echo(f"{path}: no Workflow or AgentPool found", err=True)

@@ -10,8 +10,10 @@ from typing import Any
 import click
 
 from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from agent_runtime.cli.policy import local_policy
 from agent_runtime.cli.progress import Progress
 from agent_runtime.engine import Engine, LocalDispatcher, RunError
+from agent_runtime.executors import TaskExecutor
 from agent_runtime.stores import RunRecord, RunStatus, open_store
 from agent_runtime.telemetry import setup_tracing
 
@@ -22,7 +24,7 @@ async def with_engine(store_url: str | None, body: Callable[[Engine], Awaitable[
     Runs executed here are traced when ``OTEL_*`` variables ask for it (spans flushed at exit).
     """
     setup_tracing("configurable-agents-cli")
-    dispatcher = LocalDispatcher()
+    dispatcher = LocalDispatcher(TaskExecutor(policy=local_policy()))
     try:
         async with open_store(store_url) as store:
             return await body(Engine(store, dispatcher))

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from agent_runtime import __version__
 from agent_runtime.engine import Dispatcher, Engine, LocalDispatcher
+from agent_runtime.executors import TaskExecutor
 from agent_runtime.gateway import errors
 from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.admission import Admission
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 def make_dispatcher(settings: GatewaySettings, registry: EndpointRegistry | None) -> Dispatcher:
     """Agents from the cluster's registry, from a fixed list, or in this process."""
     if registry is None and not settings.agents:
-        return LocalDispatcher()
+        return LocalDispatcher(TaskExecutor(policy=settings.tool_policy()))
     from agent_runtime.engine.remote import EndpointSource, HttpDispatcher, StaticEndpoints
 
     source: EndpointSource = StaticEndpoints(settings.agents) if settings.agents else registry  # type: ignore[assignment]
@@ -93,7 +94,7 @@ async def serving(
 
 
 def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> FastAPI:
-    served = catalog or Catalog()
+    served = catalog or Catalog(policy=settings.tool_policy())
     if settings.workflows is not None:
         served.load_folder(settings.workflows)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from agent_runtime.policy import ToolPolicy
+from agent_runtime.policy.admission import tool_policy_problems
 from agent_runtime.spec import SpecError, Workflow, load_file
 from agent_runtime.spec.loader import KINDS, load_documents
 
@@ -54,8 +56,10 @@ class Entry:
 class Catalog:
     """Workflows by namespace and name; files without a namespace are in ``default``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, policy: ToolPolicy | None = None) -> None:
+        """``policy``: Workflows whose tools it refuses are listed, not Ready, with the reasons."""
         self._entries: dict[tuple[str, str], Entry] = {}
+        self.policy = policy
 
     def get(self, namespace: str, name: str) -> Entry | None:
         return self._entries.get((namespace, name))
@@ -64,6 +68,11 @@ class Catalog:
         return [self._entries[k] for k in sorted(self._entries)]
 
     def put(self, entry: Entry) -> None:
+        if entry.workflow is not None and self.policy is not None:
+            refused = tool_policy_problems(entry.workflow.spec, self.policy)
+            if refused:
+                lines = tuple(f"{entry.source}: {p}" for p in refused)
+                entry = replace(entry, problems=(*entry.problems, *lines))
         self._entries[(entry.namespace, entry.name)] = entry
 
     def remove(self, namespace: str, name: str) -> None:

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent_runtime.auth import AGENT_AUDIENCE, TaskTokenSource
 from agent_runtime.engine.runner import local_owner
+from agent_runtime.policy import PolicyError, ToolPolicy, load_policy
 
 #: A Kubernetes namespace name (an RFC 1123 label).
 NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -124,6 +125,10 @@ class GatewaySettings(BaseSettings):
     def _secured(self) -> GatewaySettings:
         if "oidc" in self.auth and not (self.oidc_issuer_url and self.oidc_audience):
             raise ValueError("auth oidc needs oidc_issuer_url and oidc_audience")
+        try:
+            self.tool_policy()
+        except PolicyError as exc:
+            raise ValueError(f"platform tool policy: {exc}") from None
         if self.task_token_file and self.task_secret:
             raise ValueError("task_token_file and task_secret: choose one")
         if self.auth and self.insecure_no_auth:
@@ -139,6 +144,13 @@ class GatewaySettings(BaseSettings):
                     "anyone who reaches the gateway run and read every run"
                 )
         return self
+
+    def tool_policy(self) -> ToolPolicy:
+        """The platform tool policy of Workflows served here and of tools run in this process:
+        ``cluster`` (no functions, no loopback or private addresses) when others can reach the
+        gateway, ``local`` on a loopback ``serve``; ``CONFIGURABLE_AGENTS_POLICY_*`` over it."""
+        exposed = self.kubernetes or not is_loopback(self.host)
+        return load_policy(default="cluster" if exposed else "local")
 
     def task_tokens(self) -> TaskTokenSource | None:
         """Where tasks' tokens come from (None: agents that ask for none)."""
