@@ -123,17 +123,7 @@ def make_tenants(cp: Any, workdir: Path) -> Tenants:
     for ns in (t.a, t.b):
         t.kubectl("create", "namespace", ns)
         _wait_default_account(t, ns)
-    # The shipped ClusterRoles, under names of this test's own (a Helm release elsewhere in the
-    # session may own the real names), without aggregation into the built-in roles.
-    roles = [
-        d
-        for f in ("run-roles.yaml", "gateway-auth.yaml")
-        for d in yaml.safe_load_all((RBAC / f).read_text())
-        if d["kind"] == "ClusterRole"
-    ]
-    for role in roles:
-        role["metadata"] = {"name": f"{role['metadata']['name']}-{suffix}"}
-    t.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(roles))
+    install_run_roles(cp, suffix)
     t.tokens["viewer-a"] = t.account(t.a, "viewer-a", f"configurable-agents-run-viewer-{suffix}")
     t.tokens["runner-a"] = t.account(t.a, "runner-a", f"configurable-agents-runner-{suffix}")
     t.tokens["runner-b"] = t.account(t.b, "runner-b", f"configurable-agents-runner-{suffix}")
@@ -144,6 +134,20 @@ def make_tenants(cp: Any, workdir: Path) -> Tenants:
         (workdir / "workflows" / f"{ns}.yaml").write_text(WORKFLOW.format(namespace=ns))
     token_kubeconfig(cp, t.a, "gateway", workdir / "gateway.kubeconfig")
     return t
+
+
+def install_run_roles(cp: Any, suffix: str) -> None:
+    """The shipped ClusterRoles (run-viewer, runner, gateway-auth) as ``NAME-suffix``: a Helm
+    release elsewhere in the session may own the real names; no aggregation into built-in roles."""
+    roles = [
+        d
+        for f in ("run-roles.yaml", "gateway-auth.yaml")
+        for d in yaml.safe_load_all((RBAC / f).read_text())
+        if d["kind"] == "ClusterRole"
+    ]
+    for role in roles:
+        role["metadata"] = {"name": f"{role['metadata']['name']}-{suffix}"}
+    run_kubectl(cp, "apply", "-f", "-", stdin=yaml.safe_dump_all(roles))
 
 
 def _wait_default_account(t: Tenants, ns: str) -> None:

@@ -26,15 +26,14 @@ from typing import Any
 import httpx
 import itsdangerous
 import pytest
-import yaml
 
 from agent_runtime.ui.session import COOKIE, session_key
 from tests.conftest import REPO
+from tests.gateway.auth_harness import WORKFLOW, install_run_roles
 from tests.kube_harness import run_kubectl, token_kubeconfig
 from tests.processes import free_port, stop, wait_healthy
 from tests.ui.dex_harness import USERS, Client, Dex, dex_binary
 
-RBAC = REPO / "manifests" / "rbac"
 UI_SECRET = "sign-in-tests-ui-secret-0123456789"
 CLIENT = "dashboard"
 CLIENT_SECRET = "dashboard-client-secret-for-tests"
@@ -64,22 +63,7 @@ spec:
 """
 
 #: A run that waits at a human node: something to cancel or resume.
-APPROVE = """
-apiVersion: configurable-agents.io/v1alpha1
-kind: Workflow
-metadata: {{name: approve, namespace: {namespace}}}
-spec:
-  state:
-    topic: {{type: string}}
-    approved: {{type: boolean}}
-  input: [topic]
-  output: [approved]
-  nodes:
-    - {{name: ask, type: human, prompt: "Approve {{{{ topic }}}}?", output: {{approved: {{type: boolean}}}}}}
-  edges:
-    - {{from: START, to: ask}}
-    - {{from: ask, to: END}}
-"""
+APPROVE = WORKFLOW
 
 
 @dataclass
@@ -101,15 +85,7 @@ def make_tenancy(cp: Any, workdir: Path) -> Tenancy:
 
     for ns in (a, b):
         kubectl("create", "namespace", ns)
-    roles = [
-        d
-        for f in ("run-roles.yaml", "gateway-auth.yaml")
-        for d in yaml.safe_load_all((RBAC / f).read_text())
-        if d["kind"] == "ClusterRole"
-    ]
-    for role in roles:
-        role["metadata"] = {"name": f"{role['metadata']['name']}-{suffix}"}
-    kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(roles))
+    install_run_roles(cp, suffix)
     for name, ns, role in (
         ("alice", a, "runner"),
         ("bob", b, "runner"),
