@@ -6,10 +6,12 @@ import asyncio
 import logging
 import os
 import random
+import sys
 from typing import Any
 
 import kopf
 
+from agent_runtime.policy import PolicyError, ToolPolicy, load_policy
 from agent_runtime.telemetry import configure_logging, setup_tracing
 from agent_runtime.telemetry.logs import log_format
 from agents_operator.settings import OperatorSettings
@@ -19,6 +21,7 @@ def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
     """Run until SIGINT/SIGTERM, against the current kubeconfig or the in-cluster account."""
     import agents_operator.handlers  # noqa: F401 - registers the handlers
 
+    policy = tool_policy()
     # JSON lines (with trace ids) unless on a terminal; CONFIGURABLE_AGENTS_LOG_FORMAT decides.
     configure_logging(
         "debug" if verbose else "info",
@@ -29,7 +32,8 @@ def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
     if not verbose:  # one line per handled event is noise at hundreds of pools
         for name in ("kopf.objects", "httpx", "aiohttp.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    memo = kopf.Memo(settings=settings)
+    logging.getLogger(__name__).info("tool policy: %s", policy.summary())
+    memo = kopf.Memo(settings=settings, policy=policy)
     namespaces = settings.namespaces
     asyncio.run(
         kopf.operator(
@@ -42,6 +46,17 @@ def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
             else None,
         )
     )
+
+
+def tool_policy() -> ToolPolicy:
+    """The platform tool policy from ``CONFIGURABLE_AGENTS_POLICY_*`` (the ``cluster`` preset
+    unless they say otherwise). Wrong, it is one line and exit status 2 before anything runs:
+    an operator admitting Workflows under a policy nobody meant is worse than none."""
+    try:
+        return load_policy(default="cluster")
+    except PolicyError as exc:
+        sys.stderr.write(f"error: tool policy: {exc}\n")
+        raise SystemExit(2) from None
 
 
 def peering_options(settings: OperatorSettings) -> dict[str, Any]:

@@ -9,12 +9,14 @@ from agents_operator.builders.children import optional_children
 from agents_operator.settings import OperatorSettings
 
 from agent_runtime.agent.settings import AgentSettings
+from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.agentpool import AgentPool
 
 GATEWAY = "system:serviceaccount:ca-system:ca-gateway"
 GATEWAY_LABELS = {"app.kubernetes.io/component": "gateway", "app.kubernetes.io/instance": "ca"}
 PROMETHEUS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
 MOUNT = "/var/run/secrets/configurable-agents/api"
+CLUSTER = ToolPolicy.cluster()
 
 
 def pool(workload: str = "Deployment", env: list[dict[str, Any]] | None = None) -> AgentPool:
@@ -52,7 +54,7 @@ def pod_spec(children: list[dict[str, Any]], workload: str = "Deployment") -> di
 
 
 def test_task_callers_give_agents_the_verifying_env_and_a_projected_volume() -> None:
-    spec = pod_spec(build_children(pool(), secured()))
+    spec = pod_spec(build_children(pool(), secured(), CLUSTER))
     container = spec["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert {k: v for k, v in env.items() if k.startswith("CONFIGURABLE_AGENTS_TASK_")} == {
@@ -77,7 +79,7 @@ def test_task_callers_give_agents_the_verifying_env_and_a_projected_volume() -> 
 
 def test_the_env_is_what_the_agent_reads() -> None:
     """The agent's own settings accept the env as the operator writes it."""
-    container = pod_spec(build_children(pool(), secured()))["containers"][0]
+    container = pod_spec(build_children(pool(), secured(), CLUSTER))["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     agent = AgentSettings(
         **{k.removeprefix("CONFIGURABLE_AGENTS_").lower(): v for k, v in env.items() if "TASK" in k}
@@ -92,7 +94,7 @@ def test_a_pools_own_env_cannot_turn_task_auth_off() -> None:
         {"name": "CONFIGURABLE_AGENTS_TASK_AUTH", "value": "none"},
         {"name": "POOL_SETTING", "value": "kept"},
     ]
-    container = pod_spec(build_children(pool(env=env), secured()))["containers"][0]
+    container = pod_spec(build_children(pool(env=env), secured(), CLUSTER))["containers"][0]
     names = [e["name"] for e in container["env"]]
     assert names.count("CONFIGURABLE_AGENTS_TASK_AUTH") == 1, "a name twice fails the apply"
     assert {"name": "CONFIGURABLE_AGENTS_TASK_AUTH", "value": "kubernetes"} in container["env"]
@@ -100,7 +102,7 @@ def test_a_pools_own_env_cannot_turn_task_auth_off() -> None:
 
 
 def test_the_pool_owns_a_network_policy_open_to_the_gateway_only() -> None:
-    children = build_children(pool(), secured())
+    children = build_children(pool(), secured(), CLUSTER)
     policy = by_kind(children)["NetworkPolicy"]
     assert policy["apiVersion"] == "networking.k8s.io/v1"
     assert policy["metadata"]["name"] == "researchers"
@@ -129,14 +131,14 @@ def test_the_pool_owns_a_network_policy_open_to_the_gateway_only() -> None:
 
 
 def test_without_gateway_labels_every_pod_of_the_gateway_namespace_may_call() -> None:
-    policy = by_kind(build_children(pool(), settings(gateway_namespace="ca-system")))
+    policy = by_kind(build_children(pool(), settings(gateway_namespace="ca-system"), CLUSTER))
     [peer] = policy["NetworkPolicy"]["spec"]["ingress"][0]["from"]
     assert peer["podSelector"] == {}  # as the API server returns it: no false drift
 
 
 def test_empty_settings_add_nothing() -> None:
     for workload in ("Deployment", "StatefulSet"):
-        children = build_children(pool(workload), settings())
+        children = build_children(pool(workload), settings(), CLUSTER)
         assert "NetworkPolicy" not in by_kind(children)
         spec = pod_spec(children, workload)
         assert spec["volumes"] == [{"name": "tmp", "emptyDir": {}}]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.agentpool import AgentPool
 from agents_operator.builders.ingress import agent_ingress, task_auth_env, task_auth_volumes
 from agents_operator.builders.labels import pool_labels, pool_selector
+from agents_operator.builders.policy import is_policy_setting, tool_policy_env
 from agents_operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
@@ -45,7 +47,7 @@ def _meta(name: str, pool: AgentPool, extra: dict[str, str] | None = None) -> Ob
     }
 
 
-def _pod_template(pool: AgentPool, settings: OperatorSettings) -> Obj:
+def _pod_template(pool: AgentPool, settings: OperatorSettings, policy: ToolPolicy) -> Obj:
     spec = pool.spec
     template = spec.pod_template
     names = child_names(pool.metadata.name)
@@ -55,11 +57,16 @@ def _pod_template(pool: AgentPool, settings: OperatorSettings) -> Obj:
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         *task_auth_env(settings),
+        *tool_policy_env(policy),
     ]
-    # What the operator sets wins: a pool cannot turn task authentication off (and a name twice
-    # would make the server-side apply fail).
+    # What the operator sets wins: a pool cannot turn task authentication off or loosen the tool
+    # policy (and a name twice would make the server-side apply fail).
     taken = {e["name"] for e in ours}
-    env = [e.model_dump(exclude_none=True) for e in spec.env if e.name not in taken] + ours
+    env = [
+        e.model_dump(exclude_none=True)
+        for e in spec.env
+        if e.name not in taken and not is_policy_setting(e.name)
+    ] + ours
     auth_volumes, auth_mounts = task_auth_volumes(settings)
     probe = {
         "httpGet": {"path": "/readyz", "port": "http"},
@@ -120,12 +127,12 @@ def _pod_template(pool: AgentPool, settings: OperatorSettings) -> Obj:
     return {"metadata": meta, "spec": pod}
 
 
-def _workload(pool: AgentPool, settings: OperatorSettings) -> Obj:
+def _workload(pool: AgentPool, settings: OperatorSettings, policy: ToolPolicy) -> Obj:
     spec = pool.spec
     names = child_names(pool.metadata.name)
     body: Obj = {
         "selector": {"matchLabels": pool_selector(pool.metadata.name)},
-        "template": _pod_template(pool, settings),
+        "template": _pod_template(pool, settings, policy),
     }
     if spec.autoscaling is None:
         body["replicas"] = spec.replicas  # with autoscaling the HPA alone owns the count
@@ -224,17 +231,18 @@ def _network_policy(pool: AgentPool, settings: OperatorSettings) -> Obj | None:
     }
 
 
-def build_children(pool: AgentPool, settings: OperatorSettings) -> list[Obj]:
+def build_children(pool: AgentPool, settings: OperatorSettings, policy: ToolPolicy) -> list[Obj]:
     """Every object the pool should own right now (owner references are added by the caller),
     in the order to apply them: the NetworkPolicy before the workload, so that no agent pod is
-    ever reachable by more than the gateway."""
+    ever reachable by more than the gateway. Agents get ``policy``, the one the operator admits
+    Workflows under."""
     children = [_service_account(pool), _service(pool, settings, headless=False)]
     if pool.spec.workload == "StatefulSet":
         children.append(_service(pool, settings, headless=True))
-    policy = _network_policy(pool, settings)
-    if policy is not None:
-        children.append(policy)
-    children += [_workload(pool, settings), _pdb(pool)]
+    ingress = _network_policy(pool, settings)
+    if ingress is not None:
+        children.append(ingress)
+    children += [_workload(pool, settings, policy), _pdb(pool)]
     if pool.spec.autoscaling is not None:
         children.append(_hpa(pool))
     return children

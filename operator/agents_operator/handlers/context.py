@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 
+from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.common import API_GROUP, API_VERSION
 from agents_operator.kube import Kube
 from agents_operator.settings import OperatorSettings
@@ -22,6 +23,9 @@ API = f"{GROUP}/{VERSION}"
 class OperatorContext:
     settings: OperatorSettings
     kube: Kube
+    #: The platform tool policy, read once at start: Workflows are admitted under it and agent
+    #: pods are given it, so both sides enforce the same rules.
+    policy: ToolPolicy = field(default_factory=ToolPolicy.cluster)
     #: One reconcile at a time per object: child events and spec changes may race.
     locks: defaultdict[tuple[str, str, str], asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)

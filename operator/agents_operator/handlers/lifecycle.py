@@ -9,6 +9,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from agent_runtime.kube import KubeClient
+from agent_runtime.policy import ToolPolicy, load_policy
 from agents_operator.handlers.context import OperatorContext
 from agents_operator.kube import Kube
 from agents_operator.metrics import API_REQUESTS
@@ -30,8 +31,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     operator_settings: OperatorSettings = memo.get("settings") or OperatorSettings()
     memo["settings"] = operator_settings
+    # ``run`` loads it before kopf starts (a bad policy stops the operator there).
+    policy: ToolPolicy = memo.get("policy") or load_policy(default="cluster")
+    memo["policy"] = policy
     memo["ctx"] = OperatorContext(
         settings=operator_settings,
+        policy=policy,
         kube=Kube(
             KubeClient(on_request=lambda verb: API_REQUESTS.labels(verb).inc()),
             field_manager=operator_settings.field_manager,

@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from agent_runtime.policy import ToolPolicy, tool_policy_problems
 from agent_runtime.spec.errors import SpecError
 from agent_runtime.spec.loader import parse_workflow
 from agent_runtime.spec.mermaid import to_mermaid
@@ -71,10 +72,35 @@ def resolve(
     return out
 
 
-def evaluate(
-    body: Any, pools: kopf.Index[Any, Any], endpoints: kopf.Index[Any, Any]
+def _stalled(
+    status: dict[str, Any],
+    reason: str,
+    lines: list[str],
+    generation: Any,
+    previous: Any,
+    graph: str = "",
 ) -> dict[str, Any]:
-    """The status a Workflow should have now."""
+    extra = f" (and {len(lines) - MAX_PROBLEMS} more)" if len(lines) > MAX_PROBLEMS else ""
+    status["conditions"] = conditions(
+        Health.STALLED,
+        reason=reason,
+        message="; ".join(lines[:MAX_PROBLEMS]) + extra,
+        generation=generation,
+        previous=previous,
+    )
+    status["capabilities"] = {}
+    status["graph"] = graph
+    return status
+
+
+def evaluate(
+    body: Any,
+    pools: kopf.Index[Any, Any],
+    endpoints: kopf.Index[Any, Any],
+    policy: ToolPolicy,
+) -> dict[str, Any]:
+    """The status a Workflow should have now. Tools the platform policy refuses stall it, so
+    what agents would refuse at run time is seen when the Workflow is applied."""
     meta = body["metadata"]
     namespace, generation = meta.get("namespace") or "default", meta.get("generation")
     previous = (body.get("status") or {}).get("conditions")
@@ -82,18 +108,12 @@ def evaluate(
     try:
         workflow = parse_workflow(plain(body))
     except SpecError as exc:
-        lines = [str(p) for p in exc.problems]
-        extra = f" (and {len(lines) - MAX_PROBLEMS} more)" if len(lines) > MAX_PROBLEMS else ""
-        status["conditions"] = conditions(
-            Health.STALLED,
-            reason="InvalidSpec",
-            message="; ".join(lines[:MAX_PROBLEMS]) + extra,
-            generation=generation,
-            previous=previous,
-        )
-        status["capabilities"] = {}
-        status["graph"] = ""
-        return status
+        return _stalled(status, "InvalidSpec", [str(p) for p in exc.problems], generation, previous)
+    refused = tool_policy_problems(workflow.spec, policy)
+    if refused:
+        lines = [str(p) for p in refused]
+        graph = to_mermaid(workflow.spec)
+        return _stalled(status, "ToolPolicy", lines, generation, previous, graph)
     resolved = resolve(namespace, needed_capabilities(workflow), pools, endpoints)
     missing = [c for c, r in resolved.items() if r["readyEndpoints"] == 0]
     if missing:
@@ -134,7 +154,8 @@ async def reconcile(
     memo: kopf.Memo, body: Any, pools: kopf.Index[Any, Any], endpoints: kopf.Index[Any, Any]
 ) -> None:
     with reconciling(KIND):
-        await write_if_changed(memo, body, evaluate(body, pools, endpoints))
+        status = evaluate(body, pools, endpoints, context_of(memo).policy)
+        await write_if_changed(memo, body, status)
 
 
 @kopf.on.event(GROUP, VERSION, "workflows")
