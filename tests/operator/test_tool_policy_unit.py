@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from agent_runtime.policy import ToolPolicy, load_policy
 from agent_runtime.spec.agentpool import AgentPool
 
 PREFIX = "CONFIGURABLE_AGENTS_POLICY_"
+#: No pools and no endpoints: kopf indexes read like dicts.
+NONE: Any = {}
 STRICT = ToolPolicy(
     allowed_functions=["tests.tools.sample_tools:*"],
     egress_allow=["https://api.example.com/"],
@@ -63,7 +66,7 @@ def test_agents_read_back_exactly_the_operators_policy(
     """Both readers of the env (load_policy and the agent's settings) get the same policy."""
     env = policy_env(agent_env(policy))
     assert load_policy(env, default="local") == policy
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith(PREFIX):
             monkeypatch.delenv(name)
     for name, value in env.items():
@@ -114,14 +117,14 @@ def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def test_a_refused_function_stalls_the_workflow_naming_the_field() -> None:
     body = workflow([{"name": "x", "function": "subprocess:getoutput"}])
-    status = evaluate(body, {}, {}, ToolPolicy.cluster())
+    status = evaluate(body, NONE, NONE, ToolPolicy.cluster())
     stalled = condition(status, "Stalled")
     assert stalled["status"] == "True" and stalled["reason"] == "ToolPolicy"
     assert stalled["message"].startswith("spec.tools[0].function: 'subprocess:getoutput'")
     assert condition(status, "Ready")["status"] == "False"
     # A policy allowing it: only the capability is missing now.
     allowed = ToolPolicy(allowed_functions=["subprocess:getoutput"])
-    status = evaluate(body, {}, {}, allowed)
+    status = evaluate(body, NONE, NONE, allowed)
     assert condition(status, "Stalled")["status"] == "False"
     assert condition(status, "Reconciling")["reason"] == "CapabilitiesUnavailable"
 
@@ -133,7 +136,7 @@ def test_every_refused_tool_is_named() -> None:
             {"name": "m", "mcp": {"url": "http://169.254.169.254/mcp"}},
         ]
     )
-    message = condition(evaluate(body, {}, {}, STRICT), "Stalled")["message"]
+    message = condition(evaluate(body, NONE, NONE, STRICT), "Stalled")["message"]
     assert "spec.tools[0].function" in message and "spec.tools[1].mcp.url" in message
 
 
