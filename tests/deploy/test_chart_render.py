@@ -301,8 +301,9 @@ def test_task_auth_off_renders_none_of_it(tmp_path: Path) -> None:
     gateway = deployment(docs, "gateway")["spec"]
     container = gateway["containers"][0]
     assert not [e for e in container["env"] if e["name"].startswith("CONFIGURABLE_AGENTS_TASK_")]
-    assert [v["name"] for v in gateway["volumes"]] == ["tmp"]
-    assert [m["name"] for m in container["volumeMounts"]] == ["tmp"]
+    # (the tool policy is mounted whatever taskAuth says)
+    assert [v["name"] for v in gateway["volumes"]] == ["tmp", "tool-policy"]
+    assert [m["name"] for m in container["volumeMounts"]] == ["tmp", "tool-policy"]
 
 
 @pytest.mark.parametrize("values", [{}, FULL], ids=["default", "full"])

@@ -175,3 +175,25 @@ and networkPolicy.agentsFrom. */}}
 binding and, unless the platform team names its own, the parameter ConfigMap share this name. */}}
 {{- define "ca.agentPoolPolicy" -}}{{ include "ca.fullname" . | trunc 46 | trimSuffix "-" }}-agentpool-policy{{- end }}
 {{- define "ca.agentPoolPolicyParams" -}}{{ .Values.policy.agentPools.existingConfigMap | default (include "ca.agentPoolPolicy" .) }}{{- end }}
+
+{{- /* The platform tool policy (policy.tools): a ConfigMap mounted into the operator and the
+gateway, named by CONFIGURABLE_AGENTS_POLICY_FILE. */}}
+{{- define "ca.toolPolicy" -}}{{ include "ca.fullname" . | trunc 51 | trimSuffix "-" }}-tool-policy{{- end }}
+{{- define "ca.toolPolicyDir" -}}/etc/configurable-agents/policy{{- end }}
+{{- define "ca.toolPolicyFile" -}}
+preset: cluster
+allowedFunctions: {{ .Values.policy.tools.allowedFunctions | toJson }}
+egressAllow: {{ .Values.policy.tools.egressAllow | toJson }}
+allowLoopback: {{ .Values.policy.tools.allowLoopback }}
+allowPrivate: {{ .Values.policy.tools.allowPrivate }}
+{{- end }}
+{{- define "ca.toolPolicyEnv" -}}
+- name: CONFIGURABLE_AGENTS_POLICY_FILE
+  value: {{ include "ca.toolPolicyDir" . }}/policy.yaml
+{{- end }}
+{{- define "ca.toolPolicyMount" -}}
+- {name: tool-policy, mountPath: {{ include "ca.toolPolicyDir" . }}, readOnly: true}
+{{- end }}
+{{- define "ca.toolPolicyVolume" -}}
+- {name: tool-policy, configMap: {name: {{ include "ca.toolPolicy" . }}}}
+{{- end }}
