@@ -192,6 +192,7 @@ def test_namespaced_overlay_gateway_lists_its_namespaces_only(
             if "value" in e
         }
         assert overlay_env["CONFIGURABLE_AGENTS_NAMESPACES"] == ",".join(served)
+        overlay_env = mounted_policy(kubectl, namespace, prefix, overlay_env, tmp_path)
         config = token_kubeconfig(control_plane, namespace, f"{prefix}-gateway", tmp_path / "gw")
         want = {(ns, "linear-chain") for ns in served}
         assert serve_and_list(config, overlay_env, tmp_path, want) == want
@@ -352,6 +353,19 @@ def deployed_env(kubectl: Any, namespace: str, name: str) -> dict[str, str]:
     }
 
 
+def mounted_policy(
+    kubectl: Any, namespace: str, prefix: str, env: dict[str, str], workdir: Path
+) -> dict[str, str]:
+    """``env`` for a local process, reading the installed tool policy ConfigMap as the pod does
+    (where the pod mounts it, a local copy)."""
+    assert env["CONFIGURABLE_AGENTS_POLICY_FILE"] == "/etc/configurable-agents/policy/policy.yaml"
+    name = f"{prefix}-tool-policy"
+    found = json.loads(kubectl("get", "configmap", name, "-n", namespace, "-o", "json").stdout)
+    path = workdir / f"{name}.yaml"
+    path.write_text(found["data"]["policy.yaml"])
+    return {**env, "CONFIGURABLE_AGENTS_POLICY_FILE": str(path)}
+
+
 def selected(kubectl: Any, namespace: str, labels: dict[str, str]) -> list[str]:
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
     return list(
@@ -454,6 +468,7 @@ def test_install_run_operator_upgrade_uninstall(
     )
     settings = deployed_env(kubectl, namespace, f"{full}-operator")
     assert settings.pop("CONFIGURABLE_AGENTS_OPERATOR_PEERING") == full
+    settings = mounted_policy(kubectl, namespace, full, settings, tmp_path)
     first = LocalOperator(
         tmp_path, kubeconfig, namespace=target, peering=full, priority=200, settings=settings
     )
@@ -507,6 +522,7 @@ def test_install_run_operator_upgrade_uninstall(
         if "value" in e
     }
     assert chart_env["CONFIGURABLE_AGENTS_NAMESPACES"] == f"{target},{other}"
+    chart_env = mounted_policy(kubectl, namespace, full, chart_env, tmp_path)
     # Authentication as the chart turns it on; the caller may edit both served namespaces (the
     # built-in `edit` role, which the chart's runner role aggregates into).
     auth_args = [a for a in deployed["spec"]["template"]["spec"]["containers"][0]["args"]]
