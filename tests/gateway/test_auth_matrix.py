@@ -8,11 +8,8 @@ shipped ClusterRoles bound per namespace, and a `serve --auth kubernetes` proces
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO
 from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, make_tenants, start_run
-from tests.processes import free_port, stop, wait_healthy
+from tests.gateway.conftest import GatewayProcess
+from tests.processes import stop
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -59,31 +56,15 @@ def expected(caller: str, route: str, where: str) -> int:
     return 202 if route == "resume" else 200
 
 
-class AuthGateway:
-    def __init__(self, workdir: Path, tenants: Tenants, *extra: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = workdir / f"gateway-{self.port}.log"
-        env = dict(os.environ, PYTHONPATH=str(REPO), KUBECONFIG=str(workdir / "gateway.kubeconfig"))
-        command = [
-            sys.executable,
-            "-m",
-            "agent_runtime",
-            "serve",
-            "--port",
-            str(self.port),
-            "--store",
-            f"sqlite:///{workdir / 'runs.db'}",
-            "--workflows",
-            str(workdir / "workflows"),
-            *extra,
-        ]
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        wait_healthy(self.proc, f"{self.url}/readyz", self.log, what="gateway")
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+def auth_gateway(workdir: Path, *extra: str) -> GatewayProcess:
+    """``serve`` on the tenants' workflows, asking the API server as the gateway's account."""
+    return GatewayProcess(
+        f"sqlite:///{workdir / 'runs.db'}",
+        workdir,
+        *extra,
+        workflows=workdir / "workflows",
+        env={"KUBECONFIG": str(workdir / "gateway.kubeconfig")},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +82,9 @@ def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="module")
-def gateway(tenants: Tenants) -> Iterator[AuthGateway]:
-    started = AuthGateway(
+def gateway(tenants: Tenants) -> Iterator[GatewayProcess]:
+    started = auth_gateway(
         tenants.workdir,  # type: ignore[attr-defined]
-        tenants,
         "--auth",
         "kubernetes",
         "--auth-audience",
@@ -115,7 +95,7 @@ def gateway(tenants: Tenants) -> Iterator[AuthGateway]:
 
 
 @pytest.fixture(scope="module")
-def shared_runs(tenants: Tenants, gateway: AuthGateway) -> dict[str, dict[str, Any]]:
+def shared_runs(tenants: Tenants, gateway: GatewayProcess) -> dict[str, dict[str, Any]]:
     """One interrupted run in each namespace, started by the admin, for the reading cells."""
     with gateway.client() as client:
         return {
@@ -132,7 +112,7 @@ def test_each_route_answers_what_rbac_implies(
     caller: str,
     where: str,
     tenants: Tenants,
-    gateway: AuthGateway,
+    gateway: GatewayProcess,
     shared_runs: dict[str, dict[str, Any]],
 ) -> None:
     namespace = tenants.a if where == "a" else tenants.b
@@ -185,7 +165,7 @@ def call(
 
 
 def test_a_tenant_probing_another_learns_and_changes_nothing(
-    tenants: Tenants, gateway: AuthGateway
+    tenants: Tenants, gateway: GatewayProcess
 ) -> None:
     """runner-b lists, reads, streams, resumes, cancels and reuses the keys of A's runs."""
     admin, intruder = bearer(tenants.tokens["admin"]), bearer(tenants.tokens["runner-b"])
@@ -241,7 +221,7 @@ def test_a_tenant_probing_another_learns_and_changes_nothing(
 
 
 def test_runs_record_who_started_resumed_and_cancelled_them(
-    tenants: Tenants, gateway: AuthGateway
+    tenants: Tenants, gateway: GatewayProcess
 ) -> None:
     runner = tenants.tokens["runner-a"]
     with gateway.client() as client:
@@ -281,7 +261,7 @@ def test_runs_record_who_started_resumed_and_cancelled_them(
 
 
 def test_workflows_are_listed_only_to_those_who_may_run_or_read_them(
-    tenants: Tenants, gateway: AuthGateway
+    tenants: Tenants, gateway: GatewayProcess
 ) -> None:
     with gateway.client() as client:
 
@@ -310,7 +290,7 @@ def test_workflows_are_listed_only_to_those_who_may_run_or_read_them(
     ids=["empty", "blank", "basic", "two-parts", "huge", "alg-none", "nul", "non-ascii"],
 )
 def test_malformed_credentials_are_a_clear_401_and_never_logged(
-    header: str, tenants: Tenants, gateway: AuthGateway
+    header: str, tenants: Tenants, gateway: GatewayProcess
 ) -> None:
     status, text = raw_get(gateway.port, "/v1/runs", b"Authorization: " + header.encode())
     # uvicorn's HTTP parser refuses a NUL in a header itself (400); everything else is ours
@@ -342,7 +322,7 @@ def raw_get(port: int, path: str, header: bytes) -> tuple[int, str]:
 
 
 def test_the_tokens_of_the_matrix_never_reach_the_log(
-    tenants: Tenants, gateway: AuthGateway
+    tenants: Tenants, gateway: GatewayProcess
 ) -> None:
     log = gateway.log.read_text(errors="replace")
     for caller, token in tenants.tokens.items():
@@ -373,9 +353,8 @@ def test_oidc_mode_verifies_the_api_servers_own_tokens_against_its_discovery_doc
             "--group=system:unauthenticated",
         ),
     )
-    gateway = AuthGateway(
+    gateway = auth_gateway(
         tenants.workdir,  # type: ignore[attr-defined]
-        tenants,
         "--auth",
         mode,
         "--oidc-issuer-url",
