@@ -122,6 +122,8 @@ def run_view(run: dict[str, Any], tracker: StateTracker | None) -> dict[str, Any
         "run": run,
         "steps": steps,
         "active": run["status"] in ACTIVE,
+        # what the gateway says this user may do with the run (older gateways say nothing)
+        "may_update": bool((run.get("permissions") or {}).get("update", True)),
         "took": duration(run.get("startedAt"), run.get("finishedAt")),
         "tokens": {
             "input": sum(int(s.get("inputTokens", 0)) for s in steps),

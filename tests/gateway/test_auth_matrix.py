@@ -133,6 +133,9 @@ def test_each_route_answers_what_rbac_implies(
         if want == 404 and route != "create":
             assert answer.json()["error"]["code"] == "run_not_found"
             assert answer.json()["error"]["message"] == f"run {run['id']!r} not found"
+        if route == "get" and want == 200:
+            may_update = "update" in GRANTS[caller].get(where, frozenset())
+            assert answer.json()["permissions"] == {"get": True, "update": may_update}
         if route == "list" and want == 200:
             listed = {item["id"] for item in answer.json()["items"]}
             readable = "list" in GRANTS[caller].get(where, frozenset())

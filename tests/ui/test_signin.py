@@ -125,24 +125,29 @@ def test_another_user_sees_none_of_it(
 def test_a_viewer_reads_a_run_but_is_refused_changing_it_cleanly(
     browser: Browser, signin_stack: SignInStack, artifacts: Path
 ) -> None:
-    """carol may read A's runs, not change them. The page cannot know that cheaply (the Runs API
-    says nothing about a caller's rights), so it offers the buttons and shows the 403 plainly."""
+    """carol may read A's runs, not change them: the run page offers her no answer or cancel (the
+    gateway says what she may do), and the API refuses them anyway."""
     stack, a = signin_stack, signin_stack.tenancy.a
     waiting = alices_runs(stack)["waiting"]
     with watching(browser) as watched:
         page = watched.page
         open_signed_in(page, stack, "carol", f"/ui/runs/{waiting['id']}")
         expect(page.locator("#run-status")).to_have_text("interrupted")
-        page.get_by_role("button", name="Cancel run").click()
-        expect(page.get_by_role("alert")).to_contain_text("Not allowed")
-        expect(page.get_by_role("alert")).to_contain_text("403 forbidden")
-        expect(page.locator("#run-status")).to_have_text("interrupted")
+        expect(page.locator("#run-created-by")).to_have_text("alice@example.com")
+        expect(page.locator("#read-only-note")).to_be_visible()
+        expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+        expect(page.get_by_role("button", name="Answer and resume")).to_have_count(0)
         page.screenshot(path=str(artifacts / "signin-viewer-refused.png"))
         page.goto(f"{stack.gateway.url}/ui/workflows/{a}/chain")
         page.fill("#input-topic", "not mine to run")
         page.get_by_role("button", name="Start run").click()
         expect(page.get_by_role("alert")).to_contain_text("Not allowed")
+    with stack.api("carol") as api:
+        seen = api.get(f"/v1/runs/{waiting['id']}").json()
+        assert seen["permissions"] == {"get": True, "update": False}
+        assert api.post(f"/v1/runs/{waiting['id']}/cancel").status_code == 403
     with stack.api("alice") as api:
+        assert api.get(f"/v1/runs/{waiting['id']}").json()["permissions"]["update"] is True
         assert api.get(f"/v1/runs/{waiting['id']}").json()["status"] == "interrupted"
         mine = api.get("/v1/runs", params={"workflow": f"{a}/chain", "limit": 200}).json()
     assert not [r for r in mine["items"] if r["input"] == {"topic": "not mine to run"}]

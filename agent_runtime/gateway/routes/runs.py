@@ -126,8 +126,13 @@ async def list_runs(
 
 @router.get("/v1/runs/{run_id}")
 async def get_run(run_id: str, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
+    """The run, with ``permissions``: what the caller may do with it (so that a dashboard offers
+    only those actions; the routes check again)."""
     run = await gateway.access.readable(caller, await gateway.store.get_run(run_id))
-    return await detailed(gateway, run)
+    out = await detailed(gateway, run)
+    update = await gateway.access.may(caller, "update", run.namespace, run.workflow)
+    out["permissions"] = {"get": True, "update": update}
+    return out
 
 
 @router.get("/v1/runs/{run_id}/events", response_model=None)
