@@ -468,3 +468,35 @@ def test_oidc_and_insecure_modes_render_the_gateway_flags(tmp_path: Path) -> Non
     assert "--insecure-no-auth" in pod["containers"][0]["args"]
     assert not any(a.startswith("--auth") for a in pod["containers"][0]["args"])
     assert ("ClusterRole", "ca-configurable-agents-gateway-auth") not in insecure
+
+
+def test_dashboard_sign_in_settings_reach_every_pod_serving_it(tmp_path: Path) -> None:
+    signin = {
+        "issuerUrl": "https://dex.example.com",
+        "clientId": "dashboard",
+        "externalUrl": "https://agents.example.com",
+        "clientSecret": {"existingSecret": "dashboard-oidc"},
+    }
+    for mode in ("sidecar", "deployment"):
+        docs = render(tmp_path, {"ui": {"enabled": True, "mode": mode, "signin": signin}})
+        serving = [
+            c
+            for _, spec in pod_specs(docs)
+            for c in spec["containers"]
+            if c["name"] in ("gateway", "ui")
+        ]
+        assert {c["name"] for c in serving} == {"gateway", "ui"}, mode
+        for container in serving:
+            env = {e["name"]: e for e in container.get("env", [])}
+            assert env["CONFIGURABLE_AGENTS_UI_OIDC_ISSUER_URL"]["value"] == signin["issuerUrl"]
+            assert env["CONFIGURABLE_AGENTS_UI_EXTERNAL_URL"]["value"] == signin["externalUrl"]
+            secret = env["CONFIGURABLE_AGENTS_UI_OIDC_CLIENT_SECRET"]["valueFrom"]
+            assert secret == {"secretKeyRef": {"name": "dashboard-oidc", "key": "client-secret"}}
+    half = helm_template(
+        tmp_path, {"ui": {"signin": {"issuerUrl": "https://dex.example.com"}}}, check=False
+    )
+    assert half.returncode != 0 and "ui.signin: issuerUrl needs clientId" in half.stderr
+    plain = helm_template(
+        tmp_path, {"ui": {"signin": {"issuerUrl": "http://dex.example.com"}}}, check=False
+    )
+    assert plain.returncode != 0 and "/ui/signin/issuerUrl" in plain.stderr

@@ -21,10 +21,28 @@
 {{- define "ca.operator" -}}{{ include "ca.fullname" . | trunc 54 | trimSuffix "-" }}-operator{{- end }}
 {{- define "ca.gateway" -}}{{ include "ca.fullname" . | trunc 55 | trimSuffix "-" }}-gateway{{- end }}
 {{- define "ca.uiSecretName" -}}{{ .Values.ui.secret.existingSecret | default (printf "%s-secret" (include "ca.ui" .)) }}{{- end }}
-{{- define "ca.uiSecretEnv" -}}
+{{- /* The dashboard's settings, for every pod serving it (gateway and UI): the form-signing
+key and, with ui.signin.issuerUrl, OpenID Connect sign-in (client secret from a Secret only). */}}
+{{- define "ca.uiEnv" -}}
 - name: CONFIGURABLE_AGENTS_UI_SECRET
   valueFrom:
     secretKeyRef: {name: {{ include "ca.uiSecretName" . }}, key: {{ .Values.ui.secret.key }}}
+{{- with .Values.ui.signin }}
+{{- if .issuerUrl }}
+{{- if not (and .clientId .externalUrl .clientSecret.existingSecret) }}
+{{- fail "ui.signin: issuerUrl needs clientId, externalUrl and clientSecret.existingSecret" }}
+{{- end }}
+- name: CONFIGURABLE_AGENTS_UI_OIDC_ISSUER_URL
+  value: {{ .issuerUrl | quote }}
+- name: CONFIGURABLE_AGENTS_UI_OIDC_CLIENT_ID
+  value: {{ .clientId | quote }}
+- name: CONFIGURABLE_AGENTS_UI_EXTERNAL_URL
+  value: {{ .externalUrl | quote }}
+- name: CONFIGURABLE_AGENTS_UI_OIDC_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef: {name: {{ .clientSecret.existingSecret }}, key: {{ .clientSecret.key }}}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- define "ca.ui" -}}{{ include "ca.fullname" . | trunc 60 | trimSuffix "-" }}-ui{{- end }}
 {{- define "ca.postgres" -}}{{ include "ca.fullname" . | trunc 54 | trimSuffix "-" }}-postgres{{- end }}
