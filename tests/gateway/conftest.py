@@ -80,3 +80,28 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
 @pytest.fixture
 def gateway(start_gateway: Callable[..., GatewayProcess], sqlite_url: str) -> GatewayProcess:
     return start_gateway(sqlite_url)
+
+
+#: One node whose scripted model takes ``delay``: runs to watch, wait on or cap.
+SLOW = """
+apiVersion: configurable-agents.io/v1alpha1
+kind: Workflow
+metadata: {{name: slow, namespace: {namespace}}}
+spec:
+  state: {{topic: {{type: string}}, answer: {{type: string}}}}
+  input: [topic]
+  output: [answer]
+  models: {{m: {{provider: scripted, responses: ["done"], delay: {delay}}}}}
+  nodes:
+    - {{name: think, type: llm, model: m, prompt: "{{{{ topic }}}}", output: answer}}
+  edges:
+    - {{from: START, to: think}}
+    - {{from: think, to: END}}
+"""
+
+
+def slow_workflow(folder: Path, *, namespace: str = "default", delay: str = "1s") -> Path:
+    """A folder holding the ``slow`` Workflow, to serve with ``--workflows``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "slow.yaml").write_text(SLOW.format(namespace=namespace, delay=delay))
+    return folder

@@ -11,34 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gateway.conftest import GatewayProcess
+from tests.gateway.conftest import GatewayProcess, slow_workflow
 from tests.processes import metric
 
 pytestmark = pytest.mark.slow
 
-SLOW = """
-apiVersion: configurable-agents.io/v1alpha1
-kind: Workflow
-metadata: {name: slow, namespace: team}
-spec:
-  state: {topic: {type: string}, answer: {type: string}}
-  input: [topic]
-  output: [answer]
-  models: {m: {provider: scripted, responses: ["done"], delay: 1s}}
-  nodes:
-    - {name: think, type: llm, model: m, prompt: "{{ topic }}", output: answer}
-  edges:
-    - {from: START, to: think}
-    - {from: think, to: END}
-"""
-
 
 @pytest.fixture
 def workflows(tmp_path: Path) -> Path:
-    folder = tmp_path / "workflows"
-    folder.mkdir()
-    (folder / "slow.yaml").write_text(SLOW)
-    return folder
+    return slow_workflow(tmp_path / "workflows", namespace="team")
 
 
 def create(gateway: GatewayProcess, **body: object) -> httpx.Response:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.gateway.conftest import GatewayProcess
+from tests.gateway.conftest import GatewayProcess, slow_workflow
 
 LINEAR = "/v1/workflows/default/linear-chain/runs"
 HUMAN = "/v1/workflows/default/human-approval/runs"
@@ -250,25 +250,7 @@ def test_an_idempotency_key_reused_with_other_input_is_a_conflict(gateway: Gatew
 def test_wait_is_bounded_and_then_answered_as_without_it(
     start_gateway: Callable[..., GatewayProcess], sqlite_url: str, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "workflows"
-    folder.mkdir()
-    (folder / "slow.yaml").write_text(
-        """
-apiVersion: configurable-agents.io/v1alpha1
-kind: Workflow
-metadata: {name: slow}
-spec:
-  state: {topic: {type: string}, answer: {type: string}}
-  input: [topic]
-  output: [answer]
-  models: {m: {provider: scripted, responses: ["done"], delay: 3s}}
-  nodes:
-    - {name: think, type: llm, model: m, prompt: "{{ topic }}", output: answer}
-  edges:
-    - {from: START, to: think}
-    - {from: think, to: END}
-"""
-    )
+    folder = slow_workflow(tmp_path / "workflows", delay="3s")
     gateway = start_gateway(
         sqlite_url, workflows=folder, env={"CONFIGURABLE_AGENTS_WAIT_TIMEOUT": "0.5"}
     )

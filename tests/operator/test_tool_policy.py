@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.operator.conftest import OperatorProcess, eventually
+from tests.operator.conftest import OperatorProcess, eventually, restart_with
 from tests.operator.test_agentpool import get, pool_yaml, wait_ready
 from tests.operator.test_workflow import condition
 
@@ -48,10 +48,7 @@ def configure(operator: OperatorProcess) -> Iterator[Configure]:
     """Restart the session's operator with this tool policy; the session's again afterwards."""
 
     def restart(settings: dict[str, str]) -> None:
-        with pytest.MonkeyPatch.context() as env:
-            for name, value in settings.items():
-                env.setenv(PREFIX + name, value)
-            operator.restart()  # (it reads its policy when it starts)
+        restart_with(operator, PREFIX, settings)
 
     try:
         yield restart
