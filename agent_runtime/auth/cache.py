@@ -24,8 +24,6 @@ class DecisionCache(Generic[V]):
             maxsize=maxsize, ttu=lambda _key, value, now: now + ttl(value), timer=time.monotonic
         )
         self._pending: dict[Hashable, asyncio.Future[V]] = {}
-        #: Questions actually asked (misses), for benchmarks and tests.
-        self.asked = 0
 
     async def get(self, key: Hashable, ask: Callable[[], Awaitable[V]]) -> V:
         try:
@@ -38,12 +36,9 @@ class DecisionCache(Generic[V]):
             except asyncio.CancelledError:
                 if not pending.cancelled():
                     raise  # this waiter was cancelled, not the question
-        if key in self._cache:  # answered while this waiter slept
-            return self._cache[key]
         future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            self.asked += 1
             value = await ask()
         except asyncio.CancelledError:
             future.cancel()  # waiters ask again themselves

@@ -82,8 +82,6 @@ class OidcVerifier:
         self.cache: DecisionCache[tuple[Identity | None, float]] = DecisionCache(
             lambda found: found[1]
         )
-        #: How often the JWKS was fetched (tests watch rotation through it).
-        self.key_fetches = 0
 
     def claims_issuer(self, token: str) -> bool:
         """Whether ``token`` is a JWT naming our issuer (so TokenReview need not be asked)."""
@@ -173,7 +171,6 @@ class OidcVerifier:
                 log.warning("fetching the OpenID provider's keys failed: %s", exc)
                 raise AuthUnavailable("the OpenID provider's keys could not be fetched") from None
             self._fetched_at = time.monotonic()
-            self.key_fetches += 1
             AuthMetrics.for_registry().reviews.labels("OIDCKeys").inc()
             return True
 

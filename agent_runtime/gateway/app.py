@@ -24,15 +24,19 @@ from agent_runtime.gateway.state import Gateway
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.kube import KubeClient
+from agent_runtime.policy import ToolPolicy
 from agent_runtime.stores import StoreError, open_store
 
 log = logging.getLogger(__name__)
 
 
-def make_dispatcher(settings: GatewaySettings, registry: EndpointRegistry | None) -> Dispatcher:
-    """Agents from the cluster's registry, from a fixed list, or in this process."""
+def make_dispatcher(
+    settings: GatewaySettings, registry: EndpointRegistry | None, policy: ToolPolicy
+) -> Dispatcher:
+    """Agents from the cluster's registry, from a fixed list, or in this process (whose tools
+    run under ``policy``)."""
     if registry is None and not settings.agents:
-        return LocalDispatcher(TaskExecutor(policy=settings.tool_policy()))
+        return LocalDispatcher(TaskExecutor(policy=policy))
     from agent_runtime.engine.remote import EndpointSource, HttpDispatcher, StaticEndpoints
 
     source: EndpointSource = StaticEndpoints(settings.agents) if settings.agents else registry  # type: ignore[assignment]
@@ -79,8 +83,8 @@ async def serving(
             dispatcher,
             worker,
             catalog,
+            Admission(settings, store),
             access=access or Access(),
-            admission=Admission(settings, store),
             watches=list(watches),
         )
         worker.on_settled = gateway.notify
@@ -94,7 +98,8 @@ async def serving(
 
 
 def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> FastAPI:
-    served = catalog or Catalog(policy=settings.tool_policy())
+    policy = settings.tool_policy()  # read once: the catalog and in-process tools share it
+    served = catalog or Catalog(policy=policy)
     if settings.workflows is not None:
         served.load_folder(settings.workflows)
 
@@ -122,7 +127,7 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
                     part.start()
                     stack.push_async_callback(part.stop)
                 watches += [registry.watches, watched.watches]
-            dispatcher = make_dispatcher(settings, registry)
+            dispatcher = make_dispatcher(settings, registry, policy)
             async with serving(app, settings, served, dispatcher, watches=watches, access=access):
                 yield
 

@@ -35,7 +35,7 @@ async def refresh(gateway: Gateway) -> None:
     try:
         async with asyncio.timeout(STORE_TIMEOUT):
             queued = await gateway.store.count_runs(RunStatus.QUEUED)
-            if gateway.admission is not None and gateway.settings.namespace_max_in_flight:
+            if gateway.settings.namespace_max_in_flight:
                 for namespace in gateway.known_namespaces():
                     running = await gateway.admission.in_flight(namespace)
                     metrics.namespace_in_flight.labels(namespace).set(running)

@@ -28,8 +28,8 @@ class Gateway:
     dispatcher: Dispatcher
     worker: RunWorker
     catalog: Catalog
+    admission: Admission
     access: Access = field(default_factory=Access)
-    admission: Admission | None = None
     #: The cluster watches feeding the catalog and the registry (none without ``kubernetes``).
     watches: list[NamespacedWatches] = field(default_factory=list)
     _settled: defaultdict[str, asyncio.Event] = field(

@@ -76,9 +76,7 @@ async def create_run(
         return error(404, "workflow_not_found", f"no workflow {namespace}/{name}")
     if entry.workflow is None or not entry.ready:
         return error(409, "workflow_not_ready", "; ".join(entry.problems) or "not ready")
-    if gateway.admission is not None and (
-        refused := await gateway.admission.admit(caller, namespace, queue=body.queue)
-    ):
+    if refused := await gateway.admission.admit(caller, namespace, queue=body.queue):
         code = "namespace_busy" if refused.limit == "namespace_in_flight" else "rate_limited"
         answer = error(429, code, refused.message, {"limit": refused.limit})
         answer.headers["Retry-After"] = str(refused.retry_after)
