@@ -212,10 +212,11 @@ def _settings(kind: type[S], **values: Any) -> S:
     try:
         return kind(**values)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        ]
+        problems = []
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e["loc"])  # empty for a rule over several settings
+            message = e["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message}" if where else message)
         raise click.UsageError("; ".join(problems)) from None
 
 

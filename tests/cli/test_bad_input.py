@@ -211,3 +211,4 @@ def test_serve_refuses_to_run_unauthenticated_where_others_can_reach_it(
     assert done.returncode == 2, done.stderr
     assert expected in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+    assert "Error: :" not in done.stderr  # a rule over several settings names no empty field
