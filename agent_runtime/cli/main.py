@@ -414,6 +414,12 @@ def ui(gateway_url: str, host: str, port: int, no_chat: bool, signin: SignInSett
         raise click.BadParameter(
             f"{gateway_url!r}: expected an http:// or https:// URL", param_hint="--gateway"
         )
+    if "@" in gateway_url.split("://", 1)[1].split("/", 1)[0]:
+        # credentials there would be sent instead of each user's own
+        raise click.BadParameter(
+            "the URL may not hold credentials: the dashboard acts as each signed-in user",
+            param_hint="--gateway",
+        )
     try:
         app = create_ui_app(gateway_url, chat=not no_chat, signin=signin)
     except UiSecretError as exc:

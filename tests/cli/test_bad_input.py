@@ -212,3 +212,19 @@ def test_serve_refuses_to_run_unauthenticated_where_others_can_reach_it(
     assert expected in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert "Error: :" not in done.stderr  # a rule over several settings names no empty field
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("notaurl", "expected an http:// or https:// URL"),
+        ("http://admin:secret@127.0.0.1:8000", "may not hold credentials"),
+    ],
+)
+def test_ui_refuses_a_gateway_url_it_cannot_use(
+    url: str, expected: str, cli_env: dict[str, str]
+) -> None:
+    done = run_cli(["ui", "--gateway", url, "--port", "0"], cli_env)
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr and "--gateway" in done.stderr
+    assert "secret" not in done.stderr and "Traceback" not in done.stderr
