@@ -62,7 +62,15 @@ METADATA_NAMES = frozenset(
         "metadata.packet.net",
     }
 )
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+#: The well-known NAT64 prefix: its last 32 bits are the IPv4 address it translates to.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: Ranges Python's ``is_global`` calls global that no server of the internet is in: old IPv6
+#: site-local, IETF protocol assignments, and local-use NAT64 (whose IPv4 part can sit anywhere).
+_NOT_GLOBAL = (
+    ipaddress.ip_network("fec0::/10"),
+    ipaddress.ip_network("192.0.0.0/24"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+)
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _BROADCAST = ipaddress.ip_address("255.255.255.255")
 _LABEL = re.compile(r"^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$")
@@ -126,7 +134,7 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
         return None
     if address.ipv4_mapped is not None:
         return address.ipv4_mapped
-    if any(address in net for net in _NAT64):
+    if address in _NAT64:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address.sixtofour
 
@@ -137,7 +145,8 @@ def classify(address: IPAddress) -> AddressClass:
     if inner is not None:
         inner_class = classify(inner)
         mapped = isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None
-        if mapped or inner_class is not AddressClass.PUBLIC:
+        # a translated public IPv4 address (DNS64 on an IPv6-only network) is as public
+        if mapped or address in _NAT64 or inner_class is not AddressClass.PUBLIC:
             return inner_class
     if address in METADATA_ADDRESSES:
         return AddressClass.METADATA
@@ -151,7 +160,7 @@ def classify(address: IPAddress) -> AddressClass:
         return AddressClass.MULTICAST
     if address == _BROADCAST or address.is_reserved:
         return AddressClass.RESERVED
-    if not address.is_global:
+    if not address.is_global or any(address in net for net in _NOT_GLOBAL):
         return AddressClass.PRIVATE
     return AddressClass.PUBLIC
 

@@ -39,7 +39,7 @@ class FunctionPattern:
 
     @classmethod
     def parse(cls, text: str) -> FunctionPattern:
-        found = _PATTERN.match(text.strip())
+        found = _PATTERN.fullmatch(text.strip())
         if found is None:
             raise ValueError(f"{text!r} is not a function pattern (use {PATTERN_FORMS})")
         return cls(
@@ -50,7 +50,7 @@ class FunctionPattern:
         )
 
     def matches(self, path: str) -> bool:
-        found = _PATH.match(path)
+        found = _PATH.fullmatch(path)
         if found is None:
             return False
         module, attr = found["module"], found["attr"]
@@ -65,4 +65,4 @@ class FunctionPattern:
 
 def well_formed(path: str) -> bool:
     """Whether ``path`` is ``module:attr`` with dotted identifiers (no empty or relative parts)."""
-    return _PATH.match(path) is not None
+    return _PATH.fullmatch(path) is not None

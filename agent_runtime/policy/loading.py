@@ -110,6 +110,8 @@ def _read(file: str | Path) -> dict[str, Any]:
         text = Path(file).read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{file}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"{file}: not UTF-8 text") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
