@@ -114,6 +114,9 @@ class SecurityHeaders:
                 headers.setdefault("Content-Security-Policy", self.csp)
                 for name, value in _FIXED.items():
                     headers[name] = value
+                if headers.get("content-type", "").startswith(("text/html", "application/json")):
+                    # pages hold one user's runs: no shared cache, no back button after sign-out
+                    headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -229,3 +229,11 @@ def test_a_cookie_set_over_https_is_secure() -> None:
         assert answer.status_code == 502
         assert ("secure" in answer.headers["set-cookie"].lower()) is secure, base
         assert answer.headers["x-frame-options"] == "DENY"
+
+
+def test_pages_are_not_cached_but_static_files_may_be(dashboard_url: str) -> None:
+    page = httpx.get(f"{dashboard_url}/ui/runs", timeout=30)
+    assert page.headers["Cache-Control"] == "no-store"
+    static = httpx.get(f"{dashboard_url}/ui/static/dashboard.css", timeout=30)
+    assert static.status_code == 200
+    assert "no-store" not in static.headers.get("Cache-Control", "")
