@@ -127,9 +127,12 @@ def test_a_token_counts_as_expired_a_little_early() -> None:
     assert cookie_size({"signin": signed_in.to_session()}) < 200
 
 
-def test_the_session_key_is_not_the_csrf_key() -> None:
-    assert session_key(b"k" * 32) != (b"k" * 32).decode()
+def test_the_session_key_is_derived_from_the_ui_secret_alike_on_every_replica() -> None:
+    """Replicas sharing CONFIGURABLE_AGENTS_UI_SECRET sign sessions alike; another secret (or the
+    secret itself, which signs CSRF tokens) is another key."""
+    assert session_key(b"k" * 32) == session_key(b"k" * 32)
     assert session_key(b"k" * 32) != session_key(b"j" * 32)
+    assert "k" * 16 not in session_key(b"k" * 32)
 
 
 class StandIn:
