@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent_runtime.spec.common import Condition, ObjectMeta, SpecModel
+from agent_runtime.spec.errors import Problem, SpecError
 
 Capability = Annotated[
     str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -57,6 +59,66 @@ class PodTemplate(SpecModel):
     service_account_name: str | None = None
 
 
+def parse_cidr(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IPv4 or IPv6 CIDR as NetworkPolicy takes it: with a prefix length, no host bits set."""
+    if "/" not in value:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 or IPv6 CIDR") from None
+        raise ValueError(f"{value!r} has no prefix length: write {value}/{address.max_prefixlen}")
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 or IPv6 CIDR") from exc
+        raise ValueError(f"{value!r} has host bits set: write {network}") from None
+
+
+class EgressPort(SpecModel):
+    """A destination port, as in a NetworkPolicyPort."""
+
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+
+
+class EgressRule(SpecModel):
+    """Addresses the pool's pods may reach: a CIDR but its except networks, on ports (none: all)."""
+
+    cidr: str = Field(max_length=64)
+    except_: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, alias="except", max_length=32
+    )
+    ports: list[EgressPort] = Field(default_factory=list, max_length=32)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        parse_cidr(value)
+        return value
+
+    @model_validator(mode="after")
+    def _excepts_inside(self) -> EgressRule:
+        network = parse_cidr(self.cidr)
+        problems: list[Problem] = []
+        for i, value in enumerate(self.except_):
+            try:
+                inner = parse_cidr(value)
+            except ValueError as exc:
+                problems.append(Problem(f"except[{i}]", str(exc)))
+                continue
+            if inner.version != network.version or not (
+                inner != network and inner.subnet_of(network)  # type: ignore[arg-type]
+            ):
+                message = f"{value} must be a smaller network inside {self.cidr}"
+                problems.append(Problem(f"except[{i}]", message))
+        if problems:
+            raise SpecError(problems)
+        return self
+
+
 class AgentPoolSpec(SpecModel):
     capabilities: list[Capability] = Field(min_length=1)
     image: str = ""
@@ -67,6 +129,9 @@ class AgentPoolSpec(SpecModel):
     env: list[EnvVar] = Field(default_factory=list)
     resources: dict[str, Any] = Field(default_factory=dict)
     pod_template: PodTemplate = Field(default_factory=PodTemplate)
+    #: Where the pool's pods may connect besides DNS (and what the platform adds): the operator
+    #: makes it a NetworkPolicy. Empty: nowhere else.
+    egress: list[EgressRule] = Field(default_factory=list, max_length=64)
 
     @model_validator(mode="after")
     def _unique_capabilities(self) -> AgentPoolSpec:

@@ -93,6 +93,15 @@ _NAME_RULE = _rule(
 
 # Admission-time rules by schema path. ``from`` and ``output`` hold a string or a list or mapping,
 # which CEL cannot see, so the rules on them (one entry, sources exist, routers branch) and those
+# An AgentPool's egress CIDRs (CEL's CIDR library: Kubernetes 1.31 and later).
+_CIDR_RULES = [
+    _rule("isCIDR(self)", "must be an IPv4 or IPv6 CIDR such as 203.0.113.0/24"),
+    _rule(
+        "!isCIDR(self) || cidr(self).masked() == cidr(self)",
+        "must not have host bits set (203.0.113.0/24, not 203.0.113.7/24)",
+    ),
+]
+
 # too costly to estimate (branch targets exist, reachability) are left to the operator, which
 # validates with the models and reports them in the Ready condition.
 _RULES: dict[str, list[Schema]] = {
@@ -236,6 +245,17 @@ def _preserve(description: str = "", *, object_: bool = False) -> Schema:
     if description:
         out["description"] = description
     out[PRESERVE] = True
+    "AgentPool.spec.egress[].cidr": _CIDR_RULES,
+    "AgentPool.spec.egress[].except[]": _CIDR_RULES,
+    "AgentPool.spec.egress[]": [
+        _rule(
+            "!has(self.except) || !isCIDR(self.cidr) || self.except.all(e, !isCIDR(e) || "
+            "(cidr(self.cidr).containsCIDR(e) && "
+            "cidr(e).prefixLength() > cidr(self.cidr).prefixLength()))",
+            "every 'except' must be a smaller network inside 'cidr'",
+            ".except",
+        ),
+    ],
     return out
 
 
