@@ -91,8 +91,6 @@ _NAME_RULE = _rule(
     "metadata.name must be a DNS label: at most 63 lowercase letters, digits and '-'",
 )
 
-# Admission-time rules by schema path. ``from`` and ``output`` hold a string or a list or mapping,
-# which CEL cannot see, so the rules on them (one entry, sources exist, routers branch) and those
 # An AgentPool's egress CIDRs (CEL's CIDR library: Kubernetes 1.31 and later).
 _CIDR_RULES = [
     _rule("isCIDR(self)", "must be an IPv4 or IPv6 CIDR such as 203.0.113.0/24"),
@@ -102,6 +100,8 @@ _CIDR_RULES = [
     ),
 ]
 
+# Admission-time rules by schema path. ``from`` and ``output`` hold a string or a list or mapping,
+# which CEL cannot see, so the rules on them (one entry, sources exist, routers branch) and those
 # too costly to estimate (branch targets exist, reachability) are left to the operator, which
 # validates with the models and reports them in the Ready condition.
 _RULES: dict[str, list[Schema]] = {
@@ -237,14 +237,6 @@ _RULES: dict[str, list[Schema]] = {
             "valueFrom.secretKeyRef instead of a literal value'",
         ),
     ],
-}
-
-
-def _preserve(description: str = "", *, object_: bool = False) -> Schema:
-    out: Schema = {"type": "object"} if object_ else {}
-    if description:
-        out["description"] = description
-    out[PRESERVE] = True
     "AgentPool.spec.egress[].cidr": _CIDR_RULES,
     "AgentPool.spec.egress[].except[]": _CIDR_RULES,
     "AgentPool.spec.egress[]": [
@@ -256,6 +248,14 @@ def _preserve(description: str = "", *, object_: bool = False) -> Schema:
             ".except",
         ),
     ],
+}
+
+
+def _preserve(description: str = "", *, object_: bool = False) -> Schema:
+    out: Schema = {"type": "object"} if object_ else {}
+    if description:
+        out["description"] = description
+    out[PRESERVE] = True
     return out
 
 
