@@ -1,7 +1,9 @@
 """The platform tool policy as tools apply it: the one given, else the environment's.
 
-Entry points pass their own: ``run`` the ``local`` preset, agents ``AgentSettings.tool_policy()``
-and gateways ``load_policy()`` (both start from ``cluster``). A process that passes none gets
+Entry points pass their own: ``run`` the ``local`` preset (``cli.policy.local_policy``), agents
+``AgentSettings.tool_policy()`` (``cluster``), gateways ``GatewaySettings.tool_policy()``
+(``local`` only for a ``serve`` on a loopback address without ``--kubernetes``, else ``cluster``).
+Anything else (a ``TaskExecutor`` or ``ToolBox`` built without a policy) gets
 ``load_policy(default=DEFAULT_PRESET)``, whatever ``CONFIGURABLE_AGENTS_POLICY_*`` says over it.
 """
 
@@ -11,10 +13,10 @@ from agent_runtime.policy import PolicyError, Preset, ToolPolicy, load_policy
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools.base import ToolError
 
-#: The preset of a process that passes no policy and sets none in its environment. ``local``
-#: (functions allowed; metadata, link-local and private addresses refused) only while entry
-#: points and tests do not all pass their own yet; it becomes ``cluster`` then.
-DEFAULT_PRESET: Preset = "local"
+#: The preset of a process that passes no policy and sets none in its environment: ``cluster``
+#: (no functions; loopback, private, metadata and link-local addresses refused). Whoever forgot to
+#: choose gets the strict one; ``local`` is only ever chosen on purpose.
+DEFAULT_PRESET: Preset = "cluster"
 
 
 def policy_or_default(policy: ToolPolicy | None) -> ToolPolicy:
