@@ -8,12 +8,16 @@ swap in another address). TLS still verifies the certificate against the host's 
 the ``Host`` header is the URL's own. Each host gets its own connection pool, so a connection made
 for one name is never reused for another name on the same address.
 
+A lookup never holds its caller: cancelled (a tool's timeout), the request ends at once and the
+lookup is left to finish on its own, whether or not the resolver heeds the cancellation.
+
 Guarded clients ignore ``HTTP(S)_PROXY``: through a proxy the guard would check the proxy's
 address instead of the destination's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import socket
@@ -32,6 +36,10 @@ from agent_runtime.tools.base import ToolError
 
 #: Resolves a host name (never an address) for a port to the addresses it has.
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+#: Lookups whose callers gave up on them, kept referenced until they end by themselves.
+_ABANDONED: set[asyncio.Future[Sequence[str]]] = set()
 
 
 class EgressRefused(ToolError):
@@ -77,7 +85,7 @@ class EgressGuard:
         if admitted.address is not None:
             return admitted, [admitted.address]
         try:
-            found = await self.resolver(admitted.host, port_of(admitted.url))
+            found = await _abandonable(self.resolver(admitted.host, port_of(admitted.url)))
         except OSError as exc:
             raise ToolError(
                 f"cannot resolve {admitted.host}: {exc.strerror or exc}", retryable=True
@@ -98,6 +106,26 @@ class EgressGuard:
                 raise EgressRefused(f"refused {str(url)!r}: {exc}") from None
             addresses.append(address)
         return admitted, addresses
+
+
+async def _abandonable(lookup: Awaitable[Sequence[str]]) -> Sequence[str]:
+    """The lookup's answer. Cancelled, the caller goes at once; the lookup is cancelled too but
+    not waited for: a resolver may not heed it (one that waits for its thread in ``getaddrinfo``,
+    which nothing can stop), and the caller's timeout must bound the whole call."""
+    task = asyncio.ensure_future(lookup)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()
+        _ABANDONED.add(task)
+        task.add_done_callback(_forget)
+        raise
+
+
+def _forget(task: asyncio.Future[Sequence[str]]) -> None:
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # read, so that an abandoned failure is not logged as never retrieved
 
 
 class _Guarded:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
+from agent_runtime.policy import ToolPolicy
+from agent_runtime.spec.workflow import HttpGetTool as HttpGetSpec
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools import ToolBox, ToolError
 from agent_runtime.tools.http_get import HttpGetTool
@@ -215,3 +220,58 @@ async def test_connection_refused_is_retryable() -> None:
 async def test_invalid_prefix_is_refused_at_create(prefix: str) -> None:
     with pytest.raises(ToolError, match="invalid allow prefix"):
         await HttpGetTool.create(spec([prefix]))
+
+
+async def test_a_slow_name_lookup_is_bounded_by_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The system resolver, its getaddrinfo slower than the tool's timeout: the call ends on time."""
+    lookup = socket.getaddrinfo
+
+    def slow_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in ("slow.test", b"slow.test"):
+            time.sleep(1.0)
+            return lookup("127.0.0.1", *args, **kwargs)
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    tool = await HttpGetTool.create(
+        ToolSpec(name="fetch", http_get=HttpGetSpec(allow=["http://slow.test/"], timeout=0.2)),
+        policy=ToolPolicy(egress_allow=["*"], allow_loopback=True),
+    )
+    started = time.monotonic()
+    with pytest.raises(ToolError, match=r"timed out after 0\.2s") as caught:
+        await tool.call({"url": "http://slow.test/page"})
+    assert time.monotonic() - started < 0.6
+    assert caught.value.retryable
+    await tool.aclose()
+
+
+async def test_a_resolver_deaf_to_cancellation_does_not_hold_the_call() -> None:
+    """A resolver that goes on waiting when cancelled (as one waiting for its own thread) is
+    left behind: the call still ends at its timeout, not when the lookup does."""
+    finished = asyncio.Event()
+
+    async def stubborn(host: str, port: int) -> list[str]:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 1.5
+        while (left := end - loop.time()) > 0:
+            try:
+                await asyncio.sleep(left)
+            except asyncio.CancelledError:
+                continue
+        finished.set()
+        return ["127.0.0.1"]
+
+    tool = await HttpGetTool.create(
+        ToolSpec(name="fetch", http_get=HttpGetSpec(allow=["http://slow.test/"], timeout=0.2)),
+        policy=ToolPolicy(egress_allow=["*"], allow_loopback=True),
+        resolver=stubborn,
+    )
+    started = time.monotonic()
+    with pytest.raises(ToolError, match=r"timed out after 0\.2s") as caught:
+        await tool.call({"url": "http://slow.test/page"})
+    assert time.monotonic() - started < 0.6
+    assert caught.value.retryable
+    await tool.aclose()
+    await asyncio.wait_for(finished.wait(), 5)  # the abandoned lookup ends by itself
