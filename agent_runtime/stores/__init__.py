@@ -5,6 +5,7 @@ Backends are chosen by URL (``sqlite:///path.db``, ``postgresql://...``, ``s3://
 
 from agent_runtime.stores.base import (
     Actor,
+    Amount,
     InvalidTransition,
     RunEvent,
     RunNotFound,
@@ -12,6 +13,7 @@ from agent_runtime.stores.base import (
     RunRecord,
     RunStatus,
     RunStore,
+    Spend,
     StepRecord,
     StepStatus,
     StoreError,
@@ -20,6 +22,7 @@ from agent_runtime.stores.url import open_store
 
 __all__ = [
     "Actor",
+    "Amount",
     "InvalidTransition",
     "RunEvent",
     "RunNotFound",
@@ -27,6 +30,7 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "RunStore",
+    "Spend",
     "StepRecord",
     "StepStatus",
     "StoreError",

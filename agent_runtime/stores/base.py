@@ -55,6 +55,24 @@ class Actor(Record):
     service_account_namespace: str | None = None
 
 
+class Approval(Record):
+    """A person's yes or no to a tool call that waited for it, or to a run at a limit."""
+
+    node: str
+    visit: int = 0
+    #: ``approval`` (a gated tool call), or the limit reached: ``maxTokens``, ``maxToolCalls``,
+    #: ``namespaceBudget``.
+    reason: str
+    call_id: str | None = None
+    tool: str | None = None
+    limit: str | None = None
+    period: str | None = None
+    approved: bool
+    comment: str = ""
+    by: Actor | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
 class RunRecord(Record):
     id: str
     namespace: str = "default"
@@ -77,6 +95,8 @@ class RunRecord(Record):
     #: Who last answered the run's human node, and who cancelled it.
     resumed_by: Actor | None = None
     cancelled_by: Actor | None = None
+    #: Every approval given or refused, oldest first.
+    approvals: list[Approval] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -111,6 +131,20 @@ class RunEvent(Record):
 class RunPage(Record):
     items: list[RunRecord]
     next_cursor: str | None = None
+
+
+class Amount(Record):
+    """Tokens and their estimated cost (currency units of the platform's price table)."""
+
+    tokens: int = 0
+    cost: float = 0.0
+
+
+class Spend(Record):
+    """A namespace's spend in the UTC day and month of some moment (``RunStore.get_spend``)."""
+
+    day: Amount = Field(default_factory=Amount)
+    month: Amount = Field(default_factory=Amount)
 
 
 class StoreError(RuntimeError):
@@ -322,6 +356,34 @@ class RunStore(ABC):
         await self.open()
         await self.close()
         return ["store ready: its schema is applied"]
+
+    @abstractmethod
+    async def add_spend(self, namespace: str, *, tokens: int, cost: float, at: datetime) -> None:
+        """Add to a namespace's spend in the UTC day and month of ``at``, atomically, with every
+        replica sharing the store adding at once (the namespace budgets' counters)."""
+
+    @abstractmethod
+    async def get_spend(self, namespace: str, *, at: datetime) -> Spend:
+        """A namespace's spend in the UTC day and month of ``at`` (zero when nothing was added)."""
+
+
+#: Spend counters are kept this long after their day (a month and the one before it, and more),
+#: then removed (SQL stores on a later write, DynamoDB by its TTL).
+SPEND_KEPT = timedelta(days=70)
+
+
+def spend_day(at: datetime) -> str:
+    """The UTC day of ``at`` (naive means UTC) as ``YYYY-MM-DD``: a day's spend counter."""
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC)
+    return at.strftime("%Y-%m-%d")
+
+
+def spend_cutoff(at: datetime) -> str:
+    """The first day whose spend is still kept when writing at ``at`` (never later than what
+    the clock says, so a writer whose ``at`` runs ahead removes nothing current)."""
+    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    return spend_day(min(aware, utcnow()) - SPEND_KEPT)
 
 
 def gcra(tat: float | None, now: float, *, rate: float, burst: int) -> tuple[float | None, float]:

@@ -35,18 +35,22 @@ from agent_runtime.stores.base import (
     RunPage,
     RunRecord,
     RunStatus,
+    Spend,
     StepRecord,
     StoreError,
     apply_transition,
     decode_cursor,
     page_of,
     run_filters,
+    spend_day,
     utcnow,
 )
 from agent_runtime.stores.coalescing import DeferringStore, StepOutbox
 from agent_runtime.stores.postgres_checkpoints import SCHEMA as CHECKPOINT_SCHEMA
 from agent_runtime.stores.postgres_checkpoints import PostgresCheckpointer
 from agent_runtime.stores.postgres_records import record_ctes, write_records
+from agent_runtime.stores.postgres_spend import SCHEMA as SPEND_SCHEMA
+from agent_runtime.stores.postgres_spend import add_spend, get_spend
 from agent_runtime.stores.url import redact
 
 #: Schema versions, applied in order under an advisory lock; the position is the version number
@@ -102,6 +106,8 @@ MIGRATIONS = [
     """
     CREATE TABLE ca_rate_limits (key TEXT COLLATE "C" PRIMARY KEY, tat DOUBLE PRECISION NOT NULL);
     """,
+    # Namespace spend against the platform's budgets (postgres_spend).
+    SPEND_SCHEMA,
 ]
 
 #: pg_advisory_xact_lock key for MIGRATIONS.
@@ -182,6 +188,8 @@ class PostgresStore(DeferringStore):
         self._outbox = StepOutbox()
         self._known: dict[str, RunRecord] = {}
         self._saver: PostgresCheckpointer | None = None
+        #: Each namespace's day this object last removed its old spend rows (once a day).
+        self._spend_pruned: dict[str, str] = {}
 
     # ------------------------------------------------------------------ opening and errors
 
@@ -582,6 +590,18 @@ class PostgresStore(DeferringStore):
             )
             row = await cur.fetchone()
         return max(float(row["wait"]) if row else 0.0, 0.001)
+
+    async def add_spend(self, namespace: str, *, tokens: int, cost: float, at: datetime) -> None:
+        day = spend_day(at)
+        prune = self._spend_pruned.get(namespace) != day
+        async with self._connection() as conn:
+            await add_spend(conn, namespace, tokens=tokens, cost=cost, at=at, prune=prune)
+        if prune:
+            self._spend_pruned[namespace] = day
+
+    async def get_spend(self, namespace: str, *, at: datetime) -> Spend:
+        async with self._connection() as conn:
+            return await get_spend(conn, namespace, at=at)
 
     async def renew_lease(self, run_id: str, *, owner: str, ttl: float) -> bool:
         expires = utcnow() + timedelta(seconds=ttl)

@@ -15,11 +15,13 @@ import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agent_runtime.stores.base import (
+    Amount,
     RunEvent,
     RunNotFound,
     RunPage,
     RunRecord,
     RunStatus,
+    Spend,
     StepRecord,
     StoreError,
     apply_transition,
@@ -27,6 +29,8 @@ from agent_runtime.stores.base import (
     gcra,
     page_of,
     run_filters,
+    spend_cutoff,
+    spend_day,
     utcnow,
 )
 from agent_runtime.stores.coalescing import DeferringStore, StepOutbox
@@ -71,6 +75,16 @@ MIGRATIONS = [
     CHECKPOINT_SCHEMA,
     # Rate limits (one process or several on one file): each key's theoretical arrival time.
     "CREATE TABLE IF NOT EXISTS ca_rate_limits (key TEXT PRIMARY KEY, tat REAL NOT NULL);",
+    # Namespace spend: one row a namespace and UTC day; a month is the sum of its days.
+    """
+    CREATE TABLE IF NOT EXISTS ca_spend (
+        namespace TEXT NOT NULL,
+        day TEXT NOT NULL,
+        tokens INTEGER NOT NULL,
+        cost REAL NOT NULL,
+        PRIMARY KEY (namespace, day)
+    );
+    """,
 ]
 
 
@@ -103,6 +117,8 @@ class SqliteStore(DeferringStore):
         self._outbox = StepOutbox()
         self._saver: SqliteCheckpointer | None = None
         self._lock = asyncio.Lock()
+        #: The day this object last removed spend counters past ``SPEND_KEPT`` (once a day).
+        self._spend_pruned = ""
 
     async def open(self) -> None:
         try:
@@ -415,6 +431,32 @@ class SqliteStore(DeferringStore):
                     (key, tat),
                 )
         return wait
+
+    async def add_spend(self, namespace: str, *, tokens: int, cost: float, at: datetime) -> None:
+        day = spend_day(at)
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO ca_spend (namespace, day, tokens, cost) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (namespace, day) DO UPDATE SET tokens = tokens + excluded.tokens,"
+                " cost = cost + excluded.cost",
+                (namespace, day, tokens, cost),
+            )
+            if self._spend_pruned != day:
+                await db.execute("DELETE FROM ca_spend WHERE day < ?", (spend_cutoff(at),))
+                self._spend_pruned = day
+
+    async def get_spend(self, namespace: str, *, at: datetime) -> Spend:
+        day = spend_day(at)
+        async with self._conn.execute(
+            "SELECT day, tokens, cost FROM ca_spend WHERE namespace = ? AND day BETWEEN ? AND ?",
+            (namespace, f"{day[:7]}-01", f"{day[:7]}-31"),
+        ) as cur:
+            rows = list(await cur.fetchall())
+        today = [Amount(tokens=r[1], cost=r[2]) for r in rows if r[0] == day]
+        return Spend(
+            day=today[0] if today else Amount(),
+            month=Amount(tokens=sum(r[1] for r in rows), cost=sum(r[2] for r in rows)),
+        )
 
     async def renew_lease(self, run_id: str, *, owner: str, ttl: float) -> bool:
         async with self._tx():

@@ -36,6 +36,7 @@ from agent_runtime.stores.base import (
     RunRecord,
     RunStatus,
     RunStore,
+    Spend,
     StepRecord,
     StoreError,
     apply_transition,
@@ -46,7 +47,7 @@ from agent_runtime.stores.base import (
     run_filters,
     utcnow,
 )
-from agent_runtime.stores.s3 import expiry, setup, transact
+from agent_runtime.stores.s3 import expiry, setup, spend, transact
 from agent_runtime.stores.s3.aws import Aws, error_code
 from agent_runtime.stores.s3.checkpointer import DynamoSaver
 from agent_runtime.stores.s3.config import parse_s3_url
@@ -590,6 +591,12 @@ class S3Store(RunStore):
                 continue  # another replica took a token meanwhile: count again
             return 0.0
         raise StoreError(f"rate limit {key!r}: too much contention")
+
+    async def add_spend(self, namespace: str, *, tokens: int, cost: float, at: datetime) -> None:
+        await self.aws.run(spend.add, self.aws, namespace, tokens=tokens, cost=cost, at=at)
+
+    async def get_spend(self, namespace: str, *, at: datetime) -> Spend:
+        return await self.aws.run(spend.get, self.aws, namespace, at=at)
 
     def _claim(self, owner: str, ttl: float) -> RunRecord | None:
         for _ in range(5):
