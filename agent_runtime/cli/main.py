@@ -15,6 +15,7 @@ from agent_runtime.cli.inputs import parse_inputs
 from agent_runtime.cli.policy import check_tool_policy
 from agent_runtime.cli.progress import Progress
 from agent_runtime.cli.ui_options import signin_options
+from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.engine.state import check_input
 from agent_runtime.spec import SpecError, Workflow, load_file
 from agent_runtime.spec.errors import Problem
@@ -571,6 +572,55 @@ def runs_resume(
         return report(await resume_run(engine, run_id, given, progress), progress)
 
     return int(asyncio.run(with_engine(store_url, body)))
+
+
+def _decide(run_id: str, given: ApprovalInput, store_url: str | None, quiet: bool) -> int:
+    from agent_runtime.cli.running import approve_run, report, with_engine
+
+    progress = Progress(quiet=quiet)
+
+    async def body(engine: Engine) -> int:
+        return report(await approve_run(engine, run_id, given, progress), progress)
+
+    return int(asyncio.run(with_engine(store_url, body)))
+
+
+_reason_option = click.option("--reason", default="", help="Why; recorded with the decision.")
+
+
+@runs.command("approve")
+@click.argument("run_id")
+@click.option(
+    "--call",
+    "calls",
+    multiple=True,
+    metavar="ID",
+    help="Approve only this waiting tool call (repeatable); the others are denied.",
+)
+@_reason_option
+@store_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def runs_approve(
+    run_id: str, calls: tuple[str, ...], reason: str, store_url: str | None, quiet: bool
+) -> int:
+    """Approve what a run waits for (its tool calls, or going on past a limit), and go on."""
+    given = (
+        ApprovalInput(approved=False, reason=reason, calls=dict.fromkeys(calls, True))
+        if calls
+        else ApprovalInput(approved=True, reason=reason)
+    )
+    return _decide(run_id, given, store_url, quiet)
+
+
+@runs.command("deny")
+@click.argument("run_id")
+@_reason_option
+@store_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+def runs_deny(run_id: str, reason: str, store_url: str | None, quiet: bool) -> int:
+    """Deny what a run waits for: its model is told the calls were refused (a tool node or a
+    limit fails the run)."""
+    return _decide(run_id, ApprovalInput(approved=False, reason=reason), store_url, quiet)
 
 
 @runs.command("cancel")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -13,8 +14,9 @@ from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from agent_runtime.cli.policy import local_policy
 from agent_runtime.cli.progress import Progress
 from agent_runtime.engine import Engine, LocalDispatcher, RunError
+from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.executors import TaskExecutor
-from agent_runtime.stores import RunRecord, RunStatus, open_store
+from agent_runtime.stores import Actor, RunRecord, RunStatus, open_store
 from agent_runtime.telemetry import setup_tracing
 
 
@@ -43,6 +45,16 @@ def report(run: RunRecord, progress: Progress) -> int:
         progress.say(f"run {run.id} succeeded")
         print_json(run.output or {})
         return EXIT_OK
+    if run.status == RunStatus.INTERRUPTED and (run.interrupt or {}).get("kind") == "approval":
+        request = run.interrupt or {}
+        progress.say(f"run {run.id} waits for an approval at node '{request.get('node')}'")
+        progress.say(f"  {request.get('message', '')}")
+        for call in request.get("calls") or []:
+            args = json.dumps(call.get("args") or {}, ensure_ascii=False)
+            progress.say(f"  call {call.get('id')}: {call.get('name')} {args}")
+        progress.say(f"  approve with: configurable-agents runs approve {run.id}")
+        progress.say(f"  deny with:    configurable-agents runs deny {run.id} --reason ...")
+        return EXIT_INTERRUPTED
     if run.status == RunStatus.INTERRUPTED:
         request = run.interrupt or {}
         fields = request.get("fields") or {}
@@ -65,6 +77,16 @@ def report(run: RunRecord, progress: Progress) -> int:
             f"  retry from the last checkpoint with: configurable-agents runs resume {run.id}"
         )
     return EXIT_FAILED
+
+
+async def approve_run(
+    engine: Engine, run_id: str, given: ApprovalInput, progress: Progress
+) -> RunRecord:
+    """Record a decision on what the run waits for, as this machine's user, and go on."""
+    run = await engine.queue_approval(run_id, given, by=Actor(username=getpass.getuser()))
+    verb = "approved" if given.approved or given.calls else "denied"
+    progress.say(f"run {run.id} ({run.namespace}/{run.workflow}) {verb}; going on")
+    return await engine.execute(run_id, listeners=[progress])
 
 
 async def resume_run(

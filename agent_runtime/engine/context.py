@@ -5,13 +5,33 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from agent_runtime.engine.dispatch import Dispatcher
 from agent_runtime.engine.errors import RunCancelled
 from agent_runtime.stores import RunEvent, RunStore, StepRecord
 
 Listener = Callable[[RunEvent], Awaitable[None] | None]
+
+
+class Exceeded(Protocol):
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+
+    def message(self) -> str: ...
+
+
+class Budgets(Protocol):
+    """The namespace budgets the platform sets (``engine.budgets.NamespaceBudgets``)."""
+
+    @property
+    def on_exceeded(self) -> Literal["fail", "pause"]: ...
+
+    async def exceeded(self, namespace: str) -> Exceeded | None: ...
+
+    async def charge(
+        self, namespace: str, provider: str, model: str, input_tokens: int, output_tokens: int
+    ) -> None: ...
+
 
 #: Seconds a node runs before its "started" record is written on its own. A node that finishes
 #: sooner has it written with its result, in the transaction of its checkpoint (stores that
@@ -36,6 +56,8 @@ class RunContext:
     store: RunStore
     dispatcher: Dispatcher
     listeners: list[Listener] = field(default_factory=list)
+    namespace: str = "default"
+    budgets: Budgets | None = None
     _started: dict[StepKey, _Started] = field(default_factory=dict)
 
     async def emit(self, kind: str, data: dict[str, Any]) -> RunEvent:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -11,10 +12,13 @@ from langgraph.types import interrupt
 
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import NodeFailed, RunWaiting
+from agent_runtime.engine.gate import Gate, once
+from agent_runtime.engine.limits import RunSpend
 from agent_runtime.engine.observe import node_attempt
 from agent_runtime.engine.outputs import map_output, output_schema
-from agent_runtime.engine.state import VISITS, check_fields, public
-from agent_runtime.executors import NoAgents, NodeTask, PermanentTaskError
+from agent_runtime.engine.state import USAGE, VISITS, check_fields, public
+from agent_runtime.executors import Continuation, NoAgents, NodeTask, PermanentTaskError, TaskResult
+from agent_runtime.providers.base import ToolCall
 from agent_runtime.spec.templates import TemplateError, render, render_value
 from agent_runtime.spec.workflow import HumanNode, LlmNode, RouterNode, ToolNode, WorkflowSpec
 from agent_runtime.stores import StepRecord, StepStatus
@@ -39,6 +43,7 @@ def _build_task(
         capability=node.capability,
         visit=visit,
         timeout=node.timeout,
+        approval_required=spec.gated_tools(node),
     )
     if isinstance(node, LlmNode):
         return common.model_copy(
@@ -56,32 +61,59 @@ def _build_task(
     )
 
 
-def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
-    """An llm or tool node: render, dispatch to an agent, map the answer, retry on failure."""
+async def _charge(
+    ctx: RunContext, spec: WorkflowSpec, node: LlmNode | ToolNode, result: TaskResult
+) -> None:
+    """Add a model's tokens to the namespace's spend (once: inside the durable call)."""
+    if ctx.budgets is None or not isinstance(node, LlmNode) or not result.usage.total:
+        return
+    model = spec.models[node.model]
+    await ctx.budgets.charge(
+        ctx.namespace,
+        model.provider,
+        model.model,
+        result.usage.input_tokens,
+        result.usage.output_tokens,
+    )
 
-    async def run(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
-        ctx = runtime.context
-        await ctx.check_cancelled()
-        visit = _visit(state, node.name)
-        try:
-            task = _build_task(spec, node, ctx, visit, public(state))
-        except TemplateError as exc:
-            raise NodeFailed(f"node '{node.name}': {exc}", node=node.name) from None
-        policy = node.retry
-        attempt = 0
+
+async def _now(call: Callable[[], Awaitable[Any]]) -> Any:
+    return await call()
+
+
+def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
+    """An llm or tool node: render, dispatch to an agent, map the answer, retry on failure.
+
+    Before a dispatch, and when the agent stops at a gated tool call or a limit, the node
+    interrupts the run for an approval. Everything the node learns before an interrupt that it
+    cannot compute again the same way (an agent's answer, the namespace's spend) goes through
+    ``_once``, so a replay after the answer takes the same path to the same interrupt.
+    """
+    policy = node.retry
+    tool_node = isinstance(node, ToolNode)
+    limits = spec.limits
+    pauses = limits.on_exceeded == "pause" and (
+        limits.max_tokens is not None or limits.max_tool_calls is not None
+    )
+
+    async def attempts(ctx: RunContext, task: NodeTask, first: int) -> dict[str, Any]:
+        """Dispatch with retries; step records and events for every attempt."""
+        attempt = first - 1
         while True:
             attempt += 1
-            step = StepRecord(run_id=ctx.run_id, node=node.name, visit=visit, attempt=attempt)
-            await ctx.node_started(step, {"node": node.name, "visit": visit, "attempt": attempt})
+            step = StepRecord(run_id=task.run_id, node=node.name, visit=task.visit, attempt=attempt)
+            await ctx.node_started(
+                step, {"node": node.name, "visit": task.visit, "attempt": attempt}
+            )
             try:
                 with node_attempt(
-                    spec, node, run_id=ctx.run_id, visit=visit, attempt=attempt
+                    spec, node, run_id=task.run_id, visit=task.visit, attempt=attempt
                 ) as watched:
                     async with asyncio.timeout(node.timeout):
                         result = await ctx.dispatcher.dispatch(
                             task.model_copy(update={"attempt": attempt})
                         )
-                    update = map_output(spec, node.output, result.output)
+                    update = {} if result.paused else map_output(spec, node.output, result.output)
                     watched.succeeded(result)
             except NoAgents as exc:
                 await ctx.record_step(
@@ -99,36 +131,90 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
             except Exception as exc:
                 error, permanent = redact(str(exc)) or exc.__class__.__name__, False
             else:
+                await _charge(ctx, spec, node, result)
                 usage = result.usage
-                await ctx.node_finished(
-                    step.model_copy(
-                        update={
-                            "status": StepStatus.SUCCEEDED,
-                            "finished_at": utcnow(),
-                            "input_tokens": usage.input_tokens,
-                            "output_tokens": usage.output_tokens,
-                        }
-                    ),
-                    {
-                        "node": node.name,
-                        "visit": visit,
-                        "attempt": attempt,
-                        "update": update,
-                        "usage": usage.model_dump(by_alias=True),
-                    },
+                finished = step.model_copy(
+                    update={
+                        "status": StepStatus.SUCCEEDED,
+                        "finished_at": utcnow(),
+                        "input_tokens": usage.input_tokens,
+                        "output_tokens": usage.output_tokens,
+                    }
                 )
-                return {**update, VISITS: {node.name: 1}}
-            last = permanent or attempt >= policy.max_attempts
+                data = {
+                    "node": node.name,
+                    "visit": task.visit,
+                    "attempt": attempt,
+                    "usage": usage.model_dump(by_alias=True),
+                }
+                if result.paused is not None:
+                    await ctx.step(
+                        finished, "node.paused", {**data, "reason": result.paused.reason}
+                    )
+                else:
+                    await ctx.node_finished(finished, {**data, "update": update})
+                return {
+                    "result": result.model_dump(mode="json", by_alias=True),
+                    "update": update,
+                    "attempt": attempt,
+                }
+            last = permanent or attempt - first + 1 >= policy.max_attempts
             status = StepStatus.FAILED if last else StepStatus.RETRYING
             await ctx.step(
                 step.model_copy(update={"status": status, "finished_at": utcnow(), "error": error}),
                 "node.failed" if last else "node.retrying",
-                {"node": node.name, "visit": visit, "attempt": attempt, "error": error},
+                {"node": node.name, "visit": task.visit, "attempt": attempt, "error": error},
             )
             if last:
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
                 raise NodeFailed(f"node '{node.name}' failed{tries}: {error}", node=node.name)
             await asyncio.sleep(policy.delay(attempt))
+
+    async def run(state: dict[str, Any], runtime: Runtime[RunContext]) -> dict[str, Any]:
+        ctx = runtime.context
+        await ctx.check_cancelled()
+        visit = _visit(state, node.name)
+        try:
+            task = _build_task(spec, node, ctx, visit, public(state))
+        except TemplateError as exc:
+            raise NodeFailed(f"node '{node.name}': {exc}", node=node.name) from None
+        spend = RunSpend.of(state, spec.limits)
+        gate = Gate(ctx, node.name, visit, spend, pauses_at_limits=pauses)
+        await gate.before_dispatch(tool_node=tool_node)
+        if isinstance(node, ToolNode) and task.approval_required:
+            call = ToolCall(id=f"{node.name}-{visit}", name=node.tool, args=task.args)
+            if not gate.ask(
+                "approval", f"run tool '{node.tool}' as node '{node.name}'?", calls=[call]
+            ).approved:
+                raise NodeFailed(
+                    f"node '{node.name}': a person denied the call of '{node.tool}'",
+                    node=node.name,
+                    code="denied",
+                )
+            task = task.model_copy(update={"approved": True})
+        # An agent's answer that may lead to an interrupt is kept for the replay after it.
+        durable: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] = (
+            once if (task.approval_required or pauses) else _now
+        )
+        first = task.model_copy(update={"budget": spend.remaining()})
+        done = await durable(lambda: attempts(ctx, first, 1))
+        while True:
+            result = TaskResult.model_validate(done["result"])
+            spend.spent(result.usage.total, result.tool_calls)
+            if result.paused is None:
+                return {**done["update"], VISITS: {node.name: 1}, USAGE: spend.added}
+            pause = result.paused
+            if pause.reason == "approval":
+                gated = [c for c in pause.calls if c.name in task.approval_required]
+                names = ", ".join(sorted({c.name for c in gated}))
+                answer = gate.ask("approval", f"run {names} for node '{node.name}'?", gated)
+            else:
+                answer = gate.at_limit(pause.reason)
+            resume = Continuation(
+                messages=pause.messages, rounds=pause.rounds, decisions=answer.decisions
+            )
+            following = task.model_copy(update={"resume": resume, "budget": spend.remaining()})
+            done = await durable(partial(attempts, ctx, following, done["attempt"] + 1))
 
     return run
 
@@ -168,6 +254,7 @@ def human_node(node: HumanNode) -> NodeFn:
         except TemplateError as exc:
             raise NodeFailed(f"node '{node.name}': {exc}", node=node.name) from None
         request = {
+            "kind": "input",
             "node": node.name,
             "visit": visit,
             "prompt": prompt,

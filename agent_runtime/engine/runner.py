@@ -15,8 +15,9 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
+from agent_runtime.engine.approvals import ApprovalInput, answer, records
 from agent_runtime.engine.compiler import CompiledWorkflow, compile_workflow
-from agent_runtime.engine.context import Listener, RunContext
+from agent_runtime.engine.context import Budgets, Listener, RunContext
 from agent_runtime.engine.dispatch import Dispatcher
 from agent_runtime.engine.errors import RunCancelled, RunError, RunWaiting
 from agent_runtime.engine.observe import RunWatch, earlier_traces, lease_takeover
@@ -70,8 +71,11 @@ class Engine:
         owner: str | None = None,
         lease_ttl: float = 30.0,
         wait_backoff: float = 2.0,
+        budgets: Budgets | None = None,
     ) -> None:
         self.store = store
+        #: The namespace budgets the platform sets, if any.
+        self.budgets = budgets
         self.dispatcher = dispatcher
         self.owner = owner or local_owner()
         self.lease_ttl = lease_ttl
@@ -134,13 +138,27 @@ class Engine:
         await self.check_resume(run_id, given)
         return await self.execute(run_id, resume=given, listeners=listeners)
 
-    async def check_resume(self, run_id: str, given: dict[str, Any]) -> RunRecord:
-        """The run if it waits at a human node and ``given`` answers it; raises otherwise."""
+    async def _waiting(self, run_id: str, kind: str) -> RunRecord:
+        """The run if it waits for ``kind`` (``input`` at a human node, or an ``approval``)."""
         run = await self.store.get_run(run_id)
         if run.status != RunStatus.INTERRUPTED or not run.interrupt:
             raise RunError(
                 f"run {run_id!r} is {run.status.value}, not interrupted", code="not_interrupted"
             )
+        waits_for = run.interrupt.get("kind", "input")
+        if waits_for != kind:
+            how = "approve or deny it" if waits_for == "approval" else "resume it with input"
+            raise RunError(
+                f"run {run_id!r} waits for {'an approval' if waits_for == 'approval' else 'input'}"
+                f" at node '{run.interrupt.get('node')}': {how}",
+                code="conflict",
+            )
+        return run
+
+    async def check_resume(self, run_id: str, given: dict[str, Any]) -> RunRecord:
+        """The run if it waits at a human node and ``given`` answers it; raises otherwise."""
+        run = await self._waiting(run_id, "input")
+        assert run.interrupt is not None
         node = self.workflow_of(run).spec.node(run.interrupt["node"])
         assert isinstance(node, HumanNode)
         check_fields(node.output, given)
@@ -153,6 +171,22 @@ class Engine:
         await self.check_resume(run_id, given)
         return await self.store.transition(
             run_id, RunStatus.QUEUED, resume_input=given, resumed_by=by
+        )
+
+    async def queue_approval(
+        self, run_id: str, given: ApprovalInput, *, by: Actor | None = None
+    ) -> RunRecord:
+        """Record a person's answer to a run waiting for an approval and queue the run. The
+        record is written with the transition, so no gated call runs without it."""
+        run = await self._waiting(run_id, "approval")
+        assert run.interrupt is not None
+        decided = answer(run.interrupt, given)
+        return await self.store.transition(
+            run_id,
+            RunStatus.QUEUED,
+            resume_input=decided.model_dump(by_alias=True),
+            resumed_by=by,
+            approvals=[*run.approvals, *records(run.interrupt, decided, by)],
         )
 
     async def cancel(self, run_id: str, *, by: Actor | None = None) -> RunRecord:
@@ -182,9 +216,10 @@ class Engine:
         if resume is None and run.status == RunStatus.QUEUED and run.resume_input is not None:
             resume = run.resume_input
         if run.status == RunStatus.INTERRUPTED and resume is None:
+            waits = run.interrupt or {}
+            what = "an approval" if waits.get("kind") == "approval" else "input"
             raise RunError(
-                f"run {run_id!r} waits at human node '{(run.interrupt or {}).get('node')}': "
-                "resume it with input",
+                f"run {run_id!r} waits for {what} at node '{waits.get('node')}'",
                 code="interrupted",
             )
         if (
@@ -224,6 +259,8 @@ class Engine:
             self.store,
             self.dispatcher,
             list(listeners or []),
+            namespace=run.namespace,
+            budgets=self.budgets,
         )
         if run.status == RunStatus.RUNNING and run.lease_owner not in (None, self.owner):
             lease_takeover()

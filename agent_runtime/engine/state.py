@@ -11,6 +11,10 @@ from agent_runtime.spec.workflow import WorkflowSpec
 
 #: Hidden channel counting visits per node, so the n-th visit is known even after a restart.
 VISITS = "__visits"
+#: Hidden channel summing what the run spent against its limits, and the extensions granted
+#: (see ``engine.limits``); summed like visits, so parallel branches add up.
+USAGE = "__usage"
+HIDDEN = (VISITS, USAGE)
 
 _PY = {
     "string": str,
@@ -47,6 +51,7 @@ def state_schema(spec: WorkflowSpec) -> type:
         reducer = _REDUCERS.get(field.reducer)
         fields[name] = Annotated[py, reducer] if reducer else py
     fields[VISITS] = Annotated[dict, _count]
+    fields[USAGE] = Annotated[dict, _count]
     return TypedDict("WorkflowState", fields, total=False)  # type: ignore[operator,no-any-return]
 
 
@@ -55,6 +60,7 @@ def initial_state(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
     state = {name: field.zero() for name, field in spec.state.items()}
     state.update(given)
     state[VISITS] = {}
+    state[USAGE] = {}
     return state
 
 
@@ -97,4 +103,4 @@ def check_fields(
 
 
 def public(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in state.items() if k != VISITS}
+    return {k: v for k, v in state.items() if k not in HIDDEN}

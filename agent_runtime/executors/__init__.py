@@ -6,11 +6,26 @@ format between the gateway and agents.
 
 from agent_runtime.executors.executor import TaskExecutor
 from agent_runtime.executors.tasks import (
+    Continuation,
+    Decision,
     NoAgents,
     NodeTask,
     PermanentTaskError,
+    TaskBudget,
     TaskError,
+    TaskPause,
     TaskResult,
 )
 
-__all__ = ["NoAgents", "NodeTask", "PermanentTaskError", "TaskError", "TaskExecutor", "TaskResult"]
+__all__ = [
+    "Continuation",
+    "Decision",
+    "NoAgents",
+    "NodeTask",
+    "PermanentTaskError",
+    "TaskBudget",
+    "TaskError",
+    "TaskExecutor",
+    "TaskPause",
+    "TaskResult",
+]

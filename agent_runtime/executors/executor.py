@@ -7,7 +7,15 @@ import logging
 from typing import Any
 
 from agent_runtime.executors.observe import CallObserver
-from agent_runtime.executors.tasks import NodeTask, PermanentTaskError, TaskError, TaskResult
+from agent_runtime.executors.tasks import (
+    Decision,
+    NodeTask,
+    PauseReason,
+    PermanentTaskError,
+    TaskError,
+    TaskPause,
+    TaskResult,
+)
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.providers import (
     ChatModel,
@@ -15,6 +23,7 @@ from agent_runtime.providers import (
     Completion,
     Message,
     ProviderError,
+    ToolCall,
     ToolDef,
     Usage,
 )
@@ -26,6 +35,26 @@ from agent_runtime.tools import ToolBox, ToolError
 from agent_runtime.tools.egress import Resolver
 
 log = logging.getLogger(__name__)
+
+
+def _pause_reason(
+    task: NodeTask, calls: list[ToolCall], usage: Usage, done: int
+) -> PauseReason | None:
+    """Why the model's next round of tool calls must wait, if it must."""
+    if any(call.name in task.approval_required for call in calls):
+        return "approval"
+    budget = task.budget
+    if budget.tokens is not None and usage.total >= budget.tokens:
+        return "maxTokens"
+    if budget.tool_calls is not None and done + len(calls) > budget.tool_calls:
+        return "maxToolCalls"
+    return None
+
+
+def _refusal(call: ToolCall, decision: Decision) -> Message:
+    why = f": {decision.reason}" if decision.reason else ""
+    content = json.dumps({"error": f"a person denied this call of '{call.name}'{why}"})
+    return Message(role="tool", content=content, tool_call_id=call.id, name=call.name)
 
 
 class TaskExecutor:
@@ -72,6 +101,10 @@ class TaskExecutor:
     async def _run_tool(self, task: NodeTask) -> TaskResult:
         if task.tool is None:
             raise PermanentTaskError("a tool task names no tool")
+        if task.tool.name in task.approval_required and not task.approved:
+            raise PermanentTaskError(
+                f"tool '{task.tool.name}' needs an approval and this call has none"
+            )
         tool = await self.tools.get(task.tool)
         with self.observe.tool_call(task.tool.name, task.args) as call:
             output = await tool.call(task.args)
@@ -79,44 +112,69 @@ class TaskExecutor:
         return TaskResult(output=output, tool_calls=1)
 
     async def _run_llm(self, task: NodeTask) -> TaskResult:
+        """The model's tool-calling loop. It stops before a round of tool calls that a gated
+        tool or the run's budget holds back, and goes on from there with ``task.resume``."""
         if task.model is None:
             raise PermanentTaskError("an llm task names no model")
         model = self._model(task.model)
         tools = {spec.name: await self.tools.get(spec) for spec in task.tools}
-        messages = []
-        if task.system:
-            messages.append(Message(role="system", content=task.system))
-        messages.append(Message(role="user", content=task.prompt))
         tool_defs = [
             ToolDef(name=name, description=t.description, parameters=t.parameters)
             for name, t in tools.items()
         ]
-        usage = Usage()
-        calls = 0
-        for _round in range(task.max_tool_rounds + 1):
-            request = ChatRequest(
-                messages=messages,
-                tools=tool_defs,
-                output_schema=task.output_schema,
-                visit=task.visit,
-                node=task.node,
-            )
-            completion = await self._complete(model, task.model, request)
-            usage = usage + completion.usage
-            if not completion.tool_calls:
-                output: Any = completion.structured if task.output_schema else completion.text
-                if task.output_schema and output is None:
-                    raise TaskError("the model gave no structured answer")
-                return TaskResult(output=output, usage=usage, tool_calls=calls)
-            messages.append(
-                Message(role="assistant", content=completion.text, tool_calls=completion.tool_calls)
-            )
-            for call in completion.tool_calls:
+        usage, calls = Usage(), 0
+        if task.resume is None:
+            messages = [Message(role="system", content=task.system)] if task.system else []
+            messages.append(Message(role="user", content=task.prompt))
+            rounds, pending, decisions = 0, [], {}
+        else:
+            messages, rounds = list(task.resume.messages), task.resume.rounds
+            pending, decisions = messages[-1].tool_calls, task.resume.decisions
+        while True:
+            if not pending:
+                if rounds > task.max_tool_rounds:
+                    raise TaskError(
+                        f"the model still asked for tools after {task.max_tool_rounds} rounds "
+                        "(maxToolRounds)"
+                    )
+                request = ChatRequest(
+                    messages=messages,
+                    tools=tool_defs,
+                    output_schema=task.output_schema,
+                    visit=task.visit,
+                    node=task.node,
+                )
+                completion = await self._complete(model, task.model, request)
+                rounds += 1
+                usage = usage + completion.usage
+                if not completion.tool_calls:
+                    output: Any = completion.structured if task.output_schema else completion.text
+                    if task.output_schema and output is None:
+                        raise TaskError("the model gave no structured answer")
+                    return TaskResult(output=output, usage=usage, tool_calls=calls)
+                messages.append(
+                    Message(
+                        role="assistant", content=completion.text, tool_calls=completion.tool_calls
+                    )
+                )
+                pending, decisions = completion.tool_calls, {}
+                reason = _pause_reason(task, pending, usage, calls)
+                if reason is not None:
+                    pause = TaskPause(reason=reason, messages=messages, rounds=rounds)
+                    return TaskResult(usage=usage, tool_calls=calls, paused=pause)
+            for call in pending:
+                decision = decisions.get(call.id)
+                if call.name in task.approval_required and decision is None:
+                    # only a resumed task gets here: the engine sent no answer for this call
+                    raise PermanentTaskError(
+                        f"tool call {call.id!r} of '{call.name}' needs an approval and has none"
+                    )
+                if decision is not None and not decision.approved:
+                    messages.append(_refusal(call, decision))
+                    continue
                 calls += 1
                 messages.append(await self._call_tool(tools, call.name, call.args, call.id))
-        raise TaskError(
-            f"the model still asked for tools after {task.max_tool_rounds} rounds (maxToolRounds)"
-        )
+            pending = []
 
     async def _complete(
         self, model: ChatModel, spec: ModelSpec, request: ChatRequest

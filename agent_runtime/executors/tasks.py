@@ -6,8 +6,46 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agent_runtime.providers.base import Usage, WireModel
+from agent_runtime.providers.base import Message, ToolCall, Usage, WireModel
 from agent_runtime.spec.workflow import ModelSpec, ToolSpec
+
+PauseReason = Literal["approval", "maxTokens", "maxToolCalls"]
+
+
+class Decision(WireModel):
+    """A person's answer to one tool call that waited for approval."""
+
+    approved: bool
+    reason: str = ""
+
+
+class TaskBudget(WireModel):
+    """What is left of the run's limits when the task starts (None: no limit)."""
+
+    tokens: int | None = None
+    tool_calls: int | None = None
+
+
+class Continuation(WireModel):
+    """Where an llm task that paused goes on from: its conversation up to the model's last
+    tool calls (not yet run), how many model rounds it took, and the answers to those calls."""
+
+    messages: list[Message]
+    rounds: int
+    decisions: dict[str, Decision] = Field(default_factory=dict)
+
+
+class TaskPause(WireModel):
+    """An llm task stopped before running its model's tool calls: a gated tool, or the end of
+    the run's budget. The engine interrupts the run and sends a ``Continuation`` once answered."""
+
+    reason: PauseReason
+    messages: list[Message]
+    rounds: int
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        return self.messages[-1].tool_calls
 
 
 class NodeTask(WireModel):
@@ -26,11 +64,18 @@ class NodeTask(WireModel):
     prompt: str = ""
     tools: list[ToolSpec] = Field(default_factory=list)
     max_tool_rounds: int = 8
+    #: Tools whose calls wait for an approval (``requireApproval``).
+    approval_required: list[str] = Field(default_factory=list)
+    budget: TaskBudget = Field(default_factory=TaskBudget)
+    #: Set when the task goes on after a pause.
+    resume: Continuation | None = None
     #: JSON Schema (type object) of a structured answer; None for plain text.
     output_schema: dict[str, Any] | None = None
     # tool nodes
     tool: ToolSpec | None = None
     args: dict[str, Any] = Field(default_factory=dict)
+    #: A person approved this call of a gated tool.
+    approved: bool = False
     #: Seconds the node allows this attempt (its ``timeout``): an agent stops the task then,
     #: when the engine stops waiting for it, instead of running on for nobody.
     timeout: float | None = Field(default=None, gt=0)
@@ -45,6 +90,8 @@ class TaskResult(WireModel):
     output: Any = None
     usage: Usage = Field(default_factory=Usage)
     tool_calls: int = 0
+    #: Set when an llm task stopped before its model's tool calls ran.
+    paused: TaskPause | None = None
 
 
 class TaskError(RuntimeError):

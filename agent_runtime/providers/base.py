@@ -45,6 +45,10 @@ class Usage(WireModel):
     input_tokens: int = 0
     output_tokens: int = 0
 
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,

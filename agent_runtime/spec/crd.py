@@ -52,6 +52,8 @@ _LIMITS: dict[str, Schema] = {
     "Workflow.spec.nodes[].tool": {"maxLength": 64},
     "Workflow.spec.nodes[].tools": {"maxItems": 16},
     "Workflow.spec.nodes[].tools[]": {"maxLength": 64},
+    "Workflow.spec.nodes[].requireApproval": {"maxItems": 16},
+    "Workflow.spec.nodes[].requireApproval[]": {"maxLength": 64},
     "Workflow.spec.input": {"maxItems": 256},
     "Workflow.spec.output": {"maxItems": 256},
     "Workflow.spec.models": {"maxProperties": 64},
@@ -186,6 +188,12 @@ _RULES: dict[str, list[Schema]] = {
             "self.name != 'START' && self.name != 'END'",
             "START and END are reserved for the graph's ends: choose another 'name'",
             ".name",
+        ),
+        _rule(
+            "!has(self.requireApproval) || "
+            "self.requireApproval.all(t, has(self.tools) && t in self.tools)",
+            "'requireApproval' must name only tools of this node's 'tools'",
+            ".requireApproval",
         ),
     ],
     "Workflow.spec.edges[]": [

@@ -148,6 +148,15 @@ def _check_nodes(spec: WorkflowSpec) -> list[Problem]:
                             f"unknown tool '{name}'{did_you_mean(name, tool_names)}",
                         )
                     )
+            for j, name in enumerate(node.require_approval):
+                if name not in node.tools:
+                    problems.append(
+                        Problem(
+                            f"{at}.requireApproval[{j}]",
+                            f"'{name}' is not one of this node's tools "
+                            f"({', '.join(node.tools) or 'it has none'})",
+                        )
+                    )
             problems += _check_output(f"{at}.output", node.output, spec)
         elif node.type == "tool":
             if node.tool not in tool_names:

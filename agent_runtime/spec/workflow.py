@@ -86,6 +86,8 @@ class ToolSpec(SpecModel):
     http_get: HttpGetTool | None = None
     function: Annotated[str, Field(pattern=r"^[\w.]+:[\w.]+$")] | None = None
     mcp: McpTool | None = None
+    #: Every call of this tool, by any node, waits for a person to approve it.
+    require_approval: bool = False
 
     @model_validator(mode="after")
     def _one_kind(self) -> ToolSpec:
@@ -119,6 +121,8 @@ class LlmNode(_ExecutedNode):
     tools: list[str] = Field(default_factory=list)
     #: How many rounds of tool calls the model may ask for before the node fails.
     max_tool_rounds: int = Field(default=8, ge=1, le=100)
+    #: Tools (of ``tools``) whose calls by this node wait for a person to approve them.
+    require_approval: list[str] = Field(default_factory=list)
     output: Output | None = None
 
 
@@ -171,6 +175,13 @@ class Edge(SpecModel):
 class Limits(SpecModel):
     max_steps: int = Field(default=50, ge=1, le=100_000)
     timeout: Duration | None = None
+    #: Input plus output tokens of every model call of the run.
+    max_tokens: int | None = Field(default=None, ge=1)
+    #: Tool calls of the run, by tool nodes and by models.
+    max_tool_calls: int | None = Field(default=None, ge=1)
+    #: At ``maxTokens`` or ``maxToolCalls``: fail the run, or pause it at an approval that
+    #: grants the same allowance again (nothing already spent is lost).
+    on_exceeded: Literal["fail", "pause"] = "fail"
 
 
 class WorkflowSpec(SpecModel):
@@ -204,6 +215,12 @@ class WorkflowSpec(SpecModel):
             if tool.name == name:
                 return tool
         return BUILTIN_TOOLS[name]
+
+    def gated_tools(self, node: LlmNode | ToolNode) -> list[str]:
+        """The tools whose calls by ``node`` wait for an approval."""
+        names = node.tools if isinstance(node, LlmNode) else [node.tool]
+        extra = node.require_approval if isinstance(node, LlmNode) else []
+        return [n for n in names if n in extra or self.tool(n).require_approval]
 
     def content_hash(self) -> str:
         """A stable hash of the spec, recorded with each run: edits never change runs in flight."""

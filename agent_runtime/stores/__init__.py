@@ -6,6 +6,7 @@ Backends are chosen by URL (``sqlite:///path.db``, ``postgresql://...``, ``s3://
 from agent_runtime.stores.base import (
     Actor,
     Amount,
+    Approval,
     InvalidTransition,
     RunEvent,
     RunNotFound,
@@ -23,6 +24,7 @@ from agent_runtime.stores.url import open_store
 __all__ = [
     "Actor",
     "Amount",
+    "Approval",
     "InvalidTransition",
     "RunEvent",
     "RunNotFound",

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.gateway import events
 from agent_runtime.gateway.access import actor, client_key, scoped_key
 from agent_runtime.gateway.deps import CallerDep, GatewayDep
@@ -167,6 +168,18 @@ async def resume_run(
     if await _may_update(gateway, caller, run_id) is None:
         return forbidden(f"resume run {run_id}")
     run = await gateway.engine.queue_resume(run_id, body.input, by=actor(caller))
+    gateway.worker.wake()
+    return {"id": run.id, "status": run.status.value}
+
+
+@router.post("/v1/runs/{run_id}/approve", status_code=202, response_model=None)
+async def approve_run(
+    run_id: str, body: ApprovalInput, gateway: GatewayDep, caller: CallerDep
+) -> dict[str, Any] | Response:
+    """Approve or deny what a run waits for; who did it is recorded on the run."""
+    if await _may_update(gateway, caller, run_id) is None:
+        return forbidden(f"approve run {run_id}")
+    run = await gateway.engine.queue_approval(run_id, body, by=actor(caller))
     gateway.worker.wake()
     return {"id": run.id, "status": run.status.value}
 
