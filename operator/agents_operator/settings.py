@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from agent_runtime.spec.agentpool import EgressRule
+
+#: Where pods resolve names unless told otherwise: CoreDNS (or kube-dns) in kube-system.
+KUBE_DNS: dict[str, Any] = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
+#: One EGRESS_ALLOW entry: CIDR[:PORT[/PROTOCOL]], e.g. 10.0.0.0/8:4317 or 2001:db8::/32:53/UDP.
+_ALLOW_ENTRY = re.compile(
+    r"^(?P<cidr>[^/]+/\d{1,3})(?::(?P<port>\d+)(?:/(?P<protocol>[A-Za-z]+))?)?$"
+)
 
 
 class OperatorSettings(BaseSettings):
@@ -41,9 +55,44 @@ class OperatorSettings(BaseSettings):
     #: More NetworkPolicyPeers that may reach agent pods (e.g. Prometheus), as a JSON list.
     agents_from: list[dict[str, Any]] = Field(default_factory=list)
 
+    #: Give each pool a NetworkPolicy ``POOL-egress``: its pods reach only DNS (``egress_dns``),
+    #: the API server when they verify task tokens, ``egress_allow``, ``egress_rules`` and the
+    #: pool's ``spec.egress``. False writes none (for CNIs without NetworkPolicy).
+    egress_enforce: bool = True
+    #: NetworkPolicyPeers pods resolve names at, as a JSON list; empty: port 53 anywhere.
+    egress_dns: list[dict[str, Any]] = Field(default_factory=lambda: [dict(KUBE_DNS)])
+    #: Networks every pool may reach (an OTLP collector, a proxy): comma-separated
+    #: ``CIDR[:PORT[/PROTOCOL]]`` (no port: all), or a JSON list of those or of ``{cidr, ports}``.
+    egress_allow: Annotated[list[EgressRule], NoDecode] = Field(default_factory=list)
+    #: NetworkPolicyEgressRules every pool gets as they are, as a JSON list (in-cluster peers
+    #: chosen by namespace and pod labels, which a CIDR cannot name).
+    egress_rules: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _allow_entries(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if not isinstance(value, list):
+            return value
+        return [_allow_entry(v) if isinstance(v, str) else v for v in value if v != ""]
+
     @field_validator("task_callers", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+
+def _allow_entry(entry: str) -> dict[str, Any]:
+    """``CIDR[:PORT[/PROTOCOL]]`` as an EgressRule's fields (the CIDR is checked by the model)."""
+    found = _ALLOW_ENTRY.match(entry.strip())
+    if found is None:
+        raise ValueError(f"{entry.strip()!r}: expected CIDR[:PORT[/PROTOCOL]], e.g. 10.0.0.0/8:443")
+    rule: dict[str, Any] = {"cidr": found["cidr"]}
+    if found["port"]:
+        port = {"port": int(found["port"]), "protocol": (found["protocol"] or "TCP").upper()}
+        rule["ports"] = [port]
+    return rule

@@ -31,7 +31,9 @@ def pool(workload: str = "Deployment", env: list[dict[str, Any]] | None = None) 
 
 
 def settings(**values: Any) -> OperatorSettings:
-    return OperatorSettings(**values)
+    """Without the egress policy (tests/operator/test_egress_builders.py), so the one
+    NetworkPolicy here is the ingress one."""
+    return OperatorSettings(**{"egress_enforce": False, **values})
 
 
 def secured() -> OperatorSettings:

@@ -1,4 +1,4 @@
-"""The children of an AgentPool: workload, Services, PDB, HPA, ServiceAccount, NetworkPolicy."""
+"""The children of an AgentPool: workload, Services, PDB, HPA, ServiceAccount, NetworkPolicies."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.agentpool import AgentPool
+from agents_operator.builders.egress import agent_egress
 from agents_operator.builders.ingress import agent_ingress, task_auth_env, task_auth_volumes
 from agents_operator.builders.labels import pool_labels, pool_selector
 from agents_operator.builders.policy import is_policy_setting, tool_policy_env
@@ -23,6 +24,7 @@ def optional_children(pool: str) -> list[tuple[str, str, str]]:
         ("v1", "Service", names["headless"]),
         ("autoscaling/v2", "HorizontalPodAutoscaler", names["hpa"]),
         ("networking.k8s.io/v1", "NetworkPolicy", names["networkPolicy"]),
+        ("networking.k8s.io/v1", "NetworkPolicy", names["egressPolicy"]),
     ]
 
 
@@ -35,6 +37,7 @@ def child_names(pool: str) -> dict[str, str]:
         "pdb": pool,
         "hpa": pool,
         "networkPolicy": pool,
+        "egressPolicy": f"{pool}-egress",
     }
 
 
@@ -231,17 +234,38 @@ def _network_policy(pool: AgentPool, settings: OperatorSettings) -> Obj | None:
     }
 
 
-def build_children(pool: AgentPool, settings: OperatorSettings, policy: ToolPolicy) -> list[Obj]:
+def _egress_policy(
+    pool: AgentPool, settings: OperatorSettings, api_server: Obj | None
+) -> Obj | None:
+    name = pool.metadata.name
+    spec = agent_egress(name, list(pool.spec.egress), settings, api_server)
+    if spec is None:
+        return None
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(child_names(name)["egressPolicy"], pool),
+        "spec": spec,
+    }
+
+
+def build_children(
+    pool: AgentPool, settings: OperatorSettings, policy: ToolPolicy, api_server: Obj | None = None
+) -> list[Obj]:
     """Every object the pool should own right now (owner references are added by the caller),
-    in the order to apply them: the NetworkPolicy before the workload, so that no agent pod is
-    ever reachable by more than the gateway. Agents get ``policy``, the one the operator admits
-    Workflows under."""
+    in the order to apply them: the NetworkPolicies before the workload, so that no agent pod is
+    ever reachable by more than the gateway, nor reaches more than it may. Agents get ``policy``,
+    the one the operator admits Workflows under; ``api_server`` is the egress rule to the API
+    server (see builders.egress), which agents verifying task tokens need."""
     children = [_service_account(pool), _service(pool, settings, headless=False)]
     if pool.spec.workload == "StatefulSet":
         children.append(_service(pool, settings, headless=True))
-    ingress = _network_policy(pool, settings)
-    if ingress is not None:
-        children.append(ingress)
+    for network_policy in (
+        _network_policy(pool, settings),
+        _egress_policy(pool, settings, api_server),
+    ):
+        if network_policy is not None:
+            children.append(network_policy)
     children += [_workload(pool, settings, policy), _pdb(pool)]
     if pool.spec.autoscaling is not None:
         children.append(_hpa(pool))

@@ -61,7 +61,9 @@ class PoolReconciler:
         if cached is not None and cached[0] == meta.get("generation"):
             return cached[1]
         pool = AgentPool.model_validate(plain(body))
-        children = build_children(pool, self.ctx.settings, self.ctx.policy)
+        children = build_children(
+            pool, self.ctx.settings, self.ctx.policy, self.ctx.api_server_egress
+        )
         owner = owner_reference(body)
         for child in children:
             child["metadata"]["ownerReferences"] = [owner]

@@ -39,6 +39,9 @@ class OperatorContext:
     status_locks: defaultdict[str, asyncio.Lock] = field(
         default_factory=lambda: defaultdict(asyncio.Lock)
     )
+    #: The egress rule to the API server agents verify task tokens against, read at start
+    #: (None: unknown, or not needed).
+    api_server_egress: dict[str, Any] | None = None
 
     def note_workload(self, pool_uid: str, workload: dict[str, Any]) -> None:
         """Keep the newest version: an older one arriving late must not roll status back."""

@@ -10,10 +10,13 @@ from prometheus_client import start_http_server
 
 from agent_runtime.kube import KubeClient
 from agent_runtime.policy import ToolPolicy, load_policy
+from agents_operator.builders.egress import api_server_rule
 from agents_operator.handlers.context import OperatorContext
-from agents_operator.kube import Kube
+from agents_operator.kube import Kube, KubeError
 from agents_operator.metrics import API_REQUESTS
 from agents_operator.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
 
 PREFIX = "configurable-agents.io"
 
@@ -34,7 +37,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # ``run`` loads it before kopf starts (a bad policy stops the operator there).
     policy: ToolPolicy = memo.get("policy") or load_policy(default="cluster")
     memo["policy"] = policy
-    memo["ctx"] = OperatorContext(
+    ctx = OperatorContext(
         settings=operator_settings,
         policy=policy,
         kube=Kube(
@@ -42,6 +45,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             field_manager=operator_settings.field_manager,
         ),
     )
+    if operator_settings.egress_enforce and operator_settings.task_callers:
+        ctx.api_server_egress = await api_server_egress(ctx.kube)
+    memo["ctx"] = ctx
     if operator_settings.metrics_port and not memo.get("metrics_started"):
         start_http_server(operator_settings.metrics_port)
         memo["metrics_started"] = True
@@ -52,3 +58,31 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     ctx = memo.get("ctx")
     if ctx is not None:
         await ctx.kube.aclose()
+
+
+async def api_server_egress(kube: Kube) -> dict[str, Any] | None:
+    """Where agents reach the API server (the ``default/kubernetes`` Service), read once: agents
+    verifying task tokens fetch its discovery document and keys. Unreadable (an operator serving
+    only some namespaces may not look there), the platform must allow it (EGRESS_ALLOW)."""
+    try:
+        slices = await kube.list(
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
+            "default",
+            label_selector="kubernetes.io/service-name=kubernetes",
+        )
+        service = await kube.get("v1", "Service", "default", "kubernetes")
+    except KubeError as exc:
+        slices, service = [], None
+        log.warning("cannot read the API server's addresses (%s)", exc)
+    rule = api_server_rule(slices, service)
+    if rule is None:
+        log.warning(
+            "agent pools' egress policies leave out the API server, which agents verifying task "
+            "tokens need: allow it in CONFIGURABLE_AGENTS_OPERATOR_EGRESS_ALLOW"
+        )
+    else:
+        log.info(
+            "agents may reach the API server at %s", [t["ipBlock"]["cidr"] for t in rule["to"]]
+        )
+    return rule
