@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from agent_runtime.auth import AGENT_AUDIENCE, TaskTokenSource
 from agent_runtime.engine.runner import local_owner
 from agent_runtime.policy import PolicyError, ToolPolicy, load_policy
+from agent_runtime.policy.budgets import BudgetPolicy, load_budget_policy
 
 #: A Kubernetes namespace name (an RFC 1123 label).
 NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -129,6 +130,10 @@ class GatewaySettings(BaseSettings):
             self.tool_policy()
         except PolicyError as exc:
             raise ValueError(f"platform tool policy: {exc}") from None
+        try:
+            self.budget_policy()
+        except PolicyError as exc:
+            raise ValueError(f"platform budget policy: {exc}") from None
         if self.task_token_file and self.task_secret:
             raise ValueError("task_token_file and task_secret: choose one")
         if self.auth and self.insecure_no_auth:
@@ -151,6 +156,10 @@ class GatewaySettings(BaseSettings):
         gateway, ``local`` on a loopback ``serve``; ``CONFIGURABLE_AGENTS_POLICY_*`` over it."""
         exposed = self.kubernetes or not is_loopback(self.host)
         return load_policy(default="cluster" if exposed else "local")
+
+    def budget_policy(self) -> BudgetPolicy | None:
+        """The namespace budgets of the platform policy file (its ``budgets:``); None: none."""
+        return load_budget_policy()
 
     def task_tokens(self) -> TaskTokenSource | None:
         """Where tasks' tokens come from (None: agents that ask for none)."""

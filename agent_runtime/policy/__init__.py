@@ -9,6 +9,7 @@ package; it imports nothing of ours but the spec models.
 
 from agent_runtime.policy.addresses import AddressClass, classify, parse_host
 from agent_runtime.policy.admission import tool_policy_problems
+from agent_runtime.policy.budgets import BudgetPolicy, NamespaceBudget, load_budget_policy
 from agent_runtime.policy.egress import EgressRefusal, EgressRule
 from agent_runtime.policy.functions import FunctionPattern
 from agent_runtime.policy.loading import POLICY_ENV_PREFIX, load_policy, policy_from
@@ -18,14 +19,17 @@ from agent_runtime.policy.prefixes import UrlPrefix, url_shape_problem
 __all__ = [
     "POLICY_ENV_PREFIX",
     "AddressClass",
+    "BudgetPolicy",
     "EgressRefusal",
     "EgressRule",
     "FunctionPattern",
+    "NamespaceBudget",
     "PolicyError",
     "Preset",
     "ToolPolicy",
     "UrlPrefix",
     "classify",
+    "load_budget_policy",
     "load_policy",
     "parse_host",
     "policy_from",

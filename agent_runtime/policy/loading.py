@@ -5,7 +5,8 @@ everything else keeps ``cluster``. Then, each overriding the one before:
 
 1. ``CONFIGURABLE_AGENTS_POLICY_PRESET`` (``local`` or ``cluster``), else the file's ``preset``;
 2. the file named by ``CONFIGURABLE_AGENTS_POLICY_FILE`` (YAML or JSON: ``preset``,
-   ``allowedFunctions``, ``egressAllow``, ``allowLoopback``, ``allowPrivate``);
+   ``allowedFunctions``, ``egressAllow``, ``allowLoopback``, ``allowPrivate``; its ``budgets``
+   are the gateway's namespace budgets, read by ``budgets.load_budget_policy``);
 3. ``CONFIGURABLE_AGENTS_POLICY_ALLOWED_FUNCTIONS`` and ``..._EGRESS_ALLOW`` (comma-separated, or
    a JSON list), ``..._ALLOW_LOOPBACK`` and ``..._ALLOW_PRIVATE`` (true or false).
 
@@ -35,6 +36,8 @@ ENV_VARIABLES = {
     alias: f"{POLICY_ENV_PREFIX}{field.upper()}" for field, alias in SETTING_NAMES.items()
 }
 _LISTS = {"allowedFunctions", "egressAllow"}
+#: The file's key of the namespace budgets (``policy.budgets``), read by the gateway only.
+BUDGETS_KEY = "budgets"
 _PRESETS: tuple[str, ...] = get_args(Preset)
 
 
@@ -73,7 +76,8 @@ def policy_from(
     ``values`` are keyed by the file's names (``allowedFunctions``...); ``names`` says how to call
     each in a message (a variable or a flag).
     """
-    settings = _read(file) if file is not None else {}
+    settings = read_policy_file(file) if file is not None else {}
+    settings.pop(BUDGETS_KEY, None)
     from_file = settings.pop("preset", None)
     if from_file is not None and from_file not in _PRESETS:
         raise PolicyError(f"{file}: preset: expected local or cluster, got {from_file!r}")
@@ -95,7 +99,8 @@ def _validate(data: dict[str, Any], where: Any) -> ToolPolicy:
         path = join_path(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = f"unknown setting (expected {', '.join(SETTING_NAMES.values())} or preset)"
+            names = ", ".join(SETTING_NAMES.values())
+            message = f"unknown setting (expected {names}, preset or {BUDGETS_KEY})"
         raise PolicyError(f"{where(path)}: {message}") from None
 
 
@@ -105,7 +110,8 @@ def _named(path: str, names: Mapping[str, str]) -> str:
     return f"{name}[{rest}" if rest else name
 
 
-def _read(file: str | Path) -> dict[str, Any]:
+def read_policy_file(file: str | Path) -> dict[str, Any]:
+    """The settings of a policy file (a mapping), or a PolicyError naming the file."""
     try:
         text = Path(file).read_text(encoding="utf-8")
     except OSError as exc:

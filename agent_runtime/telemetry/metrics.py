@@ -177,3 +177,35 @@ class ExecutorMetrics(_PerRegistry):
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
+
+
+class BudgetMetrics(_PerRegistry):
+    """Namespace spend against the platform's budgets (gateway). Spend is the namespace's total
+    across every replica as this replica last read it plus what it charged since; take the
+    ``max`` over replicas."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.spend_tokens = Gauge(
+            f"{PREFIX}_namespace_spend_tokens",
+            "LLM tokens a namespace spent this UTC day or month, by namespace and period.",
+            ["namespace", "period"],
+            registry=registry,
+        )
+        self.spend_cost = Gauge(
+            f"{PREFIX}_namespace_spend_cost",
+            "Estimated cost (budget price table) a namespace spent this UTC day or month.",
+            ["namespace", "period"],
+            registry=registry,
+        )
+        self.budget_tokens = Gauge(
+            f"{PREFIX}_namespace_budget_tokens",
+            "A namespace's token budget per day or month (absent: no limit).",
+            ["namespace", "period"],
+            registry=registry,
+        )
+        self.budget_cost = Gauge(
+            f"{PREFIX}_namespace_budget_cost",
+            "A namespace's cost budget per day or month (absent: no limit).",
+            ["namespace", "period"],
+            registry=registry,
+        )
