@@ -10,8 +10,9 @@ call, 3 ms on a session kept open; small beside an LLM round trip.
 
 Every HTTP client the transport gets is behind the egress guard (``tools.egress``): the server's
 URL is checked against the platform policy, and its host resolved and checked, before the first
-connection and again on every request, redirects included. An MCP SDK whose transport takes no
-HTTP client of ours is refused rather than let connect unguarded.
+connection and again on every request, redirects included (mcp 2.x follows a redirect only
+within the endpoint's origin; the guard checks each hop it follows). An MCP SDK whose transport
+takes no HTTP client of ours (before 1.24) is refused rather than let connect unguarded.
 """
 
 from __future__ import annotations
@@ -26,19 +27,13 @@ from typing import Any, TypeVar
 
 import httpx
 from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client as _transport  # mcp >= 1.24
 
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools.base import Tool, ToolError
 from agent_runtime.tools.egress import EgressGuard, EgressRefused, Resolver, guarded_client
 from agent_runtime.tools.policy import policy_or_default
-
-try:  # mcp 2.x, and late 1.x
-    from mcp.client.streamable_http import streamable_http_client as _transport
-except ImportError:  # mcp 1.x
-    from mcp.client.streamable_http import (  # type: ignore[attr-defined, no-redef]
-        streamablehttp_client as _transport,
-    )
 
 try:  # mcp 2.x
     from mcp.shared.exceptions import MCPError as _ProtocolError
@@ -47,10 +42,8 @@ except ImportError:  # mcp 1.x
         McpError as _ProtocolError,
     )
 
-_TRANSPORT_PARAMETERS = inspect.signature(_transport).parameters
-#: Whether the transport takes an HTTP client (mcp 2.x, late 1.x), else a factory (1.x).
-_TAKES_CLIENT = "http_client" in _TRANSPORT_PARAMETERS
-_TAKES_FACTORY = "httpx_client_factory" in _TRANSPORT_PARAMETERS
+#: Whether the transport takes an HTTP client of ours (mcp 1.24 and later, the pinned range).
+_TAKES_CLIENT = "http_client" in inspect.signature(_transport).parameters
 _TIMEOUT, _READ_TIMEOUT = 30.0, 300.0  # the SDK's own: a server may hold a stream open
 
 
@@ -101,26 +94,16 @@ def _text_of(content: list[Any]) -> str:
 @asynccontextmanager
 async def _session(url: str, guard: EgressGuard, http_client: Any) -> AsyncIterator[ClientSession]:
     """A session whose every connection goes through ``guard`` (``http_client`` if given)."""
-    owned = None
-    if _TAKES_CLIENT:
-        if http_client is None:
-            http_client = owned = _new_client(guard)
-        extra: dict[str, Any] = {"http_client": http_client}
-    elif _TAKES_FACTORY:
-
-        def factory(headers: Any = None, timeout: Any = None, auth: Any = None) -> Any:
-            return _new_client(
-                guard, headers=headers, timeout=timeout, auth=auth, follow_redirects=True
-            )
-
-        extra = {"httpx_client_factory": factory}
-    else:
+    if not _TAKES_CLIENT:
         raise ToolError(
             f"MCP server {url}: this mcp package cannot route its connections through the "
-            "egress guard; install mcp>=1.9"
+            "egress guard; install mcp>=1.24"
         )
+    owned = None
+    if http_client is None:
+        http_client = owned = _new_client(guard)
     try:
-        async with _transport(url, **extra) as streams:
+        async with _transport(url, http_client=http_client) as streams:
             # 2.x yields (read, write); 1.x adds a session-id getter.
             async with ClientSession(streams[0], streams[1]) as session:
                 await session.initialize()

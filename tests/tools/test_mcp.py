@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools import ToolBox, ToolError
 from agent_runtime.tools.mcp import McpTool
@@ -150,3 +151,15 @@ async def test_per_call_cost_is_modest(url: str) -> None:
     per_call = (time.perf_counter() - started) / 10
     await tool.aclose()
     assert per_call < 0.5, f"{per_call * 1000:.0f} ms per call"
+
+
+async def test_a_same_origin_redirect_to_an_allowed_endpoint_is_followed(url: str) -> None:
+    """``/mcp/`` answers 307 to ``/mcp`` on the same server: a hop the policy allows, checked by
+    the egress guard and followed (``test_ssrf`` has the hops it refuses)."""
+    slash = url + "/"
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(slash, json={})).status_code == 307
+    box = ToolBox(policy=ToolPolicy(egress_allow=["*", url]))
+    tool = await box.get(ToolSpec(name="add", mcp={"url": slash}))
+    assert await tool.call({"a": 2, "b": 3}) == {"result": 5}
+    await box.aclose()

@@ -20,6 +20,7 @@ import pytest
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.workflow import ToolSpec
 from agent_runtime.tools import ToolBox, ToolError
+from agent_runtime.tools import mcp as mcp_tool
 from agent_runtime.tools.egress import EgressGuard, EgressRefused
 from agent_runtime.tools.http_get import HttpGetTool
 from agent_runtime.tools.mcp import McpTool
@@ -147,6 +148,15 @@ def allow(*urls: str) -> list[str]:
     return found
 
 
+def parseable(url: str) -> bool:
+    """Whether httpx reads ``url`` at all (it refuses some spellings before any guard could)."""
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL:
+        return False
+    return True
+
+
 def assert_one_line(exc: BaseException) -> str:
     text = str(exc)
     assert text and "\n" not in text and "Traceback" not in text
@@ -177,7 +187,11 @@ async def test_http_get_refuses(
     with pytest.raises(ToolError) as caught:
         await tool.call({"url": url})
     message = assert_one_line(caught.value)
-    assert message.startswith(("fetch: refused", "fetch: invalid URL"))
+    if parseable(url):
+        assert isinstance(caught.value, EgressRefused), message  # the guard, not the allow-list
+        assert message.startswith("fetch: refused"), message
+    else:
+        assert message.startswith("fetch: invalid URL"), message
     assert not caught.value.retryable
     await tool.aclose()
     assert [s.connections for s in servers] == [0] * len(servers)
@@ -225,7 +239,12 @@ async def test_http_get_refuses_a_redirect(
     )
     with pytest.raises(ToolError) as caught:
         await tool.call({"url": start})
-    assert_one_line(caught.value).startswith("fetch: refused")
+    message = assert_one_line(caught.value)
+    if parseable(target):
+        assert isinstance(caught.value, EgressRefused), message
+        assert message.startswith("fetch: refused"), message
+    else:  # httpx will not read the Location header: nothing is followed
+        assert "Invalid URL in location header" in message, message
     await tool.aclose()
     assert v4.paths == [f"/start/{index}"]  # the first hop only
     assert sum(s.connections for s in servers) == 1
@@ -284,13 +303,59 @@ async def test_a_name_is_resolved_once_and_the_checked_address_is_used(
 
 
 @pytest.mark.parametrize("index", range(PROBE_COUNT))
-async def test_mcp_refuses_a_redirect(
+async def test_the_mcp_client_refuses_a_redirect_to_a_forbidden_target(
     index: int,
     v4: CountingServer,
     v6: CountingServer | None,
     servers: list[CountingServer],
     wire: Tripwire,
 ) -> None:
+    """The HTTP client an MCP tool hands the SDK, told to follow every redirect (as mcp 1.x's
+    transport did): our guard refuses each forbidden hop, whatever the SDK would do with it."""
+    target = probes(v4, v6)[index] + "mcp"
+    start = f"http://127.0.0.1:{v4.port}/start/{index}"
+    v4.routes[f"/start/{index}"] = target
+    client = mcp_tool._new_client(
+        EgressGuard(redirect_policy(v4), resolver=resolver(v4)), follow_redirects=True
+    )
+    try:
+        with pytest.raises(Exception) as caught:
+            await client.post(start, json={"jsonrpc": "2.0", "id": 1, "method": "initialize"})
+    finally:
+        await client.aclose()
+    if parseable(target):
+        assert isinstance(caught.value, EgressRefused), repr(caught.value)
+        assert_one_line(caught.value).startswith(f"refused {target!r}")
+    else:  # the HTTP library will not read the Location header: nothing is followed
+        assert "Invalid URL in location header" in str(caught.value), repr(caught.value)
+    assert v4.paths == [f"/start/{index}"]  # the first hop only
+    assert sum(s.connections for s in servers) == 1
+
+
+async def test_the_mcp_client_follows_a_redirect_the_policy_allows(
+    v4: CountingServer, servers: list[CountingServer], wire: Tripwire
+) -> None:
+    """The control: a hop within the trusted prefix is followed and answered."""
+    v4.routes["/start/hop"] = "/start/ok"
+    client = mcp_tool._new_client(EgressGuard(redirect_policy(v4)), follow_redirects=True)
+    try:
+        answer = await client.post(f"http://127.0.0.1:{v4.port}/start/hop", json={})
+    finally:
+        await client.aclose()
+    assert (answer.status_code, answer.text) == (200, "ok")
+    assert v4.paths == ["/start/hop", "/start/ok"]
+
+
+@pytest.mark.parametrize("index", range(PROBE_COUNT))
+async def test_an_mcp_tool_reaches_nothing_past_the_first_hop(
+    index: int,
+    v4: CountingServer,
+    v6: CountingServer | None,
+    servers: list[CountingServer],
+    wire: Tripwire,
+) -> None:
+    """End to end through the SDK: mcp 2.x follows redirects within the endpoint's origin only
+    (and our guard checks those, see below); a redirect anywhere else fails the tool cleanly."""
     target = probes(v4, v6)[index] + "mcp"
     v4.routes[f"/start/{index}"] = target
     with pytest.raises(ToolError) as caught:
@@ -298,9 +363,9 @@ async def test_mcp_refuses_a_redirect(
             ToolSpec(name="remote", mcp={"url": f"http://127.0.0.1:{v4.port}/start/{index}"})
         )
     assert_one_line(caught.value)
-    assert set(v4.paths) == {f"/start/{index}"}
-    assert all(s.connections <= 1 for s in servers)
-    assert sum(s.connections for s in servers) >= 1
+    assert not caught.value.retryable
+    assert v4.paths == [f"/start/{index}"]
+    assert sum(s.connections for s in servers) == 1
 
 
 async def test_mcp_refuses_a_redirect_within_the_same_origin(
