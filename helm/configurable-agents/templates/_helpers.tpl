@@ -158,6 +158,23 @@ and networkPolicy.agentsFrom. */}}
 {{- end }}
 {{- end }}
 
+{{- /* The operator's settings for where agent pods may connect (agents.egress): a NetworkPolicy
+<pool>-egress per AgentPool, unless egress or all NetworkPolicies are off. */}}
+{{- define "ca.operatorAgentEgressEnv" -}}
+{{- $egress := .Values.agents.egress }}
+{{- $enforce := and .Values.networkPolicy.enabled $egress.enforce }}
+- name: CONFIGURABLE_AGENTS_OPERATOR_EGRESS_ENFORCE
+  value: {{ ternary "true" "false" $enforce | quote }}
+{{- if $enforce }}
+- name: CONFIGURABLE_AGENTS_OPERATOR_EGRESS_DNS
+  value: {{ $egress.dns | toJson | quote }}
+- name: CONFIGURABLE_AGENTS_OPERATOR_EGRESS_ALLOW
+  value: {{ $egress.platformAllow | toJson | quote }}
+- name: CONFIGURABLE_AGENTS_OPERATOR_EGRESS_RULES
+  value: {{ $egress.platformRules | toJson | quote }}
+{{- end }}
+{{- end }}
+
 {{- /* serve's authentication flags from gateway.auth (see values.yaml). */}}
 {{- define "ca.gatewayAuthArgs" -}}
 {{- $auth := .Values.gateway.auth }}
