@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from agent_runtime import __version__
 from agent_runtime.engine import Dispatcher, Engine, LocalDispatcher
+from agent_runtime.engine.budgets import NamespaceBudgets
 from agent_runtime.executors import TaskExecutor
 from agent_runtime.gateway import errors
 from agent_runtime.gateway.access import Access
@@ -18,7 +19,7 @@ from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.cluster import ClusterWorkflows
 from agent_runtime.gateway.origins import SameOriginWrites
 from agent_runtime.gateway.registry import EndpointRegistry
-from agent_runtime.gateway.routes import health, runs, workflows
+from agent_runtime.gateway.routes import budgets, health, runs, workflows
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.state import Gateway
 from agent_runtime.gateway.watches import NamespacedWatches
@@ -26,6 +27,7 @@ from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.kube import KubeClient
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.stores import StoreError, open_store
+from agent_runtime.telemetry.metrics import BudgetMetrics
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +61,15 @@ async def serving(
 ) -> AsyncIterator[None]:
     """The store, the engine and the workers of one gateway, for the app's lifetime."""
     async with open_store(settings.store) as store:
+        policy = settings.budget_policy()
+        namespace_budgets = NamespaceBudgets(store, policy, BudgetMetrics.for_registry())
         engine = Engine(
             store,
             dispatcher,
             owner=settings.owner,
             lease_ttl=settings.lease_ttl,
             wait_backoff=settings.wait_backoff,
+            budgets=namespace_budgets if policy is not None else None,  # none: nothing to count
         )
         if settings.namespace_max_in_flight and not store.caps_namespaces:
             raise StoreError(
@@ -85,6 +90,7 @@ async def serving(
             catalog,
             Admission(settings, store),
             access=access or Access(),
+            budgets=namespace_budgets,
             watches=list(watches),
         )
         worker.on_settled = gateway.notify
@@ -139,6 +145,6 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
     )
     errors.install(app)
     app.add_middleware(SameOriginWrites)
-    for module in (health, workflows, runs):
+    for module in (health, workflows, runs, budgets):
         app.include_router(module.router)
     return app

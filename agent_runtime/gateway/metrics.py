@@ -13,7 +13,7 @@ import time
 
 from agent_runtime.gateway.state import Gateway
 from agent_runtime.stores import RunStatus
-from agent_runtime.telemetry.metrics import AuthMetrics, GatewayMetrics, RunMetrics
+from agent_runtime.telemetry.metrics import AuthMetrics, BudgetMetrics, GatewayMetrics, RunMetrics
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ _last_refresh: dict[int, float] = {}
 async def refresh(gateway: Gateway) -> None:
     RunMetrics.for_registry()  # the run families are listed from the first scrape on
     AuthMetrics.for_registry()
+    BudgetMetrics.for_registry()
     metrics = GatewayMetrics.for_registry()
     metrics.runs_in_progress.set(gateway.worker.in_flight)
     now = time.monotonic()
@@ -39,7 +40,19 @@ async def refresh(gateway: Gateway) -> None:
                 for namespace in gateway.known_namespaces():
                     running = await gateway.admission.in_flight(namespace)
                     metrics.namespace_in_flight.labels(namespace).set(running)
+            await _budgets(gateway)
     except Exception as exc:  # a scrape must answer even when the store does not
         log.debug("queue depth not refreshed: %s", exc)
         return
     metrics.queue_depth.set(queued)
+
+
+async def _budgets(gateway: Gateway) -> None:
+    """Spend of the namespaces with a budget, so every replica's gauges are current (a read a
+    second at most per namespace, shared with the engine's checks)."""
+    budgets = gateway.budgets
+    if budgets is None or budgets.policy is None:
+        return
+    for namespace in gateway.known_namespaces():
+        if budgets.budget_for(namespace) is not None:
+            await budgets.spend(namespace)

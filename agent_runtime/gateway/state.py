@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from agent_runtime.engine import Dispatcher, Engine
+from agent_runtime.engine.budgets import NamespaceBudgets
 from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.admission import Admission
 from agent_runtime.gateway.catalog import Catalog
@@ -30,6 +31,8 @@ class Gateway:
     catalog: Catalog
     admission: Admission
     access: Access = field(default_factory=Access)
+    #: The platform's namespace budgets (None, or ``policy`` None: the platform sets none).
+    budgets: NamespaceBudgets | None = None
     #: The cluster watches feeding the catalog and the registry (none without ``kubernetes``).
     watches: list[NamespacedWatches] = field(default_factory=list)
     _settled: defaultdict[str, asyncio.Event] = field(
