@@ -11,9 +11,13 @@ import yaml
 
 from agent_runtime.engine import Engine, InputError, LocalDispatcher, RunError
 from agent_runtime.engine.approvals import ApprovalInput
+from agent_runtime.engine.budgets import NamespaceBudgets
+from agent_runtime.policy.budgets import BudgetPolicy
 from agent_runtime.spec import parse_workflow
+from agent_runtime.spec.common import ObjectMeta
 from agent_runtime.spec.workflow import Workflow
 from agent_runtime.stores import Actor, RunRecord, RunStatus, RunStore
+from agent_runtime.stores.base import spend_day, utcnow
 from tests.counting_tools import counts
 
 ALICE = Actor(username="alice", groups=["reviewers"])
@@ -244,3 +248,73 @@ limits: {maxToolCalls: 4, maxSteps: 100}
     assert done.status == RunStatus.FAILED
     assert (done.error or {})["code"] == "max_tool_calls"
     assert counts() == {"step": 4}
+
+
+ONE_ANSWER = """
+state: {out: {type: string}}
+output: [out]
+models: {m: {provider: scripted, responses: ["an answer of five words"]}}
+nodes: [{name: think, type: llm, model: m, prompt: go, output: out}]
+edges: [{from: START, to: think}, {from: think, to: END}]
+"""
+
+
+def budgets_engine(store: RunStore, on_exceeded: str) -> Engine:
+    policy = BudgetPolicy.model_validate(
+        {"onExceeded": on_exceeded, "namespaces": {"team-a": {"tokensPerDay": 5}}}
+    )
+    return Engine(store, LocalDispatcher(), budgets=NamespaceBudgets(store, policy, refresh=0))
+
+
+async def test_a_namespace_over_its_daily_budget_pauses_its_runs_until_approved(
+    store: RunStore,
+) -> None:
+    engine = budgets_engine(store, "pause")
+    try:
+        first = await start(engine, workflow(ONE_ANSWER))
+        assert first.status == RunStatus.SUCCEEDED, "under budget: runs as usual"
+        spend = await store.get_spend("team-a", at=utcnow())
+        assert spend.day.tokens >= 5, "the first run's tokens were charged"
+
+        held = [await start(engine, workflow(ONE_ANSWER)) for _ in range(2)]
+        for run in held:
+            assert run.status == RunStatus.INTERRUPTED, run.error
+            request = run.interrupt or {}
+            assert (request["reason"], request["limit"]) == ("namespaceBudget", "tokensPerDay")
+            assert request["period"] == spend_day(utcnow())
+            assert "namespace team-a is over its budget: tokensPerDay" in request["message"]
+
+        done = await decide(engine, held[0], ApprovalInput(approved=True, reason="release"))
+        assert done.status == RunStatus.SUCCEEDED, done.error
+        assert [(a.reason, a.limit, a.approved) for a in done.approvals] == [
+            ("namespaceBudget", "tokensPerDay", True)
+        ]
+        still = await engine.store.get_run(held[1].id)
+        assert still.status == RunStatus.INTERRUPTED, "an approval lets one run go on, not all"
+        denied = await decide(engine, held[1], ApprovalInput(approved=False))
+        assert denied.status == RunStatus.FAILED
+        assert (denied.error or {})["code"] == "namespace_budget"
+    finally:
+        await engine.dispatcher.aclose()
+
+
+async def test_a_namespace_over_its_budget_fails_runs_when_the_platform_says_so(
+    store: RunStore,
+) -> None:
+    engine = budgets_engine(store, "fail")
+    try:
+        await store.add_spend("team-a", tokens=5, cost=0.0, at=utcnow())
+        done = await start(engine, workflow(ONE_ANSWER))
+        assert done.status == RunStatus.FAILED
+        assert (done.error or {})["code"] == "namespace_budget"
+        assert "tokensPerDay 5 of 5" in (done.error or {})["message"]
+        other = await start(
+            engine, workflow(ONE_ANSWER).model_copy(update={"metadata": _in("team-b")})
+        )
+        assert other.status == RunStatus.SUCCEEDED, "other namespaces are not held"
+    finally:
+        await engine.dispatcher.aclose()
+
+
+def _in(namespace: str) -> ObjectMeta:
+    return ObjectMeta(name="gated", namespace=namespace)
