@@ -473,8 +473,9 @@ def operator_command(
         overrides["agent_image"] = agent_image
     if peering:
         overrides["peering"] = peering
+    settings = _settings(OperatorSettings, **overrides)  # a bad setting: one line, no traceback
     _check_kubernetes()
-    run_operator(OperatorSettings(**overrides), verbose=verbose)
+    run_operator(settings, verbose=verbose)
     return EXIT_OK
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -233,3 +236,25 @@ def test_platform_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch)
         ("192.0.2.0/24", []),
         ("10.0.0.0/8", ["10.1.0.0/16"]),
     ]
+
+
+def test_a_bad_setting_stops_the_operator_with_one_line(tmp_path: Any) -> None:
+    """Before it looks for a cluster: exit status 2 and the setting named, no traceback."""
+    env = {
+        **os.environ,
+        "CONFIGURABLE_AGENTS_OPERATOR_EGRESS_ALLOW": "10.0.0.0/8:443,10.1.2.3/16:5432",
+        "KUBECONFIG": str(tmp_path / "none"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "agent_runtime", "operator"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        "Error: egress_allow.1.cidr: '10.1.2.3/16' has host bits set: write 10.1.0.0/16"
+    ]
+    assert "Traceback" not in done.stderr
