@@ -103,6 +103,8 @@ async def resume_run(
             f"run {run_id!r} is {run.status.value}: --input only answers an interrupted run",
             code="not_interrupted",
         )
+    if run.status == RunStatus.INTERRUPTED:
+        await engine.check_resume(run_id, given)  # refused before saying it goes on
     progress.say(f"run {run.id} ({run.namespace}/{run.workflow}) resumed, was {run.status.value}")
     if run.status == RunStatus.INTERRUPTED:
         return await engine.resume(run_id, given, listeners=[progress])
