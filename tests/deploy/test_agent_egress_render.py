@@ -128,3 +128,20 @@ def test_cluster_scope_lets_the_operator_find_the_api_server(tmp_path: Path) -> 
     granted = permissions(render(tmp_path), OPERATOR)
     assert ("*", "discovery.k8s.io", "endpointslices", "list") in granted
     assert ("*", "", "services", "get") in granted
+
+
+def test_namespaces_scope_lets_the_operator_find_the_api_server_in_default_only(
+    tmp_path: Path,
+) -> None:
+    scoped = {"rbac": {"scope": "namespaces", "namespaces": ["demo"]}}
+    granted = permissions(render(tmp_path, scoped), OPERATOR)
+    assert ("default", "discovery.k8s.io", "endpointslices", "list") in granted
+    assert ("default", "", "services", "get") in granted
+    assert not [p for p in granted if p[0] == "default" and p[3] not in ("list", "get")]
+    # Not needed without task tokens or without egress policies.
+    for off in (
+        {"agents": {"taskAuth": {"enabled": False}}},
+        {"agents": {"egress": {"enforce": False}}},
+    ):
+        granted = permissions(render(tmp_path, {**scoped, **off}), OPERATOR)
+        assert not [p for p in granted if p[0] == "default"]

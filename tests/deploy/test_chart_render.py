@@ -141,6 +141,9 @@ def test_full_values_render_every_optional_object(tmp_path: Path) -> None:
         (ns, kind, f"ca-configurable-agents-{who}")
         for ns in ("demo", "team-b")
         for kind, who in (("ClusterRole", "operator"), ("Role", "gateway"))
+    } | {
+        # where the API server is, for the pools' egress policies (test_agent_egress_render)
+        ("default", "Role", "ca-configurable-agents-operator-api-server")
     }
     # The gateway reads Workflows and EndpointSlices in those namespaces; cluster-wide it may only
     # ask who a token is and what RBAC allows them.
