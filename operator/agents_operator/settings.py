@@ -60,13 +60,21 @@ class OperatorSettings(BaseSettings):
     #: pool's ``spec.egress``. False writes none (for CNIs without NetworkPolicy).
     egress_enforce: bool = True
     #: NetworkPolicyPeers pods resolve names at, as a JSON list; empty: port 53 anywhere.
-    egress_dns: list[dict[str, Any]] = Field(default_factory=lambda: [dict(KUBE_DNS)])
+    egress_dns: Annotated[list[dict[str, Any]], NoDecode] = Field(
+        default_factory=lambda: [dict(KUBE_DNS)]
+    )
     #: Networks every pool may reach (an OTLP collector, a proxy): comma-separated
     #: ``CIDR[:PORT[/PROTOCOL]]`` (no port: all), or a JSON list of those or of ``{cidr, ports}``.
     egress_allow: Annotated[list[EgressRule], NoDecode] = Field(default_factory=list)
     #: NetworkPolicyEgressRules every pool gets as they are, as a JSON list (in-cluster peers
     #: chosen by namespace and pod labels, which a CIDR cannot name).
-    egress_rules: list[dict[str, Any]] = Field(default_factory=list)
+    egress_rules: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+
+    @field_validator("egress_dns", "egress_rules", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        """Parsed here, so that bad JSON is a validation error naming the setting."""
+        return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("egress_allow", mode="before")
     @classmethod
@@ -76,7 +84,8 @@ class OperatorSettings(BaseSettings):
             value = json.loads(text) if text.startswith("[") else text.split(",")
         if not isinstance(value, list):
             return value
-        return [_allow_entry(v) if isinstance(v, str) else v for v in value if v != ""]
+        given = [v for v in value if not (isinstance(v, str) and not v.strip())]  # "a,,b" is fine
+        return [_allow_entry(v) if isinstance(v, str) else v for v in given]
 
     @field_validator("task_callers", mode="before")
     @classmethod

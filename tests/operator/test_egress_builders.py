@@ -197,6 +197,7 @@ def test_api_server_rule_from_the_kubernetes_service() -> None:
         ("10.0.0.0/8:70000", ("egress_allow", 0, "ports", 0, "port"), "65535"),
         ("10.0.0.0/8:53/ICMP", ("egress_allow", 0, "ports", 0, "protocol"), "'TCP', 'UDP'"),
         ("example.com:443", ("egress_allow",), "expected CIDR[:PORT[/PROTOCOL]]"),
+        ("[10.0.0.0/8", ("egress_allow",), "Expecting"),
         (
             '[{"cidr": "10.0.0.0/8", "ports": [{"port": 0}]}]',
             ("egress_allow", 0, "ports", 0, "port"),
@@ -213,10 +214,24 @@ def test_bad_platform_allow_names_the_entry(
     assert error["loc"] == where and phrase in error["msg"], error
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "phrase"),
+    [("EGRESS_DNS", "[{oops", "Expecting property name"), ("EGRESS_RULES", "{}", "valid list")],
+)
+def test_bad_json_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, phrase: str
+) -> None:
+    monkeypatch.setenv(f"CONFIGURABLE_AGENTS_OPERATOR_{name}", value)
+    with pytest.raises(ValidationError) as caught:
+        OperatorSettings()
+    [error] = caught.value.errors()
+    assert error["loc"] == (name.lower(),) and phrase in error["msg"], error
+
+
 def test_platform_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The chart's forms: EGRESS_ALLOW short or JSON, EGRESS_DNS and EGRESS_RULES as JSON."""
     prefix = "CONFIGURABLE_AGENTS_OPERATOR_"
-    monkeypatch.setenv(f"{prefix}EGRESS_ALLOW", " 10.0.0.0/8:4317 , 2001:db8::/32:53/udp,")
+    monkeypatch.setenv(f"{prefix}EGRESS_ALLOW", " 10.0.0.0/8:4317 , ,2001:db8::/32:53/udp,")
     monkeypatch.setenv(f"{prefix}EGRESS_ENFORCE", "false")
     monkeypatch.setenv(f"{prefix}EGRESS_DNS", '[{"ipBlock": {"cidr": "169.254.20.10/32"}}]')
     monkeypatch.setenv(f"{prefix}EGRESS_RULES", '[{"ports": [{"port": 4317}]}]')
