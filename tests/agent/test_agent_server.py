@@ -51,6 +51,7 @@ async def test_result_carries_output_and_usage(client: httpx.AsyncClient) -> Non
         "output": "a short answer",
         "usage": {"inputTokens": 3, "outputTokens": 3},
         "toolCalls": 0,
+        "paused": None,
     }
 
 
@@ -91,6 +92,7 @@ async def test_a_duplicate_key_executes_once(
             "output": "dup",
             "usage": {"inputTokens": 0, "outputTokens": 0},
             "toolCalls": 1,
+            "paused": None,
         }
     )
     assert counts(agent.counter_dir)["dup"] == 1
