@@ -42,8 +42,11 @@ class RunSpend:
             self.added[key] = self.added.get(key, 0) + n
 
     def spent(self, tokens: int, tool_calls: int) -> None:
-        self.add(_TOKENS, tokens)
-        self.add(_CALLS, tool_calls)
+        """Count what a dispatch spent, against the limits the run has (no limit, no write)."""
+        if self.limits.max_tokens is not None:
+            self.add(_TOKENS, tokens)
+        if self.limits.max_tool_calls is not None:
+            self.add(_CALLS, tool_calls)
 
     def allowance(self, limit: Limit) -> int | None:
         """The limit as the Workflow sets it: what each approved extension grants again."""

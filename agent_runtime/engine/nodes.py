@@ -202,7 +202,8 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
             result = TaskResult.model_validate(done["result"])
             spend.spent(result.usage.total, result.tool_calls)
             if result.paused is None:
-                return {**done["update"], VISITS: {node.name: 1}, USAGE: spend.added}
+                spent = {USAGE: spend.added} if spend.added else {}
+                return {**done["update"], VISITS: {node.name: 1}, **spent}
             pause = result.paused
             if pause.reason == "approval":
                 gated = [c for c in pause.calls if c.name in task.approval_required]
