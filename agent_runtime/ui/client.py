@@ -153,6 +153,10 @@ class GatewayClient:
     async def resume(self, run_id: str, given: dict[str, Any]) -> dict[str, Any]:
         return dict(await self._call("POST", f"/v1/runs/{run_id}/resume", json={"input": given}))
 
+    async def budgets(self) -> dict[str, Any]:
+        """The namespaces' budgets and spend the caller may see (``GET /v1/budgets``)."""
+        return dict(await self._call("GET", "/v1/budgets"))
+
     async def cancel(self, run_id: str) -> dict[str, Any]:
         return dict(await self._call("POST", f"/v1/runs/{run_id}/cancel"))
 
