@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -24,6 +25,8 @@ from agent_runtime.spec.workflow import HumanNode, LlmNode, RouterNode, ToolNode
 from agent_runtime.stores import StepRecord, StepStatus
 from agent_runtime.stores.base import utcnow
 from agent_runtime.telemetry.secrets import redact
+
+log = logging.getLogger(__name__)
 
 NodeFn = Callable[[dict[str, Any], Runtime[RunContext]], Awaitable[dict[str, Any]]]
 
@@ -160,6 +163,14 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                 }
             last = permanent or attempt - first + 1 >= policy.max_attempts
             status = StepStatus.FAILED if last else StepStatus.RETRYING
+            log.warning(
+                "run %s: node %s attempt %d %s: %s",
+                task.run_id,
+                node.name,
+                attempt,
+                "failed" if last else "failed, retrying",
+                error,
+            )
             await ctx.step(
                 step.model_copy(update={"status": status, "finished_at": utcnow(), "error": error}),
                 "node.failed" if last else "node.retrying",

@@ -82,6 +82,8 @@ class RunWatch:
         (self.metrics.runs_resumed if resumed else self.metrics.runs_started).labels(
             self.workflow
         ).inc()
+        # a run's life in the log, each line with its run and trace ids (bound above)
+        log.info("run %s %s", run.id, "resumed" if resumed else "started")
 
     def event_data(self) -> dict[str, str]:
         """The trace context to keep in the run's start event (for links from later ones)."""
@@ -123,6 +125,10 @@ class RunWatch:
         if run.status == RunStatus.FAILED:
             message = str((run.error or {}).get("message", "failed"))
             span.set_status(Status(StatusCode.ERROR, genai.content(message)[:1000]))
+            log.warning("run %s failed: %s", run.id, genai.content(message)[:1000])
+        else:
+            waits = f" at node '{(run.interrupt or {}).get('node')}'" if run.interrupt else ""
+            log.info("run %s %s%s", run.id, status, waits)
         _CURRENT.reset(self._self_token)
         for token in reversed(self._tokens):
             otel_context.detach(token)

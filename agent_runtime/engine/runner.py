@@ -122,6 +122,16 @@ class Engine:
             created_by=created_by,
         )
         created = await self.store.create_run(record)
+        if created.id == record.id:
+            who = f" for {created_by.username}" if created_by else ""
+            log.info(
+                "run %s accepted (%s/%s)%s",
+                created.id,
+                workflow.namespace,
+                workflow.name,
+                who,
+                extra={"run_id": created.id},
+            )
         if created.id != record.id and created.input != given:
             # as payment APIs do: a key names one request, not whatever comes with it next
             raise RunError(

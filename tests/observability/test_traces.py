@@ -148,6 +148,22 @@ def test_a_run_is_one_tree_across_the_gateway_and_the_agent(
         task = task_solve if line["node"] == "solve" else task_count
         assert line["span_id"] == task.span_id
 
+    # The gateway logs the run's life at info level, each line with the run and its trace.
+    gateway_lines = [
+        json.loads(line)
+        for line in traced.log.read_text().splitlines()
+        if line.startswith("{") and run["id"] in line
+    ]
+    messages = [line["message"] for line in gateway_lines]
+    accepted = f"run {run['id']} accepted (default/tool-agent) for system:anonymous"
+    assert accepted in messages
+    assert f"run {run['id']} started" in messages
+    assert f"run {run['id']} succeeded" in messages
+    for line in gateway_lines:
+        assert line["run_id"] == run["id"]
+        if line["message"] != accepted:
+            assert line["trace_id"] == root.trace_id, line
+
 
 def test_a_resumed_run_links_to_the_trace_it_began_in(
     traced: GatewayProcess, otlp: OtlpReceiver
