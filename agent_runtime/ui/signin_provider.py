@@ -35,6 +35,8 @@ LEEWAY = 30  # seconds of clock skew on exp, nbf and iat (as the gateway's verif
 #: How long a refresh's outcome is reused by requests that bring the same refresh token (the
 #: browser's parallel requests all carry the cookie from before the refresh).
 REFRESH_REUSE = 20.0
+#: Session keys where Authlib keeps a sign-in's state, nonce and PKCE verifier until it finishes.
+STATE_PREFIX = "_state_"
 
 
 class SignInFailed(Exception):
@@ -43,6 +45,34 @@ class SignInFailed(Exception):
     def __init__(self, message: str, *, status: int = 401) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _http_errors() -> tuple[type[Exception], ...]:
+    """What Authlib's HTTP client raises: httpx2's errors when it is installed (Authlib prefers
+    it), else httpx's."""
+    errors: list[type[Exception]] = [httpx.HTTPError]
+    try:
+        import httpx2
+    except ImportError:
+        return tuple(errors)
+    errors.append(httpx2.HTTPError)
+    return tuple(errors)
+
+
+HTTP_ERRORS = _http_errors()
+#: What reading the discovery document may raise: those, or an answer that is not JSON.
+DISCOVERY_ERRORS: tuple[type[Exception], ...] = (*HTTP_ERRORS, ValueError)
+
+
+def _unreachable(exc: Exception) -> SignInFailed:
+    """A failed exchange with the provider, in one line (httpx adds a second with a link)."""
+    said = (str(exc).splitlines() or [type(exc).__name__])[0]
+    return SignInFailed(f"the sign-in provider did not answer: {said}", status=502)
+
+
+def _unusable(exc: ValueError) -> SignInFailed:
+    """A token endpoint's answer that is not a JSON object (an HTML error page, say)."""
+    return SignInFailed(f"the sign-in provider's token endpoint: {exc}", status=502)
 
 
 def _verify(settings: SignInSettings) -> ssl.SSLContext | bool:
@@ -86,9 +116,10 @@ class Provider:
         """Discovery, read once; its issuer must be the configured one (OpenID Discovery 4.3)."""
         try:
             metadata: dict[str, Any] = await self._client.load_server_metadata()
-        except (httpx.HTTPError, ValueError) as exc:
+        except DISCOVERY_ERRORS as exc:
+            said = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise SignInFailed(
-                f"the sign-in provider at {self.issuer} did not answer: {exc}", status=502
+                f"the sign-in provider at {self.issuer} did not answer: {said}", status=502
             ) from None
         if metadata.get("issuer") != self.issuer:
             self._client.server_metadata.clear()  # read again next time
@@ -113,12 +144,19 @@ class Provider:
 
     async def start(self, request: Request) -> Response:
         """The redirect to the provider's login; ``state``, ``nonce`` and the PKCE verifier go
-        into the session for ``finish``."""
+        into the session for ``finish``.
+
+        Only a browser's latest sign-in can finish: the state of those it started before is
+        dropped first, so the session cookie stays small however often sign-in is started
+        (recent Authlib drops its own client's too; this holds whatever its version).
+        """
         await self._metadata()
+        for stale in [key for key in request.session if key.startswith(STATE_PREFIX)]:
+            del request.session[stale]
         try:
             response: Response = await self._client.authorize_redirect(request, self.redirect_uri)
-        except httpx.HTTPError as exc:
-            raise SignInFailed(f"the sign-in provider did not answer: {exc}", status=502) from None
+        except HTTP_ERRORS as exc:
+            raise _unreachable(exc) from None
         return response
 
     async def finish(self, request: Request) -> SignedIn:
@@ -133,8 +171,10 @@ class Provider:
             raise SignInFailed(f"the sign-in did not complete ({detail})") from None
         except JoseError as exc:
             raise SignInFailed(f"the ID token is not valid ({exc.error}: {exc})") from None
-        except httpx.HTTPError as exc:
-            raise SignInFailed(f"the sign-in provider did not answer: {exc}", status=502) from None
+        except HTTP_ERRORS as exc:  # unreachable, or an error status without an OAuth error
+            raise _unreachable(exc) from None
+        except ValueError as exc:  # an answer that is not a JSON object
+            raise _unusable(exc) from None
         return self._signed_in(token, token.get("userinfo"))
 
     def _signed_in(
@@ -180,8 +220,10 @@ class Provider:
             raise SignInFailed(f"the provider refused the refresh ({exc.error})") from None
         except JoseError as exc:
             raise SignInFailed(f"the refreshed ID token is not valid ({exc.error})") from None
-        except httpx.HTTPError as exc:
-            raise SignInFailed(f"the sign-in provider did not answer: {exc}", status=502) from None
+        except HTTP_ERRORS as exc:
+            raise _unreachable(exc) from None
+        except ValueError as exc:
+            raise _unusable(exc) from None
         fresh = self._signed_in(token, claims, previous=refresh_token)
         if not fresh.fresh():
             raise SignInFailed(f"the refreshed ID token expires within {EARLY} s")
