@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from agent_runtime import __version__
-from agent_runtime.ui import budgets_page, pages
+from agent_runtime.ui import pages
 from agent_runtime.ui.client import GatewayClient
 from agent_runtime.ui.csrf import CsrfGuard, CsrfRejected, secret_from_env
 from agent_runtime.ui.headers import SecurityHeaders
@@ -51,7 +51,6 @@ def create_dashboard(
     app.state.templates = templates()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
-    app.include_router(budgets_page.router)
     app.state.signin = signin
     if signin is not None:
         from starlette.middleware.sessions import SessionMiddleware
@@ -111,11 +110,12 @@ def mount_ui(
 
     ``/`` redirects to the dashboard. Returns whether the chat page was mounted. Without
     ``secret``, forms and sessions are signed with ``CONFIGURABLE_AGENTS_UI_SECRET`` (else a
-    random one). Without ``signin``, its settings come from ``CONFIGURABLE_AGENTS_UI_*``; with
-    no issuer there, the UI passes each request's ``Authorization`` header on (see ``signin``).
+    random one, but never with sign-in: UiSecretError). Without ``signin``, its settings come
+    from ``CONFIGURABLE_AGENTS_UI_*``; with no issuer there, the UI passes each request's
+    ``Authorization`` header on (see ``signin``).
     """
-    secret = secret if secret is not None else secret_from_env()
     settings = signin if signin is not None else load_signin_settings()
+    secret = secret if secret is not None else secret_from_env(required=settings.enabled)
     bundle = _signin(settings, secret)
     if bundle is not None:
         log.info(

@@ -6,7 +6,9 @@ POST must bring both, and they must match: another site can neither read the coo
 id of its own. On top of that, an ``Origin`` (or, without one, a ``Referer``) naming another
 host is refused. The secret comes from ``CONFIGURABLE_AGENTS_UI_SECRET``, else it is random per
 process: replicas behind one address need the same secret, or a form one renders is refused by
-the next, and a restart without it makes the open pages' forms stale (a reload mends them).
+the next, and a restart without it makes the open pages' forms stale (a reload mends them). With
+sign-in it is required: it also signs the session cookie, which every replica must accept and a
+restart must not void.
 """
 
 from __future__ import annotations
@@ -51,9 +53,16 @@ class CsrfRejected(Exception):
         self.message = f"{reason}. Nothing was changed: reload the page and try again."
 
 
-def secret_from_env(environ: Mapping[str, str] | None = None) -> bytes:
-    """The signing secret: ``CONFIGURABLE_AGENTS_UI_SECRET``, or a random one for this process."""
+def secret_from_env(environ: Mapping[str, str] | None = None, *, required: bool = False) -> bytes:
+    """The signing secret: ``CONFIGURABLE_AGENTS_UI_SECRET``, else (unless ``required``) a random
+    one for this process."""
     value = (os.environ if environ is None else environ).get(SECRET_ENV, "")
+    if not value and required:
+        raise UiSecretError(
+            f"{SECRET_ENV}: required with sign-in (it signs the session cookie, which every "
+            "replica must accept and a restart must keep); e.g. the output of "
+            "`openssl rand -hex 32`"
+        )
     if not value:
         log.info(
             "%s is not set: forms are signed with a random secret of this process; "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import ssl
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -137,6 +138,8 @@ def _checked(settings: SignInSettings) -> SignInSettings:
         raise SignInSettingsError(
             f"sign-in needs {' and '.join(lacking)}: pip install 'configurable-agents[server]'"
         )
+    if settings.oidc_ca_file:
+        _check_ca_file(settings.oidc_ca_file)
     scopes = settings.oidc_scopes.split()
     if "openid" not in scopes:
         raise SignInSettingsError(f"{ENV_PREFIX}OIDC_SCOPES: must include 'openid'")
@@ -148,3 +151,14 @@ def _checked(settings: SignInSettings) -> SignInSettings:
             "oidc_scopes": " ".join(scopes),
         }
     )
+
+
+def _check_ca_file(path: str) -> None:
+    """The CA bundle loads as the provider's client will load it; else one line naming the flag."""
+    where = f"--ui-oidc-ca-file ({ENV_PREFIX}OIDC_CA_FILE): {path}"
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError:
+        raise SignInSettingsError(f"{where}: not a PEM file of CA certificates") from None
+    except OSError as exc:
+        raise SignInSettingsError(f"{where}: cannot read it: {exc.strerror or exc}") from None

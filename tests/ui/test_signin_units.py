@@ -4,8 +4,11 @@ must hold, and the gate's answers (a stand-in provider says who is signed in).""
 from __future__ import annotations
 
 import os
+import ssl
+from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -13,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from agent_runtime.ui import UiSecretError, create_ui_app
 from agent_runtime.ui.session import EARLY, SignedIn, cookie_size, safe_next, session_key
 from agent_runtime.ui.signin_gate import SignInGate
 from agent_runtime.ui.signin_settings import (
@@ -194,3 +198,53 @@ def test_the_gate_sends_pages_to_sign_in_and_refuses_the_rest() -> None:
     )
     assert htmx.status_code == 401
     assert htmx.headers["HX-Redirect"] == "/ui/signin?next=%2Fui%2Fruns%3Fx%3D1"
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "cannot read it: No such file or directory"),
+        ("not a certificate\n", "not a PEM file of CA certificates"),
+        ("", "not a PEM file of CA certificates"),
+        ("dir", "cannot read it: Is a directory"),
+    ],
+)
+def test_a_wrong_ca_file_is_one_line_naming_the_flag(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, content: str | None, says: str
+) -> None:
+    clean_env.setenv("CONFIGURABLE_AGENTS_UI_OIDC_CLIENT_SECRET", "s")
+    path = tmp_path / "ca.pem"
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(SignInSettingsError) as caught:
+        load_signin_settings({**GOOD, "oidc_ca_file": str(path)})
+    message = str(caught.value)
+    assert message == (
+        f"--ui-oidc-ca-file (CONFIGURABLE_AGENTS_UI_OIDC_CA_FILE): {path}: {says}"
+    ), message
+
+
+def test_a_pem_ca_file_is_accepted(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_env.setenv("CONFIGURABLE_AGENTS_UI_OIDC_CLIENT_SECRET", "s")
+    bundle = Path(ssl.get_default_verify_paths().cafile or certifi.where())
+    settings = load_signin_settings({**GOOD, "oidc_ca_file": str(bundle)})
+    assert settings.oidc_ca_file == str(bundle)
+
+
+def test_sign_in_requires_the_ui_secret(clean_env: pytest.MonkeyPatch) -> None:
+    """A random per-process key would sign sessions no other replica (and no restart) accepts."""
+    clean_env.setenv("CONFIGURABLE_AGENTS_UI_OIDC_CLIENT_SECRET", "s")
+    settings = load_signin_settings(GOOD)
+    with pytest.raises(UiSecretError) as caught:
+        create_ui_app("http://127.0.0.1:9", chat=False, signin=settings)
+    message = str(caught.value)
+    assert message.startswith("CONFIGURABLE_AGENTS_UI_SECRET: required with sign-in")
+    assert "\n" not in message
+    clean_env.setenv("CONFIGURABLE_AGENTS_UI_SECRET", "a-shared-secret-0123456789")
+    assert create_ui_app("http://127.0.0.1:9", chat=False, signin=settings)
+    clean_env.delenv("CONFIGURABLE_AGENTS_UI_SECRET")
+    clean_env.delenv("CONFIGURABLE_AGENTS_UI_OIDC_CLIENT_SECRET")
+    # without sign-in a random key still does (forms only; a reload mends a stale one)
+    assert create_ui_app("http://127.0.0.1:9", chat=False, signin=load_signin_settings({}))
