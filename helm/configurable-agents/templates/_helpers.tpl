@@ -212,7 +212,8 @@ binding and, unless the platform team names its own, the parameter ConfigMap sha
 {{- define "ca.agentPoolPolicyParams" -}}{{ .Values.policy.agentPools.existingConfigMap | default (include "ca.agentPoolPolicy" .) }}{{- end }}
 
 {{- /* The platform tool policy (policy.tools): a ConfigMap mounted into the operator and the
-gateway, named by CONFIGURABLE_AGENTS_POLICY_FILE. */}}
+gateway, named by CONFIGURABLE_AGENTS_POLICY_FILE. The namespace budgets (policy.budgets) are its
+budgets: key, read by the gateway only, and there only when some namespace has a budget. */}}
 {{- define "ca.toolPolicy" -}}{{ include "ca.fullname" . | trunc 51 | trimSuffix "-" }}-tool-policy{{- end }}
 {{- define "ca.toolPolicyDir" -}}/etc/configurable-agents/policy{{- end }}
 {{- define "ca.toolPolicyFile" -}}
@@ -221,6 +222,16 @@ allowedFunctions: {{ .Values.policy.tools.allowedFunctions | toJson }}
 egressAllow: {{ .Values.policy.tools.egressAllow | toJson }}
 allowLoopback: {{ .Values.policy.tools.allowLoopback }}
 allowPrivate: {{ .Values.policy.tools.allowPrivate }}
+{{- with .Values.policy.budgets }}
+{{- if .namespaces }}
+{{- range $name, $budget := .namespaces }}
+{{- if and (not $.Values.policy.budgets.prices) (or (ne (toString (dig "costPerDay" "<nil>" $budget)) "<nil>") (ne (toString (dig "costPerMonth" "<nil>" $budget)) "<nil>")) }}
+{{- fail (printf "policy.budgets.namespaces.%s: a cost limit needs policy.budgets.prices (empty, so every call would cost 0)" $name) }}
+{{- end }}
+{{- end }}
+budgets: {{ dict "onExceeded" .onExceeded "prices" .prices "namespaces" .namespaces | toJson }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- define "ca.toolPolicyEnv" -}}
 - name: CONFIGURABLE_AGENTS_POLICY_FILE
