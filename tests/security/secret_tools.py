@@ -1,6 +1,6 @@
 """Tools of the secrets test: each sends a credential to a loopback service, as real tools do.
 
-``crm_lookup`` takes its token from its environment (``CRM_API_TOKEN``, Secret-backed in a pod);
+``crm_lookup`` takes its token from its environment (``CRM_LOGIN``, Secret-backed in a pod);
 ``search`` takes its key as an argument the model gives it. Both put the service's whole error
 text in their exceptions, as careless tools do, so only the runtime's scrubbing keeps it out.
 """
@@ -25,7 +25,7 @@ def _get(path: str, headers: dict[str, str]) -> Any:
 
 def crm_lookup(account: str) -> dict[str, Any]:
     """Look an account up in the CRM."""
-    token = os.environ.get("CRM_API_TOKEN", "")
+    token = os.environ.get("CRM_LOGIN", "")
     record: dict[str, Any] = _get(f"/crm/{account}", {"Authorization": f"Bearer {token}"})
     return record
 

@@ -5,12 +5,14 @@ The canaries are where credentials really live:
 
 - ``provider key``: ``OPENAI_API_KEY`` of the agent. The model server (loopback, spoken to by
   the real ``openai`` SDK) quotes the Authorization header it got in its 401 and 500 errors.
-- ``secret env var``: ``CRM_API_TOKEN``, a Secret-backed variable of the agent, which the
-  ``crm_lookup`` tool sends as a bearer token; the CRM echoes it back in its answer.
+- ``secret env var``: ``CRM_LOGIN``, a Secret-backed variable of the agent whose name does not
+  look secret, so only the operator's list of such variables (``CONFIGURABLE_AGENTS_SECRET_ENV``)
+  tells the agent; the ``crm_lookup`` tool sends it as a bearer token and the CRM echoes it back.
 - ``tool argument``: the ``api_key`` argument the model passes to the ``search`` tool (the
-  value of the agent's ``SEARCH_API_KEY``: the platform can only scrub secrets it knows, and it
-  knows those of its environment). The tool records the call's arguments in spans (content
-  capture on) and the search API quotes the key in its refusal, which the tool raises.
+  value of the agent's ``SEARCH_KEY``: the platform can only scrub secrets it knows, and it
+  knows those of its environment, here by the variable's name). The call's arguments are
+  recorded in spans (content capture on) and the search API quotes the key in its refusal,
+  which the tool raises.
 
 Only the agent holds the secrets, as in a cluster where the pool's pods get them and the gateway's
 do not: whatever reaches the gateway must already be clean. Then everything is searched: the
@@ -23,6 +25,7 @@ database server's log. The test proves the secrets were in play (the services sa
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import subprocess
@@ -51,6 +54,7 @@ ENV = f"canary-{uuid.uuid4().hex}"
 ARG = f"canary-{uuid.uuid4().hex}"
 CANARIES = {"provider key": KEY, "secret env var": ENV, "tool argument": ARG}
 RUN_ID = "configurable_agents.run.id"
+SECRET_ENV = "CONFIGURABLE_AGENTS_SECRET_ENV"
 
 WORKFLOW = """
 apiVersion: configurable-agents.io/v1alpha1
@@ -152,8 +156,10 @@ def agent(
             **TELEMETRY,
             SERVICES_ENV: services.url,
             "OPENAI_API_KEY": KEY,
-            "CRM_API_TOKEN": ENV,
-            "SEARCH_API_KEY": ARG,
+            "CRM_LOGIN": ENV,
+            "SEARCH_KEY": ARG,
+            # What the operator puts in a pool's pods for variables taken from Secrets.
+            SECRET_ENV: "CRM_LOGIN",
         },
     )
     try:
@@ -301,3 +307,81 @@ def test_canary_checks_catch_a_leak() -> None:
         for needle in forms(canary).values():
             assert leaks({"somewhere": f"x{needle}y"}), needle
     assert not leaks({"somewhere": "canary-" + uuid.uuid4().hex})
+
+
+POOL = """
+apiVersion: configurable-agents.io/v1alpha1
+kind: AgentPool
+metadata: {{name: {name}}}
+spec:
+  capabilities: [llm]
+  replicas: 1
+  env:
+{env}
+"""
+FROM_SECRET = "\n".join(
+    f"    - {{name: {name}, valueFrom: {{secretKeyRef: {{name: canary, key: {key}}}}}}}"
+    for name, key in (
+        ("OPENAI_API_KEY", "openai"),
+        ("CRM_LOGIN", "crm"),
+        ("SEARCH_KEY", "search"),
+    )
+)
+
+
+@pytest.mark.cluster
+def test_canaries_in_a_secret_stay_out_of_cluster_objects(
+    operator: Any, kubectl: Any, namespace: str, tmp_path: Path
+) -> None:
+    """A pool takes the canaries from a real Secret; the operator's objects, the pool's and the
+    Workflow's status and events, its log and metrics hold none of them, and a pool that puts
+    one in a literal value is refused without the refusal quoting it."""
+    kubectl(
+        "create",
+        "secret",
+        "generic",
+        "canary",
+        "-n",
+        namespace,
+        f"--from-literal=openai={KEY}",
+        f"--from-literal=crm={ENV}",
+        f"--from-literal=search={ARG}",
+    )
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=POOL.format(name="canary", env=FROM_SECRET))
+    workflow = WORKFLOW.format(
+        namespace=f", namespace: {namespace}", base_url="http://127.0.0.1:9/v1"
+    )
+    kubectl("apply", "-f", "-", stdin=workflow)
+    outputs: dict[str, str] = {}
+    literal = POOL.format(name="literal", env=f"    - {{name: OPENAI_API_KEY, value: {KEY}}}")
+    refused = kubectl("apply", "-n", namespace, "-f", "-", stdin=literal, check=False)
+    outputs["kubectl apply of a literal key"] = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "looks like a credential" in refused.stderr, refused
+    (tmp_path / "literal.yaml").write_text(literal)
+    outputs["CLI validate of a literal key"] = cli("validate", str(tmp_path / "literal.yaml"))
+    assert "looks like a credential" in outputs["CLI validate of a literal key"]
+    for what in ("agentpool/canary", "workflow/canary"):
+        kubectl(
+            "wait", "--for=condition=Ready", what, "-n", namespace, "--timeout=90s", timeout=100
+        )
+
+    kinds = "agentpool,workflow,deployment,replicaset,pod,service,serviceaccount,pdb,endpointslice"
+    outputs["objects"] = objects = kubectl("get", kinds, "-n", namespace, "-o", "yaml").stdout
+    outputs["events"] = kubectl("get", "events", "-n", namespace, "-o", "yaml").stdout
+    outputs["describe"] = kubectl("describe", "agentpool,workflow", "-n", namespace).stdout
+    outputs["operator log"] = operator.log_text()
+    outputs["operator /metrics"] = operator.metrics()
+
+    found = leaks(outputs)
+    assert not found, "canaries leaked:\n" + "\n".join(found)
+    # The Secret was in play: it holds the canaries, and the pool's pods take all three from it.
+    secret = kubectl("get", "secret", "canary", "-n", namespace, "-o", "yaml").stdout
+    assert leaks({"the Secret": secret}), "the Secret holds the canaries"
+    assert objects.count("secretKeyRef") >= 6, objects
+    # ... and the operator tells them which variables those are, so they scrub them by value.
+    deployment = json.loads(kubectl("get", "deployment", "-n", namespace, "-o", "json").stdout)[
+        "items"
+    ][0]
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    listed = [e.get("value") for e in env if e["name"] == SECRET_ENV]
+    assert listed == ["CRM_LOGIN,OPENAI_API_KEY,SEARCH_KEY"], env

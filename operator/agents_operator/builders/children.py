@@ -6,6 +6,7 @@ from typing import Any
 
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.agentpool import AgentPool
+from agent_runtime.telemetry.secrets import SECRET_ENV
 from agents_operator.builders.egress import agent_egress
 from agents_operator.builders.ingress import agent_ingress, task_auth_env, task_auth_volumes
 from agents_operator.builders.labels import pool_labels, pool_selector
@@ -62,6 +63,14 @@ def _pod_template(pool: AgentPool, settings: OperatorSettings, policy: ToolPolic
         *task_auth_env(settings),
         *tool_policy_env(policy),
     ]
+    # The agent scrubs the values of variables from Secrets whatever their names: it learns
+    # which they are here (names only; the values stay in the Secret), with any the pool lists.
+    secret_names = [e.name for e in spec.env if (e.valueFrom or {}).get("secretKeyRef")]
+    secret_names += [
+        name for e in spec.env if e.name == SECRET_ENV for name in (e.value or "").split(",")
+    ]
+    if secret_names := sorted({n.strip() for n in secret_names if n.strip()}):
+        ours.append({"name": SECRET_ENV, "value": ",".join(secret_names)})
     # What the operator sets wins: a pool cannot turn task authentication off or loosen the tool
     # policy (and a name twice would make the server-side apply fail).
     taken = {e["name"] for e in ours}
