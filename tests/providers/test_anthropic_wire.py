@@ -1,0 +1,216 @@
+"""The anthropic adapter through the real ``anthropic`` SDK against a local Messages API server.
+
+The adapter does not stream (it asks for one whole message), so streaming is not exercised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+pytest.importorskip("anthropic")
+pytest.importorskip("uvicorn")
+
+from agent_runtime.providers.anthropic import DEFAULT_MAX_TOKENS, OUTPUT_TOOL, AnthropicModel
+from agent_runtime.providers.base import ChatRequest, Message, ProviderError, ToolDef
+from agent_runtime.spec.workflow import ModelSpec
+from tests.providers.wire import Calls, Fail, Reply, Structured, WireServer, stopwatch
+
+SECRET = "sk-ant-test-SECRET"
+WEATHER = ToolDef(
+    name="get_weather",
+    description="Current weather for a city.",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+SCHEMA = {
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "score": {"type": "integer"}},
+    "required": ["title", "score"],
+}
+
+
+@pytest.fixture
+def script() -> list[Reply]:
+    return []
+
+
+@pytest.fixture
+def server(script: list[Reply], monkeypatch: pytest.MonkeyPatch) -> Iterator[WireServer]:
+    with WireServer("anthropic", script, api_key=SECRET) as running:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+        monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", running.url)
+        yield running
+
+
+@pytest.fixture
+async def model(server: WireServer) -> AsyncIterator[AnthropicModel]:
+    adapter = AnthropicModel(ModelSpec(provider="anthropic", model="claude-test"))
+    yield adapter
+    await adapter.aclose()
+
+
+def key_sent(headers: dict[str, str]) -> str | None:
+    """The key as the SDK sent it: ``x-api-key`` (SDK 0.x, 1.x) or a bearer token (SDK 2)."""
+    bearer = headers.get("authorization", "").removeprefix("Bearer ")
+    return headers.get("x-api-key") or bearer or None
+
+
+def ask(text: str, **kwargs: object) -> ChatRequest:
+    return ChatRequest(messages=[Message(role="user", content=text)], **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("script", [["The answer is forty two."]])
+async def test_text_answer_usage_and_headers(server: WireServer, model: AnthropicModel) -> None:
+    request = ChatRequest(
+        messages=[
+            Message(role="system", content="Be brief."),
+            Message(role="user", content="What is six times seven?"),
+        ]
+    )
+    completion = await model.complete(request)
+
+    assert completion.text == "The answer is forty two."
+    assert completion.tool_calls == [] and completion.structured is None
+    # Words: 2 + 5 in the prompt, 5 in the answer.
+    assert (completion.usage.input_tokens, completion.usage.output_tokens) == (7, 5)
+    assert completion.model == "claude-test"
+    [got] = server.received
+    assert got.path == "/v1/messages"
+    assert key_sent(got.headers) == SECRET
+    assert got.headers["anthropic-version"]
+    assert got.body == {
+        "model": "claude-test",
+        "max_tokens": DEFAULT_MAX_TOKENS,
+        "system": "Be brief.",
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "What is six times seven?"}]}
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "script",
+    [[Calls([("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})]), "Cold."]],
+)
+async def test_tool_call_round_trip(server: WireServer, model: AnthropicModel) -> None:
+    first = await model.complete(ask("Weather in Oslo and Rome?", tools=[WEATHER]))
+
+    assert [(c.id, c.name, c.args) for c in first.tool_calls] == [
+        ("toolu_1_0", "get_weather", {"city": "Oslo"}),
+        ("toolu_1_1", "get_weather", {"city": "Rome"}),
+    ]
+    assert first.usage.output_tokens == 4
+    assert server.received[0].body["tools"] == [
+        {
+            "name": "get_weather",
+            "description": "Current weather for a city.",
+            "input_schema": WEATHER.parameters,
+        }
+    ]
+
+    follow_up = ChatRequest(
+        messages=[
+            Message(role="user", content="Weather in Oslo and Rome?"),
+            Message(role="assistant", tool_calls=first.tool_calls),
+            Message(role="tool", tool_call_id="toolu_1_0", name="get_weather", content="-3C"),
+            Message(role="tool", tool_call_id="toolu_1_1", name="get_weather", content="18C"),
+        ],
+        tools=[WEATHER],
+    )
+    second = await model.complete(follow_up)
+
+    assert second.text == "Cold."
+    sent = server.received[1].body["messages"]
+    assert sent[1] == {
+        "role": "assistant",
+        "content": [
+            {
+                "type": "tool_use",
+                "id": "toolu_1_0",
+                "name": "get_weather",
+                "input": {"city": "Oslo"},
+            },
+            {
+                "type": "tool_use",
+                "id": "toolu_1_1",
+                "name": "get_weather",
+                "input": {"city": "Rome"},
+            },
+        ],
+    }
+    # Both results in the one user turn the API requires right after the tool_use turn.
+    assert sent[2] == {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1_0", "content": "-3C"},
+            {"type": "tool_result", "tool_use_id": "toolu_1_1", "content": "18C"},
+        ],
+    }
+    assert len(sent) == 3
+
+
+@pytest.mark.parametrize("script", [[Structured({"title": "Durable agents", "score": 9})]])
+async def test_structured_output_through_the_forced_tool(
+    server: WireServer, model: AnthropicModel
+) -> None:
+    completion = await model.complete(ask("Rate it.", output_schema=SCHEMA))
+
+    assert completion.structured == {"title": "Durable agents", "score": 9}
+    assert completion.tool_calls == []
+    body = server.received[0].body
+    assert body["tool_choice"] == {"type": "tool", "name": OUTPUT_TOOL}
+    assert body["tools"][-1]["input_schema"] == SCHEMA
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(429, True), (500, True), (529, True), (400, False)]
+)
+async def test_http_errors(status: int, retryable: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    with WireServer("anthropic", [Fail(status, retry_after="2")], api_key=SECRET) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        adapter = AnthropicModel(ModelSpec(provider="anthropic", model="claude-test"))
+        elapsed = stopwatch()
+        try:
+            with pytest.raises(ProviderError) as caught:
+                await adapter.complete(ask("hi"))
+        finally:
+            await adapter.aclose()
+
+    assert caught.value.retryable is retryable
+    assert str(caught.value) == f"anthropic: HTTP {status}: scripted failure"
+    # The engine's retry policy decides: the SDK neither retries nor waits out retry-after.
+    assert len(server.received) == 1
+    assert elapsed() < 1.5
+
+
+async def test_wrong_key_is_a_permanent_401(
+    server: WireServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "sk-ant-test-WRONG"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", wrong)
+    adapter = AnthropicModel(ModelSpec(provider="anthropic", model="claude-test"))
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await adapter.complete(ask("hi"))
+    finally:
+        await adapter.aclose()
+    assert str(caught.value) == "anthropic: HTTP 401: invalid x-api-key"
+    assert caught.value.retryable is False
+    assert key_sent(server.received[0].headers) == wrong
+
+
+async def test_connection_refused_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
+    with WireServer("anthropic") as stopped:
+        url = stopped.url
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+    adapter = AnthropicModel(ModelSpec(provider="anthropic", model="claude-test"))
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await adapter.complete(ask("hi"))
+    finally:
+        await adapter.aclose()
+    assert caught.value.retryable is True

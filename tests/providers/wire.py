@@ -1,0 +1,457 @@
+"""Loopback servers speaking the Anthropic, Gemini and Ollama HTTP protocols, for the real SDKs.
+
+Hosted APIs cannot be reached from tests, and patching an SDK would test our guesses about it, so
+each adapter drives its provider's own SDK against one of these. The wire formats follow the
+providers' API references: Anthropic ``POST /v1/messages`` (``x-api-key`` or, as SDK 2 sends it,
+``Authorization: Bearer``; ``anthropic-version``;
+typed content blocks, ``{"type": "error", "error": {...}}``), Gemini
+``POST /{version}/models/{model}:generateContent`` (``x-goog-api-key`` or ``?key=``, camelCase
+parts, ``{"error": {"code", "message", "status"}}``) and Ollama ``POST /api/chat`` (no auth,
+``{"error": "..."}``; NDJSON when the body asks for ``stream``). Each request takes the next
+scripted reply (the last repeats) and is recorded. Token counts are words, so tests can predict
+them: the input is every text the request carries (system prompt included), the output the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+Protocol = Literal["anthropic", "gemini", "ollama"]
+#: The thought signature the Gemini server attaches to every function call and wants back.
+SIGNATURE = b"sig-\x00\xff-opaque"
+
+
+@dataclass(frozen=True)
+class Calls:
+    """The model asks for tool calls: ``(name, args)`` pairs; the server makes up the ids."""
+
+    calls: list[tuple[str, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Structured:
+    """A structured answer, in whatever form the protocol gives one (forced tool or JSON text)."""
+
+    value: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Fail:
+    """An HTTP error in the protocol's error shape.
+
+    ``echo_key`` puts the received credential into the error text, as a careless proxy might:
+    tests use it to check that adapters scrub credentials.
+    """
+
+    status: int
+    message: str = "scripted failure"
+    retry_after: str | None = None
+    echo_key: bool = False
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Answer ``"late"`` only after this many seconds (or when the server stops)."""
+
+    seconds: float
+
+
+Reply = str | Calls | Structured | Fail | Stall
+
+
+@dataclass
+class Received:
+    """One request as the server saw it."""
+
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class _State:
+    protocol: Protocol
+    script: list[Reply]
+    api_key: str | None
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+def _texts(value: Any) -> list[str]:
+    """Every string under a ``text``/``content``/``system`` key, and tool-result payloads."""
+    if isinstance(value, list):
+        return [t for item in value for t in _texts(item)]
+    if not isinstance(value, dict):
+        return []
+    found: list[str] = []
+    for key, item in value.items():
+        if key in ("text", "content", "system") and isinstance(item, str):
+            found.append(item)
+        elif key in ("response", "input", "args", "arguments", "properties", "parameters"):
+            continue  # structured payloads are not prompt text
+        else:
+            found.extend(_texts(item))
+    return found
+
+
+def words(*texts: str) -> int:
+    """The servers' token count: whitespace-separated words."""
+    return sum(len(t.split()) for t in texts)
+
+
+def _prompt_tokens(protocol: Protocol, body: dict[str, Any]) -> int:
+    part = {
+        "anthropic": {"system": body.get("system"), "messages": body.get("messages")},
+        "gemini": {"s": body.get("systemInstruction"), "c": body.get("contents")},
+        "ollama": {"messages": body.get("messages")},
+    }[protocol]
+    return words(*_texts(part))
+
+
+def _reply_text(reply: Reply) -> str:
+    if isinstance(reply, str):
+        return reply
+    if isinstance(reply, Structured):
+        return json.dumps(reply.value)
+    if isinstance(reply, Calls):
+        return " ".join(json.dumps(args) for _, args in reply.calls)
+    return "late"
+
+
+# -- Anthropic Messages API -------------------------------------------------------------------
+
+_ANTHROPIC_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+def _anthropic_error(status: int, message: str) -> dict[str, Any]:
+    kind = _ANTHROPIC_ERRORS.get(status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def _anthropic_auth(request: Request, api_key: str | None) -> Response | None:
+    if not request.headers.get("anthropic-version"):
+        body = _anthropic_error(400, "anthropic-version: header is required")
+        return JSONResponse(body, status_code=400)
+    given = {request.headers.get("x-api-key"), request.headers.get("authorization")}
+    if api_key is not None and not given & {api_key, f"Bearer {api_key}"}:
+        return JSONResponse(_anthropic_error(401, "invalid x-api-key"), status_code=401)
+    return None
+
+
+def _anthropic_message(body: dict[str, Any], reply: Reply, number: int) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    stop = "end_turn"
+    if isinstance(reply, Calls):
+        for i, (name, args) in enumerate(reply.calls):
+            content.append(
+                {"type": "tool_use", "id": f"toolu_{number}_{i}", "name": name, "input": args}
+            )
+        stop = "tool_use"
+    elif isinstance(reply, Structured) and body.get("tool_choice", {}).get("type") == "tool":
+        # The adapter forces a tool whose input schema is the output schema.
+        name = body["tool_choice"]["name"]
+        content.append(
+            {"type": "tool_use", "id": f"toolu_{number}", "name": name, "input": reply.value}
+        )
+        stop = "tool_use"
+    else:
+        content.append({"type": "text", "text": _reply_text(reply)})
+    return {
+        "id": f"msg_{number:04d}",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", ""),
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": _prompt_tokens("anthropic", body),
+            "output_tokens": words(_reply_text(reply)),
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    }
+
+
+# -- Gemini API ---------------------------------------------------------------------------------
+
+_GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def _gemini_error(status: int, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": _GOOGLE_STATUS.get(status, "UNKNOWN"),
+    }
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def _gemini_auth(request: Request, api_key: str | None) -> Response | None:
+    given = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+    if api_key is not None and given != api_key:
+        # What the real API answers to a wrong key: 400, reason API_KEY_INVALID.
+        detail = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}
+        body = _gemini_error(400, "API key not valid. Please pass a valid API key.", [detail])
+        return JSONResponse(body, status_code=400)
+    return None
+
+
+def _gemini_unsigned_call(body: dict[str, Any]) -> bool:
+    """Gemini 3 rejects history whose function calls lost their thought signature."""
+    signature = base64.b64encode(SIGNATURE).decode()
+    for content in body.get("contents", []):
+        if content.get("role") != "model":
+            continue
+        for part in content.get("parts", []):
+            if "functionCall" in part and part.get("thoughtSignature") != signature:
+                return True
+    return False
+
+
+def _gemini_response(model: str, body: dict[str, Any], reply: Reply, number: int) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    if isinstance(reply, Calls):
+        signature = base64.b64encode(SIGNATURE).decode()
+        for name, args in reply.calls:
+            parts.append(
+                {"functionCall": {"name": name, "args": args}, "thoughtSignature": signature}
+            )
+    else:
+        parts.append({"text": _reply_text(reply)})
+    prompt, output = _prompt_tokens("gemini", body), words(_reply_text(reply))
+    return {
+        "candidates": [
+            {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": output,
+            "totalTokenCount": prompt + output,
+        },
+        "modelVersion": f"{model}-001",
+        "responseId": f"resp-{number}",
+    }
+
+
+# -- Ollama native API --------------------------------------------------------------------------
+
+
+def _ollama_response(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": ""}
+    if isinstance(reply, Calls):
+        message["tool_calls"] = [
+            {"function": {"index": i, "name": name, "arguments": args}}
+            for i, (name, args) in enumerate(reply.calls)
+        ]
+    else:
+        message["content"] = _reply_text(reply)
+    return {
+        "model": body.get("model", ""),
+        "created_at": "2026-01-01T00:00:00.000000Z",
+        "message": message,
+        "done": True,
+        "done_reason": "stop",
+        "total_duration": 1000,
+        "load_duration": 10,
+        "prompt_eval_count": _prompt_tokens("ollama", body),
+        "prompt_eval_duration": 100,
+        "eval_count": words(_reply_text(reply)),
+        "eval_duration": 800,
+    }
+
+
+def _ollama_ndjson(answer: dict[str, Any]) -> Response:
+    """The streamed form: one chunk per word, then the final chunk with the counts."""
+    chunks = []
+    for word in answer["message"]["content"].split(" "):
+        chunk = {k: answer[k] for k in ("model", "created_at")}
+        chunks.append({**chunk, "message": {"role": "assistant", "content": word}, "done": False})
+    chunks.append({**answer, "message": {**answer["message"], "content": ""}})
+    text = "".join(json.dumps(c) + "\n" for c in chunks)
+    return Response(text, media_type="application/x-ndjson")
+
+
+# -- The server ---------------------------------------------------------------------------------
+
+
+def _error_response(state: _State, reply: Fail, request: Request) -> Response:
+    text = reply.message
+    if reply.echo_key:
+        key = (
+            request.headers.get("x-api-key")
+            or request.headers.get("x-goog-api-key")
+            or request.headers.get("authorization")
+        )
+        text = f"{text} (got key {key})"
+    headers = {"retry-after": reply.retry_after} if reply.retry_after else {}
+    body: dict[str, Any]
+    if state.protocol == "anthropic":
+        body = _anthropic_error(reply.status, text)
+        headers["request-id"] = "req_scripted"
+    elif state.protocol == "gemini":
+        details = []
+        if reply.retry_after:
+            info = "type.googleapis.com/google.rpc.RetryInfo"
+            details.append({"@type": info, "retryDelay": f"{reply.retry_after}s"})
+        body = _gemini_error(reply.status, text, details)
+    else:
+        body = {"error": text}
+    return JSONResponse(body, status_code=reply.status, headers=headers)
+
+
+def _app(state: _State) -> Starlette:
+    async def take(request: Request) -> tuple[dict[str, Any], Reply, int]:
+        body = await request.json()
+        with state.lock:
+            state.received.append(
+                Received(
+                    path=request.url.path,
+                    query=dict(request.query_params),
+                    headers=dict(request.headers),
+                    body=body,
+                )
+            )
+            number = len(state.received)
+        script = state.script or ["ok"]
+        reply = script[min(number - 1, len(script) - 1)]
+        if isinstance(reply, Stall):
+            await asyncio.to_thread(state.stopping.wait, reply.seconds)
+        return body, reply, number
+
+    async def anthropic_messages(request: Request) -> Response:
+        body, reply, number = await take(request)
+        if (denied := _anthropic_auth(request, state.api_key)) is not None:
+            return denied
+        if isinstance(reply, Fail):
+            return _error_response(state, reply, request)
+        return JSONResponse(_anthropic_message(body, reply, number))
+
+    async def gemini_generate(request: Request) -> Response:
+        body, reply, number = await take(request)
+        model, _, method = request.path_params["target"].partition(":")
+        if method != "generateContent":
+            body404 = _gemini_error(404, f"method {method!r} is not served here")
+            return JSONResponse(body404, status_code=404)
+        if (denied := _gemini_auth(request, state.api_key)) is not None:
+            return denied
+        if _gemini_unsigned_call(body):
+            message = "Function call is missing a thought_signature in functionCall parts."
+            return JSONResponse(_gemini_error(400, message), status_code=400)
+        if isinstance(reply, Fail):
+            return _error_response(state, reply, request)
+        return JSONResponse(_gemini_response(model, body, reply, number))
+
+    async def ollama_chat(request: Request) -> Response:
+        body, reply, _ = await take(request)
+        if isinstance(reply, Fail):
+            return _error_response(state, reply, request)
+        answer = _ollama_response(body, reply)
+        # The API streams unless the body says otherwise.
+        return _ollama_ndjson(answer) if body.get("stream", True) else JSONResponse(answer)
+
+    routes: dict[Protocol, list[Route]] = {
+        "anthropic": [Route("/v1/messages", anthropic_messages, methods=["POST"])],
+        "gemini": [Route("/{version}/models/{target}", gemini_generate, methods=["POST"])],
+        "ollama": [Route("/api/chat", ollama_chat, methods=["POST"])],
+    }
+    return Starlette(routes=routes[state.protocol])
+
+
+class WireServer:
+    """One protocol's scripted server on 127.0.0.1, run by uvicorn in a thread for a ``with``."""
+
+    def __init__(
+        self, protocol: Protocol, script: list[Reply] | None = None, *, api_key: str | None = None
+    ) -> None:
+        self._state = _State(protocol=protocol, script=list(script or []), api_key=api_key)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """The root URL: what ANTHROPIC_BASE_URL, GOOGLE_GEMINI_BASE_URL or a host should be."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def received(self) -> list[Received]:
+        """The requests so far, oldest first."""
+        return self._state.received
+
+    def __enter__(self) -> WireServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            _app(self._state), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the {self._state.protocol} test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._state.stopping.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+Timed = Callable[[], float]
+
+
+def stopwatch() -> Timed:
+    """Seconds since the call, for asserting that failures come back in bounded time."""
+    start = time.monotonic()
+    return lambda: time.monotonic() - start
