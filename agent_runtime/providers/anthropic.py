@@ -21,6 +21,7 @@ from agent_runtime.providers.base import (
     ToolCall,
     Usage,
     finish_text,
+    without_secrets,
 )
 from agent_runtime.spec.workflow import ModelSpec
 
@@ -129,8 +130,11 @@ def parse_message(message: AnthropicMessage, *, structured: bool) -> Completion:
     return finish_text(completion, text, structured=structured, provider="anthropic")
 
 
-def map_error(exc: anthropic.AnthropicError) -> ProviderError:
-    """An SDK error as a ProviderError, from the status and the server's error text only."""
+def map_error(exc: anthropic.AnthropicError, *, secret: str | None = None) -> ProviderError:
+    """An SDK error as a ProviderError, from the status and the server's error text only.
+
+    ``secret`` is scrubbed as well, in case a proxy echoes the key back in its error body.
+    """
     if isinstance(exc, anthropic.APITimeoutError):
         return ProviderError("anthropic: the request timed out", retryable=True)
     if isinstance(exc, anthropic.APIConnectionError):
@@ -140,7 +144,8 @@ def map_error(exc: anthropic.AnthropicError) -> ProviderError:
         text = _error_text(exc.body) or exc.message
         # 529 is Anthropic's "overloaded"; like every 5xx it is worth another try.
         retryable = status in _RETRYABLE_STATUS or status >= 500
-        return ProviderError(f"anthropic: HTTP {status}: {text}", retryable=retryable)
+        message = without_secrets(f"anthropic: HTTP {status}: {text}", secret)
+        return ProviderError(message, retryable=retryable)
     return ProviderError(f"anthropic: {type(exc).__name__}: {exc}")
 
 
@@ -170,7 +175,11 @@ class AnthropicModel(ChatModel):
             client = self._get_client()
             response = await client.messages.create(**build_params(self.spec, request))
         except anthropic.AnthropicError as exc:
-            raise map_error(exc) from exc
+            key = (self._client.api_key or self._client.auth_token) if self._client else None
+            error = map_error(exc, secret=key)
+            if key and key in str(exc):  # keep an echoed key out of tracebacks too
+                raise error from None
+            raise error from exc
         return parse_message(response, structured=request.output_schema is not None)
 
     async def aclose(self) -> None:

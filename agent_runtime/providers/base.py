@@ -102,6 +102,14 @@ class ChatModel(ABC):
         """Release connections; the default holds none."""
 
 
+def without_secrets(text: str, *secrets: str | None) -> str:
+    """``text`` with each given secret replaced by ``***``: some proxies echo keys in errors."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def json_object(provider: str, text: str, *, what: str = "structured answer") -> dict[str, Any]:
     """Decode a model's JSON answer, or say plainly which provider gave what instead."""
     try:

@@ -214,3 +214,16 @@ async def test_connection_refused_is_retryable(monkeypatch: pytest.MonkeyPatch) 
     finally:
         await adapter.aclose()
     assert caught.value.retryable is True
+
+
+@pytest.mark.parametrize("script", [[Fail(401, "invalid key", echo_key=True)]])
+async def test_api_key_never_in_error_message(server: WireServer, model: AnthropicModel) -> None:
+    with pytest.raises(ProviderError) as caught:
+        await model.complete(ask("hi"))
+
+    message = str(caught.value)
+    assert message.startswith("anthropic: HTTP 401: invalid key (got key ")
+    assert "***" in message, "the server did echo the key; the adapter scrubbed it"
+    assert SECRET not in message
+    assert caught.value.retryable is False
+    assert caught.value.__cause__ is None or SECRET not in str(caught.value.__cause__)
