@@ -153,6 +153,15 @@ class GatewayClient:
     async def resume(self, run_id: str, given: dict[str, Any]) -> dict[str, Any]:
         return dict(await self._call("POST", f"/v1/runs/{run_id}/resume", json={"input": given}))
 
+    async def approve(
+        self, run_id: str, *, approved: bool, reason: str = "", calls: dict[str, bool] | None = None
+    ) -> dict[str, Any]:
+        """Approve or deny what a run waits for; ``calls`` decides some calls one by one."""
+        body: dict[str, Any] = {"approved": approved, "reason": reason}
+        if calls:
+            body["calls"] = calls
+        return dict(await self._call("POST", f"/v1/runs/{run_id}/approve", json=body))
+
     async def budgets(self) -> dict[str, Any]:
         """The namespaces' budgets and spend the caller may see (``GET /v1/budgets``)."""
         return dict(await self._call("GET", "/v1/budgets"))

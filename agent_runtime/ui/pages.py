@@ -15,7 +15,7 @@ from agent_runtime.ui.forms import form_fields, parse_form
 from agent_runtime.ui.headers import GRAPH_POLICY
 from agent_runtime.ui.session import SignedIn
 from agent_runtime.ui.state import StateTracker
-from agent_runtime.ui.views import STATUSES, actions_key, run_view
+from agent_runtime.ui.views import STATUSES, actions_key, interrupt_token, run_view
 
 #: Every route passes the CSRF check; it lets safe methods through and guards the rest.
 router = APIRouter(dependencies=[Depends(verify)])
@@ -287,6 +287,64 @@ async def resume_run(request: Request, client: Client, run_id: str) -> Response:
             return failure(request, exc, f"Run {run_id}")
         fields_bad = {k.removeprefix("input."): f"{k}: {v}" for k, v in exc.field_errors().items()}
         return await _run_page(request, client, run_id, exc, values, fields_bad)
+    root = request.scope.get("root_path", "").rstrip("/")
+    return RedirectResponse(f"{root}/runs/{run_id}", status_code=303)
+
+
+def _decision(run: dict[str, Any], values: dict[str, str]) -> dict[str, Any] | GatewayError:
+    """The body of an approval form as the gateway's ``approve`` arguments, or why not.
+
+    The form names the request it showed (``interrupt``, see ``interrupt_token``); the decision
+    only goes to the gateway while the run still waits for exactly that.
+    """
+    interrupt = run.get("interrupt") or {}
+    if (
+        run.get("status") != "interrupted"
+        or interrupt.get("kind") != "approval"
+        or values.get("interrupt") != interrupt_token(interrupt)
+    ):
+        return GatewayError(
+            409,
+            "conflict",
+            f"run {run.get('id')} no longer waits for the approval this page showed (someone "
+            f"decided it, or it waits for something else now; it is {run.get('status')}): "
+            "nothing was decided, review the run below",
+        )
+    decision = values.get("decision", "")
+    reason = values.get("reason", "")
+    if decision == "deny":
+        return {"approved": False, "reason": reason}
+    if decision != "approve":
+        return GatewayError(422, "invalid_request", "decision: must be approve or deny")
+    ids = [str(call.get("id")) for call in interrupt.get("calls") or []]
+    chosen = {call_id: values.get(f"call:{call_id}") == "true" for call_id in ids}
+    if ids and not any(chosen.values()):
+        return GatewayError(
+            422, "invalid_request", "calls: tick at least one call to approve, or deny them all"
+        )
+    if all(chosen.values()):
+        return {"approved": True, "reason": reason}
+    return {"approved": False, "reason": reason, "calls": chosen}
+
+
+@router.post("/runs/{run_id}/approve", response_model=None)
+async def approve_run(request: Request, client: Client, run_id: str) -> Response:
+    """Approve (all or the ticked calls) or deny what the run waits for, as the signed-in user."""
+    values = await form_values(request)
+    try:
+        run = await client.run(run_id)
+    except GatewayError as exc:
+        return failure(request, exc, f"Run {run_id}")
+    decided = _decision(run, values)
+    if isinstance(decided, GatewayError):
+        kept = values if decided.status == 422 else None
+        return await _run_page(request, client, run_id, decided, kept)
+    try:
+        await client.approve(run_id, **decided)
+    except GatewayError as exc:
+        if exc.status == 401:
+            return failure(request, exc, f"Run {run_id}")
+        return await _run_page(request, client, run_id, exc, values)
     root = request.scope.get("root_path", "").rstrip("/")
     return RedirectResponse(f"{root}/runs/{run_id}", status_code=303)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -104,6 +105,22 @@ def templates() -> Jinja2Templates:
     return out
 
 
+def _retries(steps: list[dict[str, Any]]) -> int:
+    """Attempts after one that did not succeed. A node that paused for an approval records its
+    first attempt as succeeded and goes on as the next attempt: that is no retry."""
+    done = {
+        (s["node"], int(s.get("visit", 0)), int(s.get("attempt", 1)))
+        for s in steps
+        if s.get("status") == "succeeded"
+    }
+    return sum(
+        1
+        for s in steps
+        if int(s.get("attempt", 1)) > 1
+        and (s["node"], int(s.get("visit", 0)), int(s.get("attempt", 1)) - 1) not in done
+    )
+
+
 def run_view(run: dict[str, Any], tracker: StateTracker | None) -> dict[str, Any]:
     """What the run page shows: the run, each step with its timing, tokens and state after it."""
     steps = []
@@ -118,6 +135,8 @@ def run_view(run: dict[str, Any], tracker: StateTracker | None) -> dict[str, Any
             }
         )
     interrupt = run.get("interrupt") or {}
+    waiting = run["status"] == "interrupted"
+    approval = waiting and interrupt.get("kind") == "approval"
     return {
         "run": run,
         "steps": steps,
@@ -129,15 +148,37 @@ def run_view(run: dict[str, Any], tracker: StateTracker | None) -> dict[str, Any
             "input": sum(int(s.get("inputTokens", 0)) for s in steps),
             "output": sum(int(s.get("outputTokens", 0)) for s in steps),
         },
-        "retries": sum(1 for s in steps if int(s.get("attempt", 1)) > 1),
+        "retries": _retries(steps),
         "state": tracker.state if tracker else None,
         "resume_fields": (
-            form_fields(interrupt.get("fields") or {}) if run["status"] == "interrupted" else []
+            form_fields(interrupt.get("fields") or {}) if waiting and not approval else []
         ),
+        # A run waiting for a yes or no (gated tool calls, or a limit), not for input.
+        "approval": interrupt if approval else None,
+        "approval_token": interrupt_token(interrupt) if approval else "",
+        "approvals": list(run.get("approvals") or []),
     }
 
 
+def interrupt_token(interrupt: dict[str, Any]) -> str:
+    """A digest of what a run waits for. An approval form carries the one it showed; a
+    decision is refused when the run waits for anything else by then (another person decided,
+    or the model asked again, possibly under the same call ids), so nobody approves calls they
+    never saw."""
+    text = json.dumps(interrupt, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def actions_key(run: dict[str, Any]) -> str:
-    """What the run's action forms depend on: they are re-rendered only when this changes."""
+    """What the run's action forms depend on: they are re-rendered only when this changes.
+
+    Whether the run waits and for exactly what: a node may ask for approvals more than once in
+    one visit, and a decided approval must not leave its form on the page while the run goes on.
+    """
     interrupt = run.get("interrupt") or {}
-    return f"{run.get('status') in ACTIVE}:{interrupt.get('node', '')}:{interrupt.get('visit', '')}"
+    waiting = run.get("status") == "interrupted"
+    what = interrupt_token(interrupt) if waiting and interrupt.get("kind") == "approval" else ""
+    return (
+        f"{run.get('status') in ACTIVE}:{interrupt.get('node', '')}:{interrupt.get('visit', '')}"
+        f"{':' + what if what else ''}"
+    )
