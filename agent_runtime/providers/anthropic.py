@@ -167,7 +167,7 @@ class AnthropicModel(ChatModel):
     def _get_client(self) -> anthropic.AsyncAnthropic:
         if self._client is None:
             # The engine's retry policy decides about retries, so the SDK must not add its own.
-            self._client = anthropic.AsyncAnthropic(max_retries=0)
+            self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=self.request_timeout)
         return self._client
 
     async def complete(self, request: ChatRequest) -> Completion:

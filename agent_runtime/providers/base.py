@@ -91,6 +91,11 @@ class ProviderError(RuntimeError):
 class ChatModel(ABC):
     """One configured model. Instances are cheap and may be cached per Workflow version."""
 
+    #: Seconds one HTTP call to the provider may take; past it the call fails as retryable. The
+    #: node's ``timeout`` usually ends a call sooner; this bounds the calls nothing else bounds
+    #: (the Ollama and Gemini SDKs would wait forever). Set it before the first call.
+    request_timeout: float = 600.0
+
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
 

@@ -188,7 +188,9 @@ class GoogleModel(ChatModel):
     def _get_client(self) -> genai.Client:
         if self._client is None:
             try:
-                self._client = genai.Client()
+                # HttpOptions.timeout is in milliseconds.
+                options = types.HttpOptions(timeout=int(self.request_timeout * 1000))
+                self._client = genai.Client(http_options=options)
             except ValueError as exc:  # no credentials in the environment
                 raise ProviderError(f"google: {exc}") from None
         return self._client

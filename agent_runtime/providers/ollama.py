@@ -104,7 +104,7 @@ class OllamaModel(ChatModel):
 
     def _get_client(self) -> ollama.AsyncClient:
         if self._client is None:
-            self._client = ollama.AsyncClient(host=self.spec.base_url)
+            self._client = ollama.AsyncClient(host=self.spec.base_url, timeout=self.request_timeout)
         return self._client
 
     async def complete(self, request: ChatRequest) -> Completion:

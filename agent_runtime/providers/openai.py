@@ -167,7 +167,10 @@ class OpenAIModel(ChatModel):
             self._key = key
             # The engine's retry policy decides about retries, so the SDK must not add its own.
             self._client = openai.AsyncOpenAI(
-                api_key=key, base_url=self.spec.base_url, max_retries=0
+                api_key=key,
+                base_url=self.spec.base_url,
+                max_retries=0,
+                timeout=self.request_timeout,
             )
         return self._client
 

@@ -15,7 +15,7 @@ pytest.importorskip("uvicorn")
 from agent_runtime.providers.anthropic import DEFAULT_MAX_TOKENS, OUTPUT_TOOL, AnthropicModel
 from agent_runtime.providers.base import ChatRequest, Message, ProviderError, ToolDef
 from agent_runtime.spec.workflow import ModelSpec
-from tests.providers.wire import Calls, Fail, Reply, Structured, WireServer, stopwatch
+from tests.providers.wire import Calls, Fail, Reply, Stall, Structured, WireServer, stopwatch
 
 SECRET = "sk-ant-test-SECRET"
 WEATHER = ToolDef(
@@ -200,6 +200,18 @@ async def test_wrong_key_is_a_permanent_401(
     assert str(caught.value) == "anthropic: HTTP 401: invalid x-api-key"
     assert caught.value.retryable is False
     assert key_sent(server.received[0].headers) == wrong
+
+
+@pytest.mark.parametrize("script", [[Stall(5)]])
+async def test_timeout_is_retryable_and_bounded(server: WireServer, model: AnthropicModel) -> None:
+    model.request_timeout = 0.3
+    elapsed = stopwatch()
+    with pytest.raises(ProviderError) as caught:
+        await model.complete(ask("hi"))
+    assert elapsed() < 2
+    assert caught.value.retryable is True
+    assert str(caught.value) == "anthropic: the request timed out"
+    assert len(server.received) == 1
 
 
 async def test_connection_refused_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
