@@ -24,13 +24,10 @@ from agent_runtime.auth.bearer import token_digest
 from agent_runtime.auth.cache import DecisionCache
 from agent_runtime.auth.errors import AuthUnavailable
 from agent_runtime.auth.identity import Identity
+from agent_runtime.policy.tokens import ALGORITHMS, LEEWAY
 from agent_runtime.telemetry.metrics import AuthMetrics
 
 log = logging.getLogger(__name__)
-
-#: Asymmetric algorithms only: ``none`` and HMAC (a shared secret) are never accepted.
-ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"]
-LEEWAY = 30  # seconds of clock skew tolerated on exp, nbf and iat
 
 
 class OidcSettings(BaseModel):
@@ -100,12 +97,12 @@ class OidcVerifier:
     async def _verify(self, token: str) -> tuple[Identity | None, float]:
         """The identity and how long it may be remembered (never past the token's expiry)."""
         try:
-            decoded = jwt.decode(token, await self._key_set(), algorithms=ALGORITHMS)
+            decoded = jwt.decode(token, await self._key_set(), algorithms=list(ALGORITHMS))
         except InvalidKeyIdError:
             if not await self._refresh_keys():
                 return None, 5.0
             try:
-                decoded = jwt.decode(token, await self._key_set(), algorithms=ALGORITHMS)
+                decoded = jwt.decode(token, await self._key_set(), algorithms=list(ALGORITHMS))
             except (JoseError, ValueError, TypeError):
                 return None, 5.0
         except (JoseError, ValueError, TypeError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from agent_runtime.auth import AGENT_AUDIENCE, TaskTokenSource
 from agent_runtime.engine.runner import local_owner
 from agent_runtime.policy import PolicyError, ToolPolicy, load_policy
+from agent_runtime.policy.addresses import is_loopback
 from agent_runtime.policy.budgets import BudgetPolicy, load_budget_policy
 
 #: A Kubernetes namespace name (an RFC 1123 label).
@@ -28,16 +28,6 @@ def _check_name(name: str) -> str:
 
 Namespace = Annotated[str, AfterValidator(_check_name)]
 AuthMode = Literal["kubernetes", "oidc"]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is reachable from this machine only (a name or an address)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class GatewaySettings(BaseSettings):

@@ -172,3 +172,19 @@ def classify_name(name: str) -> AddressClass | None:
     if name == "localhost" or name.endswith(".localhost"):
         return AddressClass.LOOPBACK
     return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name, an address, or an address in brackets) is reachable from this
+    machine only: ``localhost`` or a loopback address as written.
+
+    Narrower than ``classify`` on purpose: it decides whether a server may go without
+    authentication, or a URL without TLS, so a name that merely may resolve to loopback
+    (``api.localhost``) or an unusual spelling (``127.1``) does not count.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -24,14 +24,12 @@ from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from agent_runtime.policy.tokens import ALGORITHMS, LEEWAY
 from agent_runtime.ui.session import EARLY, KEY, SignedIn
 from agent_runtime.ui.signin_settings import SignInSettings
 
 log = logging.getLogger(__name__)
 
-#: Asymmetric algorithms only: ``none`` and HMAC are never accepted, whatever discovery says.
-ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
-LEEWAY = 30  # seconds of clock skew on exp, nbf and iat (as the gateway's verifier)
 #: How long a refresh's outcome is reused by requests that bring the same refresh token (the
 #: browser's parallel requests all carry the cookie from before the refresh).
 REFRESH_REUSE = 20.0

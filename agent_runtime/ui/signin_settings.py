@@ -10,7 +10,6 @@ never from a flag, whose value anyone on the machine can read in the process lis
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,8 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agent_runtime.policy.addresses import is_loopback
 
 ENV_PREFIX = "CONFIGURABLE_AGENTS_UI_"
 #: Asked for by default: ``offline_access`` brings a refresh token from providers that give one,
@@ -31,23 +32,12 @@ class SignInSettingsError(ValueError):
     """Sign-in is configured wrongly; one line naming the setting (raised at start)."""
 
 
-def _loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _web_url(name: str, value: str) -> str:
     """``value`` if it is https:// (or http:// on a loopback host), with no query or fragment."""
     parts = urlsplit(value)
     if parts.scheme == "https" and parts.hostname:
         pass
-    elif parts.scheme == "http" and _loopback(parts.hostname):
+    elif parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         pass
     else:
         raise SignInSettingsError(

@@ -7,6 +7,7 @@ import ipaddress
 import pytest
 
 from agent_runtime.policy import AddressClass, classify, parse_host
+from agent_runtime.policy.addresses import is_loopback
 
 C = AddressClass
 
@@ -102,3 +103,29 @@ def test_invalid_hosts_are_refused(host: str) -> None:
 )
 def test_classes(address: str, kind: AddressClass) -> None:
     assert classify(ipaddress.ip_address(address)) is kind
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LocalHost", True),
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        # Narrower than classify(): deciding that a server may go without authentication, only
+        # what is loopback as written counts.
+        ("api.localhost", False),
+        ("localhost.", False),
+        ("127.1", False),
+        ("2130706433", False),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.1", False),
+        ("example.com", False),
+        ("", False),
+    ],
+)
+def test_is_loopback_reads_the_host_as_written(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback

@@ -19,6 +19,8 @@ BLOCKED = (
     "kubernetes",
     "mcp",
     "sse_starlette",
+    # The gateway's authentication caches (agent_runtime.auth); the dashboard never imports it.
+    "cachetools",
     # Only the UI's own sign-in needs them (not in requirements/ui.in yet): pass-through works.
     "authlib",
     "itsdangerous",
@@ -37,6 +39,7 @@ import agent_runtime.cli.main
 from agent_runtime.ui import create_ui_app
 from agent_runtime.ui.chat import _gradio_app
 create_ui_app("http://127.0.0.1:8080")
+import agent_runtime.ui.signin_settings, agent_runtime.policy.tokens
 _gradio_app("http://127.0.0.1:8080", "/chat")
 print("ok")
 """
