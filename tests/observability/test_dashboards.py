@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from agent_runtime.agent.metrics import AgentMetrics
 from agent_runtime.telemetry.metrics import (
     AuthMetrics,
+    BudgetMetrics,
     ExecutorMetrics,
     GatewayMetrics,
     RunMetrics,
@@ -60,7 +61,7 @@ def exported_names() -> set[str]:
     import agents_operator.metrics  # noqa: F401
 
     registries = [REGISTRY]
-    for family in (RunMetrics, GatewayMetrics, ExecutorMetrics, AuthMetrics):
+    for family in (RunMetrics, GatewayMetrics, ExecutorMetrics, AuthMetrics, BudgetMetrics):
         registry = CollectorRegistry()
         family.for_registry(registry)
         registries.append(registry)
