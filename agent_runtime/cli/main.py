@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -598,17 +599,35 @@ _reason_option = click.option("--reason", default="", help="Why; recorded with t
     metavar="ID",
     help="Approve only this waiting tool call (repeatable); the others are denied.",
 )
+@click.option(
+    "--result",
+    "result_json",
+    metavar="JSON",
+    help="For a call whose outcome is unknown: go on with this result instead of calling again.",
+)
 @_reason_option
 @store_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def runs_approve(
-    run_id: str, calls: tuple[str, ...], reason: str, store_url: str | None, quiet: bool
+    run_id: str,
+    calls: tuple[str, ...],
+    result_json: str | None,
+    reason: str,
+    store_url: str | None,
+    quiet: bool,
 ) -> int:
-    """Approve what a run waits for (its tool calls, or going on past a limit), and go on."""
+    """Approve what a run waits for (its tool calls, going on past a limit, or calling again a
+    tool whose outcome is unknown), and go on."""
+    result = None
+    if result_json is not None:
+        try:
+            result = json.loads(result_json)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON ({exc.msg})", param_hint="--result") from None
     given = (
         ApprovalInput(approved=False, reason=reason, calls=dict.fromkeys(calls, True))
         if calls
-        else ApprovalInput(approved=True, reason=reason)
+        else ApprovalInput(approved=True, reason=reason, result=result)
     )
     return _decide(run_id, given, store_url, quiet)
 

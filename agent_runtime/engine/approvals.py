@@ -17,7 +17,7 @@ from agent_runtime.providers.base import ToolCall, WireModel
 from agent_runtime.stores import Actor, Approval
 
 #: Why a run waits for an approval: a gated tool call, or a limit it reached.
-Reason = Literal["approval", "maxTokens", "maxToolCalls", "namespaceBudget"]
+Reason = Literal["approval", "maxTokens", "maxToolCalls", "namespaceBudget", "unknownOutcome"]
 
 
 class ApprovalRequest(WireModel):
@@ -44,6 +44,8 @@ class ApprovalInput(WireModel):
     approved: bool
     reason: str = Field(default="", max_length=2000)
     calls: dict[str, bool] = Field(default_factory=dict)
+    #: For a call whose outcome is unknown: its result, to go on with instead of calling again.
+    result: Any = None
 
 
 class ApprovalAnswer(WireModel):
@@ -52,6 +54,7 @@ class ApprovalAnswer(WireModel):
     approved: bool
     reason: str = ""
     decisions: dict[str, Decision] = Field(default_factory=dict)
+    result: Any = None
 
 
 def answer(request: dict[str, Any], given: ApprovalInput) -> ApprovalAnswer:
@@ -63,6 +66,10 @@ def answer(request: dict[str, Any], given: ApprovalInput) -> ApprovalAnswer:
         for call_id in given.calls
         if call_id not in ids
     ]
+    if given.result is not None and asked.reason != "unknownOutcome":
+        problems.append("result: only a call whose outcome is unknown takes a result")
+    if given.result is not None and not given.approved:
+        problems.append("result: goes with approved: true (go on with this result)")
     if problems:
         raise InputError(problems)
     decisions = {
@@ -70,7 +77,9 @@ def answer(request: dict[str, Any], given: ApprovalInput) -> ApprovalAnswer:
         for call_id in ids
     }
     approved = all(d.approved for d in decisions.values()) if decisions else given.approved
-    return ApprovalAnswer(approved=approved, reason=given.reason, decisions=decisions)
+    return ApprovalAnswer(
+        approved=approved, reason=given.reason, decisions=decisions, result=given.result
+    )
 
 
 def records(request: dict[str, Any], given: ApprovalAnswer, by: Actor | None) -> list[Approval]:

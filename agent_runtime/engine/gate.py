@@ -75,6 +75,25 @@ class Gate:
         self.spend.grant(limit)
         return answer
 
+    def unknown_outcome(self, call: ToolCall) -> ApprovalAnswer:
+        """A call of a tool that is not idempotent started and left no result: ask a person
+        whether to run it again, go on with a result they give, or fail."""
+        answer = self.ask(
+            "unknownOutcome",
+            f"tool '{call.name}' may or may not have taken effect: the process calling it "
+            "stopped before its result was recorded. Approve to call it again, approve with a "
+            "result to go on with that, deny to fail the run",
+            [call],
+        )
+        if not answer.approved:
+            raise NodeFailed(
+                f"node '{self.node}': tool '{call.name}' may or may not have taken effect, "
+                "and a person chose to fail the run",
+                node=self.node,
+                code="unknown_outcome",
+            )
+        return answer
+
     async def before_dispatch(self, *, tool_node: bool) -> None:
         """The run's own limits, then the namespace's budget (for nodes that call a model)."""
         while (limit := self.spend.over(tool_node=tool_node)) is not None:

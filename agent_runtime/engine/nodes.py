@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -11,6 +12,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from agent_runtime.engine.calls import recorded_call
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import NodeFailed, RunWaiting
 from agent_runtime.engine.gate import Gate, once
@@ -18,7 +20,15 @@ from agent_runtime.engine.limits import RunSpend
 from agent_runtime.engine.observe import node_attempt
 from agent_runtime.engine.outputs import map_output, output_schema
 from agent_runtime.engine.state import USAGE, VISITS, check_fields, public
-from agent_runtime.executors import Continuation, NoAgents, NodeTask, PermanentTaskError, TaskResult
+from agent_runtime.executors import (
+    Continuation,
+    Decision,
+    NoAgents,
+    NodeTask,
+    PermanentTaskError,
+    TaskError,
+    TaskResult,
+)
 from agent_runtime.providers.base import ToolCall
 from agent_runtime.spec.templates import TemplateError, render, render_value
 from agent_runtime.spec.workflow import HumanNode, LlmNode, RouterNode, ToolNode, WorkflowSpec
@@ -47,6 +57,7 @@ def _build_task(
         visit=visit,
         timeout=node.timeout,
         approval_required=spec.gated_tools(node),
+        recorded_tools=spec.recorded_tools(node),
     )
     if isinstance(node, LlmNode):
         return common.model_copy(
@@ -78,6 +89,81 @@ async def _charge(
         result.usage.input_tokens,
         result.usage.output_tokens,
     )
+
+
+_YES = Decision(approved=True)
+
+
+async def settle(
+    gate: Gate,
+    key: str,
+    call: ToolCall,
+    make: Callable[[], Awaitable[Any]],
+    *,
+    given: Callable[[Any], Any],
+) -> Any:
+    """The result of a call the engine makes once (``engine.calls``); when an earlier try left
+    its outcome unknown, what a person chose: call again, or go on with the result they gave."""
+    ctx = gate.ctx
+    outcome = await once(partial(recorded_call, ctx, key, call.name, make))
+    while "done" not in outcome:
+        answer = gate.unknown_outcome(call)
+        if answer.result is not None:
+            outcome = {"done": given(answer.result)}
+        else:
+            outcome = await once(partial(recorded_call, ctx, key, call.name, make, again=True))
+    return outcome["done"]
+
+
+async def _call_tool(
+    ctx: RunContext,
+    spec: WorkflowSpec,
+    node: LlmNode | ToolNode,
+    task: NodeTask,
+    call: ToolCall,
+    round_: int,
+) -> str:
+    """One call an llm node's model asked for, made by the engine on an agent of the node's
+    capability; a failure is the tool's answer to the model, as when the agent makes it."""
+    tool_task = NodeTask(
+        run_id=task.run_id,
+        workflow=task.workflow,
+        node=node.name,
+        type="tool",
+        capability=node.capability,
+        visit=task.visit,
+        tool=spec.tool(call.name),
+        args=call.args,
+        approved=True,
+        approval_required=task.approval_required,
+        call_id=f"{round_}/{call.id}",
+        timeout=node.timeout,
+    )
+    try:
+        async with asyncio.timeout(node.timeout):
+            result = await ctx.dispatcher.dispatch(tool_task)
+    except NoAgents as exc:
+        raise RunWaiting(
+            f"waiting for an agent serving '{node.capability}'",
+            node=node.name,
+            retry_after=exc.retry_after,
+        ) from None
+    except TaskError as exc:
+        return json.dumps({"error": redact(str(exc))})
+    return _as_text(result.output)
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _given_output(spec: WorkflowSpec, node: ToolNode, value: Any) -> dict[str, Any]:
+    """A tool node's answer as a person gave it (its call's outcome was unknown)."""
+    return {
+        "result": TaskResult(output=value).model_dump(mode="json", by_alias=True),
+        "update": map_output(spec, node.output, value),
+        "attempt": 0,
+    }
 
 
 async def _now(call: Callable[[], Awaitable[Any]]) -> Any:
@@ -129,6 +215,8 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                 ) from None
             except TimeoutError:
                 error, permanent = f"timed out after {node.timeout:g}s (timeout)", False
+                if tool_node and task.recorded_tools:  # it may still take effect: no blind retry
+                    error, permanent = f"{error}; its tool is not idempotent: not tried again", True
             except PermanentTaskError as exc:
                 error, permanent = str(exc), True
             except Exception as exc:
@@ -205,10 +293,20 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
             task = task.model_copy(update={"approved": True})
         # An agent's answer that may lead to an interrupt is kept for the replay after it.
         durable: Callable[[Callable[[], Awaitable[Any]]], Awaitable[Any]] = (
-            once if (task.approval_required or pauses) else _now
+            once if (task.approval_required or task.recorded_tools or pauses) else _now
         )
         first = task.model_copy(update={"budget": spend.remaining()})
-        done = await durable(lambda: attempts(ctx, first, 1))
+        if isinstance(node, ToolNode) and task.recorded_tools:
+            call = ToolCall(id=f"{node.name}-{visit}", name=node.tool, args=task.args)
+            done = await settle(
+                gate,
+                f"{node.name}/{visit}",
+                call,
+                partial(attempts, ctx, first, 1),
+                given=lambda value: _given_output(spec, node, value),
+            )
+        else:
+            done = await durable(partial(attempts, ctx, first, 1))
         while True:
             result = TaskResult.model_validate(done["result"])
             spend.spent(result.usage.total, result.tool_calls)
@@ -220,11 +318,22 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                 gated = [c for c in pause.calls if c.name in task.approval_required]
                 names = ", ".join(sorted({c.name for c in gated}))
                 answer = gate.ask("approval", f"run {names} for node '{node.name}'?", gated)
+                decisions = dict(answer.decisions)
+            elif pause.reason == "tools":
+                decisions = {}
             else:
-                answer = gate.at_limit(pause.reason)
-            resume = Continuation(
-                messages=pause.messages, rounds=pause.rounds, decisions=answer.decisions
-            )
+                decisions = dict(gate.at_limit(pause.reason).decisions)
+            for call in pause.calls:  # the engine's own calls of this round, once each
+                if call.name in task.recorded_tools and decisions.get(call.id, _YES).approved:
+                    content = await settle(
+                        gate,
+                        f"{node.name}/{visit}/{pause.rounds}/{call.id}",
+                        call,
+                        partial(_call_tool, ctx, spec, node, task, call, pause.rounds),
+                        given=_as_text,
+                    )
+                    decisions[call.id] = Decision(approved=True, result=content)
+            resume = Continuation(messages=pause.messages, rounds=pause.rounds, decisions=decisions)
             following = task.model_copy(update={"resume": resume, "budget": spend.remaining()})
             done = await durable(partial(attempts, ctx, following, done["attempt"] + 1))
 

@@ -30,7 +30,7 @@ from agent_runtime.providers import (
 from agent_runtime.providers.registry import create_model
 from agent_runtime.spec.workflow import ModelSpec
 from agent_runtime.telemetry.metrics import ExecutorMetrics
-from agent_runtime.telemetry.secrets import redact
+from agent_runtime.telemetry.secrets import redact, redact_value
 from agent_runtime.tools import ToolBox, ToolError
 from agent_runtime.tools.egress import Resolver
 
@@ -43,6 +43,8 @@ def _pause_reason(
     """Why the model's next round of tool calls must wait, if it must."""
     if any(call.name in task.approval_required for call in calls):
         return "approval"
+    if any(call.name in task.recorded_tools for call in calls):
+        return "tools"
     budget = task.budget
     if budget.tokens is not None and usage.total >= budget.tokens:
         return "maxTokens"
@@ -55,6 +57,17 @@ def _refusal(call: ToolCall, decision: Decision) -> Message:
     why = f": {decision.reason}" if decision.reason else ""
     content = json.dumps({"error": f"a person denied this call of '{call.name}'{why}"})
     return Message(role="tool", content=content, tool_call_id=call.id, name=call.name)
+
+
+def _scrubbed(result: TaskResult) -> TaskResult:
+    """A result with no known secret in what the run keeps (state, checkpoints, events): a tool
+    that echoes its token, a model that repeats its key. Paused tool calls keep their arguments,
+    which they need when they run."""
+    result.output = redact_value(result.output)
+    if result.paused is not None:
+        for message in result.paused.messages:
+            message.content = redact(message.content)
+    return result
 
 
 class TaskExecutor:
@@ -89,14 +102,16 @@ class TaskExecutor:
     async def execute(self, task: NodeTask) -> TaskResult:
         try:
             if task.type == "tool":
-                return await self._run_tool(task)
-            return await self._run_llm(task)
+                result = await self._run_tool(task)
+            else:
+                result = await self._run_llm(task)
         except ProviderError as exc:
             cls = TaskError if exc.retryable else PermanentTaskError
             raise cls(redact(f"model call failed: {exc}")) from None
         except ToolError as exc:
             cls = TaskError if exc.retryable else PermanentTaskError
             raise cls(redact(str(exc))) from None
+        return _scrubbed(result)
 
     async def _run_tool(self, task: NodeTask) -> TaskResult:
         if task.tool is None:
@@ -172,6 +187,21 @@ class TaskExecutor:
                 if decision is not None and not decision.approved:
                     messages.append(_refusal(call, decision))
                     continue
+                if decision is not None and decision.result is not None:
+                    calls += 1  # the engine ran it
+                    messages.append(
+                        Message(
+                            role="tool",
+                            content=decision.result,
+                            tool_call_id=call.id,
+                            name=call.name,
+                        )
+                    )
+                    continue
+                if call.name in task.recorded_tools:
+                    raise PermanentTaskError(
+                        f"tool call {call.id!r} of '{call.name}' is the engine's to run"
+                    )
                 calls += 1
                 messages.append(await self._call_tool(tools, call.name, call.args, call.id))
             pending = []

@@ -9,14 +9,17 @@ from pydantic import Field
 from agent_runtime.providers.base import Message, ToolCall, Usage, WireModel
 from agent_runtime.spec.workflow import ModelSpec, ToolSpec
 
-PauseReason = Literal["approval", "maxTokens", "maxToolCalls"]
+PauseReason = Literal["approval", "tools", "maxTokens", "maxToolCalls"]
 
 
 class Decision(WireModel):
-    """A person's answer to one tool call that waited for approval."""
+    """What becomes of one tool call an llm task paused at: a person's answer to a gated call,
+    and, for a call the engine ran itself (a tool that is not ``idempotent``), its result."""
 
     approved: bool
     reason: str = ""
+    #: The call's answer, as the model gets it: the agent does not run the call.
+    result: str | None = None
 
 
 class TaskBudget(WireModel):
@@ -36,8 +39,9 @@ class Continuation(WireModel):
 
 
 class TaskPause(WireModel):
-    """An llm task stopped before running its model's tool calls: a gated tool, or the end of
-    the run's budget. The engine interrupts the run and sends a ``Continuation`` once answered."""
+    """An llm task stopped before running its model's tool calls: a gated tool, a tool the
+    engine runs itself (``tools``), or the end of the run's budget. The engine answers (after an
+    interrupt, or by running the calls) and sends a ``Continuation``."""
 
     reason: PauseReason
     messages: list[Message]
@@ -66,6 +70,8 @@ class NodeTask(WireModel):
     max_tool_rounds: int = 8
     #: Tools whose calls wait for an approval (``requireApproval``).
     approval_required: list[str] = Field(default_factory=list)
+    #: Tools the engine runs itself, once, with their results recorded (not ``idempotent``).
+    recorded_tools: list[str] = Field(default_factory=list)
     budget: TaskBudget = Field(default_factory=TaskBudget)
     #: Set when the task goes on after a pause.
     resume: Continuation | None = None
@@ -76,13 +82,16 @@ class NodeTask(WireModel):
     args: dict[str, Any] = Field(default_factory=dict)
     #: A person approved this call of a gated tool.
     approved: bool = False
+    #: For a tool call the engine makes for an llm node: the model's id of the call.
+    call_id: str | None = None
     #: Seconds the node allows this attempt (its ``timeout``): an agent stops the task then,
     #: when the engine stops waiting for it, instead of running on for nobody.
     timeout: float | None = Field(default=None, gt=0)
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.run_id}/{self.node}/{self.visit}/{self.attempt}"
+        call = f"/{self.call_id}" if self.call_id else ""
+        return f"{self.run_id}/{self.node}/{self.visit}/{self.attempt}{call}"
 
 
 class TaskResult(WireModel):

@@ -88,6 +88,10 @@ class ToolSpec(SpecModel):
     mcp: McpTool | None = None
     #: Every call of this tool, by any node, waits for a person to approve it.
     require_approval: bool = False
+    #: Whether calling it twice does no more than once. A tool that is not is called by the
+    #: engine itself, once per call of a run, its result recorded; when a crash leaves its
+    #: outcome unknown the run waits for a person (run it again, give its result, or fail).
+    idempotent: bool = True
 
     @model_validator(mode="after")
     def _one_kind(self) -> ToolSpec:
@@ -215,6 +219,11 @@ class WorkflowSpec(SpecModel):
             if tool.name == name:
                 return tool
         return BUILTIN_TOOLS[name]
+
+    def recorded_tools(self, node: LlmNode | ToolNode) -> list[str]:
+        """The tools whose calls by ``node`` the engine makes itself (not ``idempotent``)."""
+        names = node.tools if isinstance(node, LlmNode) else [node.tool]
+        return [n for n in names if not self.tool(n).idempotent]
 
     def gated_tools(self, node: LlmNode | ToolNode) -> list[str]:
         """The tools whose calls by ``node`` wait for an approval."""
