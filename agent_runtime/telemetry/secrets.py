@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from typing import Any
 
 #: Environment variable names whose values are credentials (a superset of what an AgentPool's
 #: ``env`` refuses as a literal value: ``KEY`` covers ``STRIPE_KEY`` and ``PRIVATE_KEY`` too).
@@ -62,3 +63,16 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+def redact_value(value: Any) -> Any:
+    """A JSON-like ``value`` with every known secret value in its strings (keys too) replaced."""
+    if not secret_values():
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [redact_value(v) for v in value]
+    if isinstance(value, dict):
+        return {redact_value(k): redact_value(v) for k, v in value.items()}
+    return value

@@ -1,10 +1,20 @@
-"""Which environment values ``redact`` scrubs: by the variable's name, or because it is listed."""
+"""Which environment values ``redact`` scrubs (by the variable's name, or because it is listed),
+and that a task's result keeps none of them for the run's state."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from agent_runtime.telemetry.secrets import MASK, SECRET_ENV, redact
+from agent_runtime.executors import NodeTask, TaskExecutor
+from agent_runtime.spec.workflow import ToolSpec
+from agent_runtime.telemetry.secrets import MASK, SECRET_ENV, redact, redact_value
+
+
+def echo_env(name: str) -> dict[str, object]:
+    """A careless tool: its answer holds a variable's value (as a CRM echoing its token)."""
+    return {"session": {"token": os.environ.get(name, "")}, "items": [os.environ.get(name, "")]}
 
 
 def test_values_of_listed_variables_are_scrubbed_whatever_their_names(
@@ -28,3 +38,27 @@ def test_a_name_an_agentpool_would_refuse_as_a_literal_is_secret(
     CREDENTIAL: the runtime scrubs at least those."""
     monkeypatch.setenv(name, "value-0123456789")
     assert redact("got value-0123456789") == f"got {MASK}"
+
+
+def test_redact_value_scrubs_strings_at_any_depth(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRM_TOKEN", "tok-0123456789")
+    value = {"a": ["x tok-0123456789 y", 3, None], "tok-0123456789": {"b": True}}
+    assert redact_value(value) == {"a": [f"x {MASK} y", 3, None], MASK: {"b": True}}
+
+
+async def test_a_tool_result_reaches_the_run_without_the_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a tool node returns goes into the state, checkpoints and events: scrubbed first."""
+    monkeypatch.setenv("CRM_LOGIN", "login-0123456789")
+    monkeypatch.setenv(SECRET_ENV, "CRM_LOGIN")
+    tool = ToolSpec(name="echo", function="tests.security.test_redaction:echo_env")
+    task = NodeTask(
+        run_id="r", workflow="w", node="n", type="tool", tool=tool, args={"name": "CRM_LOGIN"}
+    )
+    executor = TaskExecutor()
+    try:
+        result = await executor.execute(task)
+    finally:
+        await executor.aclose()
+    assert result.output == {"session": {"token": MASK}, "items": [MASK]}
