@@ -233,16 +233,30 @@ def _gemini_auth(request: Request, api_key: str | None) -> Response | None:
     return None
 
 
+def proto_field(message: dict[str, Any], name: str) -> Any:
+    """A field of a Gemini request under its JSON name or its proto name, both of which the API's
+    proto JSON accepts (SDK 3 sends ``parameters_json_schema`` in snake case)."""
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+    return message[name] if name in message else message[snake]
+
+
 def _gemini_unsigned_call(body: dict[str, Any]) -> bool:
     """Gemini 3 rejects history whose function calls lost their thought signature."""
-    signature = base64.b64encode(SIGNATURE).decode()
     for content in body.get("contents", []):
         if content.get("role") != "model":
             continue
         for part in content.get("parts", []):
-            if "functionCall" in part and part.get("thoughtSignature") != signature:
+            if "functionCall" in part and signature_of(part) != SIGNATURE:
                 return True
     return False
+
+
+def signature_of(part: dict[str, Any]) -> bytes | None:
+    """A part's thought signature: proto JSON bytes, standard or URL-safe base64."""
+    text = part.get("thoughtSignature", part.get("thought_signature"))
+    if not isinstance(text, str):
+        return None
+    return base64.b64decode(text.replace("-", "+").replace("_", "/"))
 
 
 def _gemini_response(model: str, body: dict[str, Any], reply: Reply, number: int) -> dict[str, Any]:
