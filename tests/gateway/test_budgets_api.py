@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import REPO
@@ -92,3 +93,36 @@ def test_without_budgets_the_api_says_so(gateway: GatewayProcess) -> None:
     assert answer["configured"] is False
     assert answer["items"] and all(i["budget"] is None for i in answer["items"])
     assert all(i["exceeded"] == [] for i in answer["items"])
+
+
+def spent_today(client: httpx.Client) -> int:
+    items = client.get("/v1/budgets").json()["items"]
+    [tokens] = [i["spend"]["day"]["tokens"] for i in items if i["namespace"] == "default"]
+    return int(tokens)
+
+
+def test_at_the_limit_a_pausing_budget_waits_for_an_approval(
+    start_gateway: Callable[..., GatewayProcess], sqlite_url: str, tmp_path: Path
+) -> None:
+    """The first model node spends past the limit; the next one waits for a person, and once
+    approved the run goes on with nothing charged twice."""
+    env = policy_env(tmp_path, tokens_per_day=1, on_exceeded="pause")
+    gateway = start_gateway(sqlite_url, workflows=CHAIN, env=env)
+    with gateway.client() as client:
+        run_id = client.post(RUNS, json={"input": {"topic": "b"}}).json()["id"]
+        paused = settle(client, run_id, until={"interrupted", "failed", "succeeded"})
+        assert paused["status"] == "interrupted", paused
+        asked = paused["interrupt"]
+        assert (asked["node"], asked["reason"]) == ("write", "namespaceBudget")
+        assert asked["limit"] == "tokensPerDay"
+        assert "namespace default is over its budget: tokensPerDay" in asked["message"]
+        [research] = client.get(f"/v1/runs/{run_id}").json()["steps"]
+        assert spent_today(client) == research["inputTokens"] + research["outputTokens"]
+
+        answer = client.post(f"/v1/runs/{run_id}/approve", json={"approved": True})
+        assert answer.status_code == 202, answer.text
+        done = settle(client, run_id, until={"succeeded", "failed"}, timeout=30)
+        assert done["status"] == "succeeded", done
+        assert [a["reason"] for a in done["approvals"]] == ["namespaceBudget"]
+        steps = client.get(f"/v1/runs/{run_id}").json()["steps"]
+        assert spent_today(client) == sum(s["inputTokens"] + s["outputTokens"] for s in steps)
