@@ -188,8 +188,12 @@ class GoogleModel(ChatModel):
     def _get_client(self) -> genai.Client:
         if self._client is None:
             try:
-                # HttpOptions.timeout is in milliseconds.
-                options = types.HttpOptions(timeout=int(self.request_timeout * 1000))
+                # The engine's retry policy decides about retries: one attempt, which also stops
+                # the aiohttp transport's own hidden retry (a 1-10 s sleep) on connection errors.
+                options = types.HttpOptions(
+                    timeout=int(self.request_timeout * 1000),  # milliseconds
+                    retry_options=types.HttpRetryOptions(attempts=1),
+                )
                 self._client = genai.Client(http_options=options)
             except ValueError as exc:  # no credentials in the environment
                 raise ProviderError(f"google: {exc}") from None

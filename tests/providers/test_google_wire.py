@@ -203,3 +203,18 @@ async def test_timeout_is_retryable_and_bounded(server: WireServer, model: Googl
     assert elapsed() < 2
     assert error.retryable is True
     assert len(server.received) == 1
+
+
+async def test_connection_refused_is_retryable_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    with WireServer("gemini") as stopped:
+        url = stopped.url
+    point_sdk_at(url, SECRET, monkeypatch)
+    adapter = GoogleModel(ModelSpec(provider="google", model="gemini-test"))
+    elapsed = stopwatch()
+    try:
+        error = await fails(adapter, ask("hi"))
+    finally:
+        await adapter.aclose()
+    assert error.retryable is True
+    # Left alone, the SDK's aiohttp transport sleeps 1-10 s and tries again by itself.
+    assert elapsed() < 1
