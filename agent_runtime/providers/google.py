@@ -9,6 +9,7 @@ answer are pure functions so they can be tested without a network.
 from __future__ import annotations
 
 import base64
+import os
 
 import httpx
 from google import genai
@@ -23,6 +24,7 @@ from agent_runtime.providers.base import (
     ToolCall,
     Usage,
     finish_text,
+    without_secrets,
 )
 from agent_runtime.spec.workflow import ModelSpec
 
@@ -33,13 +35,16 @@ SYNTHETIC_PREFIX = "gemini-call-"
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Connection-level exceptions of whichever HTTP stack the SDK was built with."""
+def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """Connection-level exceptions of whichever HTTP stack the SDK was built with, and the
+    timeouts among them (aiohttp's are ``TimeoutError``)."""
+    timeouts: list[type[BaseException]] = [httpx.TimeoutException, TimeoutError]
     found: list[type[BaseException]] = [httpx.TransportError, TimeoutError, ConnectionError]
     try:
         import httpx2
 
         found.append(httpx2.TransportError)
+        timeouts.append(httpx2.TimeoutException)
     except ImportError:
         pass
     try:
@@ -48,10 +53,10 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
         found.append(aiohttp.ClientError)
     except ImportError:
         pass
-    return tuple(found)
+    return tuple(found), tuple(timeouts)
 
 
-_TRANSPORT_ERRORS = _transport_errors()
+_TRANSPORT_ERRORS, _TIMEOUT_ERRORS = _transport_errors()
 _CAUGHT: tuple[type[BaseException], ...] = (errors.APIError, *_TRANSPORT_ERRORS)
 
 
@@ -164,14 +169,18 @@ def parse_response(response: types.GenerateContentResponse, *, structured: bool)
     return finish_text(completion, text, structured=structured, provider="google")
 
 
-def map_error(exc: BaseException) -> ProviderError:
-    """An SDK or transport error as a ProviderError, from the status and the API's text only."""
+def map_error(exc: BaseException, *, secrets: tuple[str | None, ...] = ()) -> ProviderError:
+    """An SDK or transport error as a ProviderError, from the status and the API's text only.
+
+    ``secrets`` are scrubbed as well, in case a proxy echoes the key back in its error body.
+    """
     if isinstance(exc, errors.APIError):
         status = int(exc.code or 0)
         retryable = status in _RETRYABLE_STATUS or status >= 500
-        return ProviderError(
-            f"google: HTTP {status}: {exc.message or exc.status}", retryable=retryable
-        )
+        message = without_secrets(f"google: HTTP {status}: {exc.message or exc.status}", *secrets)
+        return ProviderError(message, retryable=retryable)
+    if isinstance(exc, _TIMEOUT_ERRORS):
+        return ProviderError("google: the request timed out", retryable=True)
     if isinstance(exc, _TRANSPORT_ERRORS):
         return ProviderError(f"google: connection failed: {type(exc).__name__}", retryable=True)
     return ProviderError(f"google: {type(exc).__name__}: {exc}")
@@ -209,7 +218,12 @@ class GoogleModel(ChatModel):
                 config=config,
             )
         except _CAUGHT as exc:
-            raise map_error(exc) from exc
+            # The keys the SDK reads, whichever it took.
+            keys = (os.environ.get("GOOGLE_API_KEY"), os.environ.get("GEMINI_API_KEY"))
+            error = map_error(exc, secrets=keys)
+            if any(key and key in str(exc) for key in keys):  # out of tracebacks too
+                raise error from None
+            raise error from exc
         return parse_response(response, structured=request.output_schema is not None)
 
     async def aclose(self) -> None:

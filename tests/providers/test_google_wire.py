@@ -218,3 +218,20 @@ async def test_connection_refused_is_retryable_at_once(monkeypatch: pytest.Monke
     assert error.retryable is True
     # Left alone, the SDK's aiohttp transport sleeps 1-10 s and tries again by itself.
     assert elapsed() < 1
+
+
+@pytest.mark.parametrize("script", [[Fail(401, "invalid key", echo_key=True)]])
+async def test_api_key_never_in_error_message(server: WireServer, model: GoogleModel) -> None:
+    error = await fails(model, ask("hi"))
+
+    assert str(error).startswith("google: HTTP 401: invalid key (got key ")
+    assert "***" in str(error), "the server did echo the key; the adapter scrubbed it"
+    assert SECRET not in str(error)
+    assert error.retryable is False
+    assert error.__cause__ is None or SECRET not in str(error.__cause__)
+
+
+@pytest.mark.parametrize("script", [[Stall(5)]])
+async def test_timeout_says_so(model: GoogleModel) -> None:
+    model.request_timeout = 0.3
+    assert str(await fails(model, ask("hi"))) == "google: the request timed out"
