@@ -8,6 +8,7 @@ answer are pure functions so they can be tested without a server.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from agent_runtime.providers.base import (
     Usage,
     finish_text,
     function_tools,
+    without_secrets,
 )
 from agent_runtime.spec.workflow import ModelSpec
 
@@ -82,12 +84,16 @@ def parse_response(response: ollama.ChatResponse, *, structured: bool) -> Comple
     return finish_text(completion, text, structured=structured, provider="ollama")
 
 
-def map_error(exc: Exception) -> ProviderError:
-    """An SDK or transport error as a ProviderError; a missing server is worth another try."""
+def map_error(exc: Exception, *, secret: str | None = None) -> ProviderError:
+    """An SDK or transport error as a ProviderError; a missing server is worth another try.
+
+    ``secret`` (OLLAMA_API_KEY, for Ollama's hosted service) is scrubbed from the server's text.
+    """
     if isinstance(exc, ollama.ResponseError):
         status = exc.status_code
         retryable = status in _RETRYABLE_STATUS or status >= 500
-        return ProviderError(f"ollama: HTTP {status}: {exc.error}", retryable=retryable)
+        message = without_secrets(f"ollama: HTTP {status}: {exc.error}", secret)
+        return ProviderError(message, retryable=retryable)
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError("ollama: the request timed out", retryable=True)
     if isinstance(exc, ConnectionError | httpx.TransportError):
@@ -112,7 +118,11 @@ class OllamaModel(ChatModel):
         try:
             response = await client.chat(**build_params(self.spec, request))
         except (ollama.ResponseError, ConnectionError, httpx.TransportError) as exc:
-            raise map_error(exc) from exc
+            key = os.environ.get("OLLAMA_API_KEY")  # what the SDK sends, if set
+            error = map_error(exc, secret=key)
+            if key and key in str(exc):  # keep an echoed key out of tracebacks too
+                raise error from None
+            raise error from exc
         if not isinstance(response, ollama.ChatResponse):  # only a stream would be otherwise
             raise ProviderError("ollama: unexpected streaming response")
         return parse_response(response, structured=request.output_schema is not None)

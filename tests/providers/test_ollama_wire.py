@@ -199,3 +199,18 @@ async def test_connection_refused_is_retryable() -> None:
         await adapter.aclose()
     assert error.retryable is True
     assert str(error) == "ollama: could not connect to the server"
+
+
+async def test_api_key_never_in_error_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_API_KEY", SECRET)
+    with WireServer("ollama", [Fail(401, "unauthorized", echo_key=True)]) as server:
+        adapter = OllamaModel(spec(server.url))
+        try:
+            error = await fails(adapter, ask("hi"))
+        finally:
+            await adapter.aclose()
+
+    assert server.received[0].headers["authorization"] == f"Bearer {SECRET}"
+    assert str(error) == "ollama: HTTP 401: unauthorized (got key Bearer ***)"
+    assert error.retryable is False
+    assert error.__cause__ is None or SECRET not in str(error.__cause__)
