@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from agent_runtime.engine.budgets import BudgetStatus, NamespaceBudgets
 from agent_runtime.gateway.deps import CallerDep, GatewayDep
+from agent_runtime.gateway.openapi import BudgetList, errors
 from agent_runtime.policy.budgets import ANY
 
 router = APIRouter(tags=["budgets"])
@@ -26,7 +27,12 @@ def view(status: BudgetStatus) -> dict[str, Any]:
     return out
 
 
-@router.get("/v1/budgets")
+@router.get(
+    "/v1/budgets",
+    operation_id="listBudgets",
+    response_model=None,
+    responses={200: {"model": BudgetList}, **errors(401, 503)},
+)
 async def list_budgets(gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
     """Each namespace the caller may list runs in (those served here and those the policy
     names): its budget (null: none applies), its spend this UTC day and month, and the limits

@@ -6,22 +6,31 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agent_runtime.gateway.deps import GatewayDep
 from agent_runtime.gateway.errors import error
 from agent_runtime.gateway.metrics import refresh
+from agent_runtime.gateway.openapi import Health, Readiness, errors
 from agent_runtime.stores import StoreError
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz", operation_id="healthz", response_model=None, responses={200: {"model": Health}}
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    response_model=None,
+    responses={200: {"model": Readiness}, **errors(503)},
+)
 async def readyz(gateway: GatewayDep) -> dict[str, str] | Response:
     try:
         async with asyncio.timeout(2):
@@ -43,7 +52,12 @@ async def readyz(gateway: GatewayDep) -> dict[str, str] | Response:
     return {"status": "ready"}
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text format"}},
+)
 async def metrics(gateway: GatewayDep) -> Response:
     await refresh(gateway)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

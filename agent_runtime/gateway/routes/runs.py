@@ -19,6 +19,14 @@ from agent_runtime.gateway import events
 from agent_runtime.gateway.access import actor, client_key, scoped_key
 from agent_runtime.gateway.deps import CallerDep, GatewayDep
 from agent_runtime.gateway.errors import error
+from agent_runtime.gateway.openapi import (
+    RUN_LINKS,
+    RunAccepted,
+    RunDetail,
+    RunForCaller,
+    RunPage,
+    errors,
+)
 from agent_runtime.stores import RunRecord, RunStatus
 
 router = APIRouter(tags=["runs"])
@@ -58,7 +66,17 @@ def forbidden(what: str) -> Response:
     return error(403, "forbidden", f"you may not {what}")
 
 
-@router.post("/v1/workflows/{namespace}/{name}/runs", status_code=202, response_model=None)
+@router.post(
+    "/v1/workflows/{namespace}/{name}/runs",
+    status_code=202,
+    response_model=None,
+    operation_id="createRun",
+    responses={
+        200: {"model": RunDetail, "description": "With wait: the run settled", "links": RUN_LINKS},
+        202: {"model": RunAccepted, "description": "Accepted", "links": RUN_LINKS},
+        **errors(401, 403, 404, 409, 422, 429, 503),
+    },
+)
 async def create_run(
     namespace: str,
     name: str,
@@ -99,7 +117,12 @@ async def create_run(
     return {"id": run.id, "status": run.status.value}
 
 
-@router.get("/v1/runs")
+@router.get(
+    "/v1/runs",
+    operation_id="listRuns",
+    response_model=None,
+    responses={200: {"model": RunPage}, **errors(400, 401, 422, 503)},
+)
 async def list_runs(
     gateway: GatewayDep,
     caller: CallerDep,
@@ -123,7 +146,12 @@ async def list_runs(
     return {"items": [view(r) for r in page.items], "nextCursor": page.next_cursor}
 
 
-@router.get("/v1/runs/{run_id}")
+@router.get(
+    "/v1/runs/{run_id}",
+    operation_id="getRun",
+    response_model=None,
+    responses={200: {"model": RunForCaller}, **errors(401, 404, 422, 503)},
+)
 async def get_run(run_id: str, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
     """The run, with ``permissions``: what the caller may do with it (so that a dashboard offers
     only those actions; the routes check again)."""
@@ -134,7 +162,19 @@ async def get_run(run_id: str, gateway: GatewayDep, caller: CallerDep) -> dict[s
     return out
 
 
-@router.get("/v1/runs/{run_id}/events", response_model=None)
+@router.get(
+    "/v1/runs/{run_id}/events",
+    response_model=None,
+    operation_id="streamRunEvents",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-Sent Events until the run finishes or waits",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **errors(401, 404, 422, 503),
+    },
+)
 async def run_events(
     run_id: str,
     gateway: GatewayDep,
@@ -161,7 +201,13 @@ async def _may_update(gateway: GatewayDep, caller: CallerDep, run_id: str) -> Ru
     return run if await gateway.access.may(caller, "update", run.namespace, run.workflow) else None
 
 
-@router.post("/v1/runs/{run_id}/resume", status_code=202, response_model=None)
+@router.post(
+    "/v1/runs/{run_id}/resume",
+    status_code=202,
+    response_model=None,
+    operation_id="resumeRun",
+    responses={202: {"model": RunAccepted}, **errors(401, 403, 404, 409, 422, 503)},
+)
 async def resume_run(
     run_id: str, body: ResumeRun, gateway: GatewayDep, caller: CallerDep
 ) -> dict[str, Any] | Response:
@@ -172,7 +218,13 @@ async def resume_run(
     return {"id": run.id, "status": run.status.value}
 
 
-@router.post("/v1/runs/{run_id}/approve", status_code=202, response_model=None)
+@router.post(
+    "/v1/runs/{run_id}/approve",
+    status_code=202,
+    response_model=None,
+    operation_id="approveRun",
+    responses={202: {"model": RunAccepted}, **errors(401, 403, 404, 409, 422, 503)},
+)
 async def approve_run(
     run_id: str, body: ApprovalInput, gateway: GatewayDep, caller: CallerDep
 ) -> dict[str, Any] | Response:
@@ -184,7 +236,12 @@ async def approve_run(
     return {"id": run.id, "status": run.status.value}
 
 
-@router.post("/v1/runs/{run_id}/cancel", response_model=None)
+@router.post(
+    "/v1/runs/{run_id}/cancel",
+    response_model=None,
+    operation_id="cancelRun",
+    responses={200: {"model": RunAccepted}, **errors(401, 403, 404, 409, 422, 503)},
+)
 async def cancel_run(
     run_id: str, gateway: GatewayDep, caller: CallerDep
 ) -> dict[str, Any] | Response:

@@ -11,6 +11,7 @@ from agent_runtime.auth import Identity
 from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.catalog import Entry
 from agent_runtime.gateway.deps import CallerDep, GatewayDep
+from agent_runtime.gateway.openapi import WorkflowList, errors
 from agent_runtime.spec import HumanNode, RouterNode
 from agent_runtime.spec.mermaid import to_mermaid
 
@@ -73,7 +74,12 @@ async def _visible(access: Access, caller: Identity, entry: Entry) -> bool:
     )
 
 
-@router.get("/v1/workflows")
+@router.get(
+    "/v1/workflows",
+    operation_id="listWorkflows",
+    response_model=None,
+    responses={200: {"model": WorkflowList}, **errors(401, 503)},
+)
 async def list_workflows(gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
     entries = gateway.catalog.entries()
     shown = await asyncio.gather(*(_visible(gateway.access, caller, e) for e in entries))

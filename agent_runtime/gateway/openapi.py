@@ -1,0 +1,150 @@
+"""What the OpenAPI document says the Runs API answers: response bodies, error statuses, links.
+
+The routes build their JSON themselves; these models only describe it, so that clients (and the
+schemathesis fuzz test, tests/gateway/test_api_fuzz.py) can hold every answer to the document.
+The run models are derived from the store's records, so a field added there is documented here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.alias_generators import to_camel
+
+from agent_runtime.engine.budgets import BudgetStatus
+from agent_runtime.stores import RunStatus
+from agent_runtime.stores.base import RunRecord, StepRecord
+
+
+class Document(BaseModel):
+    """A documented body: camelCase keys; a field with a default is still always sent."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        json_schema_serialization_defaults_required=True,
+    )
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, machine-readable: run_not_found, conflict, ...")
+    message: str
+    details: Any = Field(default=None, description="For 422: the fields and what is wrong")
+
+
+class ErrorBody(BaseModel):
+    """Every error: never a stack trace."""
+
+    error: ErrorDetail
+
+
+def _derived(name: str, record: type[BaseModel], drop: set[str]) -> type[Document]:
+    fields: dict[str, Any] = {
+        key: (info.annotation, info) for key, info in record.model_fields.items() if key not in drop
+    }
+    model: type[Document] = create_model(name, __base__=Document, **fields)
+    return model
+
+
+#: A run as lists show it (no spec, no pending resume input).
+Run = _derived("Run", RunRecord, {"spec", "resume_input"})
+Step = _derived("Step", StepRecord, {"run_id"})
+
+
+class RunDetail(Run):  # type: ignore[misc,valid-type]
+    """A run with its steps (one node attempt each)."""
+
+    steps: list[Step]  # type: ignore[valid-type]
+
+
+class Permissions(Document):
+    get: bool
+    update: bool = Field(description="Whether the caller may resume, approve or cancel it")
+
+
+class RunForCaller(RunDetail):
+    """A run with its steps and what the caller may do with it."""
+
+    permissions: Permissions
+
+
+class RunAccepted(Document):
+    id: str
+    status: RunStatus
+
+
+class RunPage(Document):
+    items: list[Run]  # type: ignore[valid-type]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null: last")
+
+
+class WorkflowEntry(BaseModel):
+    """A served Workflow; the fields after ``conditions`` are present when its spec is valid."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    namespace: str
+    name: str
+    source: str
+    conditions: list[dict[str, Any]]
+    description: str | None = None
+    input: dict[str, Any] | None = None
+    output: list[str] | None = None
+    status: dict[str, Any] | None = None
+    graph: str | None = None
+    capabilities: list[str] | None = None
+    state: dict[str, Any] | None = None
+
+
+class WorkflowList(Document):
+    items: list[WorkflowEntry]
+
+
+class BudgetList(Document):
+    configured: bool
+    on_exceeded: str
+    items: list[BudgetStatus]
+
+
+class Health(Document):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    authentication: str | None = Field(default=None, description="Set when it is disabled")
+
+
+DESCRIPTIONS = {
+    400: "A value the store cannot use (a cursor no listing gave)",
+    401: "No or an invalid bearer token",
+    403: "Not allowed (RBAC), or a write from another site's page",
+    404: "No such run or workflow, or one the caller may not read",
+    409: "The run or workflow is not in a state for this",
+    422: "A field of the request is invalid; details name it",
+    429: "A rate limit or the namespace's cap of runs in flight (Retry-After)",
+    503: "The run store or the authenticator does not answer",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route, each with the error body."""
+    return {code: {"model": ErrorBody, "description": DESCRIPTIONS[code]} for code in codes}
+
+
+def _link(operation: str, description: str) -> dict[str, Any]:
+    return {
+        "operationId": operation,
+        "parameters": {"run_id": "$response.body#/id"},
+        "description": description,
+    }
+
+
+#: From a created run to what can be done with it (OpenAPI links; stateful tests follow them).
+RUN_LINKS = {
+    "GetRun": _link("getRun", "The run"),
+    "StreamRunEvents": _link("streamRunEvents", "Its events"),
+    "ResumeRun": _link("resumeRun", "Answer its human node"),
+    "ApproveRun": _link("approveRun", "Approve or deny what it waits for"),
+    "CancelRun": _link("cancelRun", "Cancel it"),
+}
