@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -98,13 +99,36 @@ async def test_concurrent_adds_on_several_store_objects_lose_nothing(store_url: 
     ns, at = _namespace(), _today()
     async with AsyncExitStack() as stack:
         stores = [await stack.enter_async_context(open_store(store_url)) for _ in range(3)]
+        sent = [_dynamodb_calls(s) for s in stores if isinstance(s, S3Store)]
         await asyncio.gather(
             *(stores[i % 3].add_spend(ns, tokens=i, cost=0.5, at=at) for i in range(1, 61))
         )
+        adds = [call for calls in sent for call in calls]
         for opened in stores:
             spend = await opened.get_spend(ns, at=at)
+            if sent:
+                # moto's UpdateItem is not atomic (it reads, then writes the item, with no lock),
+                # so concurrent ADDs can lose one another there, never on DynamoDB, where ADD is
+                # atomic: check each add is one unconditional ADD, with nothing read first
+                assert spend.day.tokens <= sum(range(1, 61))
+                continue
             assert spend.day.tokens == spend.month.tokens == sum(range(1, 61))
             assert spend.day.cost == pytest.approx(30.0)
+    if sent:
+        assert [name for name, _ in adds] == ["UpdateItem"] * 60
+        assert all(p["UpdateExpression"].startswith("ADD ") for _, p in adds)
+        assert not any("ConditionExpression" in p for _, p in adds)
+
+
+def _dynamodb_calls(store: S3Store) -> list[tuple[str, dict[str, Any]]]:
+    """The DynamoDB requests a store sends from now on: (operation, parameters)."""
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    def seen(model: Any, params: dict[str, Any], **_: Any) -> None:
+        calls.append((model.name, params))
+
+    store.aws.dynamodb.meta.events.register("provide-client-params.dynamodb.*", seen)
+    return calls
 
 
 async def test_old_days_are_removed_but_not_the_last_two_months(store: RunStore) -> None:

@@ -30,7 +30,9 @@ def _decimal(value: float) -> str:
 
 def add(aws: Aws, namespace: str, *, tokens: int, cost: float, at: datetime) -> None:
     day = spend_day(at)
-    expires = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC) + SPEND_KEPT
+    # kept SPEND_KEPT after the day's end, like the SQL stores' rows
+    expires = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
+    expires += SPEND_KEPT
     aws.dynamodb.update_item(
         TableName=aws.url.table,
         Key={PK: s(spend_pk(namespace)), SK: s(f"{DAY_PREFIX}{day}")},
@@ -39,7 +41,7 @@ def add(aws: Aws, namespace: str, *, tokens: int, cost: float, at: datetime) -> 
         ExpressionAttributeValues={
             ":tokens": n(int(tokens)),
             ":cost": {"N": _decimal(cost)},
-            ":ttl": n(int((expires + timedelta(days=1)).timestamp())),
+            ":ttl": n(int(expires.timestamp())),
         },
     )
 
