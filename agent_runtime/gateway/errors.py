@@ -28,6 +28,10 @@ def error(status: int, code: str, message: str, details: Any = None) -> JSONResp
     return JSONResponse({"error": body}, status_code=status)
 
 
+def _problem(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [p for p in loc if p != "body"]
     out = ""
@@ -87,6 +91,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+            # FastAPI's answer to a body it cannot decode (not UTF-8): the caller's bad body,
+            # a 422 naming it like any other JSON that does not parse
+            message = "not JSON (UTF-8)"
+            return error(422, "invalid_request", f"body: {message}", [_problem("body", message)])
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error(exc.status_code, code, str(exc.detail))
 
