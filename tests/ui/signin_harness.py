@@ -66,6 +66,23 @@ spec:
 APPROVE = WORKFLOW
 
 
+#: A run that waits for a person to approve its model's tool call (namespace A only).
+PAY = """
+apiVersion: configurable-agents.io/v1alpha1
+kind: Workflow
+metadata: {{name: pay, namespace: {namespace}}}
+spec:
+  state: {{out: {{type: string}}}}
+  output: [out]
+  models:
+    m: {{provider: scripted, responses: [{{toolCalls: [{{name: charge, args: {{label: paid}}}}]}}]}}
+  tools: [{{name: charge, function: "tests.counting_tools:record", requireApproval: true}}]
+  nodes:
+    - {{name: pay, type: llm, model: m, prompt: go, tools: [charge], output: out}}
+  edges: [{{from: START, to: pay}}, {{from: pay, to: END}}]
+"""
+
+
 @dataclass
 class Tenancy:
     a: str
@@ -113,6 +130,7 @@ def make_tenancy(cp: Any, workdir: Path) -> Tenancy:
     for ns in (a, b):
         (workflows / f"{ns}-chain.yaml").write_text(CHAIN.format(namespace=ns))
         (workflows / f"{ns}-approve.yaml").write_text(APPROVE.format(namespace=ns))
+    (workflows / f"{a}-pay.yaml").write_text(PAY.format(namespace=a))
     kubeconfig = token_kubeconfig(cp, a, "gateway", workdir / "gateway.kubeconfig")
     return Tenancy(a, b, kubeconfig, workflows)
 

@@ -68,6 +68,29 @@ spec:
 """.replace("LABEL", json.dumps(PROBE_ARG))
 
 
+#: Two requests in one visit of one node: ``pay`` pauses at ``limits.maxTokens`` (``warm`` used
+#: all 3 tokens) before it starts, then at its model's gated call.
+TWICE = """
+apiVersion: configurable-agents.io/v1alpha1
+kind: Workflow
+metadata: {name: twice}
+spec:
+  state: {out: {type: string}}
+  output: [out]
+  models:
+    m:
+      provider: scripted
+      responses: [{toolCalls: [{name: charge, args: {label: second}}]}]
+    plain: {provider: scripted, responses: ["warm enough"]}
+  tools: [{name: charge, function: "tests.counting_tools:record", requireApproval: true}]
+  nodes:
+    - {name: warm, type: llm, model: plain, prompt: hello, output: out}
+    - {name: pay, type: llm, model: m, prompt: go, tools: [charge], output: out}
+  edges: [{from: START, to: warm}, {from: warm, to: pay}, {from: pay, to: END}]
+  limits: {maxTokens: 3, onExceeded: pause}
+"""
+
+
 @pytest.fixture(scope="module")
 def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """A gateway (dashboard embedded at /ui/) serving the gated workflows above."""
@@ -76,6 +99,7 @@ def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     folder.mkdir()
     (folder / "pay.yaml").write_text(PAY)
     (folder / "probe.yaml").write_text(PROBE)
+    (folder / "twice.yaml").write_text(TWICE)
     started = GatewayProcess(f"sqlite:///{workdir / 'runs.db'}", workdir, workflows=folder)
     yield started
     started.kill(signal.SIGTERM)
@@ -156,6 +180,36 @@ def test_markup_in_tool_arguments_is_shown_as_text_then_denied(
     expect(row.locator('td[data-label="Comment"]')).to_have_text("looks odd")
     assert page.evaluate("window.__xss") is None
     assert counts(gated) == before
+
+
+def test_a_decision_made_elsewhere_renews_the_form_on_an_open_page(
+    watched: Watched, gated: GatewayProcess
+) -> None:
+    """The page updates live: once someone else decides, the form of the request that no longer
+    waits goes away, and the next request of the same node visit is shown, without a reload."""
+    run = waiting_run(gated, "twice")
+    assert (run["interrupt"]["node"], run["interrupt"]["reason"]) == ("pay", "maxTokens")
+    page = watched.page
+    page.goto(f"{gated.url}/ui/runs/{run['id']}")
+    expect(page.locator("#approval-message")).to_contain_text("limits.maxTokens")
+    expect(page.locator("#approval-limit")).to_contain_text("maxTokens")
+    expect(page.locator("#approval .approval-call")).to_have_count(0)
+    # No screenshot here: Playwright's full-page capture leaves style="" on the textarea, which
+    # htmx then copies onto the re-rendered form (refused by the page's CSP: style-src 'self').
+    page.evaluate("window.__sameDocument = true")
+    with gated.client() as api:
+        answer = api.post(f"/v1/runs/{run['id']}/approve", json={"approved": True})
+        assert answer.status_code == 202, answer.text
+    expect(page.locator("#approval pre.call-args")).to_contain_text('"second"')
+    expect(page.locator("#approval-limit")).to_have_count(0)
+    limit_row = page.locator("#approvals tbody tr")
+    expect(limit_row).to_have_attribute("data-approved", "true")
+    expect(limit_row.locator('td[data-label="For"]')).to_have_text("maxTokens")
+    assert page.evaluate("window.__sameDocument") is True
+    page.get_by_role("button", name="Deny").click()
+    expect(page.locator("#run-status")).to_have_text("succeeded")
+    expect(page.locator("#approval")).to_have_count(0)
+    expect(page.locator("#approvals tbody tr")).to_have_count(2)
 
 
 class Form:

@@ -70,7 +70,7 @@ def test_a_user_sees_only_their_namespace_and_watches_their_run_finish(
     with watching(browser) as watched:
         page = watched.page
         open_signed_in(page, stack, "alice")
-        assert workflows_shown(page) == {f"{a}/chain", f"{a}/approve"}
+        assert workflows_shown(page) == {f"{a}/chain", f"{a}/approve", f"{a}/pay"}
         page.click(f'a[href$="/workflows/{a}/chain"]')
         page.fill("#input-topic", "tenancy")
         page.get_by_role("button", name="Start run").click()
@@ -245,7 +245,7 @@ def test_the_standalone_ui_signs_in_with_its_flags(
             page = watched.page
             page.goto(f"{url}/ui/")
             sign_in(page, stack, "alice")
-            assert workflows_shown(page) == {f"{a}/chain", f"{a}/approve"}
+            assert workflows_shown(page) == {f"{a}/chain", f"{a}/approve", f"{a}/pay"}
         assert "Traceback" not in ui.log.read_text(errors="replace")
     finally:
         ui.stop()
