@@ -212,6 +212,26 @@ def test_a_decision_made_elsewhere_renews_the_form_on_an_open_page(
     expect(page.locator("#approvals tbody tr")).to_have_count(2)
 
 
+PHONE = {"width": 375, "height": 740}
+
+
+@pytest.mark.parametrize("watched", [PHONE], indirect=True)
+def test_the_approval_form_and_history_fit_a_phone(
+    watched: Watched, gated: GatewayProcess, artifacts: Path
+) -> None:
+    run = waiting_run(gated, "probe")
+    page = watched.page
+    page.goto(f"{gated.url}/ui/runs/{run['id']}")
+    expect(page.locator("#approve-button")).to_be_visible()
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= PHONE["width"], f"the run page is {wide}px wide on a phone"
+    page.screenshot(path=str(artifacts / "narrow-run-approval.png"), full_page=True)
+    page.get_by_role("button", name="Deny").click()
+    expect(page.locator("#approvals tbody tr")).to_have_count(1)
+    wide = page.evaluate("document.documentElement.scrollWidth")
+    assert wide <= PHONE["width"], f"the approvals are {wide}px wide on a phone"
+
+
 class Form:
     """The run page as a browser without scripts sees it: cookie jar, token, form posts."""
 
