@@ -9,11 +9,19 @@ effect, and asks a person (``Gate.unknown_outcome``) rather than repeat it blind
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import RunWaiting
+from agent_runtime.engine.gate import Gate, once
+from agent_runtime.executors import NoAgents, NodeTask, TaskError
+from agent_runtime.providers.base import ToolCall
+from agent_runtime.spec.workflow import LlmNode, ToolNode, WorkflowSpec
+from agent_runtime.telemetry.secrets import redact
 
 STARTED, FINISHED = "tool.started", "tool.finished"
 #: The call failed (the agent said so) or was never sent (no agent): calling again is safe, or
@@ -53,3 +61,66 @@ async def recorded_call(
         raise
     await ctx.emit(FINISHED, {"key": key, "tool": tool, "result": result})
     return {"done": result}
+
+
+async def settle(
+    gate: Gate,
+    key: str,
+    call: ToolCall,
+    make: Callable[[], Awaitable[Any]],
+    *,
+    given: Callable[[Any], Any],
+) -> Any:
+    """The result of a call the engine makes once (``engine.calls``); when an earlier try left
+    its outcome unknown, what a person chose: call again, or go on with the result they gave."""
+    ctx = gate.ctx
+    outcome = await once(partial(recorded_call, ctx, key, call.name, make))
+    while "done" not in outcome:
+        answer = gate.unknown_outcome(call)
+        if answer.result is not None:
+            outcome = {"done": given(answer.result)}
+        else:
+            outcome = await once(partial(recorded_call, ctx, key, call.name, make, again=True))
+    return outcome["done"]
+
+
+async def call_tool(
+    ctx: RunContext,
+    spec: WorkflowSpec,
+    node: LlmNode | ToolNode,
+    task: NodeTask,
+    call: ToolCall,
+    round_: int,
+) -> str:
+    """One call an llm node's model asked for, made by the engine on an agent of the node's
+    capability; a failure is the tool's answer to the model, as when the agent makes it."""
+    tool_task = NodeTask(
+        run_id=task.run_id,
+        workflow=task.workflow,
+        node=node.name,
+        type="tool",
+        capability=node.capability,
+        visit=task.visit,
+        tool=spec.tool(call.name),
+        args=call.args,
+        approved=True,
+        approval_required=task.approval_required,
+        call_id=f"{round_}/{call.id}",
+        timeout=node.timeout,
+    )
+    try:
+        async with asyncio.timeout(node.timeout):
+            result = await ctx.dispatcher.dispatch(tool_task)
+    except NoAgents as exc:
+        raise RunWaiting(
+            f"waiting for an agent serving '{node.capability}'",
+            node=node.name,
+            retry_after=exc.retry_after,
+        ) from None
+    except TaskError as exc:
+        return json.dumps({"error": redact(str(exc))})
+    return as_text(result.output)
+
+
+def as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)

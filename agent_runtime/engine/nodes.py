@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -12,7 +11,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from agent_runtime.engine.calls import recorded_call
+from agent_runtime.engine.calls import as_text, call_tool, settle
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import NodeFailed, RunWaiting
 from agent_runtime.engine.gate import Gate, once
@@ -26,7 +25,6 @@ from agent_runtime.executors import (
     NoAgents,
     NodeTask,
     PermanentTaskError,
-    TaskError,
     TaskResult,
 )
 from agent_runtime.providers.base import ToolCall
@@ -92,69 +90,6 @@ async def _charge(
 
 
 _YES = Decision(approved=True)
-
-
-async def settle(
-    gate: Gate,
-    key: str,
-    call: ToolCall,
-    make: Callable[[], Awaitable[Any]],
-    *,
-    given: Callable[[Any], Any],
-) -> Any:
-    """The result of a call the engine makes once (``engine.calls``); when an earlier try left
-    its outcome unknown, what a person chose: call again, or go on with the result they gave."""
-    ctx = gate.ctx
-    outcome = await once(partial(recorded_call, ctx, key, call.name, make))
-    while "done" not in outcome:
-        answer = gate.unknown_outcome(call)
-        if answer.result is not None:
-            outcome = {"done": given(answer.result)}
-        else:
-            outcome = await once(partial(recorded_call, ctx, key, call.name, make, again=True))
-    return outcome["done"]
-
-
-async def _call_tool(
-    ctx: RunContext,
-    spec: WorkflowSpec,
-    node: LlmNode | ToolNode,
-    task: NodeTask,
-    call: ToolCall,
-    round_: int,
-) -> str:
-    """One call an llm node's model asked for, made by the engine on an agent of the node's
-    capability; a failure is the tool's answer to the model, as when the agent makes it."""
-    tool_task = NodeTask(
-        run_id=task.run_id,
-        workflow=task.workflow,
-        node=node.name,
-        type="tool",
-        capability=node.capability,
-        visit=task.visit,
-        tool=spec.tool(call.name),
-        args=call.args,
-        approved=True,
-        approval_required=task.approval_required,
-        call_id=f"{round_}/{call.id}",
-        timeout=node.timeout,
-    )
-    try:
-        async with asyncio.timeout(node.timeout):
-            result = await ctx.dispatcher.dispatch(tool_task)
-    except NoAgents as exc:
-        raise RunWaiting(
-            f"waiting for an agent serving '{node.capability}'",
-            node=node.name,
-            retry_after=exc.retry_after,
-        ) from None
-    except TaskError as exc:
-        return json.dumps({"error": redact(str(exc))})
-    return _as_text(result.output)
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def _given_output(spec: WorkflowSpec, node: ToolNode, value: Any) -> dict[str, Any]:
@@ -329,8 +264,8 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                         gate,
                         f"{node.name}/{visit}/{pause.rounds}/{call.id}",
                         call,
-                        partial(_call_tool, ctx, spec, node, task, call, pause.rounds),
-                        given=_as_text,
+                        partial(call_tool, ctx, spec, node, task, call, pause.rounds),
+                        given=as_text,
                     )
                     decisions[call.id] = Decision(approved=True, result=content)
             resume = Continuation(messages=pause.messages, rounds=pause.rounds, decisions=decisions)
