@@ -141,11 +141,14 @@ class GatewaySettings(BaseSettings):
         return self
 
     def tool_policy(self) -> ToolPolicy:
-        """The platform tool policy of Workflows served here and of tools run in this process:
-        ``cluster`` (no functions, no loopback or private addresses) when others can reach the
-        gateway, ``local`` on a loopback ``serve``; ``CONFIGURABLE_AGENTS_POLICY_*`` over it."""
-        exposed = self.kubernetes or not is_loopback(self.host)
-        return load_policy(default="cluster" if exposed else "local")
+        """The platform tool policy of Workflows served here and of tools run in this process,
+        ``CONFIGURABLE_AGENTS_POLICY_*`` over it: ``local`` only for one person's own ``serve``
+        (a loopback address, no ``kubernetes``, nobody to authenticate), else ``cluster`` (no
+        functions, no loopback or private addresses). Authentication on a loopback bind means
+        others reach it (through a proxy or a tunnel), and their runs' tools must not reach this
+        machine's other services."""
+        own = not (self.kubernetes or self.auth or self.insecure_no_auth)
+        return load_policy(default="local" if own and is_loopback(self.host) else "cluster")
 
     def budget_policy(self) -> BudgetPolicy | None:
         """The namespace budgets of the platform policy file (its ``budgets:``); None: none."""

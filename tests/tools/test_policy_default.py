@@ -38,8 +38,8 @@ async def test_a_process_that_chooses_no_policy_gets_the_cluster_preset() -> Non
 
 @pytest.mark.usefixtures("no_policy_env")
 def test_entry_points_choose_their_preset() -> None:
-    """``run`` and a loopback ``serve`` are one person's own machine; agents and any gateway
-    others can reach are a cluster's."""
+    """``run`` and a loopback ``serve`` without authentication are one person's own machine;
+    agents and any gateway others can reach are a cluster's."""
     assert local_policy() == ToolPolicy.local()
     assert GatewaySettings(host="127.0.0.1").tool_policy() == ToolPolicy.local()
     assert GatewaySettings(host="::1").tool_policy() == ToolPolicy.local()
@@ -47,6 +47,18 @@ def test_entry_points_choose_their_preset() -> None:
     assert exposed.tool_policy() == ToolPolicy.cluster()
     in_cluster = GatewaySettings(host="127.0.0.1", kubernetes=True, insecure_no_auth=True)
     assert in_cluster.tool_policy() == ToolPolicy.cluster()
+    # Authentication, even on loopback, means others call it (through a proxy or a tunnel).
+    for others in (
+        GatewaySettings(host="127.0.0.1", auth=["kubernetes"]),
+        GatewaySettings(
+            host="127.0.0.1",
+            auth=["oidc"],
+            oidc_issuer_url="https://login.example.com",
+            oidc_audience="agents",
+        ),
+        GatewaySettings(host="127.0.0.1", insecure_no_auth=True),
+    ):
+        assert others.tool_policy() == ToolPolicy.cluster(), others
     assert AgentSettings().tool_policy() == ToolPolicy.cluster()
 
 
