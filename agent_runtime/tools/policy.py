@@ -2,7 +2,8 @@
 
 Entry points pass their own: ``run`` the ``local`` preset (``cli.policy.local_policy``), agents
 ``AgentSettings.tool_policy()`` (``cluster``), gateways ``GatewaySettings.tool_policy()``
-(``local`` only for a ``serve`` on a loopback address without ``--kubernetes``, else ``cluster``).
+(``local`` only for a ``serve`` on a loopback address without ``--kubernetes`` or authentication,
+else ``cluster``).
 Anything else (a ``TaskExecutor`` or ``ToolBox`` built without a policy) gets
 ``load_policy(default=DEFAULT_PRESET)``, whatever ``CONFIGURABLE_AGENTS_POLICY_*`` says over it.
 """
