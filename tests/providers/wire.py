@@ -1,15 +1,21 @@
 """Loopback servers speaking the Anthropic, Gemini and Ollama HTTP protocols, for the real SDKs.
 
 Hosted APIs cannot be reached from tests, and patching an SDK would test our guesses about it, so
-each adapter drives its provider's own SDK against one of these. The wire formats follow the
-providers' API references: Anthropic ``POST /v1/messages`` (``x-api-key`` or, as SDK 2 sends it,
-``Authorization: Bearer``; ``anthropic-version``;
-typed content blocks, ``{"type": "error", "error": {...}}``), Gemini
-``POST /{version}/models/{model}:generateContent`` (``x-goog-api-key`` or ``?key=``, camelCase
-parts, ``{"error": {"code", "message", "status"}}``) and Ollama ``POST /api/chat`` (no auth,
-``{"error": "..."}``; NDJSON when the body asks for ``stream``). Each request takes the next
-scripted reply (the last repeats) and is recorded. Token counts are words, so tests can predict
-them: the input is every text the request carries (system prompt included), the output the reply.
+each adapter drives its provider's own SDK against one of these. The formats follow the providers'
+API references:
+
+- Anthropic ``POST /v1/messages``: ``x-api-key`` (or a bearer token, as SDK 2 sends the key) and
+  ``anthropic-version``; typed content blocks; SSE events ``message_start`` ... ``message_stop``
+  when the body asks for ``stream``; errors ``{"type": "error", "error": {"type", "message"}}``.
+- Gemini ``POST /{version}/models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse``:
+  ``x-goog-api-key`` or ``?key=``; camelCase parts with thought signatures on function calls;
+  errors ``{"error": {"code", "message", "status", "details"}}``.
+- Ollama ``POST /api/chat``: no auth; NDJSON unless the body says ``"stream": false``; errors
+  ``{"error": "..."}``.
+
+Each request takes the next scripted reply (the last repeats) and is recorded. Token counts are
+words, so tests can predict them: the input is every text the request carries (system prompt
+included), the output the reply.
 """
 
 from __future__ import annotations
@@ -198,6 +204,72 @@ def _anthropic_message(body: dict[str, Any], reply: Reply, number: int) -> dict[
     }
 
 
+def _sse(events: list[tuple[str | None, dict[str, Any]]]) -> Response:
+    """Server-sent events: ``event:`` lines when named (Anthropic), bare ``data:`` (Gemini)."""
+    text = "".join(
+        (f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n"
+        for name, data in events
+    )
+    return Response(text, media_type="text/event-stream")
+
+
+def _anthropic_stream(message: dict[str, Any]) -> Response:
+    """The Messages streaming events for a whole message: each block opened, sent in pieces
+    (text word by word, tool input as partial JSON), closed; then the stop reason and usage."""
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+    events: list[tuple[str | None, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("ping", {"type": "ping"}),
+    ]
+    for index, block in enumerate(message["content"]):
+        opened: dict[str, Any]
+        if block["type"] == "text":
+            opened = {"type": "text", "text": ""}
+            pieces = [{"type": "text_delta", "text": w} for w in _pieces(block["text"])]
+        else:
+            opened = {**block, "input": {}}
+            pieces = [{"type": "input_json_delta", "partial_json": w} for w in _halves(block)]
+        events.append(
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": opened},
+            )
+        )
+        for delta in pieces:
+            events.append(
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+            )
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": stop,
+                "usage": {"output_tokens": usage["output_tokens"]},
+            },
+        )
+    )
+    events.append(("message_stop", {"type": "message_stop"}))
+    return _sse(events)
+
+
+def _pieces(text: str) -> list[str]:
+    """Word-sized pieces that join back to ``text``."""
+    words_ = text.split(" ")
+    return [w + " " for w in words_[:-1]] + [words_[-1]]
+
+
+def _halves(block: dict[str, Any]) -> list[str]:
+    encoded = json.dumps(block["input"])
+    return [encoded[: len(encoded) // 2], encoded[len(encoded) // 2 :]]
+
+
 # -- Gemini API ---------------------------------------------------------------------------------
 
 _GOOGLE_STATUS = {
@@ -284,6 +356,26 @@ def _gemini_response(model: str, body: dict[str, Any], reply: Reply, number: int
     }
 
 
+def _gemini_stream(response: dict[str, Any]) -> Response:
+    """``streamGenerateContent?alt=sse``: one response chunk per text piece (function calls come
+    whole), each a full GenerateContentResponse; the usage counts ride on the last."""
+    candidate = response["candidates"][0]
+    chunks: list[dict[str, Any]] = []
+    for part in candidate["content"]["parts"]:
+        pieces = [{"text": t} for t in _pieces(part["text"])] if "text" in part else [part]
+        for piece in pieces:
+            content = {"role": "model", "parts": [piece]}
+            chunks.append(
+                {
+                    "candidates": [{"content": content, "index": 0}],
+                    "modelVersion": response["modelVersion"],
+                }
+            )
+    chunks[-1]["candidates"][0]["finishReason"] = candidate["finishReason"]
+    chunks[-1]["usageMetadata"] = response["usageMetadata"]
+    return _sse([(None, chunk) for chunk in chunks])
+
+
 # -- Ollama native API --------------------------------------------------------------------------
 
 
@@ -312,9 +404,9 @@ def _ollama_response(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
 
 
 def _ollama_ndjson(answer: dict[str, Any]) -> Response:
-    """The streamed form: one chunk per word, then the final chunk with the counts."""
+    """The streamed form: a chunk per word, then the final chunk (no text) with the counts."""
     chunks = []
-    for word in answer["message"]["content"].split(" "):
+    for word in _pieces(answer["message"]["content"]):
         chunk = {k: answer[k] for k in ("model", "created_at")}
         chunks.append({**chunk, "message": {"role": "assistant", "content": word}, "done": False})
     chunks.append({**answer, "message": {**answer["message"], "content": ""}})
@@ -375,12 +467,16 @@ def _app(state: _State) -> Starlette:
             return denied
         if isinstance(reply, Fail):
             return _error_response(state, reply, request)
-        return JSONResponse(_anthropic_message(body, reply, number))
+        message = _anthropic_message(body, reply, number)
+        return _anthropic_stream(message) if body.get("stream") else JSONResponse(message)
 
     async def gemini_generate(request: Request) -> Response:
         body, reply, number = await take(request)
         model, _, method = request.path_params["target"].partition(":")
-        if method != "generateContent":
+        streams = method == "streamGenerateContent"
+        if method != "generateContent" and not (
+            streams and request.query_params.get("alt") == "sse"
+        ):
             body404 = _gemini_error(404, f"method {method!r} is not served here")
             return JSONResponse(body404, status_code=404)
         if (denied := _gemini_auth(request, state.api_key)) is not None:
@@ -390,7 +486,8 @@ def _app(state: _State) -> Starlette:
             return JSONResponse(_gemini_error(400, message), status_code=400)
         if isinstance(reply, Fail):
             return _error_response(state, reply, request)
-        return JSONResponse(_gemini_response(model, body, reply, number))
+        answer = _gemini_response(model, body, reply, number)
+        return _gemini_stream(answer) if streams else JSONResponse(answer)
 
     async def ollama_chat(request: Request) -> Response:
         body, reply, _ = await take(request)
