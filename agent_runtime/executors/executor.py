@@ -30,7 +30,7 @@ from agent_runtime.providers import (
 from agent_runtime.providers.registry import create_model
 from agent_runtime.spec.workflow import ModelSpec
 from agent_runtime.telemetry.metrics import ExecutorMetrics
-from agent_runtime.telemetry.secrets import redact, redact_value
+from agent_runtime.telemetry.secrets import redact, redact_value, seal, unseal
 from agent_runtime.tools import ToolBox, ToolError
 from agent_runtime.tools.egress import Resolver
 
@@ -59,14 +59,16 @@ def _refusal(call: ToolCall, decision: Decision) -> Message:
     return Message(role="tool", content=content, tool_call_id=call.id, name=call.name)
 
 
-def _scrubbed(result: TaskResult) -> TaskResult:
+def _scrubbed(result: TaskResult, run_id: str) -> TaskResult:
     """A result with no known secret in what the run keeps (state, checkpoints, events): a tool
-    that echoes its token, a model that repeats its key. Paused tool calls keep their arguments,
-    which they need when they run."""
+    that echoes its token, a model that repeats its key. The arguments of paused tool calls are
+    sealed instead: an agent of the pool unseals them when the calls run."""
     result.output = redact_value(result.output)
     if result.paused is not None:
         for message in result.paused.messages:
             message.content = redact(message.content)
+            for call in message.tool_calls:
+                call.args = seal(call.args, run_id)
     return result
 
 
@@ -111,7 +113,7 @@ class TaskExecutor:
         except ToolError as exc:
             cls = TaskError if exc.retryable else PermanentTaskError
             raise cls(redact(str(exc))) from None
-        return _scrubbed(result)
+        return _scrubbed(result, task.run_id)
 
     async def _run_tool(self, task: NodeTask) -> TaskResult:
         if task.tool is None:
@@ -122,7 +124,7 @@ class TaskExecutor:
             )
         tool = await self.tools.get(task.tool)
         with self.observe.tool_call(task.tool.name, task.args) as call:
-            output = await tool.call(task.args)
+            output = await tool.call(unseal(task.args, task.run_id))
             call.result(output)
         return TaskResult(output=output, tool_calls=1)
 
@@ -144,7 +146,11 @@ class TaskExecutor:
             rounds, pending, decisions = 0, [], {}
         else:
             messages, rounds = list(task.resume.messages), task.resume.rounds
-            pending, decisions = messages[-1].tool_calls, task.resume.decisions
+            pending = [
+                call.model_copy(update={"args": unseal(call.args, task.run_id)})
+                for call in messages[-1].tool_calls
+            ]
+            decisions = task.resume.decisions
         while True:
             if not pending:
                 if rounds > task.max_tool_rounds:

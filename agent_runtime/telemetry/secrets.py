@@ -10,8 +10,11 @@ message that leaves a process.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -37,24 +40,30 @@ MIN_LENGTH = 8
 MASK = "[REDACTED]"
 
 
-def _secret_values(environ: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+def _secret_items(environ: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     listed = {
         name.strip() for k, v in environ if k == SECRET_ENV for name in v.split(",") if name.strip()
     }
     found = {
-        v
+        (k, v)
         for k, v in environ
         if len(v) >= MIN_LENGTH and (k in listed or (SECRET_NAME.search(k) and k not in NOT_SECRET))
     }
-    return tuple(sorted(found, key=len, reverse=True))
+    # Longest first, so a secret holding another is replaced whole.
+    return tuple(sorted(found, key=lambda item: (-len(item[1]), item[0])))
 
 
-_cached = lru_cache(maxsize=4)(_secret_values)
+_cached = lru_cache(maxsize=4)(_secret_items)
+
+
+def secret_items() -> tuple[tuple[str, str], ...]:
+    """(name, value) of the secret variables of the current environment (cached while unchanged)."""
+    return _cached(tuple(sorted(os.environ.items())))
 
 
 def secret_values() -> tuple[str, ...]:
-    """The secret values of the current environment (cached while it is unchanged)."""
-    return _cached(tuple(sorted(os.environ.items())))
+    """The secret values of the current environment."""
+    return tuple(value for _, value in secret_items())
 
 
 def redact(text: str) -> str:
@@ -65,14 +74,62 @@ def redact(text: str) -> str:
     return text
 
 
+def _walk(value: Any, text: Callable[[str], str]) -> Any:
+    """``value`` (JSON-like) with ``text`` applied to each string in it, keys included."""
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, list):
+        return [_walk(v, text) for v in value]
+    if isinstance(value, dict):
+        return {_walk(k, text): _walk(v, text) for k, v in value.items()}
+    return value
+
+
 def redact_value(value: Any) -> Any:
     """A JSON-like ``value`` with every known secret value in its strings (keys too) replaced."""
-    if not secret_values():
+    return _walk(value, redact) if secret_values() else value
+
+
+#: What ``seal`` leaves instead of a secret: the variable's name and a tag bound to the context.
+_SEALED = re.compile(r"\[REDACTED:([A-Za-z_][A-Za-z0-9_]*):([0-9a-f]{16})\]")
+
+
+def _tag(name: str, value: str, context: str) -> str:
+    """Only a holder of the secret can make it, so a model cannot forge a reference to a key."""
+    message = f"{name}\0{context}".encode()
+    return hmac.new(value.encode(), message, hashlib.sha256).hexdigest()[:16]
+
+
+def seal(value: Any, context: str) -> Any:
+    """``value`` with each known secret replaced by ``[REDACTED:NAME:TAG]``, which ``unseal`` turns
+    back in a process holding the same secret (a pod of the same pool), for the same ``context``
+    (a run id). For what a run must keep but not show: the arguments of a tool call that waits
+    (for an approval, or for the engine to make it) in the run's checkpoint."""
+    items = secret_items()
+    if not items:
         return value
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [redact_value(v) for v in value]
-    if isinstance(value, dict):
-        return {redact_value(k): redact_value(v) for k, v in value.items()}
-    return value
+
+    def text(found: str) -> str:
+        for name, secret in items:
+            if secret in found:
+                found = found.replace(secret, f"[REDACTED:{name}:{_tag(name, secret, context)}]")
+        return found
+
+    return _walk(value, text)
+
+
+def unseal(value: Any, context: str) -> Any:
+    """``value`` with the references ``seal`` made for ``context`` turned back into the secrets of
+    this environment; anything else (a reference made up by a model, another run's) stays."""
+    secrets = dict(secret_items())
+
+    def back(match: re.Match[str]) -> str:
+        secret = secrets.get(match[1])
+        if secret is not None and hmac.compare_digest(match[2], _tag(match[1], secret, context)):
+            return secret
+        return match[0]
+
+    def text(found: str) -> str:
+        return _SEALED.sub(back, found) if "[REDACTED:" in found else found
+
+    return _walk(value, text) if secrets else value

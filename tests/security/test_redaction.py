@@ -8,8 +8,18 @@ import os
 import pytest
 
 from agent_runtime.executors import NodeTask, TaskExecutor
-from agent_runtime.spec.workflow import ToolSpec
-from agent_runtime.telemetry.secrets import MASK, SECRET_ENV, redact, redact_value
+from agent_runtime.executors.tasks import Continuation, Decision
+from agent_runtime.spec.workflow import ModelSpec, ToolSpec
+from agent_runtime.telemetry.secrets import MASK, SECRET_ENV, redact, redact_value, seal, unseal
+
+#: What ``remember`` was called with.
+REMEMBERED: list[str] = []
+
+
+def remember(value: str) -> str:
+    """A tool that keeps its argument, so a test sees what the call really got."""
+    REMEMBERED.append(value)
+    return "remembered"
 
 
 def echo_env(name: str) -> dict[str, object]:
@@ -62,3 +72,57 @@ async def test_a_tool_result_reaches_the_run_without_the_secret(
     finally:
         await executor.aclose()
     assert result.output == {"session": {"token": MASK}, "items": [MASK]}
+
+
+def test_sealed_secrets_come_back_only_for_their_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEARCH_KEY", "key-0123456789")
+    args = {"api_key": "key-0123456789", "q": "x key-0123456789"}
+    sealed = seal(args, "run-1")
+    assert "key-0123456789" not in str(sealed)
+    assert sealed["api_key"].startswith("[REDACTED:SEARCH_KEY:")
+    assert unseal(sealed, "run-1") == args
+    assert unseal(sealed, "run-2") == sealed, "another run's reference stays sealed"
+    forged = {"api_key": "[REDACTED:SEARCH_KEY:0123456789abcdef]"}
+    assert unseal(forged, "run-1") == forged, "a model cannot make a reference up"
+    monkeypatch.delenv("SEARCH_KEY")
+    assert unseal(sealed, "run-1") == sealed, "a process without the secret cannot unseal"
+
+
+async def test_a_paused_call_keeps_its_secret_argument_sealed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model's call waiting for an approval is in the checkpoint: its key sealed; the approved
+    call gets the key back."""
+    monkeypatch.setenv("SEARCH_KEY", "key-0123456789")
+    model = ModelSpec(
+        provider="scripted",
+        responses=[{"toolCalls": [{"name": "echo", "args": {"value": "key-0123456789"}}]}, "ok"],
+    )
+    tool = ToolSpec(name="echo", function="tests.security.test_redaction:remember")
+    task = NodeTask(
+        run_id="r",
+        workflow="w",
+        node="n",
+        type="llm",
+        model=model,
+        prompt="go",
+        tools=[tool],
+        approval_required=["echo"],
+    )
+    executor = TaskExecutor()
+    try:
+        paused = await executor.execute(task)
+        assert paused.paused is not None
+        assert "key-0123456789" not in paused.model_dump_json()
+        call = paused.paused.messages[-1].tool_calls[0]
+        assert call.args["value"].startswith("[REDACTED:SEARCH_KEY:")
+        resume = Continuation(
+            messages=paused.paused.messages,
+            rounds=paused.paused.rounds,
+            decisions={call.id: Decision(approved=True)},
+        )
+        done = await executor.execute(task.model_copy(update={"resume": resume}))
+    finally:
+        await executor.aclose()
+    assert REMEMBERED == ["key-0123456789"], "the approved call got the key itself"
+    assert done.paused is None, "the task went on to its end"

@@ -12,7 +12,8 @@ The canaries are where credentials really live:
   value of the agent's ``SEARCH_KEY``: the platform can only scrub secrets it knows, and it
   knows those of its environment, here by the variable's name). The call's arguments are
   recorded in spans (content capture on) and the search API quotes the key in its refusal,
-  which the tool raises.
+  which the tool raises. ``search`` is not ``idempotent``, so the engine makes its calls: the
+  call waits in the checkpoint, its key sealed, and an agent unseals it to make the call.
 
 Only the agent holds the secrets, as in a cluster where the pool's pods get them and the gateway's
 do not: whatever reaches the gateway must already be clean. Then everything is searched: the
@@ -72,7 +73,7 @@ spec:
     default: {{provider: openai, model: gpt-canary, baseUrl: "{base_url}"}}
   tools:
     - {{name: crm_lookup, function: "tests.security.secret_tools:crm_lookup"}}
-    - {{name: search, function: "tests.security.secret_tools:search"}}
+    - {{name: search, function: "tests.security.secret_tools:search", idempotent: false}}
   nodes:
     - name: ask
       type: llm
@@ -234,7 +235,7 @@ def test_canaries_stay_out_of_every_output(
             assert "401" in failed["error"]["message"], failed["error"]
             assert retried["status"] == "succeeded", retried
             attempts = [(s["attempt"], s["status"]) for s in retried["steps"]]
-            assert attempts == [(1, "retrying"), (2, "succeeded")], retried["steps"]
+            assert attempts[0] == (1, "retrying") and attempts[-1][1] == "succeeded", attempts
             assert resumed["status"] == "interrupted", resumed
             answer = client.post(
                 f"/v1/runs/{resumed['id']}/resume", json={"input": {"approved": 1}}
@@ -304,6 +305,9 @@ def test_canaries_stay_out_of_every_output(
     assert "got Authorization: Bearer " in outputs["agent log"], "the agent logged the echo"
     assert '"level": "debug"' in outputs["agent log"], "debug logging was on"
     assert ANSWER in store and all(run_id in store for run_id in ids), "the dump is the store"
+    # The model's call of ``search`` waited in the checkpoint for the engine to make it, its
+    # key sealed; the search API got the key all the same (asserted above): unsealed by the agent.
+    assert "[REDACTED:SEARCH_KEY:" in store, "the waiting call's arguments are in the store"
 
 
 def test_canary_checks_catch_a_leak() -> None:
