@@ -30,9 +30,12 @@ demo: $(STAMP)
 test: $(STAMP) cluster-build dex-build system-packages mlflow-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Property-based fuzzing of Workflow parsing at full size (CI runs 300 examples per property).
+# Property-based fuzzing of Workflow parsing and of the gateway's API (its OpenAPI document) at
+# full size (CI runs 300 examples per property and 25 per API operation).
 fuzz: $(STAMP)
 	CONFIGURABLE_AGENTS_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests/spec/test_fuzz.py $(PYTEST_ARGS)
+	CONFIGURABLE_AGENTS_API_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest -s tests/gateway/test_api_fuzz.py \
+		$(PYTEST_ARGS)
 
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not cluster" $(PYTEST_ARGS)
