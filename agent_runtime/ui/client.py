@@ -154,12 +154,21 @@ class GatewayClient:
         return dict(await self._call("POST", f"/v1/runs/{run_id}/resume", json={"input": given}))
 
     async def approve(
-        self, run_id: str, *, approved: bool, reason: str = "", calls: dict[str, bool] | None = None
+        self,
+        run_id: str,
+        *,
+        approved: bool,
+        reason: str = "",
+        calls: dict[str, bool] | None = None,
+        result: Any = None,
     ) -> dict[str, Any]:
-        """Approve or deny what a run waits for; ``calls`` decides some calls one by one."""
+        """Approve or deny what a run waits for; ``calls`` decides some calls one by one;
+        ``result`` goes on with a call whose outcome is unknown instead of calling again."""
         body: dict[str, Any] = {"approved": approved, "reason": reason}
         if calls:
             body["calls"] = calls
+        if result is not None:
+            body["result"] = result
         return dict(await self._call("POST", f"/v1/runs/{run_id}/approve", json=body))
 
     async def budgets(self) -> dict[str, Any]:

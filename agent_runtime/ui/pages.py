@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -322,6 +323,17 @@ def _decision(run: dict[str, Any], values: dict[str, str]) -> dict[str, Any] | G
         return GatewayError(
             422, "invalid_request", "calls: tick at least one call to approve, or deny them all"
         )
+    given = values.get("result", "").strip()
+    if given and interrupt.get("reason") == "unknownOutcome":
+        try:
+            result = json.loads(given)
+        except json.JSONDecodeError as exc:
+            return GatewayError(
+                422,
+                "invalid_request",
+                f'result: expected JSON ({exc.msg} at column {exc.colno}), e.g. "ok" or {{}}',
+            )
+        return {"approved": True, "reason": reason, "result": result}
     if all(chosen.values()):
         return {"approved": True, "reason": reason}
     return {"approved": False, "reason": reason, "calls": chosen}

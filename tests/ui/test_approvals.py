@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ import pytest
 from playwright.sync_api import expect
 
 from agent_runtime.ui.views import run_view, templates
+from tests.conftest import CLI
+from tests.counting_tools import counts as recorded_counts
+from tests.engine.test_recorded_calls import crash_mid_call, crash_workflow
 from tests.gateway.conftest import GatewayProcess
 from tests.gateway.test_runs_api import settle
 from tests.ui.conftest import Watched
@@ -212,6 +216,48 @@ def test_a_decision_made_elsewhere_renews_the_form_on_an_open_page(
     expect(page.locator("#approvals tbody tr")).to_have_count(2)
 
 
+def test_a_call_of_unknown_outcome_goes_on_with_the_result_a_person_gives(
+    watched: Watched, tmp_path: Path, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed inside a call of a tool that is not idempotent waits for a person; on the
+    page they give the call's result (bad JSON named first), and the run goes on without
+    calling the tool again."""
+    monkeypatch.setenv("COUNTER_DIR", cli_env["COUNTER_DIR"])
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    path, gate = crash_workflow(folder)
+    run_id = crash_mid_call(path, cli_env)
+    held = subprocess.run(
+        [*CLI, "runs", "resume", run_id], env=cli_env, capture_output=True, text=True, timeout=60
+    )
+    assert held.returncode == 3, held.stderr
+    gate.touch()  # were the tool called again, it would finish (and count a second call)
+    gateway = GatewayProcess(
+        cli_env["CONFIGURABLE_AGENTS_STORE"],
+        tmp_path,
+        workflows=folder,
+        env={"COUNTER_DIR": cli_env["COUNTER_DIR"]},
+    )
+    try:
+        page = watched.page
+        page.goto(f"{gateway.url}/ui/runs/{run_id}")
+        expect(page.locator("#approval")).to_have_attribute("data-reason", "unknownOutcome")
+        expect(page.locator("#approval-message")).to_contain_text("may or may not have taken")
+        page.get_by_label("Result").fill("{not json")
+        page.get_by_role("button", name="Approve").click()
+        expect(page.locator("#error")).to_contain_text("result: expected JSON")
+        expect(page.get_by_label("Result")).to_have_value("{not json")  # kept to correct
+        page.get_by_label("Result").fill('"charged already"')
+        page.get_by_role("button", name="Approve").click()
+        expect(page.locator("#run-status")).to_have_text("succeeded")
+        expect(page.locator("#run-output")).to_contain_text("charged already")
+        row = page.locator("#approvals tbody tr")
+        expect(row).to_have_attribute("data-approved", "true")
+        assert recorded_counts() == {"charged": 1}, "not called again"
+    finally:
+        gateway.kill(signal.SIGTERM)
+
+
 PHONE = {"width": 375, "height": 740}
 
 
@@ -337,6 +383,7 @@ def test_a_reader_sees_what_the_run_waits_for_but_no_decision() -> None:
     for present in ('id="approval-form"', 'id="approve-button"', 'id="deny-button"'):
         assert present in may, present
     assert 'id="read-only-note"' not in may and "resume-form" not in may
+    assert 'id="approval-result"' not in may  # a result only for a call of unknown outcome
 
 
 def test_a_human_node_still_gets_its_answer_form() -> None:
