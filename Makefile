@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: help dev demo test fuzz test-quick lint crds kind-e2e locks cluster-build dex-build cluster-up system-packages mlflow-venv bench clean
+.PHONY: help dev demo test fuzz chaos test-quick lint crds kind-e2e locks cluster-build dex-build cluster-up system-packages mlflow-venv bench clean
 
 help:
 	@echo "make demo    install, then run an example workflow end to end"
@@ -27,7 +27,7 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/configurable-agents run examples/01-linear-chain/workflow.yaml --input topic="durable agents"
 
-test: $(STAMP) cluster-build dex-build system-packages mlflow-venv
+test: $(STAMP) cluster-build dex-build system-packages mlflow-venv checkov-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Property-based fuzzing of Workflow parsing and of the gateway's API (its OpenAPI document) at
@@ -36,6 +36,12 @@ fuzz: $(STAMP)
 	CONFIGURABLE_AGENTS_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests/spec/test_fuzz.py $(PYTEST_ARGS)
 	CONFIGURABLE_AGENTS_API_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest -s tests/gateway/test_api_fuzz.py \
 		$(PYTEST_ARGS)
+
+# The chaos suite at full size (CI runs 120 runs with faults every 2-6 s): faults every 5-20 s.
+N ?= 5000
+chaos: $(STAMP)
+	CONFIGURABLE_AGENTS_CHAOS_RUNS=$(N) CONFIGURABLE_AGENTS_CHAOS_GAP_MIN=5 \
+		CONFIGURABLE_AGENTS_CHAOS_GAP_MAX=20 $(BIN)/python -m pytest -s tests/chaos $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not cluster" $(PYTEST_ARGS)
@@ -81,6 +87,17 @@ MLFLOW_VENV := $(CACHE)/mlflow-venv
 mlflow-venv:
 	@test -x $(MLFLOW_VENV)/bin/mlflow || ($(PYTHON) -m venv $(MLFLOW_VENV) && \
 		$(MLFLOW_VENV)/bin/pip install -q 'mlflow>=3.6')
+
+# checkov, which tests/deploy/test_checkov.py runs on the chart, the manifests and the operator's
+# workloads: in a venv of its own, as it pins boto3, packaging and cachetools below our own pins.
+# Pinned: a new checkov brings new checks, which would fail that test until judged.
+CHECKOV_VENV := $(CACHE)/checkov-venv
+CHECKOV_VERSION := 3.3.30
+checkov-venv:
+	@ls -d $(CHECKOV_VENV)/lib/python3*/site-packages/checkov-$(CHECKOV_VERSION).dist-info \
+		>/dev/null 2>&1 || \
+		($(PYTHON) -m venv $(CHECKOV_VENV) && \
+		$(CHECKOV_VENV)/bin/pip install -q 'checkov==$(CHECKOV_VERSION)')
 
 cluster-up: $(STAMP) cluster-build
 	$(BIN)/python hack/controlplane.py up

@@ -76,8 +76,10 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{- /* REPOSITORY:TAG, and @DIGEST when the image's digest is set (then the digest is what runs). */}}
 {{- define "ca.image" -}}
 {{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) }}
+{{- with .image.digest }}@{{ . }}{{ end }}
 {{- end }}
 
 {{/* The Secret and key the gateway reads the store URL from. */}}
