@@ -18,9 +18,11 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-#: Environment variable names whose values are credentials (a superset of what an AgentPool's
-#: ``env`` refuses as a literal value: ``KEY`` covers ``STRIPE_KEY`` and ``PRIVATE_KEY`` too).
-SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH)", re.IGNORECASE)
+#: Environment variable names whose values are credentials: ``KEY`` ending a word covers
+#: ``STRIPE_KEY``, ``PRIVATE_KEY`` and ``APIKEY`` (not ``KEYCLOAK_URL``).
+SECRET_NAME = re.compile(
+    r"(KEY(_|$)|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH)", re.IGNORECASE
+)
 #: Comma-separated names of further variables whose values are secret, whatever their names.
 SECRET_ENV = "CONFIGURABLE_AGENTS_SECRET_ENV"
 #: Settings whose names match SECRET_NAME but whose values are not secret (``kubernetes,oidc``).

@@ -40,7 +40,10 @@ def test_values_of_listed_variables_are_scrubbed_whatever_their_names(
     assert redact(SECRET_ENV + "=CRM_LOGIN") == SECRET_ENV + "=CRM_LOGIN", "names are not secret"
 
 
-@pytest.mark.parametrize("name", ["STRIPE_KEY", "PRIVATE_KEY", "DB_PASSWD", "OPENAI_API_KEY"])
+@pytest.mark.parametrize(
+    "name",
+    ["STRIPE_KEY", "PRIVATE_KEY", "APIKEY", "AWS_ACCESS_KEY_ID", "DB_PASSWD", "OPENAI_API_KEY"],
+)
 def test_a_name_an_agentpool_would_refuse_as_a_literal_is_secret(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -48,6 +51,11 @@ def test_a_name_an_agentpool_would_refuse_as_a_literal_is_secret(
     CREDENTIAL: the runtime scrubs at least those."""
     monkeypatch.setenv(name, "value-0123456789")
     assert redact("got value-0123456789") == f"got {MASK}"
+
+
+def test_a_name_merely_starting_with_key_is_not_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYCLOAK_URL", "https://sso.example.com")
+    assert redact("issuer https://sso.example.com") == "issuer https://sso.example.com"
 
 
 def test_redact_value_scrubs_strings_at_any_depth(monkeypatch: pytest.MonkeyPatch) -> None:
