@@ -588,6 +588,11 @@ def _decide(run_id: str, given: ApprovalInput, store_url: str | None, quiet: boo
 
 
 _reason_option = click.option("--reason", default="", help="Why; recorded with the decision.")
+_request_option = click.option(
+    "--request",
+    metavar="ID",
+    help="The request this answers (as printed); refused if the run now waits for another.",
+)
 
 
 @runs.command("approve")
@@ -605,6 +610,7 @@ _reason_option = click.option("--reason", default="", help="Why; recorded with t
     metavar="JSON",
     help="For a call whose outcome is unknown: go on with this result instead of calling again.",
 )
+@_request_option
 @_reason_option
 @store_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
@@ -612,6 +618,7 @@ def runs_approve(
     run_id: str,
     calls: tuple[str, ...],
     result_json: str | None,
+    request: str | None,
     reason: str,
     store_url: str | None,
     quiet: bool,
@@ -625,22 +632,28 @@ def runs_approve(
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"not JSON ({exc.msg})", param_hint="--result") from None
     given = (
-        ApprovalInput(approved=False, reason=reason, calls=dict.fromkeys(calls, True))
+        ApprovalInput(
+            approved=False, reason=reason, calls=dict.fromkeys(calls, True), request=request
+        )
         if calls
-        else ApprovalInput(approved=True, reason=reason, result=result)
+        else ApprovalInput(approved=True, reason=reason, result=result, request=request)
     )
     return _decide(run_id, given, store_url, quiet)
 
 
 @runs.command("deny")
 @click.argument("run_id")
+@_request_option
 @_reason_option
 @store_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
-def runs_deny(run_id: str, reason: str, store_url: str | None, quiet: bool) -> int:
+def runs_deny(
+    run_id: str, request: str | None, reason: str, store_url: str | None, quiet: bool
+) -> int:
     """Deny what a run waits for: its model is told the calls were refused (a tool node or a
     limit fails the run)."""
-    return _decide(run_id, ApprovalInput(approved=False, reason=reason), store_url, quiet)
+    given = ApprovalInput(approved=False, reason=reason, request=request)
+    return _decide(run_id, given, store_url, quiet)
 
 
 @runs.command("cancel")

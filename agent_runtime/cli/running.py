@@ -47,12 +47,18 @@ def report(run: RunRecord, progress: Progress) -> int:
         return EXIT_OK
     if run.status == RunStatus.INTERRUPTED and (run.interrupt or {}).get("kind") == "approval":
         request = run.interrupt or {}
-        progress.say(f"run {run.id} waits for an approval at node '{request.get('node')}'")
+        progress.say(
+            f"run {run.id} waits for an approval at node '{request.get('node')}' "
+            f"(request {request.get('id')})"
+        )
         progress.say(f"  {request.get('message', '')}")
         for call in request.get("calls") or []:
             args = json.dumps(call.get("args") or {}, ensure_ascii=False)
             progress.say(f"  call {call.get('id')}: {call.get('name')} {args}")
-        progress.say(f"  approve with: configurable-agents runs approve {run.id}")
+        progress.say(
+            f"  approve with: configurable-agents runs approve {run.id} "
+            f"--request {request.get('id')}"
+        )
         progress.say(f"  deny with:    configurable-agents runs deny {run.id} --reason ...")
         return EXIT_INTERRUPTED
     if run.status == RunStatus.INTERRUPTED:

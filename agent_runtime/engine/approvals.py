@@ -24,6 +24,9 @@ class ApprovalRequest(WireModel):
     """The interrupt of a run waiting for an approval (``kind: approval``)."""
 
     kind: Literal["approval"] = "approval"
+    #: Names this request among all a run makes (``node/visit/n``: the n-th of that visit), so
+    #: that an answer meant for it cannot land on the next one.
+    id: str = ""
     node: str
     visit: int
     reason: Reason
@@ -46,6 +49,9 @@ class ApprovalInput(WireModel):
     calls: dict[str, bool] = Field(default_factory=dict)
     #: For a call whose outcome is unknown: its result, to go on with instead of calling again.
     result: Any = None
+    #: The ``id`` of the request this answers; when the run waits for another, nothing is
+    #: decided (409). Without it, the answer goes to whatever the run waits for.
+    request: str | None = Field(default=None, max_length=200)
 
 
 class ApprovalAnswer(WireModel):

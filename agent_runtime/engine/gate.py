@@ -40,6 +40,7 @@ class Gate:
     spend: RunSpend
     #: Whether the run may pause at its own limits (else it fails there).
     pauses_at_limits: bool
+    _asked: int = 0
 
     def ask(
         self,
@@ -50,7 +51,9 @@ class Gate:
         limit: str | None = None,
         period: str | None = None,
     ) -> ApprovalAnswer:
+        self._asked += 1  # the same on every replay: interrupts replay in order
         request = ApprovalRequest(
+            id=f"{self.node}/{self.visit}/{self._asked}",
             node=self.node,
             visit=self.visit,
             reason=reason,

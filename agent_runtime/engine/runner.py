@@ -190,6 +190,13 @@ class Engine:
         record is written with the transition, so no gated call runs without it."""
         run = await self._waiting(run_id, "approval")
         assert run.interrupt is not None
+        waiting = run.interrupt.get("id")
+        if given.request is not None and given.request != waiting:
+            raise RunError(
+                f"request: run {run_id!r} now waits for request {waiting!r}, not "
+                f"{given.request!r}; nothing was decided",
+                code="conflict",
+            )
         decided = answer(run.interrupt, given)
         return await self.store.transition(
             run_id,

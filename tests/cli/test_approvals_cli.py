@@ -82,11 +82,13 @@ def start(env: dict[str, str], workflow: Path) -> str:
     no_traceback(done)
     assert done.returncode == 3, done.stderr
     assert done.stdout == ""
-    assert "waits for an approval at node 'pay'" in done.stderr
+    assert "waits for an approval at node 'pay' (request pay/0/1)" in done.stderr
     assert 'call call_0: charge {"label": "charged"}' in done.stderr
     assert 'call call_1: refund {"label": "refunded"}' in done.stderr
     approve = re.search(
-        r"approve with: configurable-agents runs approve (run-[0-9a-f]+)$", done.stderr, re.M
+        r"approve with: configurable-agents runs approve (run-[0-9a-f]+) --request pay/0/1$",
+        done.stderr,
+        re.M,
     )
     deny = re.search(
         r"deny with: +configurable-agents runs deny (run-[0-9a-f]+) --reason", done.stderr
