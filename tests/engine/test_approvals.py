@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-import yaml
 
 from agent_runtime.engine import Engine, InputError, LocalDispatcher, RunError
 from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.engine.budgets import NamespaceBudgets
 from agent_runtime.policy.budgets import BudgetPolicy
-from agent_runtime.spec import parse_workflow
 from agent_runtime.spec.common import ObjectMeta
 from agent_runtime.spec.workflow import Workflow
 from agent_runtime.stores import Actor, RunRecord, RunStatus, RunStore
 from agent_runtime.stores.base import spend_day, utcnow
 from tests.counting_tools import counts
+from tests.engine.conftest import workflow as shared_workflow
 
 ALICE = Actor(username="alice", groups=["reviewers"])
 
 
 def workflow(spec: str) -> Workflow:
-    return parse_workflow(
-        {
-            "apiVersion": "configurable-agents.io/v1alpha1",
-            "kind": "Workflow",
-            "metadata": {"name": "gated", "namespace": "team-a"},
-            "spec": yaml.safe_load(spec),
-        }
-    )
-
-
-@pytest.fixture
-async def engine(store: RunStore, tmp_path: Path) -> AsyncIterator[Engine]:
-    os.environ["COUNTER_DIR"] = str(tmp_path / "counts")
-    dispatcher = LocalDispatcher()
-    yield Engine(store, dispatcher)
-    await dispatcher.aclose()
+    return shared_workflow(spec, name="gated", namespace="team-a")
 
 
 #: A model that asks for a gated and an ungated tool in one round, then answers with the
@@ -318,3 +298,16 @@ async def test_a_namespace_over_its_budget_fails_runs_when_the_platform_says_so(
 
 def _in(namespace: str) -> ObjectMeta:
     return ObjectMeta(name="gated", namespace=namespace)
+
+
+async def test_an_answer_for_one_request_never_lands_on_the_next(engine: Engine) -> None:
+    """Two pauses in one node visit: an answer naming the first is refused at the second."""
+    run = await start(engine, workflow(LOOP % "{maxToolCalls: 1, onExceeded: pause}"))
+    first = (run.interrupt or {})["id"]
+    assert first == "spin/0/1"
+    again = await decide(engine, run, ApprovalInput(approved=True, request=first))
+    assert (again.interrupt or {})["id"] == "spin/0/2"
+    with pytest.raises(RunError, match="now waits for request 'spin/0/2', not 'spin/0/1'"):
+        await engine.queue_approval(run.id, ApprovalInput(approved=True, request=first))
+    unchanged = await engine.store.get_run(run.id)
+    assert unchanged.status == RunStatus.INTERRUPTED and len(unchanged.approvals) == 1

@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from agent_runtime.engine import Engine, InputError, LocalDispatcher
-from agent_runtime.spec import parse_workflow
+from agent_runtime.engine import Engine, InputError
 from agent_runtime.spec.workflow import Workflow
 from agent_runtime.stores import RunEvent, RunStatus, RunStore, StepStatus
 from tests.counting_tools import counts
-
-
-def workflow(spec: str) -> Workflow:
-    return parse_workflow(
-        {
-            "apiVersion": "configurable-agents.io/v1alpha1",
-            "kind": "Workflow",
-            "metadata": {"name": "t"},
-            "spec": yaml.safe_load(spec),
-        }
-    )
-
-
-@pytest.fixture
-async def engine(store: RunStore, tmp_path: Path) -> AsyncIterator[Engine]:
-    os.environ["COUNTER_DIR"] = str(tmp_path / "counts")
-    dispatcher = LocalDispatcher()
-    yield Engine(store, dispatcher)
-    await dispatcher.aclose()
+from tests.engine.conftest import workflow
 
 
 async def run(
@@ -199,7 +176,7 @@ async def test_cancel_stops_a_running_run_before_its_next_node(engine: Engine) -
 state: {topic: {type: string}, a: {type: string}, b: {type: string}}
 input: [topic]
 output: [b]
-models: {default: {provider: scripted, delay: 300ms}}
+models: {default: {provider: scripted, delay: 1s}}
 nodes:
   - {name: a, type: llm, prompt: "{{ topic }}", output: a}
   - {name: b, type: llm, prompt: "{{ a }}", output: b}
@@ -207,8 +184,14 @@ edges: [{from: START, to: a}, {from: a, to: b}, {from: b, to: END}]
 """
     wf = workflow(spec)
     record = await engine.create_run(wf, {"topic": "x"})
-    task = asyncio.create_task(engine.execute(record.id))
-    await asyncio.sleep(0.1)
+    in_a = asyncio.Event()
+
+    def heard(event: RunEvent) -> None:
+        if event.type == "node.started" and event.data["node"] == "a":
+            in_a.set()
+
+    task = asyncio.create_task(engine.execute(record.id, listeners=[heard]))
+    await asyncio.wait_for(in_a.wait(), 30)  # in the middle of node a, on a machine of any speed
     cancelled = await engine.cancel(record.id)
     assert cancelled.status == RunStatus.CANCELLED
     done = await task

@@ -7,42 +7,26 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from agent_runtime.engine import Engine, LocalDispatcher
+from agent_runtime.engine import Engine
 from agent_runtime.engine.calls import recorded_call
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import RunWaiting
-from agent_runtime.spec import parse_workflow
 from agent_runtime.spec.workflow import Workflow
-from agent_runtime.stores import RunStatus, RunStore
+from agent_runtime.stores import RunStatus
 from tests.conftest import CLI
 from tests.counting_tools import counts
+from tests.engine.conftest import workflow as shared_workflow
 from tests.engine.test_durability import wait_for
 
 
 def workflow(spec: str) -> Workflow:
-    return parse_workflow(
-        {
-            "apiVersion": "configurable-agents.io/v1alpha1",
-            "kind": "Workflow",
-            "metadata": {"name": "pay"},
-            "spec": yaml.safe_load(spec),
-        }
-    )
-
-
-@pytest.fixture
-async def engine(store: RunStore, tmp_path: Path) -> AsyncIterator[Engine]:
-    os.environ["COUNTER_DIR"] = str(tmp_path / "counts")
-    dispatcher = LocalDispatcher()
-    yield Engine(store, dispatcher)
-    await dispatcher.aclose()
+    return shared_workflow(spec, name="pay")
 
 
 async def test_a_recorded_call_runs_once_and_its_result_is_found_again(engine: Engine) -> None:

@@ -12,7 +12,7 @@ import pytest
 from agent_runtime.engine import Engine, LocalDispatcher
 from agent_runtime.engine.context import STARTED_WRITE_DELAY
 from agent_runtime.stores import RunStatus, RunStore, StepStatus, open_store
-from tests.engine.test_engine import workflow
+from tests.engine.conftest import workflow
 
 CHAIN = """
 state: {topic: {type: string}, a: {type: string}, b: {type: string}, c: {type: string}}
