@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: help dev demo test fuzz chaos test-quick lint crds kind-e2e locks cluster-build dex-build cluster-up system-packages mlflow-venv bench clean
+.PHONY: help dev demo test fuzz chaos test-quick lint crds kind-e2e locks cluster-build dex-build kstatus-build cluster-up system-packages mlflow-venv bench clean
 
 help:
 	@echo "make demo    install, then run an example workflow end to end"
@@ -27,7 +27,7 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/configurable-agents run examples/01-linear-chain/workflow.yaml --input topic="durable agents"
 
-test: $(STAMP) cluster-build dex-build system-packages mlflow-venv checkov-venv
+test: $(STAMP) cluster-build dex-build kstatus-build system-packages mlflow-venv checkov-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Property-based fuzzing of Workflow parsing and of the gateway's API (its OpenAPI document) at
@@ -37,7 +37,7 @@ fuzz: $(STAMP)
 	CONFIGURABLE_AGENTS_API_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest -s tests/gateway/test_api_fuzz.py \
 		$(PYTEST_ARGS)
 
-# The chaos suite at full size (CI runs 120 runs with faults every 2-6 s): faults every 5-20 s.
+# The chaos suite at full size (CI runs 60 runs with faults every 2-6 s): faults every 5-20 s.
 N ?= 5000
 chaos: $(STAMP)
 	CONFIGURABLE_AGENTS_CHAOS_RUNS=$(N) CONFIGURABLE_AGENTS_CHAOS_GAP_MIN=5 \
@@ -77,6 +77,11 @@ cluster-build:
 # Dex, the OpenID provider of the dashboard's sign-in tests (hack/build-dex.sh; cached, idempotent).
 dex-build:
 	bash hack/build-dex.sh >/dev/null
+
+# kstatus (sigs.k8s.io/cli-utils, as Flux computes health), which the operator's tests check our
+# status conditions with (hack/build-kstatus.sh from hack/kstatus/go.mod; cached, idempotent).
+kstatus-build:
+	bash hack/build-kstatus.sh >/dev/null
 
 # Chromium, Prometheus and the other programs tests run (Debian packages; a no-op once installed).
 system-packages:

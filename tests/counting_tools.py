@@ -40,3 +40,13 @@ def counts() -> dict[str, int]:
     if not folder.exists():
         return {}
     return {p.name: len(p.read_text().splitlines()) for p in folder.iterdir()}
+
+
+def sometimes(label: str, rate: float) -> str:
+    """Fail at random with probability ``rate`` (a node that retries), else count and succeed."""
+    import random
+
+    if random.random() < rate:
+        raise RuntimeError(f"{label} failed on purpose (at random)")
+    _mark(label)
+    return label

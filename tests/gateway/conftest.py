@@ -24,6 +24,7 @@ class GatewayProcess:
         *extra: str,
         workflows: Path = EXAMPLES,
         env: dict[str, str] | None = None,
+        ready_timeout: float = 30,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -49,7 +50,9 @@ class GatewayProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_healthy(self.proc, f"{self.url}/readyz", self.log, what="gateway")
+        wait_healthy(
+            self.proc, f"{self.url}/readyz", self.log, what="gateway", timeout=ready_timeout
+        )
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
