@@ -366,6 +366,12 @@ def mounted_policy(
     return {**env, "CONFIGURABLE_AGENTS_POLICY_FILE": str(path)}
 
 
+def refused_pods(kubectl: Any, namespace: str) -> list[str]:
+    """The messages of events saying a pod was refused by PodSecurity admission."""
+    events = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+    return [e["message"] for e in events if "PodSecurity" in e.get("message", "")]
+
+
 def selected(kubectl: Any, namespace: str, labels: dict[str, str]) -> list[str]:
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
     return list(
@@ -446,6 +452,8 @@ def test_install_run_operator_upgrade_uninstall(
                 "name",
             ).stdout.strip()
         )
+    # ... and none was refused (that leaves a FailedCreate event naming PodSecurity).
+    assert not refused_pods(kubectl, namespace)
 
     # The AgentPool policy is enforced in the served namespaces (tests/deploy/
     # test_agentpool_policy_cluster.py tries every rule): a pool with another registry's image
@@ -565,6 +573,26 @@ def test_install_run_operator_upgrade_uninstall(
         "ui",
     ]
     assert not kubectl("get", "networkpolicies", "-n", namespace, "-o", "name").stdout.strip()
+    # The new gateway pods, with the dashboard beside it, are admitted as restricted too.
+    eventually(
+        lambda: any(
+            [c["name"] for c in pod["spec"]["containers"]] == ["gateway", "ui"]
+            for pod in json.loads(
+                kubectl(
+                    "get",
+                    "pods",
+                    "-n",
+                    namespace,
+                    "-l",
+                    "app.kubernetes.io/component=gateway",
+                    "-o",
+                    "json",
+                ).stdout
+            )["items"]
+        ),
+        timeout=60,
+    )
+    assert not refused_pods(kubectl, namespace)
     assert (
         kubectl(
             "get", "secret", f"{full}-postgres", "-n", namespace, "-o", "jsonpath={.data.password}"
