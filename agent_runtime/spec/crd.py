@@ -463,11 +463,21 @@ def _resource_schema(model: type[Workflow] | type[AgentPool]) -> Schema:
             "kind": {"type": "string", "description": "Kind of this object."},
             "metadata": {"type": "object"},
             "spec": converter.convert(props["spec"], f"{kind}.spec"),
-            "status": converter.convert(props["status"], f"{kind}.status"),
+            "status": _unobserved(converter.convert(props["status"], f"{kind}.status")),
         },
         "required": ["spec"],
         VALIDATIONS: copy.deepcopy(_RULES[kind]),
     }
+
+
+def _unobserved(status: Schema) -> Schema:
+    """The status schema, defaulting to ``observedGeneration: 0`` when the object has none.
+
+    An object the operator has not yet looked at then reads as InProgress to kstatus (Flux,
+    kpt, cli-utils pollers: its generation is not observed) instead of Current, which is what
+    kstatus concludes from an object with no status and no conditions at all.
+    """
+    return {**status, "default": {"observedGeneration": 0}}
 
 
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}

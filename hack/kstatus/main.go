@@ -105,12 +105,15 @@ func (r *resources) find(ctx context.Context, gvk schema.GroupVersionKind) (sche
 			return schema.GroupVersionResource{}, false, err
 		}
 		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode == http.StatusNotFound {
+			list = &metav1.APIResourceList{} // no such group version: no such kind either
+		} else if resp.StatusCode != http.StatusOK {
 			return schema.GroupVersionResource{}, false, fmt.Errorf("GET %s: %s", path, resp.Status)
-		}
-		list = &metav1.APIResourceList{}
-		if err := json.NewDecoder(resp.Body).Decode(list); err != nil {
-			return schema.GroupVersionResource{}, false, fmt.Errorf("GET %s: %w", path, err)
+		} else {
+			list = &metav1.APIResourceList{}
+			if err := json.NewDecoder(resp.Body).Decode(list); err != nil {
+				return schema.GroupVersionResource{}, false, fmt.Errorf("GET %s: %w", path, err)
+			}
 		}
 		r.known[gv] = list
 	}
