@@ -334,6 +334,7 @@ def test_canaries_stay_out_of_every_output(
     assert "got Authorization: Bearer " in outputs["agent log"], "the agent logged the echo"
     assert '"level": "debug"' in outputs["agent log"], "debug logging was on"
     assert ANSWER in store and all(run_id in store for run_id in ids), "the dump is the store"
+    assert "channel_values" in store, "the dump holds the checkpoints (LangGraph's serde)"
     # The model's call of ``search`` waited in the checkpoint for the engine to make it, its
     # key sealed; the search API got the key all the same (asserted above): unsealed by the agent.
     assert "[REDACTED:SEARCH_KEY:" in store, "the waiting call's arguments are in the store"
