@@ -12,8 +12,14 @@ The canaries are where credentials really live:
   value of the agent's ``SEARCH_KEY``: the platform can only scrub secrets it knows, and it
   knows those of its environment, here by the variable's name). The call's arguments are
   recorded in spans (content capture on) and the search API quotes the key in its refusal,
-  which the tool raises. ``search`` is not ``idempotent``, so the engine makes its calls: the
-  call waits in the checkpoint, its key sealed, and an agent unseals it to make the call.
+  which the tool raises. ``search`` needs an approval and is not ``idempotent`` (the engine
+  makes its calls), so each call waits in the checkpoint, and in the approval request a person
+  reads, with its key sealed; an agent unseals it to make the call.
+
+The runs: ``fail-*`` gets the provider's 401; ``retry-*`` gets a 500, is retried, waits for the
+approval of its search call and succeeds; ``resume-*`` waits for that approval, then at a human
+node, is resumed (once with bad input), and ends in a tool node whose ``crm_lookup`` answer (the
+CRM's echo of its token) goes into the state.
 
 Only the agent holds the secrets, as in a cluster where the pool's pods get them and the gateway's
 do not: whatever reaches the gateway must already be clean. Then everything is searched: the
