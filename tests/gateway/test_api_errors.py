@@ -6,6 +6,7 @@ import pytest
 
 from tests.gateway.conftest import GatewayProcess
 
+LINEAR = "/v1/workflows/default/linear-chain/runs"
 NOT_UTF8 = b"\x0f\x0c\xff\xfeI\xc0\xc1nI"
 
 
@@ -21,3 +22,25 @@ def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(
     error = answer.json()["error"]
     assert error["code"] == "invalid_request"
     assert error["details"] == [{"field": "body", "message": "not JSON (UTF-8)"}]
+
+
+@pytest.mark.parametrize(
+    ("headers", "params", "field"),
+    [
+        ({"Last-Event-ID": "\xb2"}, {}, "Last-Event-ID"),  # isdigit() says yes, int() says no
+        ({"Last-Event-ID": "9" * 30}, {}, "Last-Event-ID"),  # beyond the store's integers
+        ({"Last-Event-ID": "9" * 5000}, {}, "Last-Event-ID"),  # beyond int()'s digits
+        ({}, {"after": "9" * 30}, "query.after"),
+    ],
+)
+def test_an_event_number_that_is_no_number_or_too_large_is_a_422(
+    gateway: GatewayProcess, headers: dict[str, str], params: dict[str, str], field: str
+) -> None:
+    with gateway.client() as client:
+        run_id = client.post(LINEAR, json={"input": {"topic": "x"}, "wait": True}).json()["id"]
+        encoded = {k: v.encode("latin-1") for k, v in headers.items()}
+        answer = client.get(f"/v1/runs/{run_id}/events", headers=encoded, params=params)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["details"][0]["field"] == field
+        ok = client.get(f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": "1"})
+        assert ok.status_code == 200 and "run.finished" in ok.text

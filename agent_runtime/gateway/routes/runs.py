@@ -62,6 +62,19 @@ async def detailed(gateway: GatewayDep, run: RunRecord) -> dict[str, Any]:
     return out
 
 
+#: Event numbers are the store's 64-bit integers: a larger one is no event of any run.
+MAX_EVENT = 2**63 - 1
+
+
+def event_number(text: str) -> int | None:
+    """``Last-Event-ID`` as an event number: ASCII digits (``isdigit`` alone takes "²", which
+    ``int`` refuses) no larger than the store's."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_EVENT))):
+        return None
+    number = int(text)
+    return number if number <= MAX_EVENT else None
+
+
 def forbidden(what: str) -> Response:
     return error(403, "forbidden", f"you may not {what}")
 
@@ -180,14 +193,17 @@ async def run_events(
     gateway: GatewayDep,
     caller: CallerDep,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_EVENT)] = 0,
 ) -> StreamingResponse | Response:
     # 404 before the stream starts, for a missing run and one the caller may not read alike
     await gateway.access.readable(caller, await gateway.store.get_run(run_id))
     if last_event_id is not None:
-        if not last_event_id.isdigit():
-            return error(422, "invalid_request", "Last-Event-ID: expected an event number")
-        after = int(last_event_id)
+        number = event_number(last_event_id)
+        if number is None:
+            message = "expected an event number"
+            details = [{"field": "Last-Event-ID", "message": message}]
+            return error(422, "invalid_request", f"Last-Event-ID: {message}", details)
+        after = number
     return StreamingResponse(
         events.stream(gateway.store, run_id, after=after),
         media_type="text/event-stream",
