@@ -64,13 +64,10 @@ def _pod_template(pool: AgentPool, settings: OperatorSettings, policy: ToolPolic
         *tool_policy_env(policy),
     ]
     # The agent scrubs the values of variables from Secrets whatever their names: it learns
-    # which they are here (names only; the values stay in the Secret), with any the pool lists.
-    secret_names = [e.name for e in spec.env if (e.valueFrom or {}).get("secretKeyRef")]
-    secret_names += [
-        name for e in spec.env if e.name == SECRET_ENV for name in (e.value or "").split(",")
-    ]
-    if secret_names := sorted({n.strip() for n in secret_names if n.strip()}):
-        ours.append({"name": SECRET_ENV, "value": ",".join(secret_names)})
+    # which they are here (names only; the values stay in the Secret).
+    from_secrets = [e.name for e in spec.env if (e.valueFrom or {}).get("secretKeyRef")]
+    if from_secrets:
+        ours.append({"name": SECRET_ENV, "value": ",".join(from_secrets)})
     # What the operator sets wins: a pool cannot turn task authentication off or loosen the tool
     # policy (and a name twice would make the server-side apply fail).
     taken = {e["name"] for e in ours}
