@@ -429,4 +429,4 @@ def test_canaries_in_a_secret_stay_out_of_cluster_objects(
     ][0]
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     listed = [e.get("value") for e in env if e["name"] == SECRET_ENV]
-    assert listed == ["CRM_LOGIN,OPENAI_API_KEY,SEARCH_KEY"], env
+    assert listed == ["OPENAI_API_KEY,CRM_LOGIN,SEARCH_KEY"], env
