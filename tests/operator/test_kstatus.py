@@ -97,11 +97,16 @@ def settle(
     """Poll until kstatus says ``status`` and our own status passes ``ours``; every verdict on
     the way must agree with our status."""
 
-    def reached() -> Verdict | None:
-        v = agree(kstatus, what)
-        return v if v.status == status and ours(v) else None
+    seen: list[Verdict] = []
 
-    result: Verdict = eventually(reached, timeout=timeout, interval=0.3)
+    def reached() -> Verdict | None:
+        seen[:] = [agree(kstatus, what)]
+        return seen[0] if seen[0].status == status and ours(seen[0]) else None
+
+    try:
+        result: Verdict = eventually(reached, timeout=timeout, interval=0.3)
+    except AssertionError:
+        raise AssertionError(f"{what}: not {status} within {timeout}s; last: {seen}") from None
     return result
 
 
@@ -197,3 +202,24 @@ def test_kstatus_names_objects_it_cannot_judge(
     assert missing.status == "NotFound"
     assert unserved.status == "Unknown" and "no kind Nothing" in unserved.message
     assert config_map.status == "Current"  # kstatus' rule for ConfigMaps: always ready
+
+
+def test_a_pool_whose_workload_the_api_server_refuses_is_stalled(
+    operator: OperatorProcess, kstatus: Kstatus, kubectl: Any, namespace: str
+) -> None:
+    """The CRD keeps tolerations free-form, so one Kubernetes forbids is admitted and the API
+    server refuses the Deployment built from it (422): that will not change without an edit, so
+    Stalled (kstatus: Failed) rather than Reconciling for ever; fixed, Current."""
+    pool = ref("AgentPool", namespace, "agents")
+    toleration = "{key: dedicated, operator: Exists, value: agents}"  # Exists takes no value
+    extra = f"  podTemplate: {{tolerations: [{toleration}]}}\n"
+    apply(kubectl, namespace, POOL.format(name="agents", extra=extra))
+    v = settle(kstatus, pool, "Failed", reason("Stalled", "InvalidSpec"))
+    assert v.message.startswith(
+        "spec: the API server refuses the Deployment agents built from it: "
+    )
+    assert "spec.template.spec.tolerations[0].operator" in v.message, v.message
+    assert (v.condition("Ready") or {})["status"] == "False"
+    patch(kubectl, namespace, "agentpool/agents", {"spec": {"podTemplate": None}})
+    v = settle(kstatus, pool, "Current", reason("Ready", "ReplicasReady"))
+    assert v.generation == 2

@@ -84,7 +84,16 @@ class PoolReconciler:
             await self.write_status(body, stalled=f"invalid spec: {problems}")
             raise kopf.PermanentError(problems) from None
         for child in children:
-            applied = await self.ctx.kube.apply(child)
+            try:
+                applied = await self.ctx.kube.apply(child)
+            except KubeError as exc:
+                if exc.status != 422:  # Invalid: this spec will never give an object it admits
+                    raise
+                kind, name = child["kind"], child["metadata"]["name"]
+                why = str(exc).removeprefix(f"HTTP {exc.status}: ")
+                refused = f"spec: the API server refuses the {kind} {name} built from it: {why}"
+                await self.write_status(body, stalled=refused)
+                raise kopf.PermanentError(refused) from None
             if child["kind"] in ("Deployment", "StatefulSet"):
                 self.ctx.note_workload(body["metadata"]["uid"], trimmed(applied))
         if prune:
