@@ -91,10 +91,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
-            # FastAPI's answer to a body it cannot decode (not UTF-8): the caller's bad body,
-            # a 422 naming it like any other JSON that does not parse
-            message = "not JSON (UTF-8)"
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI's answer to a body it cannot decode (not UTF-8, or nested deeper than
+            # Python's recursion limit): a 422 naming the body, like any JSON that does not parse
+            deep = isinstance(exc.__cause__, RecursionError)
+            message = "nested too deeply" if deep else "not JSON (UTF-8)"
             return error(422, "invalid_request", f"body: {message}", [_problem("body", message)])
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error(exc.status_code, code, str(exc.detail))

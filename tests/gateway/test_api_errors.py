@@ -44,3 +44,11 @@ def test_an_event_number_that_is_no_number_or_too_large_is_a_422(
         assert answer.json()["error"]["details"][0]["field"] == field
         ok = client.get(f"/v1/runs/{run_id}/events", headers={"Last-Event-ID": "1"})
         assert ok.status_code == 200 and "run.finished" in ok.text
+
+
+def test_a_body_nested_too_deeply_is_a_422(gateway: GatewayProcess) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with gateway.client() as client:
+        answer = client.post(LINEAR, content=deep, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"] == [{"field": "body", "message": "nested too deeply"}]
