@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import re
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent_runtime.auth import Identity
@@ -31,3 +34,45 @@ async def _caller(
 
 
 CallerDep = Annotated[Identity, Depends(_caller)]
+
+
+#: A JSON escape of a UTF-16 surrogate: the only way a body decoded as UTF-8 can hold one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+async def unicode_body(request: Request) -> None:
+    """Refuses a JSON body holding a lone surrogate (``"\\ud800"``): valid JSON, but no text
+    that can be stored or sent on, so it would fail deep inside (a 500) instead of a 422."""
+    raw = await request.body()
+    if not _SURROGATE_ESCAPE.search(raw):
+        return
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return  # FastAPI answers what does not parse
+    if (where := _lone_surrogate(body)) is not None:
+        raise RequestValidationError(
+            [{"type": "string_unicode", "loc": ("body", *where), "msg": "not valid Unicode text"}]
+        )
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode()
+
+
+def _lone_surrogate(body: Any) -> tuple[str | int, ...] | None:
+    """Where the first string (or key) that is not valid Unicode is; iterative, for any depth."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(body, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if _printable(value) != value:
+                return path
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _printable(key) != key:
+                    return (*path, _printable(key))
+                stack.append((item, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*path, i)) for i, item in enumerate(value))
+    return None

@@ -46,6 +46,32 @@ def test_an_event_number_that_is_no_number_or_too_large_is_a_422(
         assert ok.status_code == 200 and "run.finished" in ok.text
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (LINEAR, rb'{"input": {"topic": "\ud800"}}', "input.topic"),
+        (LINEAR, rb'{"input": {"topic": "x"}, "idempotencyKey": "k\udfff"}', "idempotencyKey"),
+        (LINEAR, rb'{"input": {"\udc00": "x"}}', "input.\\udc00"),
+        ("/v1/runs/some-run/approve", rb'{"approved": true, "reason": "\ud800"}', "reason"),
+        ("/v1/runs/some-run/resume", rb'{"input": {"a": ["\ud800"]}}', "input.a[0]"),
+    ],
+)
+def test_a_lone_surrogate_in_a_body_is_a_422_naming_where(
+    gateway: GatewayProcess, path: str, body: bytes, field: str
+) -> None:
+    """Valid JSON, but no text that can be stored: was a 500 from deep in the store."""
+    with gateway.client() as client:
+        answer = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["details"] == [
+            {"field": field, "message": "not valid Unicode text"}
+        ]
+        # a pair of surrogates is one character (an emoji), and welcome
+        emoji = rb'{"input": {"topic": "\ud83d\ude00"}}'
+        paired = client.post(LINEAR, content=emoji, headers={"Content-Type": "application/json"})
+        assert paired.status_code == 202, paired.text
+
+
 def test_a_body_nested_too_deeply_is_a_422(gateway: GatewayProcess) -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     with gateway.client() as client:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.gateway import events
 from agent_runtime.gateway.access import actor, client_key, scoped_key
-from agent_runtime.gateway.deps import CallerDep, GatewayDep
+from agent_runtime.gateway.deps import CallerDep, GatewayDep, unicode_body
 from agent_runtime.gateway.errors import error
 from agent_runtime.gateway.openapi import (
     RUN_LINKS,
@@ -29,7 +29,7 @@ from agent_runtime.gateway.openapi import (
 )
 from agent_runtime.stores import RunRecord, RunStatus
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], dependencies=[Depends(unicode_body)])
 
 
 class Body(BaseModel):
