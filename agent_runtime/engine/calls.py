@@ -16,9 +16,9 @@ from functools import partial
 from typing import Any
 
 from agent_runtime.engine.context import RunContext
-from agent_runtime.engine.errors import RunWaiting
+from agent_runtime.engine.errors import OutcomeUnknown, RunWaiting
 from agent_runtime.engine.gate import Gate, once
-from agent_runtime.executors import NoAgents, NodeTask, TaskError
+from agent_runtime.executors import AgentLost, NoAgents, NodeTask, TaskError
 from agent_runtime.providers.base import ToolCall
 from agent_runtime.spec.workflow import LlmNode, ToolNode, WorkflowSpec
 from agent_runtime.telemetry.secrets import redact
@@ -53,6 +53,8 @@ async def recorded_call(
     await ctx.emit(STARTED, {"key": key, "tool": tool})
     try:
         result = await call()
+    except OutcomeUnknown:
+        return {"unknown": True}  # no record after the start: a replay finds it unknown too
     except RunWaiting:
         await ctx.emit(UNSENT, {"key": key, "tool": tool})
         raise
@@ -111,6 +113,8 @@ async def call_tool(
     try:
         async with asyncio.timeout(node.timeout):
             result = await ctx.dispatcher.dispatch(tool_task)
+    except (AgentLost, TimeoutError) as exc:
+        raise OutcomeUnknown(str(exc) or "timed out") from None
     except NoAgents as exc:
         raise RunWaiting(
             f"waiting for an agent serving '{node.capability}'",

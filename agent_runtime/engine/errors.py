@@ -48,3 +48,8 @@ class InputError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+class OutcomeUnknown(RuntimeError):
+    """A call of a tool that is not idempotent may or may not have taken effect (its agent went
+    away, or it timed out): a person decides, the engine does not call again on its own."""

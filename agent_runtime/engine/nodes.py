@@ -13,13 +13,14 @@ from langgraph.types import interrupt
 
 from agent_runtime.engine.calls import as_text, call_tool, settle
 from agent_runtime.engine.context import RunContext
-from agent_runtime.engine.errors import NodeFailed, RunWaiting
+from agent_runtime.engine.errors import NodeFailed, OutcomeUnknown, RunWaiting
 from agent_runtime.engine.gate import Gate, once
 from agent_runtime.engine.limits import RunSpend
 from agent_runtime.engine.observe import node_attempt
 from agent_runtime.engine.outputs import map_output, output_schema
 from agent_runtime.engine.state import USAGE, VISITS, check_fields, public
 from agent_runtime.executors import (
+    AgentLost,
     Continuation,
     Decision,
     NoAgents,
@@ -35,6 +36,10 @@ from agent_runtime.stores.base import utcnow
 from agent_runtime.telemetry.secrets import redact
 
 log = logging.getLogger(__name__)
+
+#: Times a node attempt is sent again, without counting against its ``retry``, because the agent
+#: holding it went away (a pod killed, a node lost): an infrastructure fault, not the task's.
+MAX_LOST = 3
 
 NodeFn = Callable[[dict[str, Any], Runtime[RunContext]], Awaitable[dict[str, Any]]]
 
@@ -122,9 +127,10 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
 
     async def attempts(ctx: RunContext, task: NodeTask, first: int) -> dict[str, Any]:
         """Dispatch with retries; step records and events for every attempt."""
-        attempt = first - 1
+        attempt, lost = first - 1, 0
         while True:
             attempt += 1
+            unknown = False
             step = StepRecord(run_id=task.run_id, node=node.name, visit=task.visit, attempt=attempt)
             await ctx.node_started(
                 step, {"node": node.name, "visit": task.visit, "attempt": attempt}
@@ -148,10 +154,12 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                     node=node.name,
                     retry_after=exc.retry_after,
                 ) from None
-            except TimeoutError:
-                error, permanent = f"timed out after {node.timeout:g}s (timeout)", False
-                if tool_node and task.recorded_tools:  # it may still take effect: no blind retry
-                    error, permanent = f"{error}; its tool is not idempotent: not tried again", True
+            except (TimeoutError, AgentLost) as exc:
+                error = redact(str(exc)) or f"timed out after {node.timeout:g}s (timeout)"
+                # a call of a tool that is not idempotent may yet take effect: ask, not retry
+                unknown = permanent = tool_node and bool(task.recorded_tools)
+                if isinstance(exc, AgentLost) and not unknown and lost < MAX_LOST:
+                    lost += 1  # the agent died, not the task: another agent takes it, no charge
             except PermanentTaskError as exc:
                 error, permanent = str(exc), True
             except Exception as exc:
@@ -184,7 +192,7 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                     "update": update,
                     "attempt": attempt,
                 }
-            last = permanent or attempt - first + 1 >= policy.max_attempts
+            last = permanent or attempt - first + 1 - lost >= policy.max_attempts
             status = StepStatus.FAILED if last else StepStatus.RETRYING
             log.warning(
                 "run %s: node %s attempt %d %s: %s",
@@ -199,6 +207,8 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                 "node.failed" if last else "node.retrying",
                 {"node": node.name, "visit": task.visit, "attempt": attempt, "error": error},
             )
+            if unknown:
+                raise OutcomeUnknown(error)
             if last:
                 tries = f" after {attempt} attempts" if attempt > 1 else ""
                 raise NodeFailed(f"node '{node.name}' failed{tries}: {error}", node=node.name)

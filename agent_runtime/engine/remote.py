@@ -25,7 +25,14 @@ import httpx
 from opentelemetry.propagate import inject
 from pydantic import ValidationError
 
-from agent_runtime.executors import NoAgents, NodeTask, PermanentTaskError, TaskError, TaskResult
+from agent_runtime.executors import (
+    AgentLost,
+    NoAgents,
+    NodeTask,
+    PermanentTaskError,
+    TaskError,
+    TaskResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +179,8 @@ class HttpDispatcher:
                 passed.append(f"{url} unreachable ({type(exc).__name__})")
                 continue
             except httpx.HTTPError as exc:
-                raise TaskError(
-                    f"agent {url} failed during the task: {type(exc).__name__}: {exc}"
+                raise AgentLost(
+                    f"agent {url} went away during the task: {type(exc).__name__}: {exc}"
                 ) from exc
             if response.status_code == 429:
                 passed.append(f"{url} busy")

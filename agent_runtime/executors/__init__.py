@@ -6,6 +6,7 @@ format between the gateway and agents.
 
 from agent_runtime.executors.executor import TaskExecutor
 from agent_runtime.executors.tasks import (
+    AgentLost,
     Continuation,
     Decision,
     NoAgents,
@@ -18,6 +19,7 @@ from agent_runtime.executors.tasks import (
 )
 
 __all__ = [
+    "AgentLost",
     "Continuation",
     "Decision",
     "NoAgents",

@@ -107,6 +107,11 @@ class TaskError(RuntimeError):
     """A task failed; the engine may retry it within the node's retry policy."""
 
 
+class AgentLost(TaskError):
+    """The agent went away while it held the task (its connection broke after the task was
+    sent): whether the task took effect is unknown. Safe to send again only if idempotent."""
+
+
 class PermanentTaskError(TaskError):
     """A task failed in a way no retry can mend (bad configuration, refused request)."""
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from agent_runtime.engine import Engine
+from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.engine.calls import recorded_call
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import RunWaiting
@@ -192,3 +193,35 @@ def test_a_call_killed_mid_way_waits_for_a_person(
         assert counts() == {"charged": 1}
     approvals = json.loads(cli(["runs", "show", run_id], cli_env).stdout)["approvals"]
     assert [a["reason"] for a in approvals] == ["unknownOutcome"]
+
+
+TIMES_OUT = """
+state: {out: {type: string}}
+output: [out]
+tools: [{name: charge, function: "tests.counting_tools:slow_record", idempotent: false}]
+nodes:
+  - name: pay
+    type: tool
+    tool: charge
+    args: {label: charged, seconds: 2}
+    output: out
+    timeout: 200ms
+    retry: {maxAttempts: 3, initialDelay: 10ms}
+edges: [{from: START, to: pay}, {from: pay, to: END}]
+"""
+
+
+async def test_a_timed_out_call_is_not_retried_but_asked_about(engine: Engine) -> None:
+    """Its agent may still be making it: the node's retry would charge twice."""
+    record = await engine.create_run(workflow(TIMES_OUT), {})
+    run = await engine.execute(record.id)
+    assert run.status == RunStatus.INTERRUPTED, run.error
+    assert (run.interrupt or {})["reason"] == "unknownOutcome"
+    assert counts() == {"charged": 1}
+    steps = await engine.store.list_steps(run.id)
+    assert [(s.attempt, s.status.value) for s in steps] == [(1, "failed")]
+    done = await engine.execute(
+        (await engine.queue_approval(run.id, ApprovalInput(approved=True, result="ok"))).id
+    )
+    assert done.status == RunStatus.SUCCEEDED and done.output == {"out": "ok"}
+    assert counts() == {"charged": 1}
