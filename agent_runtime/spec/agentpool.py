@@ -15,6 +15,31 @@ Capability = Annotated[
     str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 ]
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.IGNORECASE)
+#: A Kubernetes resource quantity (k8s.io/apimachinery's ParseQuantity): a number, then a binary
+#: or decimal suffix or an exponent.
+_QUANTITY = re.compile(
+    r"[+-]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?(\d+(\.\d*)?|\.\d+))?"
+)
+
+
+def _quantity_problems(resources: dict[str, Any]) -> list[Problem]:
+    """Requests and limits that are no quantity: the CRD keeps ``resources`` free-form, and the
+    API server refuses the workload built from them (500, not even 422), so the pool would wait
+    for it for ever."""
+    problems = []
+    for section in ("requests", "limits"):
+        amounts = resources.get(section)
+        if amounts is None:
+            continue
+        if not isinstance(amounts, dict):
+            problems.append(Problem(section, "must be a map of resource names to quantities"))
+            continue
+        for name, amount in amounts.items():
+            ok = isinstance(amount, int | float) and not isinstance(amount, bool)
+            if not ok and not (isinstance(amount, str) and _QUANTITY.fullmatch(amount)):
+                message = f"{amount!r} is not a Kubernetes quantity such as 500m, 2 or 1Gi"
+                problems.append(Problem(f"{section}.{name}", message))
+    return problems
 
 
 class Autoscaling(SpecModel):
@@ -132,6 +157,14 @@ class AgentPoolSpec(SpecModel):
     #: Where the pool's pods may connect besides DNS (and what the platform adds): the operator
     #: makes it a NetworkPolicy. Empty: nowhere else.
     egress: list[EgressRule] = Field(default_factory=list, max_length=64)
+
+    @field_validator("resources")
+    @classmethod
+    def _quantities(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problems = _quantity_problems(value)
+        if problems:
+            raise SpecError(problems)
+        return value
 
     @model_validator(mode="after")
     def _unique_capabilities(self) -> AgentPoolSpec:

@@ -204,22 +204,44 @@ def test_kstatus_names_objects_it_cannot_judge(
     assert config_map.status == "Current"  # kstatus' rule for ConfigMaps: always ready
 
 
-def test_a_pool_whose_workload_the_api_server_refuses_is_stalled(
-    operator: OperatorProcess, kstatus: Kstatus, kubectl: Any, namespace: str
+#: A toleration Kubernetes forbids (Exists takes no value): the API server refuses the Deployment
+#: with a 422. A CPU limit that is no quantity: it would refuse it with a 500, so the spec models
+#: check quantities themselves.
+REFUSED = [
+    (
+        "  podTemplate: {tolerations: [{key: dedicated, operator: Exists, value: agents}]}\n",
+        {"spec": {"podTemplate": None}},
+        "spec: the API server refuses the Deployment agents built from it: ",
+        "spec.template.spec.tolerations[0].operator",
+    ),
+    (
+        "  resources: {limits: {cpu: lots}}\n",
+        {"spec": {"resources": None}},
+        "invalid spec: ",
+        "spec.resources.limits.cpu: 'lots' is not a Kubernetes quantity",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "fix", "start", "phrase"), REFUSED, ids=["422", "quantity"])
+def test_a_pool_whose_workload_kubernetes_refuses_is_stalled(
+    operator: OperatorProcess,
+    kstatus: Kstatus,
+    kubectl: Any,
+    namespace: str,
+    extra: str,
+    fix: dict[str, Any],
+    start: str,
+    phrase: str,
 ) -> None:
-    """The CRD keeps tolerations free-form, so one Kubernetes forbids is admitted and the API
-    server refuses the Deployment built from it (422): that will not change without an edit, so
-    Stalled (kstatus: Failed) rather than Reconciling for ever; fixed, Current."""
+    """The CRD keeps tolerations and resources free-form, so a pool Kubernetes would not run is
+    admitted: that will not change without an edit, so Stalled (kstatus: Failed) rather than
+    Reconciling (or unobserved) for ever; fixed, Current."""
     pool = ref("AgentPool", namespace, "agents")
-    toleration = "{key: dedicated, operator: Exists, value: agents}"  # Exists takes no value
-    extra = f"  podTemplate: {{tolerations: [{toleration}]}}\n"
     apply(kubectl, namespace, POOL.format(name="agents", extra=extra))
     v = settle(kstatus, pool, "Failed", reason("Stalled", "InvalidSpec"))
-    assert v.message.startswith(
-        "spec: the API server refuses the Deployment agents built from it: "
-    )
-    assert "spec.template.spec.tolerations[0].operator" in v.message, v.message
+    assert v.message.startswith(start) and phrase in v.message, v.message
     assert (v.condition("Ready") or {})["status"] == "False"
-    patch(kubectl, namespace, "agentpool/agents", {"spec": {"podTemplate": None}})
+    patch(kubectl, namespace, "agentpool/agents", fix)
     v = settle(kstatus, pool, "Current", reason("Ready", "ReplicasReady"))
     assert v.generation == 2

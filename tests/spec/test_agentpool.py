@@ -130,3 +130,28 @@ def test_missing_capabilities() -> None:
     doc = copy.deepcopy(POOL)
     del doc["spec"]["capabilities"]
     assert problems(doc) == [("spec.capabilities", "required field is missing")]
+
+
+@pytest.mark.parametrize(
+    "amount", ["100m", "2", "0.5", ".5", "1Gi", "512Mi", "1e3", "1.5E-2", "+1k", 2, 0.25]
+)
+def test_resource_quantities_kubernetes_takes(amount: Any) -> None:
+    pool = parse_resource(variant(resources={"limits": {"cpu": amount}, "requests": {}}))
+    assert isinstance(pool, AgentPool)
+
+
+@pytest.mark.parametrize("amount", ["lots", "1Gb", "1 Gi", "", "1.2.3", "Mi", True, None])
+def test_resource_quantities_kubernetes_refuses_name_the_field(amount: Any) -> None:
+    """The CRD keeps resources free-form; the API server would refuse the workload (with a 500)."""
+    found = problems(variant(resources={"requests": {"cpu": "1"}, "limits": {"cpu": amount}}))
+    assert found == [
+        (
+            "spec.resources.limits.cpu",
+            f"{amount!r} is not a Kubernetes quantity such as 500m, 2 or 1Gi",
+        )
+    ]
+
+
+def test_resource_sections_must_be_maps() -> None:
+    found = problems(variant(resources={"limits": ["1"]}))
+    assert found == [("spec.resources.limits", "must be a map of resource names to quantities")]
