@@ -98,7 +98,9 @@ def install(app: FastAPI) -> None:
             message = "nested too deeply" if deep else "not JSON (UTF-8)"
             return error(422, "invalid_request", f"body: {message}", [_problem("body", message)])
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error(exc.status_code, code, str(exc.detail))
+        response = error(exc.status_code, code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # a 405's Allow (RFC 9110 requires it)
+        return response
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:

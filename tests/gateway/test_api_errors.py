@@ -78,3 +78,21 @@ def test_a_body_nested_too_deeply_is_a_422(gateway: GatewayProcess) -> None:
         answer = client.post(LINEAR, content=deep, headers={"Content-Type": "application/json"})
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["details"] == [{"field": "body", "message": "nested too deeply"}]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("TRACE", "/healthz", "GET"),
+        ("DELETE", "/v1/runs/some-run", "GET"),
+        ("PUT", "/v1/runs/some-run/cancel", "POST"),
+    ],
+)
+def test_a_method_not_allowed_is_a_405_with_allow(
+    gateway: GatewayProcess, method: str, path: str, allowed: str
+) -> None:
+    with gateway.client() as client:
+        answer = client.request(method, path)
+    assert answer.status_code == 405, answer.text
+    assert answer.json()["error"]["code"] == "method_not_allowed"
+    assert allowed in [m.strip() for m in answer.headers["Allow"].split(",")]
