@@ -3,7 +3,8 @@
 A `configurable-agents serve` process on loopback (sqlite store, the examples folder) is sent
 requests generated from ``/openapi.json``: per operation, and statefully, following the links from
 run creation to the run's operations with real run ids. Every answer must be no server error, a
-status the document lists for the operation, of its media type and matching its schema.
+status the document lists for the operation, of its media type and matching its schema (and a
+method it does not list a 405 with Allow).
 CONFIGURABLE_AGENTS_API_FUZZ_EXAMPLES sets the examples per operation (CI: 25; `make fuzz` more).
 """
 
@@ -23,8 +24,10 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from agent_runtime.gateway import GatewaySettings, create_app
@@ -34,14 +37,17 @@ from tests.gateway.conftest import GatewayProcess
 pytestmark = pytest.mark.slow
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("CONFIGURABLE_AGENTS_API_FUZZ_EXAMPLES", "25"))
-CHECKS = [
+#: unsupported_method: a method the document does not list is a 405 with Allow.
+BASE_CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
-    response_schema_conformance,
+    response_headers_conformance,
+    unsupported_method,
 ]
+CHECKS = [*BASE_CHECKS, response_schema_conformance]
 #: Server-Sent Events are a stream, not a JSON body: their status and media type are checked.
-STREAM_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
+STREAM_CHECKS = BASE_CHECKS
 STREAM = "streamRunEvents"
 FUZZ = settings(
     max_examples=EXAMPLES_PER_OPERATION,
