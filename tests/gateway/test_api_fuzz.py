@@ -100,6 +100,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]
         workdir,
         workflows=workflows,
         env={"CONFIGURABLE_AGENTS_WAIT_TIMEOUT": "5"},
+        ready_timeout=120,  # one gateway for the module; a loaded CI machine starts it slowly
     )
     yield gateway
     gateway.kill(signal.SIGTERM)
