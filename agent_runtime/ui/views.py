@@ -51,9 +51,12 @@ def serving(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     """Each capability the workflow needs, with the AgentPools the operator found serving it.
 
     ``state`` is ``served`` (ready endpoints), ``unready`` (pools, none ready), ``no-pool``,
-    or ``unknown`` when the workflow carries no status (files served by this gateway's agents).
+    or ``unknown`` when no operator has looked at the workflow yet: no status (files served by
+    this gateway's agents), or only the CRD's default ``observedGeneration: 0``.
     """
     status = workflow.get("status")
+    if status is not None and not status.get("observedGeneration"):
+        status = None
     found: dict[str, Any] = (status or {}).get("capabilities") or {}
     names = sorted({*(workflow.get("capabilities") or []), *found})
     rows = []

@@ -63,6 +63,8 @@ def test_each_capability_gets_its_pools_and_a_state() -> None:
     without = cluster_workflow()
     del without["status"]
     assert {r["state"] for r in serving(without)} == {"unknown"}
+    unseen = cluster_workflow(status={"observedGeneration": 0})  # the CRD's default status
+    assert {r["state"] for r in serving(unseen)} == {"unknown"}
 
 
 def test_a_valid_workflow_without_pools_can_start_runs_that_wait_queued() -> None:
