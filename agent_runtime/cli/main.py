@@ -256,16 +256,13 @@ def _agents(pairs: tuple[str, ...]) -> dict[str, list[str]]:
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 10_000),
-    default=32,
-    show_default=True,
-    help="Runs this replica executes at once.",
+    help="Runs this replica executes at once (default 32; env CONFIGURABLE_AGENTS_CONCURRENCY).",
 )
 @click.option(
     "--lease-ttl",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds before another replica may take over a run of a dead one.",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds before another replica may take over a run of a dead one "
+    "(default 30; env CONFIGURABLE_AGENTS_LEASE_TTL).",
 )
 @click.option(
     "--kubernetes",
@@ -295,8 +292,8 @@ def serve(
     store_url: str | None,
     workflows_dir: str | None,
     agent_pairs: tuple[str, ...],
-    concurrency: int,
-    lease_ttl: float,
+    concurrency: int | None,
+    lease_ttl: float | None,
     kubernetes: bool,
     namespaces: tuple[str, ...],
     log_format: str,
@@ -321,6 +318,9 @@ def serve(
     flags: dict[str, Any] = (
         {"namespaces": list(namespaces), "namespace": None} if namespaces else {}
     )
+    # flags given override the environment; flags not given leave it (and the defaults) be
+    given = {"concurrency": concurrency, "lease_ttl": lease_ttl}
+    flags.update({k: v for k, v in given.items() if v is not None})
     from agent_runtime.gateway import GatewaySettings
 
     settings = _settings(
@@ -330,8 +330,6 @@ def serve(
         store=store_url,
         workflows=Path(workflows_dir) if workflows_dir else None,
         agents=_agents(agent_pairs),
-        concurrency=concurrency,
-        lease_ttl=lease_ttl,
         kubernetes=kubernetes,
         **flags,
         **access_settings(access),

@@ -264,3 +264,23 @@ def test_wait_is_bounded_and_then_answered_as_without_it(
         assert set(answer.json()) == {"id", "status"}
         assert answer.json()["status"] in ("queued", "running")
         assert held < 2.5, held  # not the 3 s the run takes
+
+
+def test_serve_takes_its_settings_from_the_environment_unless_a_flag_says_otherwise(
+    start_gateway: Callable[..., GatewayProcess], sqlite_url: str, tmp_path: Path
+) -> None:
+    """CONFIGURABLE_AGENTS_LEASE_TTL=3 holds when serve is given no --lease-ttl (a flag's
+    default used to override it: a replica's runs then waited 30 s to be taken over)."""
+    from datetime import datetime
+
+    gateway = start_gateway(
+        sqlite_url,
+        workflows=slow_workflow(tmp_path / "wf", delay="3s"),
+        env={"CONFIGURABLE_AGENTS_LEASE_TTL": "3"},
+    )
+    with gateway.client() as client:
+        run_id = client.post("/v1/workflows/default/slow/runs", json={"input": {"topic": "x"}})
+        run = settle(client, run_id.json()["id"], until={"running"})
+        expires = datetime.fromisoformat(run["leaseExpiresAt"])
+        updated = datetime.fromisoformat(run["updatedAt"])
+        assert 0 < (expires - updated).total_seconds() <= 3.5, run
