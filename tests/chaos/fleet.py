@@ -135,8 +135,11 @@ class FaultSchedule(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
+        cycle: list[str] = []
         while not self._halt.wait(random.uniform(*self.gap)):
-            kind = random.choice(self.KINDS)
+            if not cycle:  # every kind once per cycle, in a random order
+                cycle = random.sample(self.KINDS, len(self.KINDS))
+            kind = cycle.pop()
             fault = Fault(kind=kind, target="", at=time.time())
             self.faults.append(fault)
             try:

@@ -35,6 +35,10 @@ GAP = (
     float(os.environ.get("CONFIGURABLE_AGENTS_CHAOS_GAP_MAX", "6")),
 )
 DOWN = (0.0, 5.0)
+#: Runs started at a time, and the least time the starting takes (so every kind of fault
+#: meets runs in flight even at CI's size).
+BATCH = 10
+MIN_SECONDS = 45.0
 
 WORKFLOW = """
 apiVersion: configurable-agents.io/v1alpha1
@@ -52,10 +56,10 @@ spec:
   input: [topic]
   output: [findings, receipt, approved, done]
   models:
-    planner: {provider: scripted, responses: ["plan it"], delay: 50ms}
-    a: {provider: scripted, responses: [{findings: ["a"]}], delay: 100ms}
-    b: {provider: scripted, responses: [{findings: ["b"]}], delay: 100ms}
-    closer: {provider: scripted, responses: ["closed"]}
+    planner: {provider: scripted, responses: ["plan it"], delay: 300ms}
+    a: {provider: scripted, responses: [{findings: ["a"]}], delay: 1s}
+    b: {provider: scripted, responses: [{findings: ["b"]}], delay: 1s}
+    closer: {provider: scripted, responses: ["closed"], delay: 300ms}
   tools:
     - {name: check, function: "tests.counting_tools:sometimes"}
     - {name: charge, function: "tests.counting_tools:record", idempotent: false}
@@ -129,8 +133,12 @@ async def submit(client: Client, count: int) -> list[str]:
             await asyncio.sleep(0.2)  # 429: the gateway's admission says later
 
     ids: list[str] = []
-    for start in range(0, count, 20):
-        ids += await asyncio.gather(*(one(i) for i in range(start, min(start + 20, count))))
+    batches = range(0, count, BATCH)
+    pace = max(1.0, MIN_SECONDS / len(batches))  # spread over time, so faults meet work
+    for start in batches:
+        began = time.monotonic()
+        ids += await asyncio.gather(*(one(i) for i in range(start, min(start + BATCH, count))))
+        await asyncio.sleep(max(0.0, pace - (time.monotonic() - began)))
     return ids
 
 
@@ -237,6 +245,12 @@ def test_runs_survive_sustained_faults(
     statuses = Counter(r.status.value for r in runs.values())
     charged = {k: v for k, v in counts().items() if k.startswith("charge-")}
     stalled = sorted(stalls(events))
+    resumed_after = Counter(
+        before.type
+        for run_events in events.values()
+        for before, event in itertools.pairwise(run_events)
+        if event.type == "run.resumed"
+    )
     report = {
         "runs acknowledged": len(ids),
         "succeeded": statuses.get("succeeded", 0),
@@ -252,6 +266,7 @@ def test_runs_survive_sustained_faults(
         ),
         **reruns,
         "runs taken over": len(stalled),
+        "resumed after": dict(resumed_after),
         "takeover p50 s": round(statistics.median(stalled), 2) if stalled else None,
         "takeover p99 s": round(stalled[int(0.99 * (len(stalled) - 1))], 2) if stalled else None,
         "seconds": round(elapsed, 1),
@@ -265,3 +280,4 @@ def test_runs_survive_sustained_faults(
     assert report["side effects repeated"] == 0, (report, charged)
     assert report["charges"] == len(ids), report
     assert not report["faults that did not heal"], report
+    assert set(report["faults"]) == set(FaultSchedule.KINDS), report
