@@ -36,42 +36,59 @@ async def _caller(
 CallerDep = Annotated[Identity, Depends(_caller)]
 
 
-#: A JSON escape of a UTF-16 surrogate: the only way a body decoded as UTF-8 can hold one.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+#: JSON escapes of what no store keeps: a UTF-16 surrogate (the only way a body decoded as
+#: UTF-8 can hold one) and NUL (PostgreSQL's text and jsonb refuse it).
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
+NOT_UNICODE = "not valid Unicode text"
+NUL = "holds a NUL character (U+0000)"
 
 
-async def unicode_body(request: Request) -> None:
-    """Refuses a JSON body holding a lone surrogate (``"\\ud800"``): valid JSON, but no text
-    that can be stored or sent on, so it would fail deep inside (a 500) instead of a 422."""
+async def storable_text(request: Request) -> None:
+    """Refuses text no run store can keep, in the path, the query or a JSON body, as a 422 naming
+    where: a lone surrogate (``"\\ud800"``, valid JSON but no text: a 500 from deep inside) and
+    NUL (PostgreSQL refuses it, and its error was a misleading 503 store_unavailable)."""
+    for part, params in (("path", request.path_params), ("query", request.query_params)):
+        for name, value in params.items():
+            if isinstance(value, str) and "\x00" in value:
+                raise _refused((part, name), NUL)
     raw = await request.body()
-    if not _SURROGATE_ESCAPE.search(raw):
+    if not _UNSTORABLE_ESCAPE.search(raw):
         return
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
         return  # FastAPI answers what does not parse
-    if (where := _lone_surrogate(body)) is not None:
-        raise RequestValidationError(
-            [{"type": "string_unicode", "loc": ("body", *where), "msg": "not valid Unicode text"}]
-        )
+    if (found := _unstorable(body)) is not None:
+        where, message = found
+        raise _refused(("body", *where), message)
+
+
+def _refused(loc: tuple[str | int, ...], message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "string_unstorable", "loc": loc, "msg": message}])
+
+
+def _problem(text: str) -> str | None:
+    if _printable(text) != text:
+        return NOT_UNICODE
+    return NUL if "\x00" in text else None
 
 
 def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode()
 
 
-def _lone_surrogate(body: Any) -> tuple[str | int, ...] | None:
-    """Where the first string (or key) that is not valid Unicode is; iterative, for any depth."""
+def _unstorable(body: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """Where the first string (or key) no store keeps is, and why; iterative, for any depth."""
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(body, ())]
     while stack:
         value, path = stack.pop()
         if isinstance(value, str):
-            if _printable(value) != value:
-                return path
+            if (problem := _problem(value)) is not None:
+                return path, problem
         elif isinstance(value, dict):
             for key, item in value.items():
-                if _printable(key) != key:
-                    return (*path, _printable(key))
+                if (problem := _problem(key)) is not None:
+                    return (*path, _printable(key).replace("\x00", "\\x00")), problem
                 stack.append((item, (*path, key)))
         elif isinstance(value, list):
             stack.extend((item, (*path, i)) for i, item in enumerate(value))

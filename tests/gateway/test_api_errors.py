@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.gateway.conftest import GatewayProcess
@@ -96,3 +98,47 @@ def test_a_method_not_allowed_is_a_405_with_allow(
     assert answer.status_code == 405, answer.text
     assert answer.json()["error"]["code"] == "method_not_allowed"
     assert allowed in [m.strip() for m in answer.headers["Allow"].split(",")]
+
+
+NUL_CASES = [
+    ("GET", "/v1/runs/a%00b", {}, None, "path.run_id"),
+    ("POST", "/v1/runs/a%00b/cancel", {}, None, "path.run_id"),
+    ("GET", "/v1/runs", {"workflow": "default/a\x00b"}, None, "query.workflow"),
+    ("GET", "/v1/runs", {"createdBy": "\x00"}, None, "query.createdBy"),
+    ("POST", LINEAR, {}, rb'{"input": {"topic": "a\u0000b"}}', "input.topic"),
+    (
+        "POST",
+        LINEAR,
+        {},
+        rb'{"input": {"topic": "x"}, "idempotencyKey": "\u0000"}',
+        "idempotencyKey",
+    ),
+]
+
+
+def _nul_is_refused(gateway: GatewayProcess) -> None:
+    with gateway.client() as client:
+        for method, path, params, body, field in NUL_CASES:
+            answer = client.request(
+                method,
+                path,
+                params=params,
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.json()["error"]["details"] == [
+                {"field": field, "message": "holds a NUL character (U+0000)"}
+            ], answer.text
+
+
+def test_a_nul_character_is_a_422_naming_where(gateway: GatewayProcess) -> None:
+    """Stores differ (SQLite keeps it); the API refuses it alike on every one."""
+    _nul_is_refused(gateway)
+
+
+def test_a_nul_character_is_a_422_on_postgres_not_a_503(
+    start_gateway: Callable[..., GatewayProcess], postgres_url: str
+) -> None:
+    """PostgreSQL's text and jsonb refuse NUL: its error was a 503 store_unavailable."""
+    _nul_is_refused(start_gateway(postgres_url))

@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.gateway import events
 from agent_runtime.gateway.access import actor, client_key, scoped_key
-from agent_runtime.gateway.deps import CallerDep, GatewayDep, unicode_body
+from agent_runtime.gateway.deps import CallerDep, GatewayDep, storable_text
 from agent_runtime.gateway.errors import error
 from agent_runtime.gateway.openapi import (
     RUN_LINKS,
@@ -29,7 +29,7 @@ from agent_runtime.gateway.openapi import (
 )
 from agent_runtime.stores import RunRecord, RunStatus
 
-router = APIRouter(tags=["runs"], dependencies=[Depends(unicode_body)])
+router = APIRouter(tags=["runs"], dependencies=[Depends(storable_text)])
 
 
 class Body(BaseModel):
