@@ -1,4 +1,6 @@
-"""Defects the API fuzz test (test_api_fuzz.py) found, each pinned by a plain request."""
+"""Defects found fuzzing the Runs API, each pinned by a plain request: by schemathesis
+(test_api_fuzz.py: a body not UTF-8, a 405 without Allow) and by probing what it does not
+generate (lone surrogates, NUL, numbers beyond the store's, "²", bodies nested too deeply)."""
 
 from __future__ import annotations
 
