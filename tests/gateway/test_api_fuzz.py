@@ -1,9 +1,8 @@
 """Fuzzing the Runs API from its own OpenAPI document (schemathesis) against a real gateway.
 
-A `configurable-agents serve` process on loopback (sqlite store, the examples and one approval-gated
-Workflow) is sent
-requests generated from ``/openapi.json``: per operation, and statefully, following the links from
-run creation to the run's operations with real run ids. Every answer must be no server error, a
+A `configurable-agents serve` process on loopback (sqlite store, the examples and one
+approval-gated Workflow) is sent requests generated from ``/openapi.json``: per operation, and
+statefully, following the links from run creation to the run's operations with real run ids. Every answer must be no server error, a
 status the document lists for the operation, of its media type and matching its schema (and a
 method it does not list a 405 with Allow).
 CONFIGURABLE_AGENTS_API_FUZZ_EXAMPLES sets the examples per operation (CI: 25; `make fuzz` more).
