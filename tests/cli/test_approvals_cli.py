@@ -13,42 +13,13 @@ import pytest
 
 from tests.cli.test_human import run_cli
 from tests.cli.test_human import start as start_human
-
-#: A model asking for two calls in one round: ``charge`` is gated on the tool, ``refund`` by
-#: the node; both run under ``tests.counting_tools:record`` (counted per label).
-GATED = """
-apiVersion: configurable-agents.io/v1alpha1
-kind: Workflow
-metadata: {name: pay}
-spec:
-  state: {out: {type: string}}
-  output: [out]
-  models:
-    m:
-      provider: scripted
-      responses:
-        - toolCalls:
-            - {name: charge, args: {label: charged}}
-            - {name: refund, args: {label: refunded}}
-  tools:
-    - {name: charge, function: "tests.counting_tools:record", requireApproval: true}
-    - {name: refund, function: "tests.counting_tools:record"}
-  nodes:
-    - name: pay
-      type: llm
-      model: m
-      prompt: go
-      tools: [charge, refund]
-      requireApproval: [refund]
-      output: out
-  edges: [{from: START, to: pay}, {from: pay, to: END}]
-"""
+from tests.gated_workflows import PAY_TWO
 
 
 @pytest.fixture
 def gated(tmp_path: Path) -> Path:
     path = tmp_path / "pay.yaml"
-    path.write_text(GATED)
+    path.write_text(PAY_TWO)
     return path
 
 

@@ -12,32 +12,17 @@ import httpx
 
 from tests.agent.harness import AgentProcess
 from tests.counting_tools import counts
+from tests.gated_workflows import PAY_ONE
 from tests.gateway.conftest import GatewayProcess
 from tests.gateway.test_runs_api import error_of, settle
 
-GATED = """
-apiVersion: configurable-agents.io/v1alpha1
-kind: Workflow
-metadata: {name: pay}
-spec:
-  state: {out: {type: string}}
-  output: [out]
-  models:
-    m:
-      provider: scripted
-      responses: [{toolCalls: [{name: charge, args: {label: charged}}]}]
-  tools: [{name: charge, function: "tests.counting_tools:record", requireApproval: true}]
-  nodes:
-    - {name: pay, type: llm, model: m, prompt: go, tools: [charge], output: out}
-  edges: [{from: START, to: pay}, {from: pay, to: END}]
-"""
 RUNS = "/v1/workflows/default/pay/runs"
 
 
 def gated_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "workflows"
     folder.mkdir()
-    (folder / "pay.yaml").write_text(GATED)
+    (folder / "pay.yaml").write_text(PAY_ONE)
     return folder
 
 

@@ -20,6 +20,7 @@ from agent_runtime.ui.views import run_view, templates
 from tests.conftest import CLI
 from tests.counting_tools import counts as recorded_counts
 from tests.engine.test_recorded_calls import crash_mid_call, crash_workflow
+from tests.gated_workflows import PAY_ONE, PAY_TWO
 from tests.gateway.conftest import GatewayProcess
 from tests.gateway.test_runs_api import settle
 from tests.ui.conftest import Watched
@@ -30,46 +31,9 @@ pytestmark = pytest.mark.slow
 TOKEN = re.compile(r'name="csrf-token" value="([0-9a-f]{64})"')
 INTERRUPT = re.compile(r'name="interrupt" value="([0-9a-f]+)"')
 #: Two calls in one round: ``charge`` gated on the tool, ``refund`` by the node.
-PAY = """
-apiVersion: configurable-agents.io/v1alpha1
-kind: Workflow
-metadata: {name: pay}
-spec:
-  state: {out: {type: string}}
-  output: [out]
-  models:
-    m:
-      provider: scripted
-      responses:
-        - toolCalls:
-            - {name: charge, args: {label: charged}}
-            - {name: refund, args: {label: refunded}}
-  tools:
-    - {name: charge, function: "tests.counting_tools:record", requireApproval: true}
-    - {name: refund, function: "tests.counting_tools:record"}
-  nodes:
-    - {name: pay, type: llm, model: m, prompt: go, tools: [charge, refund],
-       requireApproval: [refund], output: out}
-  edges: [{from: START, to: pay}, {from: pay, to: END}]
-"""
 #: Markup in a tool argument, as a model (or whoever steers it) might send it.
 PROBE_ARG = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">'
-PROBE = """
-apiVersion: configurable-agents.io/v1alpha1
-kind: Workflow
-metadata: {name: probe}
-spec:
-  state: {out: {type: string}}
-  output: [out]
-  models:
-    m:
-      provider: scripted
-      responses: [{toolCalls: [{name: charge, args: {label: LABEL}}]}]
-  tools: [{name: charge, function: "tests.counting_tools:record", requireApproval: true}]
-  nodes:
-    - {name: pay, type: llm, model: m, prompt: go, tools: [charge], output: out}
-  edges: [{from: START, to: pay}, {from: pay, to: END}]
-""".replace("LABEL", json.dumps(PROBE_ARG))
+PROBE = PAY_ONE.replace("name: pay}", "name: probe}").replace("charged", json.dumps(PROBE_ARG))
 
 
 #: Two requests in one visit of one node: ``pay`` pauses at ``limits.maxTokens`` (``warm`` used
@@ -101,7 +65,7 @@ def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     workdir = tmp_path_factory.mktemp("ui-approvals")
     folder = workdir / "workflows"
     folder.mkdir()
-    (folder / "pay.yaml").write_text(PAY)
+    (folder / "pay.yaml").write_text(PAY_TWO)
     (folder / "probe.yaml").write_text(PROBE)
     (folder / "twice.yaml").write_text(TWICE)
     started = GatewayProcess(f"sqlite:///{workdir / 'runs.db'}", workdir, workflows=folder)
