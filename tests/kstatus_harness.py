@@ -9,19 +9,14 @@ it).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from tests.conftest import REPO
-
-BUILD_SCRIPT = REPO / "hack" / "build-kstatus.sh"
-REQUIRE = "CONFIGURABLE_AGENTS_REQUIRE_KSTATUS"
+from tests.built_programs import BuiltProgram
 
 Health = Literal["InProgress", "Current", "Failed", "Terminating", "NotFound", "Unknown"]
 
@@ -48,53 +43,17 @@ class Verdict(BaseModel):
 
 
 _VERDICTS = TypeAdapter(list[Verdict])
-_prepared: dict[str, Path | str] = {}
-
-
-def _truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
-
-
-def prepare(config: pytest.Config | None = None) -> Path | str:
-    """The binary, built when missing; or why there is none (once per process)."""
-    if "result" in _prepared:
-        return _prepared["result"]
-    found = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), "--check"], capture_output=True, text=True, check=False
-    )
-    result: Path | str
-    if found.returncode == 0:
-        result = Path(found.stdout.strip())
-    elif _truthy("CONFIGURABLE_AGENTS_NO_BUILD"):
-        result = (
-            "it is not built and CONFIGURABLE_AGENTS_NO_BUILD is set (bash hack/build-kstatus.sh)"
-        )
-    else:
-        log = Path(tempfile.mkdtemp(prefix="ca-kstatus-build-")) / "build.log"
-        reporter = config.pluginmanager.get_plugin("terminalreporter") if config else None
-        if reporter is not None:
-            reporter.write_line(f"kstatus_harness: building kstatus (once; log: {log})")
-        with log.open("w") as out:
-            built = subprocess.run(
-                ["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, stderr=out, text=True
-            )
-        if built.returncode == 0:
-            result = Path(built.stdout.strip())
-        else:
-            tail = log.read_text(errors="replace").splitlines()[-15:]
-            result = "it could not be built:\n" + "\n".join(tail)
-    _prepared["result"] = result
-    return result
+KSTATUS = BuiltProgram(
+    "kstatus",
+    "build-kstatus.sh",
+    "CONFIGURABLE_AGENTS_REQUIRE_KSTATUS",
+    build_time="about 1.5 minutes",
+)
 
 
 def kstatus_binary(config: pytest.Config | None = None) -> Path:
     """The binary, or the test is skipped (failed with CONFIGURABLE_AGENTS_REQUIRE_KSTATUS)."""
-    found = prepare(config)
-    if isinstance(found, Path):
-        return found
-    if _truthy(REQUIRE):
-        pytest.fail(f"kstatus required ({REQUIRE}) but {found}", pytrace=False)
-    pytest.skip(f"no kstatus: {found}")
+    return KSTATUS.binary(config)
 
 
 class Kstatus:

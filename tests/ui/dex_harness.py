@@ -9,10 +9,8 @@ CONFIGURABLE_AGENTS_REQUIRE_DEX is set. Dex runs with in-memory storage, static 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.built_programs import BuiltProgram
 from tests.processes import free_port, stop, wait_healthy
-
-BUILD_SCRIPT = REPO / "hack" / "build-dex.sh"
-REQUIRE = "CONFIGURABLE_AGENTS_REQUIRE_DEX"
 
 
 @dataclass(frozen=True)
@@ -58,51 +53,16 @@ USERS = {
     ),
 }
 
-_prepared: dict[str, Path | str] = {}
-
-
-def _truthy(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
-
-
-def prepare(config: pytest.Config | None = None) -> Path | str:
-    """The Dex binary, built when missing; or why there is none (once per process)."""
-    if "result" in _prepared:
-        return _prepared["result"]
-    found = subprocess.run(
-        ["bash", str(BUILD_SCRIPT), "--check"], capture_output=True, text=True, check=False
-    )
-    result: Path | str
-    if found.returncode == 0:
-        result = Path(found.stdout.strip())
-    elif _truthy("CONFIGURABLE_AGENTS_NO_BUILD"):
-        result = "it is not built and CONFIGURABLE_AGENTS_NO_BUILD is set (bash hack/build-dex.sh)"
-    else:
-        log = Path(tempfile.mkdtemp(prefix="ca-dex-build-")) / "build.log"
-        reporter = config.pluginmanager.get_plugin("terminalreporter") if config else None
-        if reporter is not None:
-            reporter.write_line(f"dex_harness: building Dex (a few minutes once; log: {log})")
-        with log.open("w") as out:
-            built = subprocess.run(
-                ["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, stderr=out, text=True
-            )
-        if built.returncode == 0:
-            result = Path(built.stdout.strip())
-        else:
-            tail = log.read_text(errors="replace").splitlines()[-15:]
-            result = "it could not be built:\n" + "\n".join(tail)
-    _prepared["result"] = result
-    return result
+DEX = BuiltProgram(
+    "Dex", "build-dex.sh", "CONFIGURABLE_AGENTS_REQUIRE_DEX", build_time="a few minutes"
+)
+#: The binary, built when missing; or why there is none (once per process).
+prepare = DEX.prepare
 
 
 def dex_binary(config: pytest.Config | None = None) -> Path:
     """The binary, or the test is skipped (failed with CONFIGURABLE_AGENTS_REQUIRE_DEX)."""
-    found = prepare(config)
-    if isinstance(found, Path):
-        return found
-    if _truthy(REQUIRE):
-        pytest.fail(f"Dex required ({REQUIRE}) but {found}", pytrace=False)
-    pytest.skip(f"no Dex: {found}")
+    return DEX.binary(config)
 
 
 @dataclass(frozen=True)
