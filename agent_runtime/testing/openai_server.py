@@ -11,18 +11,17 @@ last one repeats; with none, it echoes the last user message) and records the re
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from agent_runtime.testing.threaded import ThreadedServer
 
 
 @dataclass(frozen=True)
@@ -146,8 +145,7 @@ class OpenAICompatibleServer:
 
     def __init__(self, script: list[Reply] | None = None) -> None:
         self._state = _State(script=list(script or []))
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.port = 0
 
     @property
@@ -166,36 +164,12 @@ class OpenAICompatibleServer:
         return self._state.headers
 
     def __enter__(self) -> OpenAICompatibleServer:
-        # Binding the socket here (port 0) gives a free port without a race.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self._state),
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the OpenAI-compatible test server did not start")
-            time.sleep(0.01)
+        self._server = ThreadedServer(
+            create_app(self._state), name="OpenAI-compatible test server"
+        ).__enter__()
+        self.port = self._server.port
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.__exit__(None, None, None)

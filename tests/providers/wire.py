@@ -28,14 +28,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from agent_runtime.testing.threaded import ThreadedServer
 
 Protocol = Literal["anthropic", "gemini", "ollama"]
 #: The thought signature the Gemini server attaches to every function call and wants back.
@@ -512,8 +512,7 @@ class WireServer:
         self, protocol: Protocol, script: list[Reply] | None = None, *, api_key: str | None = None
     ) -> None:
         self._state = _State(protocol=protocol, script=list(script or []), api_key=api_key)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.port = 0
 
     @property
@@ -527,36 +526,16 @@ class WireServer:
         return self._state.received
 
     def __enter__(self) -> WireServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            _app(self._state), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the {self._state.protocol} test server did not start")
-            time.sleep(0.01)
+        self._server = ThreadedServer(
+            _app(self._state), name=f"{self._state.protocol} test server"
+        ).__enter__()
+        self.port = self._server.port
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._state.stopping.set()
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.__exit__(None, None, None)
 
 
 class Hangup:

@@ -13,20 +13,17 @@ Every request's headers are kept, so a test can prove the secrets really reached
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
-from types import TracebackType
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from agent_runtime.testing.openai_server import TextReply, ToolCallsReply, _completion
+from agent_runtime.testing.threaded import ThreadedServer
 
 #: The model's final answer: not secret, so it must show in run records and checkpoints.
 ANSWER = "brief-on-acme-by-ada"
@@ -109,36 +106,14 @@ class FakeServices:
     def __init__(self, *, crm_token: str, search_key: str) -> None:
         self.seen = Seen()
         self._app = create_app(self.seen, crm_token=crm_token, search_key=search_key)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.url = ""
 
     def __enter__(self) -> FakeServices:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            self._app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake services did not start")
-            time.sleep(0.01)
+        self._server = ThreadedServer(self._app, name="fake services")
+        self.url = self._server.__enter__().url
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.__exit__(None, None, None)
