@@ -27,6 +27,8 @@ class Progress:
             self._started[key] = time.monotonic()
             attempt = data.get("attempt", 1)
             suffix = f" (attempt {attempt})" if attempt > 1 else ""
+            if data.get("continues"):
+                suffix = " (goes on)"
             self.say(f"  ▸ {node}{suffix}")
         elif event.type == "node.finished":
             began = self._started.pop(key, None)
@@ -35,6 +37,9 @@ class Progress:
             details = [f"{time.monotonic() - began:.2f}s"] if began is not None else []
             details += [f"{tokens} tokens"] if tokens else []
             self.say(f"  ✓ {node}" + (f" ({', '.join(details)})" if details else ""))
+        elif event.type == "node.paused":
+            self._started.pop(key, None)
+            self.say(f"  ‖ {node} paused ({data.get('reason')})")
         elif event.type == "node.retrying":
             self.say(
                 f"  ↻ {node} attempt {data.get('attempt')} failed: {data.get('error')}; retrying"

@@ -132,9 +132,10 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
             attempt += 1
             unknown = False
             step = StepRecord(run_id=task.run_id, node=node.name, visit=task.visit, attempt=attempt)
-            await ctx.node_started(
-                step, {"node": node.name, "visit": task.visit, "attempt": attempt}
-            )
+            began = {"node": node.name, "visit": task.visit, "attempt": attempt}
+            if attempt == first and task.resume is not None:
+                began["continues"] = True  # after a pause, not a retry
+            await ctx.node_started(step, began)
             try:
                 with node_attempt(
                     spec, node, run_id=task.run_id, visit=task.visit, attempt=attempt
@@ -182,9 +183,8 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                     "usage": usage.model_dump(by_alias=True),
                 }
                 if result.paused is not None:
-                    await ctx.step(
-                        finished, "node.paused", {**data, "reason": result.paused.reason}
-                    )
+                    paused = finished.model_copy(update={"status": StepStatus.PAUSED})
+                    await ctx.step(paused, "node.paused", {**data, "reason": result.paused.reason})
                 else:
                     await ctx.node_finished(finished, {**data, "update": update})
                 return {

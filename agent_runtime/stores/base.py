@@ -36,6 +36,9 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     RETRYING = "retrying"
     SKIPPED = "skipped"
+    #: The attempt stopped before its model's tool calls (an approval, a limit, the engine's
+    #: own calls); the node goes on as its next attempt.
+    PAUSED = "paused"
 
 
 def utcnow() -> datetime:

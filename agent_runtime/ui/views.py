@@ -109,12 +109,12 @@ def templates() -> Jinja2Templates:
 
 
 def _retries(steps: list[dict[str, Any]]) -> int:
-    """Attempts after one that did not succeed. A node that paused for an approval records its
-    first attempt as succeeded and goes on as the next attempt: that is no retry."""
+    """Attempts after one that did not succeed. A node that paused (for an approval, a limit)
+    goes on as its next attempt: that is no retry."""
     done = {
         (s["node"], int(s.get("visit", 0)), int(s.get("attempt", 1)))
         for s in steps
-        if s.get("status") == "succeeded"
+        if s.get("status") in ("succeeded", "paused")
     }
     return sum(
         1

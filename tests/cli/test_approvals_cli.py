@@ -54,6 +54,7 @@ def start(env: dict[str, str], workflow: Path) -> str:
     assert done.returncode == 3, done.stderr
     assert done.stdout == ""
     assert "waits for an approval at node 'pay' (request pay/0/1)" in done.stderr
+    assert "‖ pay paused (approval)" in done.stderr
     assert 'call call_0: charge {"label": "charged"}' in done.stderr
     assert 'call call_1: refund {"label": "refunded"}' in done.stderr
     approve = re.search(
@@ -80,6 +81,7 @@ def test_run_stops_then_approve_goes_on_and_records_who(
     no_traceback(done)
     assert done.returncode == 0, done.stderr
     assert f"run {run_id} (default/pay) approved; going on" in done.stderr
+    assert "▸ pay (goes on)" in done.stderr and "attempt 2" not in done.stderr
     assert json.loads(done.stdout)["out"] == "refunded"  # the last tool result
     assert counts(cli_env) == {"charged": 1, "refunded": 1}
     run = show(cli_env, run_id)

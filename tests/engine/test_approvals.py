@@ -74,7 +74,7 @@ async def test_gated_call_waits_then_runs_once_when_approved(
     assert approval.by == ALICE and approval.call_id == request["calls"][0]["id"]
     assert done.resumed_by == ALICE
     steps = await engine.store.list_steps(done.id)
-    assert [(s.attempt, s.status.value) for s in steps] == [(1, "succeeded"), (2, "succeeded")]
+    assert [(s.attempt, s.status.value) for s in steps] == [(1, "paused"), (2, "succeeded")]
     assert all(s.input_tokens > 0 for s in steps), "the paused attempt's tokens count too"
 
 
