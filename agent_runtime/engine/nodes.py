@@ -116,7 +116,7 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
     Before a dispatch, and when the agent stops at a gated tool call or a limit, the node
     interrupts the run for an approval. Everything the node learns before an interrupt that it
     cannot compute again the same way (an agent's answer, the namespace's spend) goes through
-    ``_once``, so a replay after the answer takes the same path to the same interrupt.
+    ``once``, so a replay after the answer takes the same path to the same interrupt.
     """
     policy = node.retry
     tool_node = isinstance(node, ToolNode)
