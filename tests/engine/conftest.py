@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,9 +28,12 @@ def workflow(spec: str, *, name: str = "t", namespace: str | None = None) -> Wor
 
 
 @pytest.fixture
-async def engine(store: RunStore, tmp_path: Path) -> AsyncIterator[Engine]:
-    """An engine with in-process agents; counting tools count under the test's folder."""
-    os.environ["COUNTER_DIR"] = str(tmp_path / "counts")
+async def engine(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Engine]:
+    """An engine with in-process agents; counting tools count under the test's folder (for
+    this test only: a later test's servers must not inherit it)."""
+    monkeypatch.setenv("COUNTER_DIR", str(tmp_path / "counts"))
     dispatcher = LocalDispatcher()
     yield Engine(store, dispatcher)
     await dispatcher.aclose()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import time
@@ -84,11 +83,11 @@ def wait_for_checkpointed_write(store_url: str, channel: str, value: object) -> 
 
 @pytest.mark.slow
 def test_sigkill_mid_node_then_resume(
-    tmp_path: Path, cli_env: dict[str, str], store_url: str
+    tmp_path: Path, cli_env: dict[str, str], store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On every store backend (``store_url`` is parametrized over them)."""
     cli_env = {**cli_env, "CONFIGURABLE_AGENTS_STORE": store_url}
-    os.environ["COUNTER_DIR"] = cli_env["COUNTER_DIR"]
+    monkeypatch.setenv("COUNTER_DIR", cli_env["COUNTER_DIR"])
     path, gate = workflow_file(tmp_path)
     proc = subprocess.Popen(
         [*CLI, "run", str(path), "-i", "topic=x"],
@@ -132,10 +131,10 @@ def test_sigkill_mid_node_then_resume(
 
 @pytest.mark.slow
 def test_resume_of_a_run_held_by_a_live_process_is_refused(
-    tmp_path: Path, cli_env: dict[str, str]
+    tmp_path: Path, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The run's process holds it in the slow node until the resume has been refused."""
-    os.environ["COUNTER_DIR"] = cli_env["COUNTER_DIR"]
+    monkeypatch.setenv("COUNTER_DIR", cli_env["COUNTER_DIR"])
     path, gate = workflow_file(tmp_path)
     proc = subprocess.Popen(
         [*CLI, "run", str(path), "-i", "topic=x"],

@@ -4,7 +4,6 @@ person asked when a crash leaves a call's outcome unknown."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 from pathlib import Path
@@ -162,9 +161,9 @@ def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
 @pytest.mark.slow
 @pytest.mark.parametrize("choice", ["again", "result", "fail"])
 def test_a_call_killed_mid_way_waits_for_a_person(
-    tmp_path: Path, cli_env: dict[str, str], choice: str
+    tmp_path: Path, cli_env: dict[str, str], choice: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    os.environ["COUNTER_DIR"] = cli_env["COUNTER_DIR"]
+    monkeypatch.setenv("COUNTER_DIR", cli_env["COUNTER_DIR"])
     path, gate = crash_workflow(tmp_path)
     run_id = crash_mid_call(path, cli_env)
 
