@@ -25,7 +25,8 @@ from pydantic.alias_generators import to_camel
 
 from agent_runtime.policy.budgets import BudgetPolicy, NamespaceBudget
 from agent_runtime.stores import Amount, RunStore, Spend
-from agent_runtime.stores.base import spend_day, utcnow
+from agent_runtime.stores.counters import spend_day
+from agent_runtime.stores.records import utcnow
 from agent_runtime.telemetry.metrics import BudgetMetrics
 
 log = logging.getLogger(__name__)

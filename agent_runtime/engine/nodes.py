@@ -32,7 +32,7 @@ from agent_runtime.providers.base import ToolCall
 from agent_runtime.spec.templates import TemplateError, render, render_value
 from agent_runtime.spec.workflow import HumanNode, LlmNode, RouterNode, ToolNode, WorkflowSpec
 from agent_runtime.stores import StepRecord, StepStatus
-from agent_runtime.stores.base import utcnow
+from agent_runtime.stores.records import utcnow
 from agent_runtime.telemetry.secrets import redact
 
 log = logging.getLogger(__name__)

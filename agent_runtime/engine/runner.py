@@ -24,7 +24,7 @@ from agent_runtime.engine.observe import RunWatch, earlier_traces, lease_takeove
 from agent_runtime.engine.state import check_fields, check_input, initial_state
 from agent_runtime.spec.workflow import HumanNode, Workflow
 from agent_runtime.stores import Actor, InvalidTransition, RunRecord, RunStatus, RunStore
-from agent_runtime.stores.base import utcnow
+from agent_runtime.stores.records import utcnow
 from agent_runtime.telemetry.secrets import redact
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from agent_runtime.auth import AuthUnavailable, Unauthenticated
 from agent_runtime.engine.errors import InputError, RunError
 from agent_runtime.stores import InvalidTransition, RunNotFound, StoreError
-from agent_runtime.stores.base import InvalidCursor
+from agent_runtime.stores.errors import InvalidCursor
 
 log = logging.getLogger(__name__)
 

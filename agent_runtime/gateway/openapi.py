@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from agent_runtime.engine.budgets import BudgetStatus
 from agent_runtime.stores import RunStatus
-from agent_runtime.stores.base import RunRecord, StepRecord
+from agent_runtime.stores.records import RunRecord, StepRecord
 
 
 class Document(BaseModel):

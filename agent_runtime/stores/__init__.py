@@ -3,21 +3,19 @@
 Backends are chosen by URL (``sqlite:///path.db``, ``postgresql://...``, ``s3://bucket/prefix``).
 """
 
-from agent_runtime.stores.base import (
+from agent_runtime.stores.base import RunStore
+from agent_runtime.stores.errors import InvalidTransition, RunNotFound, StoreError
+from agent_runtime.stores.records import (
     Actor,
     Amount,
     Approval,
-    InvalidTransition,
     RunEvent,
-    RunNotFound,
     RunPage,
     RunRecord,
     RunStatus,
-    RunStore,
     Spend,
     StepRecord,
     StepStatus,
-    StoreError,
 )
 from agent_runtime.stores.url import open_store
 

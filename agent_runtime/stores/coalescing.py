@@ -32,7 +32,8 @@ from langgraph.checkpoint.base import (
     get_serializable_checkpoint_metadata,
 )
 
-from agent_runtime.stores.base import RunEvent, RunRecord, RunStatus, RunStore, StepRecord
+from agent_runtime.stores.base import RunStore
+from agent_runtime.stores.records import RunEvent, RunRecord, RunStatus, StepRecord
 
 #: Seconds staged writes wait for the checkpoint that would carry them before going alone.
 WRITES_FLUSH_DELAY = 0.005

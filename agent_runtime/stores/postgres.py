@@ -28,29 +28,25 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from pydantic import TypeAdapter
 
-from agent_runtime.stores.base import (
-    InvalidTransition,
-    RunEvent,
-    RunNotFound,
-    RunPage,
-    RunRecord,
-    RunStatus,
-    Spend,
-    StepRecord,
-    StoreError,
-    apply_transition,
-    decode_cursor,
-    page_of,
-    run_filters,
-    spend_day,
-    utcnow,
-)
 from agent_runtime.stores.coalescing import DeferringStore, StepOutbox
+from agent_runtime.stores.counters import spend_day
+from agent_runtime.stores.errors import InvalidTransition, RunNotFound, StoreError
+from agent_runtime.stores.paging import decode_cursor, page_of, run_filters
 from agent_runtime.stores.postgres_checkpoints import SCHEMA as CHECKPOINT_SCHEMA
 from agent_runtime.stores.postgres_checkpoints import PostgresCheckpointer
 from agent_runtime.stores.postgres_records import record_ctes, write_records
 from agent_runtime.stores.postgres_spend import SCHEMA as SPEND_SCHEMA
 from agent_runtime.stores.postgres_spend import add_spend, get_spend
+from agent_runtime.stores.records import (
+    RunEvent,
+    RunPage,
+    RunRecord,
+    RunStatus,
+    Spend,
+    StepRecord,
+    utcnow,
+)
+from agent_runtime.stores.transitions import apply_transition
 from agent_runtime.stores.url import redact
 
 #: Schema versions, applied in order under an advisory lock; the position is the version number

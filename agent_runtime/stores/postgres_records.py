@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import DictRow
 
-from agent_runtime.stores.base import RunEvent, StepRecord
+from agent_runtime.stores.records import RunEvent, StepRecord
 
 Conn = psycopg.AsyncConnection[DictRow]
 

@@ -12,7 +12,8 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import DictRow
 
-from agent_runtime.stores.base import Amount, Spend, spend_cutoff, spend_day
+from agent_runtime.stores.counters import spend_cutoff, spend_day
+from agent_runtime.stores.records import Amount, Spend
 
 Conn = psycopg.AsyncConnection[DictRow]
 

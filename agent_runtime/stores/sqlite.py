@@ -14,28 +14,23 @@ from typing import Any
 import aiosqlite
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent_runtime.stores.base import (
+from agent_runtime.stores.coalescing import DeferringStore, StepOutbox
+from agent_runtime.stores.counters import gcra, spend_cutoff, spend_day
+from agent_runtime.stores.errors import RunNotFound, StoreError
+from agent_runtime.stores.paging import decode_cursor, page_of, run_filters
+from agent_runtime.stores.records import (
     Amount,
     RunEvent,
-    RunNotFound,
     RunPage,
     RunRecord,
     RunStatus,
     Spend,
     StepRecord,
-    StoreError,
-    apply_transition,
-    decode_cursor,
-    gcra,
-    page_of,
-    run_filters,
-    spend_cutoff,
-    spend_day,
     utcnow,
 )
-from agent_runtime.stores.coalescing import DeferringStore, StepOutbox
 from agent_runtime.stores.sqlite_checkpoints import SCHEMA as CHECKPOINT_SCHEMA
 from agent_runtime.stores.sqlite_checkpoints import SqliteCheckpointer
+from agent_runtime.stores.transitions import apply_transition
 
 #: Schema versions, applied in order; each is statements separated by ``;`` (no triggers).
 MIGRATIONS = [

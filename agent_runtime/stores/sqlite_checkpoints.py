@@ -17,7 +17,6 @@ import aiosqlite
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
 
-from agent_runtime.stores.base import RunEvent, StepRecord
 from agent_runtime.stores.coalescing import (
     OutboxSaver,
     PendingCheckpoint,
@@ -26,6 +25,7 @@ from agent_runtime.stores.coalescing import (
     list_conditions,
     write_rows,
 )
+from agent_runtime.stores.records import RunEvent, StepRecord
 
 Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
 RecordWriter = Callable[

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from agent_runtime.stores.base import RunStore, StoreError
+from agent_runtime.stores.base import RunStore
+from agent_runtime.stores.errors import StoreError
 
 ENV_VAR = "CONFIGURABLE_AGENTS_STORE"
 DEFAULT_URL = "sqlite:///.configurable-agents/runs.db"

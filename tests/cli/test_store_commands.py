@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from agent_runtime.stores import RunNotFound, RunStatus, open_store
-from agent_runtime.stores.base import utcnow
+from agent_runtime.stores.records import utcnow
 from tests.conftest import CLI
 from tests.stores.helpers import make_run
 

@@ -11,7 +11,8 @@ from agent_runtime.policy.budgets import BudgetPolicy
 from agent_runtime.spec.common import ObjectMeta
 from agent_runtime.spec.workflow import Workflow
 from agent_runtime.stores import Actor, RunRecord, RunStatus, RunStore
-from agent_runtime.stores.base import spend_day, utcnow
+from agent_runtime.stores.counters import spend_day
+from agent_runtime.stores.records import utcnow
 from tests.counting_tools import counts
 from tests.engine.conftest import workflow as shared_workflow
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from agent_runtime.stores import open_store
-from agent_runtime.stores.base import utcnow
+from agent_runtime.stores.records import utcnow
 from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, make_tenants
 from tests.gateway.conftest import GatewayProcess
 from tests.processes import stop

@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY
 from agent_runtime.engine import Engine, LocalDispatcher
 from agent_runtime.spec import parse_workflow
 from agent_runtime.stores import RunStatus, RunStore
-from agent_runtime.stores.base import utcnow
+from agent_runtime.stores.records import utcnow
 from agent_runtime.telemetry import bind, tracer
 from agent_runtime.telemetry.logs import ContextFilter, JsonFormatter, TextFormatter
 from agent_runtime.telemetry.metrics import RunMetrics

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import uuid4
 
 from agent_runtime.stores import RunRecord, RunStatus
-from agent_runtime.stores.base import utcnow
+from agent_runtime.stores.records import utcnow
 
 #: A fixed instant in the past, for records whose times must sort predictably.
 BASE = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)

@@ -12,7 +12,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 
 from agent_runtime.stores import RunNotFound, RunStatus, RunStore, StepRecord, open_store
-from agent_runtime.stores.base import utcnow
+from agent_runtime.stores.records import utcnow
 from tests.stores.helpers import BASE, make_run
 
 #: 2 MB of varied text (beyond DynamoDB's 400 KB items, SQLite's default page cache, ...).

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from agent_runtime.stores import RunStatus, RunStore, open_store
-from agent_runtime.stores.base import utcnow
+from agent_runtime.stores.records import utcnow
 from tests.stores.helpers import BASE, assert_between, make_run
 
 SHORT = 0.2  # seconds: a lease that expires during the test

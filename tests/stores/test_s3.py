@@ -14,7 +14,7 @@ import pytest
 
 from agent_runtime.engine import Engine, LocalDispatcher
 from agent_runtime.stores import RunStatus, StepRecord, StepStatus, StoreError, open_store
-from agent_runtime.stores.base import InvalidTransition
+from agent_runtime.stores.errors import InvalidTransition
 from agent_runtime.stores.s3 import S3Store
 from agent_runtime.stores.s3.config import parse_s3_url
 from agent_runtime.stores.s3.layout import INLINE_LIMIT, TTL_ATTRIBUTE

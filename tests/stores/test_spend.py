@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from agent_runtime.stores import Amount, RunStore, Spend, open_store
-from agent_runtime.stores.base import SPEND_KEPT, spend_day
+from agent_runtime.stores.counters import SPEND_KEPT, spend_day
 from agent_runtime.stores.s3 import S3Store
 from agent_runtime.stores.s3.layout import PK, SK, TTL_ATTRIBUTE
 from agent_runtime.stores.s3.spend import spend_pk

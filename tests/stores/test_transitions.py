@@ -20,7 +20,8 @@ from agent_runtime.stores import (
     StoreError,
     open_store,
 )
-from agent_runtime.stores.base import TRANSITIONS, utcnow
+from agent_runtime.stores.records import utcnow
+from agent_runtime.stores.transitions import TRANSITIONS
 from tests.stores.helpers import BASE, assert_between, make_run
 
 ALLOWED = sorted((old, new) for new, olds in TRANSITIONS.items() for old in olds)

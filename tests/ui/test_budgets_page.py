@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from agent_runtime.stores import open_store
-from agent_runtime.stores.base import utcnow
+from agent_runtime.stores.records import utcnow
 from tests.gateway.conftest import GatewayProcess
 from tests.ui.conftest import Watched
 

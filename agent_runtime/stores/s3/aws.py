@@ -16,7 +16,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from agent_runtime.stores.base import StoreError
+from agent_runtime.stores.errors import StoreError
 from agent_runtime.stores.s3.config import S3Url
 
 #: Threads (and pooled HTTP connections per client) of one store.

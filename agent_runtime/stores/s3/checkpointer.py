@@ -25,13 +25,13 @@ from langgraph.checkpoint.base import (
     get_checkpoint_id,
 )
 
-from agent_runtime.stores.base import RunEvent, StepRecord
 from agent_runtime.stores.coalescing import (
     CoalescingSaver,
     PendingCheckpoint,
     TaskWrites,
     config_of,
 )
+from agent_runtime.stores.records import RunEvent, StepRecord
 from agent_runtime.stores.s3 import transact
 from agent_runtime.stores.s3.aws import Aws
 from agent_runtime.stores.s3.checkpoint_items import (

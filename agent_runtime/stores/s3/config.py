@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
-from agent_runtime.stores.base import StoreError
+from agent_runtime.stores.errors import StoreError
 from agent_runtime.stores.retention import parse_age
 
 DEFAULT_TABLE = "configurable-agents"

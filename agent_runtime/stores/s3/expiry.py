@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from agent_runtime.stores.base import RunRecord
+from agent_runtime.stores.records import RunRecord
 from agent_runtime.stores.s3.aws import Aws
 from agent_runtime.stores.s3.layout import PK, RUN_SK, SK, TTL_ATTRIBUTE, n, run_pk, s
 from agent_runtime.stores.s3.payloads import discard

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_runtime.stores.base import RunRecord, RunStatus
+from agent_runtime.stores.records import RunRecord, RunStatus
 
 PK, SK = "pk", "sk"
 RUN_SK = "run"

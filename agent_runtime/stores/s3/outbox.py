@@ -7,7 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_runtime.stores.base import RunEvent, StepRecord
+from agent_runtime.stores.records import RunEvent, StepRecord
 from agent_runtime.stores.s3.aws import Aws
 from agent_runtime.stores.s3.layout import PK, SK, run_pk, s, step_sk
 from agent_runtime.stores.s3.payloads import pack

@@ -6,7 +6,7 @@ fails with one line telling the user to run ``store init``.
 
 from __future__ import annotations
 
-from agent_runtime.stores.base import StoreError
+from agent_runtime.stores.errors import StoreError
 from agent_runtime.stores.s3.aws import CONNECTION_ERRORS, Aws, error_code
 from agent_runtime.stores.s3.layout import INDEXES, TTL_ATTRIBUTE, table_definition
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from agent_runtime.stores.base import SPEND_KEPT, Amount, Spend, spend_day
+from agent_runtime.stores.counters import SPEND_KEPT, spend_day
+from agent_runtime.stores.records import Amount, Spend
 from agent_runtime.stores.s3.aws import Aws
 from agent_runtime.stores.s3.layout import PK, SK, TTL_ATTRIBUTE, esc, n, s
 from agent_runtime.stores.s3.tableops import partition

@@ -28,23 +28,17 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from agent_runtime.stores.base import (
-    InvalidTransition,
+from agent_runtime.stores.base import RunStore
+from agent_runtime.stores.counters import gcra
+from agent_runtime.stores.errors import InvalidTransition, RunNotFound, StoreError
+from agent_runtime.stores.paging import decode_cursor, encode_cursor, merge_pages, run_filters
+from agent_runtime.stores.records import (
     RunEvent,
-    RunNotFound,
     RunPage,
     RunRecord,
     RunStatus,
-    RunStore,
     Spend,
     StepRecord,
-    StoreError,
-    apply_transition,
-    decode_cursor,
-    encode_cursor,
-    gcra,
-    merge_pages,
-    run_filters,
     utcnow,
 )
 from agent_runtime.stores.s3 import expiry, setup, spend, transact
@@ -77,6 +71,7 @@ from agent_runtime.stores.s3.outbox import StepOutbox, step_op
 from agent_runtime.stores.s3.payloads import ObjectGone, discard, object_of, pack, unpack
 from agent_runtime.stores.s3.tableops import batch_get, delete_items, partition, query
 from agent_runtime.stores.s3.transact import EventNumbers, Kind, LostRace, Op
+from agent_runtime.stores.transitions import apply_transition
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from agent_runtime.stores.base import StoreError
+from agent_runtime.stores.errors import StoreError
 from agent_runtime.stores.s3.aws import Aws
 from agent_runtime.stores.s3.layout import PK, SK
 from agent_runtime.stores.s3.payloads import DOC_S3, discard

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from agent_runtime.stores.base import RunEvent, StoreError
+from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.records import RunEvent
 from agent_runtime.stores.s3.aws import Aws, error_code
 from agent_runtime.stores.s3.layout import (
     INLINE_LIMIT,

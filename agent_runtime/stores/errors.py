@@ -1,0 +1,29 @@
+"""What a store raises: every message is safe to show (no credentials)."""
+
+from __future__ import annotations
+
+from agent_runtime.stores.records import RunStatus
+
+
+class StoreError(RuntimeError):
+    """The store failed or cannot be reached; the message is safe to show (no credentials)."""
+
+
+class InvalidCursor(StoreError, ValueError):
+    """A listing's ``cursor`` is not one a listing gave: the caller's mistake, not the store's."""
+
+
+class RunNotFound(StoreError, KeyError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} not found")
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class InvalidTransition(StoreError):
+    def __init__(self, run_id: str, current: RunStatus, wanted: RunStatus) -> None:
+        super().__init__(f"run {run_id!r} is {current.value}; it cannot become {wanted.value}")
+        self.current = current
+        self.wanted = wanted

@@ -1,0 +1,144 @@
+"""The records a run store keeps: runs, their steps and events, approvals, spend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    SKIPPED = "skipped"
+    #: The attempt stopped before its model's tool calls (an approval, a limit, the engine's
+    #: own calls); the node goes on as its next attempt.
+    PAUSED = "paused"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, alias_generator=to_camel)
+
+
+class Actor(Record):
+    """Who started, resumed or cancelled a run, as the gateway authenticated them."""
+
+    username: str
+    groups: list[str] = Field(default_factory=list)
+    #: For a ServiceAccount, its namespace.
+    service_account_namespace: str | None = None
+
+
+class Approval(Record):
+    """A person's yes or no to a tool call that waited for it, or to a run at a limit."""
+
+    node: str
+    visit: int = 0
+    #: ``approval`` (a gated tool call), or the limit reached: ``maxTokens``, ``maxToolCalls``,
+    #: ``namespaceBudget``.
+    reason: str
+    call_id: str | None = None
+    tool: str | None = None
+    limit: str | None = None
+    period: str | None = None
+    approved: bool
+    comment: str = ""
+    by: Actor | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+class RunRecord(Record):
+    id: str
+    namespace: str = "default"
+    workflow: str
+    generation: int | None = None
+    #: Content hash of the exact spec the run started with.
+    spec_hash: str
+    #: The exact Workflow (apiVersion, kind, metadata, spec) the run started with.
+    spec: dict[str, Any] = Field(repr=False)
+    status: RunStatus = RunStatus.QUEUED
+    input: dict[str, Any] = Field(default_factory=dict)
+    output: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    #: While ``interrupted``: what the human node asks, and which fields it needs.
+    interrupt: dict[str, Any] | None = None
+    #: The answer to the human node, set when a resume is queued for a worker to carry out.
+    resume_input: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    created_by: Actor | None = None
+    #: Who last answered the run's human node, and who cancelled it.
+    resumed_by: Actor | None = None
+    cancelled_by: Actor | None = None
+    #: Every approval given or refused, oldest first.
+    approvals: list[Approval] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+class StepRecord(Record):
+    """One attempt of one visit of one node."""
+
+    run_id: str
+    node: str
+    visit: int = 0
+    attempt: int = 1
+    status: StepStatus = StepStatus.RUNNING
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+
+
+class RunEvent(Record):
+    run_id: str
+    seq: int
+    type: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class RunPage(Record):
+    items: list[RunRecord]
+    next_cursor: str | None = None
+
+
+class Amount(Record):
+    """Tokens and their estimated cost (currency units of the platform's price table)."""
+
+    tokens: int = 0
+    cost: float = 0.0
+
+
+class Spend(Record):
+    """A namespace's spend in the UTC day and month of some moment (``RunStore.get_spend``)."""
+
+    day: Amount = Field(default_factory=Amount)
+    month: Amount = Field(default_factory=Amount)
