@@ -3,6 +3,7 @@
 Backends are chosen by URL (``sqlite:///path.db``, ``postgresql://...``, ``s3://bucket/prefix``).
 """
 
+from agent_runtime.stores.backends import open_store
 from agent_runtime.stores.base import RunStore
 from agent_runtime.stores.errors import InvalidTransition, RunNotFound, StoreError
 from agent_runtime.stores.records import (
@@ -17,7 +18,6 @@ from agent_runtime.stores.records import (
     StepRecord,
     StepStatus,
 )
-from agent_runtime.stores.url import open_store
 
 __all__ = [
     "Actor",

@@ -17,23 +17,18 @@ import asyncio
 import json
 from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
-    WRITES_IDX_MAP,
     BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
-    get_checkpoint_id,
     get_serializable_checkpoint_metadata,
 )
-
-from agent_runtime.stores.base import RunStore
-from agent_runtime.stores.records import RunEvent, RunRecord, RunStatus, StepRecord
 
 #: Seconds staged writes wait for the checkpoint that would carry them before going alone.
 WRITES_FLUSH_DELAY = 0.005
@@ -70,41 +65,6 @@ class _Staged:
     writes: list[TaskWrites]
     done: asyncio.Future[None]
     timer: asyncio.TimerHandle | None = None
-
-
-def write_rows(
-    serde: Any, thread_id: str, staged: list[TaskWrites]
-) -> list[tuple[bool, list[tuple[Any, ...]]]]:
-    """Rows of ``(thread, ns, checkpoint, task, idx, channel, type, value, task_path)`` per
-    task, and whether they replace (special writes: errors, interrupts) or keep the first."""
-    batches: list[tuple[bool, list[tuple[Any, ...]]]] = []
-    for task in staged:
-        rows = []
-        for position, (channel, value) in enumerate(task.writes):
-            kind, blob = serde.dumps_typed(value)
-            idx = WRITES_IDX_MAP.get(channel, position)
-            row = (thread_id, task.ns, task.checkpoint_id, task.task_id, idx, channel, kind, blob)
-            rows.append((*row, task.task_path))
-        if rows:
-            batches.append((all(c in WRITES_IDX_MAP for c, _ in task.writes), rows))
-    return batches
-
-
-def list_conditions(
-    config: RunnableConfig | None, before: RunnableConfig | None
-) -> list[tuple[str, str, Any]]:
-    """``alist``'s ``(column, operator, value)`` conditions of a config and ``before``."""
-    conditions: list[tuple[str, str, Any]] = []
-    if config:
-        conf = config["configurable"]
-        conditions.append(("thread_id", "=", str(conf["thread_id"])))
-        if (ns := conf.get("checkpoint_ns")) is not None:
-            conditions.append(("checkpoint_ns", "=", ns))
-        if checkpoint_id := get_checkpoint_id(config):
-            conditions.append(("checkpoint_id", "=", checkpoint_id))
-    if before is not None and (before_id := get_checkpoint_id(before)):
-        conditions.append(("checkpoint_id", "<", before_id))
-    return conditions
 
 
 def config_of(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -286,81 +246,6 @@ class CoalescingSaver(BaseCheckpointSaver[Any]):
         for waiting in [thread_id] if thread_id is not None else list(self._inputs):
             if waiting in self._inputs:
                 await self._commit(waiting, None, [])
-
-
-Deferred = tuple[StepRecord | None, RunEvent | None]
-
-
-@dataclass
-class StepOutbox:
-    """Step records and events the engine hands over, per run, to ride with its next commit;
-    ``statuses`` receives the run status read in that commit (for ``is_cancelled``)."""
-
-    pending: dict[str, list[Deferred]] = field(default_factory=dict)
-    statuses: dict[str, str] = field(default_factory=dict)
-
-    def add(self, run_id: str, step: StepRecord | None, event: RunEvent | None) -> None:
-        self.pending.setdefault(run_id, []).append((step, event))
-
-    def take(self, run_id: str) -> list[Deferred]:
-        return self.pending.pop(run_id, [])
-
-    def give_back(self, run_id: str, deferred: list[Deferred]) -> None:
-        """Steps of a commit that failed: they may belong to writes a later commit carries (a
-        fan-out branch's), so they go with the next commit of the run (or are dropped with it)."""
-        if deferred:
-            self.pending[run_id] = deferred + self.pending.get(run_id, [])
-
-    def moved(self, run: RunRecord) -> None:
-        # Only runs executed here (the engine asks ``is_cancelled`` and forgets them at the end):
-        # an API process that cancels or queues runs must not collect them.
-        if run.status == RunStatus.RUNNING or run.id in self.statuses:
-            self.statuses[run.id] = run.status.value
-
-
-class OutboxSaver(CoalescingSaver):
-    """A coalescing saver whose commits also carry a ``StepOutbox``'s steps and events."""
-
-    def __init__(self, outbox: StepOutbox) -> None:
-        super().__init__()
-        self.outbox = outbox
-
-    def _waiting(self, thread_id: str) -> bool:
-        return super()._waiting(thread_id) or bool(self.outbox.pending.get(thread_id))
-
-    def forget(self, thread_id: str) -> None:
-        super().forget(thread_id)
-        self.outbox.pending.pop(thread_id, None)
-        self.outbox.statuses.pop(thread_id, None)
-
-
-class DeferringStore(RunStore):
-    """A run store whose saver (an ``OutboxSaver``) writes deferred steps with checkpoints."""
-
-    defers_steps = True
-    _outbox: StepOutbox
-    _saver: OutboxSaver | None
-
-    def defer_step(
-        self, run_id: str, step: StepRecord | None, event: tuple[str, dict[str, Any]]
-    ) -> RunEvent:
-        pending = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
-        self._outbox.add(run_id, step, pending)
-        return pending
-
-    async def flush_steps(self, run_id: str) -> None:
-        if self._saver is None:
-            return
-        try:
-            await self._saver.flush(run_id)
-        finally:
-            self._saver.forget(run_id)
-
-    async def is_cancelled(self, run_id: str) -> bool:
-        seen = self._outbox.statuses.pop(run_id, None)
-        if seen is None:
-            return await super().is_cancelled(run_id)
-        return seen == RunStatus.CANCELLED.value
 
 
 def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:

@@ -1,6 +1,6 @@
 """LangGraph checkpoints in the SQLite store's file, a step in one transaction with its records.
 
-The SQLite twin of ``postgres_checkpoints``: a checkpoint is one row (LangGraph's serde, one
+The SQLite twin of ``postgres.checkpoints``: a checkpoint is one row (LangGraph's serde, one
 blob), a step is committed as described in ``coalescing`` (the checkpoint, the writes it does not
 supersede, the step records and events the engine handed over, and a read of the run's status,
 in one ``BEGIN IMMEDIATE`` transaction on the store's connection).
@@ -9,69 +9,32 @@ in one ``BEGIN IMMEDIATE`` transaction on the store's connection).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiosqlite
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, get_checkpoint_id
 
-from agent_runtime.stores.coalescing import (
-    OutboxSaver,
-    PendingCheckpoint,
-    StepOutbox,
-    TaskWrites,
+from agent_runtime.stores.coalescing import PendingCheckpoint, TaskWrites
+from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.sql.checkpoints import (
+    checkpoint_row,
     list_conditions,
+    upsert_checkpoint,
     write_rows,
+    write_statements,
 )
-from agent_runtime.stores.records import RunEvent, StepRecord
+from agent_runtime.stores.sql.dialect import SQLITE
+from agent_runtime.stores.sql.outbox import OutboxSaver, StepOutbox
+from agent_runtime.stores.sqlite.connection import SqliteConnection
+from agent_runtime.stores.sqlite.events import write_records
 
 Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
-RecordWriter = Callable[
-    [aiosqlite.Connection, str, list[StepRecord], list[RunEvent]], Awaitable[None]
-]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS ca_checkpoints (
-    thread_id TEXT NOT NULL,
-    checkpoint_ns TEXT NOT NULL DEFAULT '',
-    checkpoint_id TEXT NOT NULL,
-    parent_checkpoint_id TEXT,
-    type TEXT NOT NULL,
-    checkpoint BLOB NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
-);
-CREATE TABLE IF NOT EXISTS ca_checkpoint_writes (
-    thread_id TEXT NOT NULL,
-    checkpoint_ns TEXT NOT NULL DEFAULT '',
-    checkpoint_id TEXT NOT NULL,
-    task_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    channel TEXT NOT NULL,
-    type TEXT,
-    value BLOB,
-    task_path TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
-)
-"""
-
-_INSERT_WRITE = (
-    "INSERT INTO ca_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,"
-    " channel, type, value, task_path) VALUES (?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO "
-)
-#: Special writes (errors, interrupts, resumes) replace their slot; regular ones are idempotent.
-UPSERT_WRITE = _INSERT_WRITE + "UPDATE SET channel=excluded.channel, type=excluded.type,"
-UPSERT_WRITE += " value=excluded.value"
-INSERT_WRITE = _INSERT_WRITE + "NOTHING"
-UPSERT_CHECKPOINT = (
-    "INSERT INTO ca_checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id,"
-    " type, checkpoint, metadata) VALUES (?,?,?,?,?,?,?)"
-    " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
-    " type=excluded.type, checkpoint=excluded.checkpoint, metadata=excluded.metadata"
-)
+UPSERT_WRITE, INSERT_WRITE = write_statements(SQLITE)
+UPSERT_CHECKPOINT = upsert_checkpoint(SQLITE.marks(7))
 _COLUMNS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
 )
@@ -90,12 +53,10 @@ class SqliteCheckpointer(OutboxSaver):
         transaction: Transaction,
         connection: Callable[[], aiosqlite.Connection],
         outbox: StepOutbox,
-        write_records: RecordWriter,
     ) -> None:
         super().__init__(outbox)
         self._transaction = transaction
         self._connection = connection
-        self._write_records = write_records
 
     async def _write_step(
         self, thread_id: str, checkpoints: list[PendingCheckpoint], writes: list[TaskWrites]
@@ -106,11 +67,13 @@ class SqliteCheckpointer(OutboxSaver):
                 for special, rows in write_rows(self.serde, thread_id, writes):
                     await db.executemany(UPSERT_WRITE if special else INSERT_WRITE, rows)
                 if checkpoints:
-                    await db.executemany(UPSERT_CHECKPOINT, [_row(cp) for cp in checkpoints])
+                    await db.executemany(
+                        UPSERT_CHECKPOINT, [checkpoint_row(cp) for cp in checkpoints]
+                    )
                 steps = [step for step, _ in deferred if step is not None]
                 events = [event for _, event in deferred if event is not None]
                 if steps or events:
-                    await self._write_records(db, thread_id, steps, events)
+                    await write_records(db, thread_id, steps, events)
                 async with db.execute("SELECT status FROM ca_runs WHERE id=?", (thread_id,)) as c:
                     found = await c.fetchone()
         except BaseException:
@@ -196,13 +159,18 @@ class SqliteCheckpointer(OutboxSaver):
                     )
 
 
-def _row(cp: PendingCheckpoint) -> tuple[Any, ...]:
-    return (
-        cp.thread_id,
-        cp.ns,
-        cp.checkpoint_id,
-        cp.parent,
-        cp.kind,
-        cp.data,
-        json.dumps(cp.metadata),
-    )
+class SqliteCheckpoints(SqliteConnection):
+    """The store's side of its saver: made when the file opens, gone when it closes."""
+
+    async def open(self) -> None:
+        await super().open()
+        self._saver = SqliteCheckpointer(self._tx, lambda: self._conn, self._outbox)
+
+    async def close(self) -> None:
+        self._saver = None
+        await super().close()
+
+    def checkpointer(self) -> BaseCheckpointSaver[Any]:
+        if self._saver is None:
+            raise StoreError("the store is not open")
+        return self._saver

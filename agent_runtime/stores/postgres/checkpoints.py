@@ -16,73 +16,29 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import psycopg
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import (
-    CheckpointTuple,
-    get_checkpoint_id,
-)
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, get_checkpoint_id
 from psycopg.rows import DictRow
 
-from agent_runtime.stores.coalescing import (
-    OutboxSaver,
-    PendingCheckpoint,
-    StepOutbox,
-    TaskWrites,
+from agent_runtime.stores.coalescing import PendingCheckpoint, TaskWrites
+from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.postgres.connection import PostgresConnection
+from agent_runtime.stores.postgres.events import record_ctes
+from agent_runtime.stores.postgres.schema import Conn
+from agent_runtime.stores.sql.checkpoints import (
+    checkpoint_row,
     list_conditions,
+    upsert_checkpoint,
     write_rows,
+    write_statements,
 )
-from agent_runtime.stores.postgres_records import record_ctes
+from agent_runtime.stores.sql.dialect import POSTGRES
+from agent_runtime.stores.sql.outbox import OutboxSaver, StepOutbox
 
-Conn = psycopg.AsyncConnection[DictRow]
 ConnectionFactory = Callable[[], AbstractAsyncContextManager[Conn]]
 
-SCHEMA = """
-CREATE TABLE ca_checkpoints (
-    thread_id TEXT COLLATE "C" NOT NULL,
-    checkpoint_ns TEXT COLLATE "C" NOT NULL DEFAULT '',
-    checkpoint_id TEXT COLLATE "C" NOT NULL,
-    parent_checkpoint_id TEXT COLLATE "C",
-    type TEXT NOT NULL,
-    checkpoint BYTEA NOT NULL,
-    metadata JSONB NOT NULL DEFAULT '{}',
-    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
-);
-CREATE TABLE ca_checkpoint_writes (
-    thread_id TEXT COLLATE "C" NOT NULL,
-    checkpoint_ns TEXT COLLATE "C" NOT NULL DEFAULT '',
-    checkpoint_id TEXT COLLATE "C" NOT NULL,
-    task_id TEXT COLLATE "C" NOT NULL,
-    idx INTEGER NOT NULL,
-    channel TEXT NOT NULL,
-    type TEXT,
-    value BYTEA,
-    task_path TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
-);
-"""
-
-_INSERT_WRITE = (
-    "INSERT INTO ca_checkpoint_writes (thread_id, checkpoint_ns, checkpoint_id, task_id, idx,"
-    " channel, type, value, task_path) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO "
-)
-#: Special writes (errors, interrupts, resumes) replace their slot; regular ones are idempotent.
-UPSERT_WRITE = _INSERT_WRITE + "UPDATE SET channel = excluded.channel, type = excluded.type,"
-UPSERT_WRITE += " value = excluded.value"
-INSERT_WRITE = _INSERT_WRITE + "NOTHING"
-
-
-def _upsert_checkpoint(values: str) -> str:
-    return (
-        "INSERT INTO ca_checkpoints (thread_id, checkpoint_ns, checkpoint_id,"
-        f" parent_checkpoint_id, type, checkpoint, metadata) VALUES ({values})"
-        " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
-        " type = excluded.type, checkpoint = excluded.checkpoint, metadata = excluded.metadata"
-    )
-
-
-UPSERT_CHECKPOINT = _upsert_checkpoint("%s, %s, %s, %s, %s, %s, %s::jsonb")
+UPSERT_WRITE, INSERT_WRITE = write_statements(POSTGRES)
+UPSERT_CHECKPOINT = upsert_checkpoint("%s, %s, %s, %s, %s, %s, %s::jsonb")
 _SELECT = (
     "SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.parent_checkpoint_id, c.type,"
     " c.checkpoint, c.metadata::text AS metadata, w.tasks, w.channels, w.types, w.blobs"
@@ -97,7 +53,7 @@ _SELECT = (
 _READ_STATUS = "SELECT status FROM ca_runs WHERE id = %(run)s"
 #: The checkpoint's upsert with named arguments, to be a CTE of the step's one statement.
 _CHECKPOINT_ARGS = ("c_thread", "c_ns", "c_id", "c_parent", "c_type", "c_blob", "c_meta")
-_CHECKPOINT_CTE = _upsert_checkpoint(", ".join(f"%({a})s" for a in _CHECKPOINT_ARGS) + "::jsonb")
+_CHECKPOINT_CTE = upsert_checkpoint(", ".join(f"%({a})s" for a in _CHECKPOINT_ARGS) + "::jsonb")
 #: Each ``keep_latest`` target: every checkpoint but the newest of its namespace, and its writes.
 _PRUNE_OLD = (
     "WITH latest AS (SELECT checkpoint_ns, max(checkpoint_id) AS id FROM ca_checkpoints"
@@ -125,13 +81,13 @@ class PostgresCheckpointer(OutboxSaver):
         deferred = self.outbox.take(thread_id)
         statements = self._rows(thread_id, writes)
         if len(checkpoints) > 1:
-            statements.append((UPSERT_CHECKPOINT, [_row(cp) for cp in checkpoints[:-1]]))
+            statements.append((UPSERT_CHECKPOINT, [checkpoint_row(cp) for cp in checkpoints[:-1]]))
         steps = [step for step, _ in deferred if step is not None]
         events = [event for _, event in deferred if event is not None]
         ctes, args = record_ctes(thread_id, steps, events)
         if checkpoints:
             ctes.insert(0, f"c AS ({_CHECKPOINT_CTE} RETURNING 1)")
-            args.update(zip(_CHECKPOINT_ARGS, _row(checkpoints[-1]), strict=True))
+            args.update(zip(_CHECKPOINT_ARGS, checkpoint_row(checkpoints[-1]), strict=True))
         last = (f"WITH {', '.join(ctes)} {_READ_STATUS}" if ctes else _READ_STATUS, args)
         try:
             found = await self._send(statements, last)
@@ -243,13 +199,18 @@ class PostgresCheckpointer(OutboxSaver):
                 )
 
 
-def _row(cp: PendingCheckpoint) -> tuple[Any, ...]:
-    return (
-        cp.thread_id,
-        cp.ns,
-        cp.checkpoint_id,
-        cp.parent,
-        cp.kind,
-        cp.data,
-        json.dumps(cp.metadata),
-    )
+class PostgresCheckpoints(PostgresConnection):
+    """The store's side of its saver: made when the pool opens, gone when it closes."""
+
+    async def open(self) -> None:
+        await super().open()
+        self._saver = PostgresCheckpointer(self._connection, self._outbox)
+
+    async def close(self) -> None:
+        self._saver = None
+        await super().close()
+
+    def checkpointer(self) -> BaseCheckpointSaver[Any]:
+        if self._saver is None:
+            raise StoreError("the store is not open")
+        return self._saver

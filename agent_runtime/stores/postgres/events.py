@@ -1,4 +1,4 @@
-"""Step records and numbered events of the Postgres store, as parts of one SQL statement.
+"""Postgres step records and numbered events, as parts of one SQL statement.
 
 Shared by the store (a step, an event, a transition with its event) and its checkpointer (a
 step's checkpoint, record and events in one statement), so a run's events are numbered one way.
@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-from psycopg.rows import DictRow
-
+from agent_runtime.stores.postgres.connection import PostgresConnection
+from agent_runtime.stores.postgres.schema import Conn
 from agent_runtime.stores.records import RunEvent, StepRecord
-
-Conn = psycopg.AsyncConnection[DictRow]
 
 #: Upserts the steps of ``%(steps)s`` (a JSON array of step records) by their key.
 UPSERT_STEPS = (
@@ -66,3 +63,48 @@ async def write_records(
     tail = "SELECT seq FROM ev" if events else "SELECT 1"
     cur = await conn.execute(f"WITH {', '.join(ctes)} {tail}", args)
     return sorted(int(row["seq"]) for row in await cur.fetchall()) if events else []
+
+
+class PostgresEvents(PostgresConnection):
+    async def record_step(
+        self, step: StepRecord, *, event: tuple[str, dict[str, Any]] | None = None
+    ) -> RunEvent | None:
+        pending = []
+        if event is not None:
+            pending.append(RunEvent(run_id=step.run_id, seq=0, type=event[0], data=event[1]))
+        async with self._connection() as conn:
+            seqs = await write_records(conn, step.run_id, [step], pending)
+        if not pending:
+            return None
+        return pending[0].model_copy(update={"seq": seqs[0]})
+
+    async def list_steps(self, run_id: str) -> list[StepRecord]:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT record::text AS record FROM ca_steps WHERE run_id = %s"
+                " ORDER BY started_at, node, visit, attempt",
+                (run_id,),
+            )
+            rows = await cur.fetchall()
+        return [StepRecord.model_validate_json(r["record"]) for r in rows]
+
+    async def append_event(
+        self,
+        run_id: str,
+        kind: str,
+        data: dict[str, Any],
+    ) -> RunEvent:
+        event = RunEvent(run_id=run_id, seq=0, type=kind, data=data)
+        async with self._connection() as conn:
+            seqs = await write_records(conn, run_id, [], [event])
+        return event.model_copy(update={"seq": seqs[0]})
+
+    async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT record::text AS record FROM ca_events WHERE run_id = %s AND seq > %s"
+                " ORDER BY seq",
+                (run_id, after),
+            )
+            rows = await cur.fetchall()
+        return [RunEvent.model_validate_json(r["record"]) for r in rows]

@@ -1,0 +1,228 @@
+"""Postgres run records: JSONB documents (the record's ``model_dump``, its source of truth) next to
+the columns filtered, ordered or locked on. A run this process last wrote moves on in one
+statement (``_swap``), checked against what it wrote; otherwise read under a row lock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg.pq import TransactionStatus
+
+from agent_runtime.stores.errors import InvalidTransition, RunNotFound, StoreError
+from agent_runtime.stores.paging import page_of
+from agent_runtime.stores.postgres.connection import PostgresConnection
+from agent_runtime.stores.postgres.events import record_ctes
+from agent_runtime.stores.postgres.schema import json_time, utc
+from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus
+from agent_runtime.stores.sql.dialect import POSTGRES
+from agent_runtime.stores.sql.listing import list_runs_query
+from agent_runtime.stores.transitions import apply_transition
+
+#: A run's update, only if it still is as this process last wrote it: the same status, update
+#: time and lease (claims and renewals change only the lease).
+_SWAP_RUN = (
+    "UPDATE ca_runs SET status = %(status)s, finished_at = %(finished)s, lease_owner = %(owner)s,"
+    " lease_expires_at = %(expires)s, record = %(record)s::jsonb"
+    " WHERE id = %(run)s AND status = %(from)s AND record->>'updated_at' = %(stamp)s"
+    " AND lease_owner IS NOT DISTINCT FROM %(was_owner)s::text"
+    " AND lease_expires_at IS NOT DISTINCT FROM %(was_expiring)s::timestamptz"
+    " RETURNING id"
+)
+#: Runs this process created or moved to running, to move on without reading them (bounded).
+_KNOWN_RUNS = 10_000
+
+
+class PostgresRuns(PostgresConnection):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._known: dict[str, RunRecord] = {}
+
+    async def create_run(self, run: RunRecord) -> RunRecord:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO ca_runs (id, workflow, namespace, status, created_at, finished_at,"
+                " idempotency_key, lease_owner, lease_expires_at, record)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+                " ON CONFLICT DO NOTHING RETURNING 1 AS ok",
+                (
+                    run.id,
+                    run.workflow,
+                    run.namespace,
+                    run.status.value,
+                    utc(run.created_at),
+                    utc(run.finished_at) if run.finished_at else None,
+                    run.idempotency_key,
+                    run.lease_owner,
+                    utc(run.lease_expires_at) if run.lease_expires_at else None,
+                    run.model_dump_json(),
+                ),
+            )
+            if await cur.fetchone():
+                self._remember(run)
+                return run
+            # Either the idempotency key is taken (the other insert has committed: ON CONFLICT
+            # waited for it), or the id exists.
+            if run.idempotency_key:
+                cur = await conn.execute(
+                    "SELECT record::text AS record FROM ca_runs"
+                    " WHERE namespace = %s AND workflow = %s AND idempotency_key = %s",
+                    (run.namespace, run.workflow, run.idempotency_key),
+                )
+                if row := await cur.fetchone():
+                    return RunRecord.model_validate_json(row["record"])
+        raise StoreError(f"run {run.id!r} already exists")
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT record::text AS record FROM ca_runs WHERE id = %s", (run_id,)
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return RunRecord.model_validate_json(row["record"])
+
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        namespaces: Sequence[str] | None = None,
+        created_by: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        if namespaces is not None and not namespaces:
+            return RunPage(items=[])
+        sql, args = list_runs_query(
+            POSTGRES,
+            utc,
+            workflow=workflow,
+            status=status,
+            namespaces=namespaces,
+            created_by=created_by,
+            limit=limit,
+            cursor=cursor,
+        )
+        async with self._connection() as conn:
+            cur = await conn.execute(sql.encode(), args)
+            rows = await cur.fetchall()
+        return page_of([r["record"] for r in rows], limit)
+
+    async def count_runs(self, status: RunStatus) -> int:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM ca_runs WHERE status = %s", (status.value,)
+            )
+            row = await cur.fetchone()
+        return int(row["n"]) if row else 0
+
+    async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
+        run, _ = await self._transition(run_id, status, None, changes)
+        return run
+
+    async def transition_and_emit(
+        self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
+    ) -> tuple[RunRecord, RunEvent]:
+        run, event = await self._transition(run_id, status, (kind, data), changes)
+        assert event is not None
+        return run, event
+
+    async def _transition(
+        self,
+        run_id: str,
+        status: RunStatus,
+        event: tuple[str, dict[str, Any]] | None,
+        changes: dict[str, Any],
+    ) -> tuple[RunRecord, RunEvent | None]:
+        known = self._known.pop(run_id, None)
+        if known is not None:
+            swapped = await self._swap(known, status, event, changes)
+            if swapped is not None:
+                return swapped
+        appended: RunEvent | None = None
+        async with self._connection() as conn:
+            # Two round trips: BEGIN + SELECT ... FOR UPDATE, then UPDATE + COMMIT, pipelined by
+            # hand (conn.transaction() in a pipeline syncs at its edges: five round trips).
+            try:
+                async with conn.pipeline():
+                    await conn.execute("BEGIN")
+                    cur = await conn.execute(
+                        "SELECT record::text AS record FROM ca_runs WHERE id = %s FOR UPDATE",
+                        (run_id,),
+                    )
+                    row = await cur.fetchone()
+                    if row is None:
+                        raise RunNotFound(run_id)
+                    run = RunRecord.model_validate_json(row["record"])
+                    updated = apply_transition(run, status, changes)
+                    await self._write_run(conn, updated)
+                    if event is not None:
+                        appended = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
+                        ctes, args = record_ctes(run_id, [], [appended])
+                        numbered = await conn.execute(
+                            f"WITH {', '.join(ctes)} SELECT seq FROM ev", args
+                        )
+                    await conn.execute("COMMIT")
+                if appended is not None and (row := await numbered.fetchone()):
+                    appended = appended.model_copy(update={"seq": int(row["seq"])})
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    await conn.execute("ROLLBACK")
+                raise
+        self._moved(updated)
+        return updated, appended
+
+    def _moved(self, run: RunRecord) -> None:
+        self._outbox.moved(run)
+        if run.status == RunStatus.RUNNING:
+            self._remember(run)
+
+    def _remember(self, run: RunRecord) -> None:
+        """Keep a run this process wrote, to move it on with one statement (see ``_swap``)."""
+        if len(self._known) >= _KNOWN_RUNS:
+            self._known.pop(next(iter(self._known)))
+        self._known[run.id] = run
+
+    async def _swap(
+        self,
+        known: RunRecord,
+        status: RunStatus,
+        event: tuple[str, dict[str, Any]] | None,
+        changes: dict[str, Any],
+    ) -> tuple[RunRecord, RunEvent | None] | None:
+        """The transition in one statement (with its event) if the run is as this process last
+        left it; None if it changed meanwhile or the move is not allowed (the caller reads it)."""
+        try:
+            updated = apply_transition(known, status, changes)
+        except InvalidTransition:
+            return None
+        args: dict[str, Any] = {
+            "run": known.id,
+            "status": updated.status.value,
+            "finished": utc(updated.finished_at) if updated.finished_at else None,
+            "owner": updated.lease_owner,
+            "expires": utc(updated.lease_expires_at) if updated.lease_expires_at else None,
+            "record": updated.model_dump_json(),
+            "from": known.status.value,
+            "stamp": json_time(known.updated_at),
+            "was_owner": known.lease_owner,
+            "was_expiring": utc(known.lease_expires_at) if known.lease_expires_at else None,
+        }
+        appended = None
+        sql = _SWAP_RUN
+        if event is not None:
+            appended = RunEvent(run_id=known.id, seq=0, type=event[0], data=event[1])
+            ctes, extra = record_ctes(known.id, [], [appended], guard="FROM moved")
+            args.update(extra)
+            sql = f"WITH moved AS ({_SWAP_RUN}), {', '.join(ctes)} SELECT seq FROM ev"
+        async with self._connection() as conn:
+            cur = await conn.execute(sql, args)
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        if appended is not None:
+            appended = appended.model_copy(update={"seq": int(row["seq"])})
+        self._moved(updated)
+        return updated, appended

@@ -1,0 +1,86 @@
+"""The SQLite store's one connection: opening the file, and write transactions taking turns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from agent_runtime.stores.errors import RunNotFound, StoreError
+from agent_runtime.stores.records import RunRecord
+from agent_runtime.stores.sql.outbox import DeferringStore, OutboxSaver, StepOutbox
+from agent_runtime.stores.sqlite.schema import set_up, ts
+
+
+class SqliteConnection(DeferringStore):
+    """WAL-mode SQLite on one connection; writes take turns under a lock."""
+
+    def __init__(self, path: Path, *, url: str = "") -> None:
+        self.path = path
+        self.url = url or f"sqlite:///{path}"
+        self._db: aiosqlite.Connection | None = None
+        self._outbox = StepOutbox()
+        #: The LangGraph saver, made by ``SqliteCheckpoints`` once the file is open.
+        self._saver: OutboxSaver | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        try:
+            # is_dir, not exists: a regular file in the way fails here, before aiosqlite starts a
+            # worker thread it does not wait for when connecting fails
+            if not self.path.parent.is_dir():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            # busy_timeout first: switching to WAL waits for other processes opening the file
+            await self._db.execute("PRAGMA busy_timeout=10000")
+            await set_up(self._db)
+        except (OSError, aiosqlite.Error) as exc:
+            await self.close()
+            raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+
+    async def close(self) -> None:
+        db, self._db, self._saver = self._db, None, None
+        if db is not None:
+            await db.close()
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        return self._db
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction at a time on the shared connection (parallel nodes write too)."""
+        async with self._lock:
+            db = self._conn
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _read(self, run_id: str) -> RunRecord:
+        async with self._conn.execute("SELECT record FROM ca_runs WHERE id=?", (run_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise RunNotFound(run_id)
+        return RunRecord.model_validate_json(row[0])
+
+    async def _write_run(self, run: RunRecord) -> None:
+        """Replace a run's record and the columns kept from it (inside a write transaction)."""
+        await self._conn.execute(
+            "UPDATE ca_runs SET status=?, lease_owner=?, lease_expires_at=?, record=? WHERE id=?",
+            (
+                run.status.value,
+                run.lease_owner,
+                ts(run.lease_expires_at) if run.lease_expires_at else None,
+                run.model_dump_json(),
+                run.id,
+            ),
+        )

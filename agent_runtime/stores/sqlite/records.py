@@ -1,0 +1,114 @@
+"""SQLite run records: inserted once (an idempotency key names one run), read, listed, moved."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.paging import page_of
+from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus
+from agent_runtime.stores.sql.dialect import SQLITE
+from agent_runtime.stores.sql.listing import list_runs_query
+from agent_runtime.stores.sqlite.connection import SqliteConnection
+from agent_runtime.stores.sqlite.events import insert_event
+from agent_runtime.stores.sqlite.schema import ts
+from agent_runtime.stores.transitions import apply_transition
+
+
+class SqliteRuns(SqliteConnection):
+    async def create_run(self, run: RunRecord) -> RunRecord:
+        async with self._lock:
+            return await self._create(run)
+
+    async def _create(self, run: RunRecord) -> RunRecord:
+        if run.idempotency_key and (existing := await self._by_key(run)):
+            return existing
+        try:
+            await self._conn.execute(
+                "INSERT INTO ca_runs (id, workflow, namespace, status, created_at, idempotency_key,"
+                " lease_owner, lease_expires_at, record) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run.id,
+                    run.workflow,
+                    run.namespace,
+                    run.status.value,
+                    ts(run.created_at),
+                    run.idempotency_key,
+                    run.lease_owner,
+                    ts(run.lease_expires_at) if run.lease_expires_at else None,
+                    run.model_dump_json(),
+                ),
+            )
+        except aiosqlite.IntegrityError:
+            # another process took the key meanwhile; otherwise the id exists
+            if run.idempotency_key and (existing := await self._by_key(run)):
+                return existing
+            raise StoreError(f"run {run.id!r} already exists") from None
+        return run
+
+    async def _by_key(self, run: RunRecord) -> RunRecord | None:
+        async with self._conn.execute(
+            "SELECT record FROM ca_runs WHERE namespace=? AND workflow=? AND idempotency_key=?",
+            (run.namespace, run.workflow, run.idempotency_key),
+        ) as cur:
+            row = await cur.fetchone()
+        return RunRecord.model_validate_json(row[0]) if row else None
+
+    async def get_run(self, run_id: str) -> RunRecord:
+        async with self._lock:
+            return await self._read(run_id)
+
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: RunStatus | None = None,
+        namespaces: Sequence[str] | None = None,
+        created_by: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        if namespaces is not None and not namespaces:
+            return RunPage(items=[])
+        sql, args = list_runs_query(
+            SQLITE,
+            ts,
+            workflow=workflow,
+            status=status,
+            namespaces=namespaces,
+            created_by=created_by,
+            limit=limit,
+            cursor=cursor,
+        )
+        async with self._conn.execute(sql, args) as cur:
+            rows = list(await cur.fetchall())
+        return page_of([r[0] for r in rows], limit)
+
+    async def count_runs(self, status: RunStatus) -> int:
+        async with self._conn.execute(
+            "SELECT count(*) FROM ca_runs WHERE status=?", (status.value,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
+        async with self._tx():
+            run = await self._read(run_id)
+            updated = apply_transition(run, status, changes)
+            await self._write_run(updated)
+        self._outbox.moved(updated)
+        return updated
+
+    async def transition_and_emit(
+        self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
+    ) -> tuple[RunRecord, RunEvent]:
+        async with self._tx() as db:
+            run = await self._read(run_id)
+            updated = apply_transition(run, status, changes)
+            await self._write_run(updated)
+            event = await insert_event(db, run_id, kind, data)
+        self._outbox.moved(updated)
+        return updated, event

@@ -1,0 +1,13 @@
+"""The SQLite store: each concern of the interface from its module, on one connection."""
+
+from __future__ import annotations
+
+from agent_runtime.stores.sqlite.checkpoints import SqliteCheckpoints
+from agent_runtime.stores.sqlite.events import SqliteEvents
+from agent_runtime.stores.sqlite.leases import SqliteLeases
+from agent_runtime.stores.sqlite.records import SqliteRuns
+from agent_runtime.stores.sqlite.retention import SqliteRetention
+
+
+class SqliteStore(SqliteRuns, SqliteEvents, SqliteLeases, SqliteCheckpoints, SqliteRetention):
+    """Run records, steps, events, leases and checkpoints in one local file (WAL mode)."""
