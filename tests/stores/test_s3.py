@@ -171,21 +171,6 @@ async def test_listing_and_claiming_use_index_queries_never_scans(
     assert operations.count("Query") >= 4
 
 
-async def test_sync_checkpointer_methods(s3_url: str) -> None:
-    """The saver's sync twins work too (outside the event loop's thread)."""
-    async with open_store(s3_url) as store:
-        await run_graph(store, "thread-sync", "hello")
-        saver = store.checkpointer()
-        config: Any = {"configurable": {"thread_id": "thread-sync", "checkpoint_ns": ""}}
-        latest = await asyncio.to_thread(saver.get_tuple, config)
-        assert latest is not None
-        assert latest.checkpoint["channel_values"]["text"] == "hello!"
-        history = await asyncio.to_thread(lambda: list(saver.list(config)))
-        assert len(history) >= 3
-        await asyncio.to_thread(saver.delete_thread, "thread-sync")
-        assert await saver.aget_tuple(config) is None
-
-
 async def test_store_errors_are_store_errors(s3_url: str) -> None:
     async with open_store(s3_url) as store:
         dynamodb, _ = clients(s3_url)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
-    ChannelVersions,
+    BaseCheckpointSaver,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
@@ -31,6 +31,7 @@ from agent_runtime.stores.coalescing import (
     TaskWrites,
     config_of,
 )
+from agent_runtime.stores.errors import StoreError
 from agent_runtime.stores.records import RunEvent, StepRecord
 from agent_runtime.stores.s3 import transact
 from agent_runtime.stores.s3.aws import Aws
@@ -40,6 +41,7 @@ from agent_runtime.stores.s3.checkpoint_items import (
     write_ops,
     writes_prefix,
 )
+from agent_runtime.stores.s3.connection import S3Connection
 from agent_runtime.stores.s3.layout import PK, SK, TTL_ATTRIBUTE, run_pk
 from agent_runtime.stores.s3.outbox import StepOutbox, step_op
 from agent_runtime.stores.s3.payloads import DOC_S3, ObjectGone, object_of, unpack
@@ -143,61 +145,6 @@ class DynamoSaver(CoalescingSaver):
             expires_at=self.outbox.expiring.get(thread_id),
             events_after=events_after,
         )
-
-    # ------------------------------------------------------------------ sync (the caller's thread)
-
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self.aws.guard(self._get_tuple)(config)
-
-    def list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,  # noqa: A002 - LangGraph's signature
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> Iterator[CheckpointTuple]:
-        found = self.aws.guard(
-            lambda: list(self._list(config, filter=filter, before=before, limit=limit))
-        )()
-        yield from found
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        cp = self.pending(config, checkpoint, metadata)
-        self.aws.guard(self._write)(cp.thread_id, [cp], [], [], [])
-        return config_of(cp.thread_id, cp.ns, cp.checkpoint_id)
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        conf = config["configurable"]
-        task = TaskWrites(
-            str(conf.get("checkpoint_ns", "")),
-            str(conf["checkpoint_id"]),
-            task_id,
-            task_path,
-            writes,
-        )
-        self.aws.guard(self._write)(str(conf["thread_id"]), [], [task], [], [])
-
-    def delete_thread(self, thread_id: str) -> None:
-        self.aws.guard(self._delete_thread)(thread_id)
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self.aws.guard(self._copy_thread)(str(source_thread_id), str(target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self.aws.guard(self._prune_now)(list(thread_ids), strategy)
 
     # ------------------------------------------------------------------ implementation
 
@@ -375,3 +322,20 @@ class DynamoSaver(CoalescingSaver):
                 if not any(item[SK]["S"].startswith(p) for p in kept_writes):
                     doomed.append(item)
             delete_items(self.aws, doomed)
+
+
+class S3Checkpoints(S3Connection):
+    """The store's side of its saver: made when the store opens, gone when it closes."""
+
+    async def open(self) -> None:
+        await super().open()
+        self._saver = DynamoSaver(self.aws, self._outbox, self._numbers)
+
+    async def close(self) -> None:
+        self._saver = None
+        await super().close()
+
+    def checkpointer(self) -> BaseCheckpointSaver[Any]:
+        if self._saver is None:
+            raise StoreError("the store is not open")
+        return self._saver
