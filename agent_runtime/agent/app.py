@@ -9,20 +9,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agent_runtime.agent import errors
-from agent_runtime.agent.metrics import AgentMetrics
 from agent_runtime.agent.routes import health, tasks
 from agent_runtime.agent.runner import TaskRunner
 from agent_runtime.agent.settings import AgentSettings
 from agent_runtime.agent.task_auth import GatewayOnly
 from agent_runtime.executors import TaskExecutor
-from agent_runtime.telemetry.metrics import ExecutorMetrics
+from agent_runtime.telemetry.metrics import AgentMetrics, ExecutorMetrics, own_registry
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None) -> FastAPI:
     """The agent server's app; its executor (model clients, tools) is closed at shutdown."""
-    metrics = AgentMetrics()
+    metrics = AgentMetrics.for_registry(own_registry())
     verifier = settings.task_verifier()
 
     @asynccontextmanager

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from agent_runtime.agent.metrics import AgentMetrics
 from agent_runtime.agent.runner import TaskRunner
+from agent_runtime.telemetry.metrics import AgentMetrics
 
 
 def _runner(request: Request) -> TaskRunner:

@@ -13,7 +13,6 @@ import time
 from collections import OrderedDict
 
 from agent_runtime.agent.errors import Busy, CapabilityNotServed, Draining
-from agent_runtime.agent.metrics import AgentMetrics
 from agent_runtime.agent.settings import AgentSettings
 from agent_runtime.executors import (
     NodeTask,
@@ -22,6 +21,7 @@ from agent_runtime.executors import (
     TaskExecutor,
     TaskResult,
 )
+from agent_runtime.telemetry.metrics import AgentMetrics
 from agent_runtime.telemetry.secrets import redact
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from agent_runtime.agent.app import create_app
-from agent_runtime.agent.logs import configure_logging
 from agent_runtime.agent.runner import TaskRunner
 from agent_runtime.agent.settings import AgentSettings
+from agent_runtime.telemetry import configure_logging
 from agent_runtime.telemetry.tracing import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class DrainingServer(uvicorn.Server):
 
 def run_agent(settings: AgentSettings) -> None:
     """Serve the agent until SIGTERM/SIGINT and its drain; logging is configured here."""
-    configure_logging(settings.log_level, settings.log_format, settings.pool)
+    configure_logging(settings.log_level, settings.log_format, service="agent", pool=settings.pool)
     setup_tracing("configurable-agents-agent")
     app = create_app(settings)
     config = uvicorn.Config(

@@ -27,7 +27,7 @@ from agent_runtime.providers import (
     ToolDef,
     Usage,
 )
-from agent_runtime.providers.registry import create_model
+from agent_runtime.providers.factory import create_model
 from agent_runtime.spec.workflow import ModelSpec
 from agent_runtime.telemetry.metrics import ExecutorMetrics
 from agent_runtime.telemetry.secrets import redact, redact_value, seal, unseal

@@ -12,16 +12,16 @@ from agent_runtime import __version__
 from agent_runtime.engine import Dispatcher, Engine, LocalDispatcher
 from agent_runtime.engine.budgets import NamespaceBudgets
 from agent_runtime.executors import TaskExecutor
-from agent_runtime.gateway import errors
+from agent_runtime.gateway import errors, gauges
 from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.admission import Admission
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.cluster import ClusterWorkflows
+from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.origins import SameOriginWrites
 from agent_runtime.gateway.registry import EndpointRegistry
 from agent_runtime.gateway.routes import budgets, health, runs, workflows
 from agent_runtime.gateway.settings import GatewaySettings
-from agent_runtime.gateway.state import Gateway
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.kube import KubeClient
@@ -60,6 +60,7 @@ async def serving(
     access: Access | None = None,
 ) -> AsyncIterator[None]:
     """The store, the engine and the workers of one gateway, for the app's lifetime."""
+    gauges.declare()
     async with open_store(settings.store) as store:
         policy = settings.budget_policy()
         namespace_budgets = NamespaceBudgets(store, policy, BudgetMetrics.for_registry())

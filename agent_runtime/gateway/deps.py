@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from agent_runtime.auth import Identity
-from agent_runtime.gateway.state import Gateway
+from agent_runtime.gateway.components import Gateway
 
 
 def _gateway(request: Request) -> Gateway:

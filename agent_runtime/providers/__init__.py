@@ -13,7 +13,7 @@ from agent_runtime.providers.base import (
     ToolDef,
     Usage,
 )
-from agent_runtime.providers.registry import create_model
+from agent_runtime.providers.factory import create_model
 
 __all__ = [
     "ChatModel",

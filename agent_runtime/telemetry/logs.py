@@ -76,15 +76,19 @@ class TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def configure_logging(level: str, fmt: LogFormat = "auto", **static: str) -> None:
-    """For entry points only: the root logger writes to stderr, JSON unless ``fmt`` says text.
+def configure_logging(
+    level: str, fmt: LogFormat = "auto", *, service: str = "", pool: str = ""
+) -> None:
+    """For entry points only (gateway, agent, operator): the root logger writes to stderr, JSON
+    unless ``fmt`` says text, every JSON line naming the ``service`` (and an agent's ``pool``).
 
     ``auto`` is text on a terminal and JSON otherwise (in a pod, under a supervisor).
     """
     if fmt == "auto":
         fmt = "text" if sys.stderr.isatty() else "json"
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(**static) if fmt == "json" else TextFormatter())
+    formatter = JsonFormatter(service=service, pool=pool) if fmt == "json" else TextFormatter()
+    handler.setFormatter(formatter)
     handler.addFilter(ContextFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)

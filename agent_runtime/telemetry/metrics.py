@@ -2,9 +2,11 @@
 
 Names follow Prometheus conventions (``configurable_agents_`` prefix, ``_total`` counters,
 ``_seconds`` durations, base units) and labels stay bounded: workflow, node, model, tool, status
-and outcome come from Workflow specs, never from runs (no run ids). The gateway registers its
-families in the default registry (its ``/metrics``); each agent app has a registry of its own.
-``for_registry`` gives the one instance per registry, so two executors in one process share it.
+and outcome come from Workflow specs, never from runs (no run ids). Nothing is registered at
+import: ``for_registry`` creates a family's collectors on first use and gives the one instance per
+registry after, so two executors in one process share it. The gateway and the operator use the
+default registry (their ``/metrics``); each agent app has one of its own (``own_registry``), and a
+test wanting fresh counters passes a new ``CollectorRegistry``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ from __future__ import annotations
 import weakref
 from typing import ClassVar, Self
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 
 PREFIX = "configurable_agents"
 
@@ -20,6 +31,16 @@ PREFIX = "configurable_agents"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 #: Whole runs: up to the default run timeout (10 min) and beyond.
 RUN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+#: One reconcile: an apply or two, at most a slow API server.
+RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def own_registry() -> CollectorRegistry:
+    """A registry of one server's own, with the process, platform and GC collectors."""
+    registry = CollectorRegistry()
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
 
 
 class _PerRegistry:
@@ -207,5 +228,87 @@ class BudgetMetrics(_PerRegistry):
             f"{PREFIX}_namespace_budget_cost",
             "A namespace's cost budget per day or month (absent: no limit).",
             ["namespace", "period"],
+            registry=registry,
+        )
+
+
+class AgentMetrics(_PerRegistry):
+    """One agent server's tasks (labels: node type, outcome, capability, reason; no node names)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        prefix = f"{PREFIX}_agent"
+        self.registry = registry
+        self.in_flight = Gauge(
+            f"{prefix}_tasks_in_flight", "Tasks executing now.", registry=registry
+        )
+        self.capacity = Gauge(
+            f"{prefix}_max_concurrent_tasks",
+            "Tasks this agent executes at once.",
+            registry=registry,
+        )
+        self.tasks = Counter(
+            f"{prefix}_tasks_total",
+            "Tasks executed, by node type and outcome (succeeded, failed, permanent, error).",
+            ["node_type", "outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            f"{prefix}_task_duration_seconds",
+            "Time one task took to execute, by node type and outcome.",
+            ["node_type", "outcome"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.rejected = Counter(
+            f"{prefix}_tasks_rejected_total",
+            "Tasks refused before they ran, by reason (busy = 429, draining, capability).",
+            ["reason"],
+            registry=registry,
+        )
+        self.deduplicated = Counter(
+            f"{prefix}_tasks_deduplicated_total",
+            "Duplicate task requests answered without executing again (in_flight or cached).",
+            ["source"],
+            registry=registry,
+        )
+        self.tokens = Counter(
+            f"{prefix}_llm_tokens_total",
+            "LLM tokens used by tasks, by direction (input, output).",
+            ["direction"],
+            registry=registry,
+        )
+        self.draining = Gauge(
+            f"{prefix}_draining", "1 while the agent drains after SIGTERM.", registry=registry
+        )
+
+
+class OperatorMetrics(_PerRegistry):
+    """The operator's: reconciles by kind and outcome, their durations, its API writes."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        prefix = f"{PREFIX}_operator"
+        self.reconciles = Counter(
+            f"{prefix}_reconciles_total",
+            "Reconciles by resource kind and outcome.",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.reconcile_duration = Histogram(
+            f"{prefix}_reconcile_duration_seconds",
+            "Time spent in one reconcile, by resource kind.",
+            ["kind"],
+            buckets=RECONCILE_BUCKETS,
+            registry=registry,
+        )
+        self.api_requests = Counter(
+            f"{prefix}_api_requests_total",
+            "Kubernetes API requests the operator made for its writes, by verb.",
+            ["verb"],
+            registry=registry,
+        )
+        self.managed = Gauge(
+            f"{prefix}_managed_resources",
+            "Resources the operator currently manages, by kind.",
+            ["kind"],
             registry=registry,
         )

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from agent_runtime.ui.client import GatewayClient, GatewayError, SseEvent
-from agent_runtime.ui.state import StateTracker
+from agent_runtime.ui.state_tracker import StateTracker
 
 log = logging.getLogger(__name__)
 

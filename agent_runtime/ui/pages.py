@@ -15,7 +15,7 @@ from agent_runtime.ui.csrf import CsrfGuard, CsrfRejected, verify
 from agent_runtime.ui.forms import form_fields, parse_form
 from agent_runtime.ui.headers import GRAPH_POLICY
 from agent_runtime.ui.session import SignedIn
-from agent_runtime.ui.state import StateTracker
+from agent_runtime.ui.state_tracker import StateTracker
 from agent_runtime.ui.views import STATUSES, actions_key, interrupt_token, run_view
 
 #: Every route passes the CSRF check; it lets safe methods through and guards the rest.

@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from agent_runtime.ui.client import GatewayError
 from agent_runtime.ui.forms import form_fields
-from agent_runtime.ui.state import StateTracker
+from agent_runtime.ui.state_tracker import StateTracker
 
 HERE = Path(__file__).parent
 STATUSES = ["queued", "running", "interrupted", "succeeded", "failed", "cancelled"]

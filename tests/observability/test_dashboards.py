@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry
 
-from agent_runtime.agent.metrics import AgentMetrics
 from agent_runtime.telemetry.metrics import (
+    AgentMetrics,
     AuthMetrics,
     BudgetMetrics,
     ExecutorMetrics,
     GatewayMetrics,
+    OperatorMetrics,
     RunMetrics,
 )
 from tests.conftest import REPO
@@ -57,15 +58,21 @@ SUFFIXES = {
 
 
 def exported_names() -> set[str]:
-    """Every sample name the runtime's registries expose (operator metrics register on import)."""
-    import agents_operator.metrics  # noqa: F401
-
-    registries = [REGISTRY]
-    for family in (RunMetrics, GatewayMetrics, ExecutorMetrics, AuthMetrics, BudgetMetrics):
+    """Every sample name the runtime's metric families expose, each in a fresh registry."""
+    families = (
+        RunMetrics,
+        GatewayMetrics,
+        ExecutorMetrics,
+        AuthMetrics,
+        BudgetMetrics,
+        AgentMetrics,
+        OperatorMetrics,
+    )
+    registries = []
+    for family in families:
         registry = CollectorRegistry()
         family.for_registry(registry)
         registries.append(registry)
-    registries.append(AgentMetrics(CollectorRegistry()).registry)
     names: set[str] = set()
     for registry in registries:
         for metric in registry.collect():

@@ -7,7 +7,7 @@ import pytest
 from agent_runtime.ui.chat import answer_of, message_value
 from agent_runtime.ui.forms import form_fields, parse_form
 from agent_runtime.ui.live import sse_message
-from agent_runtime.ui.state import StateTracker
+from agent_runtime.ui.state_tracker import StateTracker
 
 SCHEMAS = {
     "text": {"type": "string"},

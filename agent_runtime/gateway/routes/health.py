@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agent_runtime.gateway.deps import GatewayDep
 from agent_runtime.gateway.errors import error
-from agent_runtime.gateway.metrics import refresh
+from agent_runtime.gateway.gauges import refresh
 from agent_runtime.gateway.openapi import Health, Readiness, errors
 from agent_runtime.stores import StoreError
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from agent_runtime.providers.base import ChatModel, ProviderError
-from agent_runtime.providers.registry import create_model
+from agent_runtime.providers.factory import create_model
 from agent_runtime.providers.scripted import ScriptedModel
 from agent_runtime.spec.workflow import ModelSpec
 

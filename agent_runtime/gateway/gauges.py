@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 
-from agent_runtime.gateway.state import Gateway
+from agent_runtime.gateway.components import Gateway
 from agent_runtime.stores import RunStatus
 from agent_runtime.telemetry.metrics import AuthMetrics, BudgetMetrics, GatewayMetrics, RunMetrics
 
@@ -23,10 +23,14 @@ STORE_TIMEOUT = 1.0
 _last_refresh: dict[int, float] = {}
 
 
+def declare() -> None:
+    """The gateway's families in the default registry, so ``/metrics`` lists them from the first
+    scrape on (before any run, sign-in or budget has counted anything)."""
+    for family in (RunMetrics, AuthMetrics, BudgetMetrics, GatewayMetrics):
+        family.for_registry()
+
+
 async def refresh(gateway: Gateway) -> None:
-    RunMetrics.for_registry()  # the run families are listed from the first scrape on
-    AuthMetrics.for_registry()
-    BudgetMetrics.for_registry()
     metrics = GatewayMetrics.for_registry()
     metrics.runs_in_progress.set(gateway.worker.in_flight)
     now = time.monotonic()
