@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.executors import PermanentTaskError, TaskError
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 RETRYABLE = {"X-Retryable": "true"}
 
 
-class AgentError(Exception):
+class AgentError(AgentRuntimeError):
     """A refusal of a task, before it runs; ``status`` and ``code`` are stable."""
 
     status = 500
@@ -47,11 +48,13 @@ class AgentError(Exception):
 class Busy(AgentError):
     status = 429
     code = "busy"
+    retryable = True
 
 
 class Draining(AgentError):
     status = 503
     code = "draining"
+    retryable = True
 
 
 class CapabilityNotServed(AgentError):

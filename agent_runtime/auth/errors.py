@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from agent_runtime.errors import AgentRuntimeError
 
-class AuthError(Exception):
+
+class AuthError(AgentRuntimeError):
     """Base of this package's errors; the message is safe to show."""
+
+    code = "auth_error"
 
 
 class Unauthenticated(AuthError):
     """No credential, or one that does not prove who the caller is (answered with 401)."""
+
+    code = "unauthenticated"
 
     def __init__(self, message: str, *, token_given: bool) -> None:
         super().__init__(message)
@@ -18,3 +24,6 @@ class Unauthenticated(AuthError):
 
 class AuthUnavailable(AuthError):
     """The API server or the OpenID provider could not be asked (answered with 503)."""
+
+    code = "auth_unavailable"
+    retryable = True

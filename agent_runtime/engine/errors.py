@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_runtime.errors import AgentRuntimeError
 
-class RunError(RuntimeError):
+
+class RunError(AgentRuntimeError, RuntimeError):
     """A run could not go on; ``code`` is stable, ``message`` is safe to show."""
 
     code = "run_failed"
@@ -36,20 +38,28 @@ class RunWaiting(RunError):
     again after ``retry_after`` seconds when the agents said so, else the engine's backoff."""
 
     code = "waiting"
+    retryable = True
 
     def __init__(self, message: str, *, node: str | None = None, retry_after: float | None = None):
         super().__init__(message, node=node)
         self.retry_after = retry_after
 
 
-class InputError(ValueError):
+class InputError(AgentRuntimeError, ValueError):
     """Input for a run (or a resume) does not fit the declared fields; ``problems`` name them."""
+
+    code = "invalid_input"
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
 
+    def lines(self) -> list[str]:
+        return self.problems
 
-class OutcomeUnknown(RuntimeError):
+
+class OutcomeUnknown(AgentRuntimeError, RuntimeError):
     """A call of a tool that is not idempotent may or may not have taken effect (its agent went
     away, or it timed out): a person decides, the engine does not call again on its own."""
+
+    code = "outcome_unknown"

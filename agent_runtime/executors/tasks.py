@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.providers.base import Message, ToolCall, Usage, WireModel
 from agent_runtime.spec.workflow import ModelSpec, ToolSpec
 
@@ -103,17 +104,25 @@ class TaskResult(WireModel):
     paused: TaskPause | None = None
 
 
-class TaskError(RuntimeError):
+class TaskError(AgentRuntimeError, RuntimeError):
     """A task failed; the engine may retry it within the node's retry policy."""
+
+    code = "task_failed"
+    retryable = True
 
 
 class AgentLost(TaskError):
     """The agent went away while it held the task (its connection broke after the task was
     sent): whether the task took effect is unknown. Safe to send again only if idempotent."""
 
+    code = "agent_lost"
+
 
 class PermanentTaskError(TaskError):
     """A task failed in a way no retry can mend (bad configuration, refused request)."""
+
+    code = "task_permanent"
+    retryable = False
 
 
 class NoAgents(TaskError):
@@ -122,4 +131,5 @@ class NoAgents(TaskError):
     ``retry_after``: seconds the agents asked to be left alone (HTTP ``Retry-After``), if any.
     """
 
+    code = "no_agents"
     retry_after: float | None = None

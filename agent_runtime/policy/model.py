@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.policy.functions import PATTERN_FORMS, FunctionPattern, well_formed
 from agent_runtime.policy.prefixes import UrlPrefix
 from agent_runtime.spec.common import SpecModel
@@ -30,8 +31,10 @@ SETTING_NAMES = {
 }
 
 
-class PolicyError(ValueError):
+class PolicyError(AgentRuntimeError, ValueError):
     """The policy's own configuration is wrong (a bad pattern, prefix, file or variable)."""
+
+    code = "invalid_policy"
 
 
 class ToolPolicy(SpecModel):

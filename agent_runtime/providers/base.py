@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.spec.workflow import ModelSpec
 
 
@@ -76,12 +77,14 @@ class Completion(WireModel):
     model: str = ""
 
 
-class ProviderError(RuntimeError):
+class ProviderError(AgentRuntimeError, RuntimeError):
     """A model call failed. ``retryable`` errors (rate limits, timeouts, 5xx) may be tried again.
 
     Messages must never contain credentials: adapters build them from status codes and the
     provider's error text only.
     """
+
+    code = "provider_error"
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)

@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from agent_runtime.errors import AgentRuntimeError
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -26,12 +28,15 @@ class Problem:
         return Problem(f"{prefix}{joiner}{self.path}", self.message)
 
 
-class SpecError(ValueError):
+class SpecError(AgentRuntimeError, ValueError):
     """A document failed validation; ``problems`` lists every reason, each with its field path."""
+
+    code = "invalid_spec"
 
     def __init__(self, problems: Sequence[Problem], *, source: str = "") -> None:
         self.problems = list(problems)
         self.source = source
+        self.details = [{"field": p.path, "message": p.message} for p in self.problems]
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:

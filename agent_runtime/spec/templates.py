@@ -9,12 +9,14 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from agent_runtime.errors import AgentRuntimeError
+
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _ENV.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
 
 
-class TemplateError(ValueError):
-    pass
+class TemplateError(AgentRuntimeError, ValueError):
+    code = "invalid_template"
 
 
 def referenced_names(source: str) -> set[str]:

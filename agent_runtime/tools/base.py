@@ -5,12 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from agent_runtime.errors import AgentRuntimeError
 
-class ToolError(RuntimeError):
+
+class ToolError(AgentRuntimeError, RuntimeError):
     """A tool call failed in a way the model (or the node's retry) should hear about.
 
     ``retryable`` marks transient failures (timeouts, connection errors) worth another attempt.
     """
+
+    code = "tool_error"
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
