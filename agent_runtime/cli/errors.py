@@ -9,26 +9,31 @@ from typing import Any
 
 import click
 
-from agent_runtime.engine.errors import InputError, RunError
-from agent_runtime.spec.errors import SpecError
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.stores import RunNotFound, StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 3
-#: Run errors that are the caller's mistake rather than a failure of the run.
-_CALLER_CODES = {"not_interrupted", "interrupted", "conflict", "leased"}
+#: Error codes that are the caller's mistake (exit 2) rather than a failure of the run (exit 1).
+CALLER_CODES = {
+    "invalid_spec",
+    "invalid_input",
+    "invalid_template",
+    "invalid_policy",
+    "run_not_found",
+    "not_interrupted",
+    "interrupted",
+    "conflict",
+    "leased",
+}
 
 
 def _lines(exc: BaseException) -> tuple[list[str], int]:
-    if isinstance(exc, SpecError):
-        return exc.lines(), EXIT_INVALID
-    if isinstance(exc, InputError):
-        return exc.problems, EXIT_INVALID
     if isinstance(exc, RunNotFound):
         return [str(exc)], EXIT_INVALID
     if isinstance(exc, StoreError):
         return [f"store: {exc}"], EXIT_FAILED
-    if isinstance(exc, RunError):
-        return [str(exc)], EXIT_INVALID if exc.code in _CALLER_CODES else EXIT_FAILED
+    if isinstance(exc, AgentRuntimeError):
+        return exc.lines(), EXIT_INVALID if exc.code in CALLER_CODES else EXIT_FAILED
     return [
         f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)"
     ], EXIT_FAILED

@@ -1,4 +1,8 @@
-"""Every error as JSON ``{"error": {"code", "message", "details"}}``; never a stack trace."""
+"""Every error as JSON ``{"error": {"code", "message", "details"}}``; never a stack trace.
+
+The package's own errors (``AgentRuntimeError``) answer with their stable code; the status says
+whose fault it is: 4xx the caller's (422 naming the bad fields), 5xx the gateway's or its store's.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,27 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from agent_runtime.auth import AuthUnavailable, Unauthenticated
-from agent_runtime.engine.errors import InputError, RunError
+from agent_runtime.auth import Unauthenticated
+from agent_runtime.engine.errors import InputError
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.stores import InvalidTransition, RunNotFound, StoreError
 from agent_runtime.stores.errors import InvalidCursor
 
 log = logging.getLogger(__name__)
 
-#: RunError codes that are the caller's conflict with the run's state.
+#: Codes that are the caller's conflict with the run's state.
 _CONFLICTS = {"not_interrupted", "interrupted", "conflict", "leased", "idempotency_conflict"}
+#: HTTP status by code, for the codes that are not a failure of the gateway (500).
+STATUS = {
+    **dict.fromkeys(_CONFLICTS, 409),
+    "invalid_input": 422,
+    "invalid_spec": 422,
+    "invalid_template": 422,
+    "run_not_found": 404,
+    "unauthenticated": 401,
+    "auth_unavailable": 503,
+    "store_unavailable": 503,
+}
 
 
 def error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -64,10 +80,6 @@ def install(app: FastAPI) -> None:
         response.headers["WWW-Authenticate"] = challenge
         return response
 
-    @app.exception_handler(AuthUnavailable)
-    async def auth_unavailable(_: Request, exc: AuthUnavailable) -> JSONResponse:
-        return error(503, "auth_unavailable", str(exc))
-
     @app.exception_handler(InvalidCursor)
     async def invalid_cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
         return error(400, "invalid_request", str(exc), [{"field": "cursor", "message": str(exc)}])
@@ -80,10 +92,12 @@ def install(app: FastAPI) -> None:
     async def conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
         return error(409, "conflict", str(exc))
 
-    @app.exception_handler(RunError)
-    async def run_error(_: Request, exc: RunError) -> JSONResponse:
-        status = 409 if exc.code in _CONFLICTS else 500
-        return error(status, exc.code, str(exc))
+    @app.exception_handler(AgentRuntimeError)
+    async def known(_: Request, exc: AgentRuntimeError) -> JSONResponse:
+        status = STATUS.get(exc.code, 500)
+        if status >= 500:
+            log.error("%s: %s", exc.code, exc)
+        return error(status, exc.code, str(exc), exc.details)
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:

@@ -1,6 +1,9 @@
-"""Counting and tracing each reconcile: by kind and outcome, with its duration.
+"""Counting and tracing each reconcile (by kind and outcome, with its duration), and telling kopf
+whether a failed one is worth retrying.
 
-Each reconcile is also a ``reconcile {kind}`` span when ``OTEL_*`` variables ask for traces.
+Each reconcile is also a ``reconcile {kind}`` span when ``OTEL_*`` variables ask for traces. The
+package's own errors carry ``retryable``: kopf retries those after ``RETRY_DELAY`` seconds
+(``TemporaryError``) and leaves the others until the object changes (``PermanentError``).
 """
 
 from __future__ import annotations
@@ -9,10 +12,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import kopf
 from opentelemetry.trace import Status, StatusCode
 
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.telemetry import tracer
 from agent_runtime.telemetry.metrics import OperatorMetrics
+
+#: Seconds before kopf tries a reconcile again that failed for a passing reason.
+RETRY_DELAY = 10.0
+
+
+def for_kopf(exc: AgentRuntimeError) -> kopf.TemporaryError | kopf.PermanentError:
+    """The kopf error for one of ours: its code leads the message kopf logs and posts."""
+    message = f"{exc.code}: {exc}"
+    if exc.retryable:
+        return kopf.TemporaryError(message, delay=RETRY_DELAY)
+    return kopf.PermanentError(message)
 
 
 @contextmanager
@@ -31,6 +47,8 @@ def reconciling(kind: str) -> Iterator[None]:
             metrics.reconciles.labels(kind, "error").inc()
             span.set_attribute("error.type", type(exc).__name__)
             span.set_status(Status(StatusCode.ERROR))
+            if isinstance(exc, AgentRuntimeError):
+                raise for_kopf(exc) from exc
             raise
         else:
             metrics.reconciles.labels(kind, "success").inc()
