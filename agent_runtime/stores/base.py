@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.paging import RunQuery
 from agent_runtime.stores.records import (
     RunEvent,
     RunPage,
@@ -38,7 +39,6 @@ class RunRecords(ABC):
     @abstractmethod
     async def get_run(self, run_id: str) -> RunRecord: ...
 
-    @abstractmethod
     async def list_runs(
         self,
         *,
@@ -55,6 +55,14 @@ class RunRecords(ABC):
         who may read some namespaces only. ``created_by``: only runs this username started (a
         page may then hold fewer than ``limit`` runs while ``next_cursor`` says there are more).
         """
+        if namespaces is not None and not namespaces:
+            return RunPage(items=[])
+        query = RunQuery(workflow, status, namespaces, created_by, limit, cursor)
+        return await self._list_page(query)
+
+    @abstractmethod
+    async def _list_page(self, query: RunQuery) -> RunPage:
+        """The page ``list_runs`` asks for (its ``namespaces`` are None or some)."""
 
     async def count_runs(self, status: RunStatus) -> int:
         """How many runs have ``status`` (the gateway's queue depth); backends count in place."""
@@ -108,6 +116,12 @@ class StepsAndEvents(ABC):
 
         Only for stores whose ``defers_steps`` is true; the engine records steps itself otherwise.
         """
+        pending = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
+        self._defer(run_id, step, pending)
+        return pending
+
+    def _defer(self, run_id: str, step: StepRecord | None, event: RunEvent) -> None:
+        """Keep a deferred step and its event for the run's next checkpoint commit."""
         raise NotImplementedError(f"{type(self).__name__} writes steps at once")
 
     async def flush_steps(self, run_id: str) -> None:
@@ -158,9 +172,18 @@ class Leases(ABC):
 class Checkpoints(ABC):
     """LangGraph's checkpoints of each run (thread = run id), in the same backend."""
 
-    @abstractmethod
+    #: The open store's saver (``_new_saver``), None while the store is closed.
+    _saver: BaseCheckpointSaver[Any] | None = None
+
     def checkpointer(self) -> BaseCheckpointSaver[Any]:
         """The LangGraph checkpointer writing to the same backend."""
+        if self._saver is None:
+            raise StoreError("the store is not open")
+        return self._saver
+
+    @abstractmethod
+    def _new_saver(self) -> BaseCheckpointSaver[Any]:
+        """The backend's saver, made once the store is open (``open`` calls it)."""
 
 
 class Retention(ABC):

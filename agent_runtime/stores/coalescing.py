@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,16 @@ class TaskWrites:
     writes: Sequence[tuple[str, Any]]
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What ``alist`` was asked for: a thread (or all), metadata to match, older than, how many."""
+
+    config: RunnableConfig | None
+    filter: dict[str, Any] | None
+    before: RunnableConfig | None
+    limit: int | None
+
+
 @dataclass
 class _Staged:
     """Writes of one thread waiting for a commit; ``done`` resolves when they are durable."""
@@ -88,6 +98,30 @@ class CoalescingSaver(BaseCheckpointSaver[Any]):
     @abstractmethod
     async def _prune(self, thread_ids: list[str], strategy: str) -> None:
         """Delete the threads' checkpoints (``delete``) or all but each namespace's newest."""
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        await self._before_reading(str(config["configurable"]["thread_id"]))
+        return await self._read_one(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,  # noqa: A002 - LangGraph's signature
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        await self._before_reading(str(config["configurable"]["thread_id"]) if config else None)
+        for found in await self._read_many(Listing(config, filter, before, limit)):
+            yield found
+
+    @abstractmethod
+    async def _read_one(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """``aget_tuple`` once what waits for the thread is committed."""
+
+    @abstractmethod
+    async def _read_many(self, listing: Listing) -> list[CheckpointTuple]:
+        """``alist``'s tuples, newest first, once what waits is committed."""
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self.aprune([str(thread_id)], strategy="delete")

@@ -4,11 +4,28 @@ backend."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from agent_runtime.stores.errors import InvalidCursor
 from agent_runtime.stores.records import RunPage, RunRecord, RunStatus
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    """One page of a run listing as ``list_runs`` was asked for it (``namespaces`` not empty)."""
+
+    workflow: str | None = None
+    status: RunStatus | None = None
+    namespaces: Sequence[str] | None = None
+    created_by: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+    @property
+    def filters(self) -> list[tuple[str, Any]]:
+        return run_filters(self.workflow, self.status)
 
 
 def encode_cursor(created_at: datetime, run_id: str) -> str:

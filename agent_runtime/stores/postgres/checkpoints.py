@@ -12,16 +12,15 @@ trip.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, get_checkpoint_id
+from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
 from psycopg.rows import DictRow
 
-from agent_runtime.stores.coalescing import PendingCheckpoint, TaskWrites
-from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.coalescing import Listing, PendingCheckpoint, TaskWrites
 from agent_runtime.stores.postgres.connection import PostgresConnection
 from agent_runtime.stores.postgres.events import record_ctes
 from agent_runtime.stores.postgres.schema import Conn
@@ -121,9 +120,8 @@ class PostgresCheckpointer(OutboxSaver):
 
     # ------------------------------------------------------------------ reading
 
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+    async def _read_one(self, config: RunnableConfig) -> CheckpointTuple | None:
         conf = config["configurable"]
-        await self._before_reading(str(conf["thread_id"]))
         args: list[Any] = [str(conf["thread_id"]), conf.get("checkpoint_ns", "")]
         sql = _SELECT + " WHERE c.thread_id = %s AND c.checkpoint_ns = %s"
         if checkpoint_id := get_checkpoint_id(config):
@@ -136,31 +134,22 @@ class PostgresCheckpointer(OutboxSaver):
             row = await cur.fetchone()
         return None if row is None else self._tuple(row)
 
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,  # noqa: A002 - LangGraph's signature
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        await self._before_reading(str(config["configurable"]["thread_id"]) if config else None)
-        conditions = list_conditions(config, before)
+    async def _read_many(self, listing: Listing) -> list[CheckpointTuple]:
+        conditions = list_conditions(listing)
         where = [f"c.{column} {op} %s" for column, op, _ in conditions]
         args: list[Any] = [value for *_, value in conditions]
-        if filter:
+        if listing.filter:
             where.append("c.metadata @> %s::jsonb")
-            args.append(json.dumps(filter))
+            args.append(json.dumps(listing.filter))
         sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY c.checkpoint_id DESC"
-        if limit is not None:
+        if listing.limit is not None:
             sql += " LIMIT %s"
-            args.append(int(limit))
+            args.append(int(listing.limit))
         async with self._connection() as conn:
             cur = await conn.execute(sql.encode(), args)
             rows = await cur.fetchall()
-        for row in rows:
-            yield self._tuple(row)
+        return [self._tuple(row) for row in rows]
 
     def _tuple(self, row: DictRow) -> CheckpointTuple:
         thread_id, ns = row["thread_id"], row["checkpoint_ns"]
@@ -200,17 +189,5 @@ class PostgresCheckpointer(OutboxSaver):
 
 
 class PostgresCheckpoints(PostgresConnection):
-    """The store's side of its saver: made when the pool opens, gone when it closes."""
-
-    async def open(self) -> None:
-        await super().open()
-        self._saver = PostgresCheckpointer(self._connection, self._outbox)
-
-    async def close(self) -> None:
-        self._saver = None
-        await super().close()
-
-    def checkpointer(self) -> BaseCheckpointSaver[Any]:
-        if self._saver is None:
-            raise StoreError("the store is not open")
-        return self._saver
+    def _new_saver(self) -> PostgresCheckpointer:
+        return PostgresCheckpointer(self._connection, self._outbox)

@@ -3,6 +3,7 @@ opens, and driver errors turned into one-line StoreErrors without the password."
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import NoReturn
@@ -29,13 +30,15 @@ class PostgresConnection(DeferringStore):
         self.pool_timeout = self._url.pool_timeout
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._outbox = StepOutbox()
-        #: The LangGraph saver, made by ``PostgresCheckpoints`` once the pool is open.
         self._saver: OutboxSaver | None = None
 
     def _fail(self, exc: BaseException, doing: str) -> NoReturn:
         """Raise a one-line StoreError for a driver error; never with the password."""
         message = f"{doing} the PostgreSQL store at {self._safe_url}: {one_line(exc)}"
         raise StoreError(self._url.scrub(message)) from None
+
+    @abstractmethod
+    def _new_saver(self) -> OutboxSaver: ...
 
     async def open(self) -> None:
         try:
@@ -59,6 +62,7 @@ class PostgresConnection(DeferringStore):
             )
             self._pool = pool
             await pool.open(wait=True, timeout=self.pool_timeout)
+            self._saver = self._new_saver()
         except (psycopg.Error, PoolTimeout, OSError) as exc:
             await self.close()
             self._fail(exc, "cannot open")
@@ -67,7 +71,7 @@ class PostgresConnection(DeferringStore):
             raise
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
+        pool, self._pool, self._saver = self._pool, None, None
         if pool is not None:
             await pool.close()
 

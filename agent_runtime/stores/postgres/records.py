@@ -4,13 +4,12 @@ statement (``_swap``), checked against what it wrote; otherwise read under a row
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from psycopg.pq import TransactionStatus
 
 from agent_runtime.stores.errors import InvalidTransition, RunNotFound, StoreError
-from agent_runtime.stores.paging import page_of
+from agent_runtime.stores.paging import RunQuery, page_of
 from agent_runtime.stores.postgres.connection import PostgresConnection
 from agent_runtime.stores.postgres.events import record_ctes
 from agent_runtime.stores.postgres.schema import json_time, utc
@@ -83,32 +82,12 @@ class PostgresRuns(PostgresConnection):
             raise RunNotFound(run_id)
         return RunRecord.model_validate_json(row["record"])
 
-    async def list_runs(
-        self,
-        *,
-        workflow: str | None = None,
-        status: RunStatus | None = None,
-        namespaces: Sequence[str] | None = None,
-        created_by: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> RunPage:
-        if namespaces is not None and not namespaces:
-            return RunPage(items=[])
-        sql, args = list_runs_query(
-            POSTGRES,
-            utc,
-            workflow=workflow,
-            status=status,
-            namespaces=namespaces,
-            created_by=created_by,
-            limit=limit,
-            cursor=cursor,
-        )
+    async def _list_page(self, query: RunQuery) -> RunPage:
+        sql, args = list_runs_query(POSTGRES, utc, query)
         async with self._connection() as conn:
             cur = await conn.execute(sql.encode(), args)
             rows = await cur.fetchall()
-        return page_of([r["record"] for r in rows], limit)
+        return page_of([r["record"] for r in rows], query.limit)
 
     async def count_runs(self, status: RunStatus) -> int:
         async with self._connection() as conn:

@@ -13,12 +13,11 @@ read). The sync methods write at once.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
-    BaseCheckpointSaver,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
@@ -27,11 +26,11 @@ from langgraph.checkpoint.base import (
 
 from agent_runtime.stores.coalescing import (
     CoalescingSaver,
+    Listing,
     PendingCheckpoint,
     TaskWrites,
     config_of,
 )
-from agent_runtime.stores.errors import StoreError
 from agent_runtime.stores.records import RunEvent, StepRecord
 from agent_runtime.stores.s3 import transact
 from agent_runtime.stores.s3.aws import Aws
@@ -69,24 +68,11 @@ class DynamoSaver(CoalescingSaver):
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await self.aws.run(functools.partial(fn, *args, **kwargs))
 
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        await self._before_reading(str(config["configurable"]["thread_id"]))
+    async def _read_one(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._run(self._get_tuple, config)
 
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,  # noqa: A002 - LangGraph's signature
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        await self._before_reading(str(config["configurable"]["thread_id"]) if config else None)
-        found = await self._run(
-            lambda: list(self._list(config, filter=filter, before=before, limit=limit))
-        )
-        for item in found:
-            yield item
+    async def _read_many(self, listing: Listing) -> list[CheckpointTuple]:
+        return await self._run(lambda: list(self._list(listing)))
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._before_reading(str(thread_id))
@@ -204,14 +190,13 @@ class DynamoSaver(CoalescingSaver):
             pending_writes=[w for _, w in writes],
         )
 
-    def _list(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None,  # noqa: A002 - LangGraph's signature
-        before: RunnableConfig | None,
-        limit: int | None,
-    ) -> Iterator[CheckpointTuple]:
+    def _list(self, listing: Listing) -> Iterator[CheckpointTuple]:
+        config, wanted, before, limit = (
+            listing.config,
+            listing.filter,
+            listing.before,
+            listing.limit,
+        )
         if config is None:
             ordered = self._all_checkpoints()
             only = None
@@ -237,9 +222,9 @@ class DynamoSaver(CoalescingSaver):
             checkpoint_id = item["cid"]["S"]
             if (only and checkpoint_id != only) or (before_id and checkpoint_id >= before_id):
                 continue
-            if filter:
+            if wanted:
                 metadata = self.serde.loads_typed((item["md_type"]["S"], bytes(item["md"]["B"])))
-                if any(metadata.get(k) != v for k, v in filter.items()):
+                if any(metadata.get(k) != v for k, v in wanted.items()):
                     continue
             if limit is not None and count >= limit:
                 return
@@ -325,17 +310,5 @@ class DynamoSaver(CoalescingSaver):
 
 
 class S3Checkpoints(S3Connection):
-    """The store's side of its saver: made when the store opens, gone when it closes."""
-
-    async def open(self) -> None:
-        await super().open()
-        self._saver = DynamoSaver(self.aws, self._outbox, self._numbers)
-
-    async def close(self) -> None:
-        self._saver = None
-        await super().close()
-
-    def checkpointer(self) -> BaseCheckpointSaver[Any]:
-        if self._saver is None:
-            raise StoreError("the store is not open")
-        return self._saver
+    def _new_saver(self) -> DynamoSaver:
+        return DynamoSaver(self.aws, self._outbox, self._numbers)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from abc import abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,12 +84,14 @@ class S3Connection(RunStore):
         self.url = url
         self.config = parse_s3_url(url)
         self._aws: Aws | None = None
-        #: The LangGraph saver, made by ``S3Checkpoints`` once the store is open.
         self._saver: DynamoSaver | None = None
         self._numbers = EventNumbers()
         self._outbox = StepOutbox()
         self._known: OrderedDict[str, KnownRun] = OrderedDict()
         self._known_lock = threading.Lock()
+
+    @abstractmethod
+    def _new_saver(self) -> DynamoSaver: ...
 
     async def open(self) -> None:
         aws = Aws(self.config)
@@ -98,6 +101,7 @@ class S3Connection(RunStore):
             await asyncio.to_thread(aws.close)
             raise
         self._aws = aws
+        self._saver = self._new_saver()
 
     async def init(self) -> list[str]:
         """Create the table (with its indexes and TTL) and the bucket, if missing."""
@@ -108,7 +112,7 @@ class S3Connection(RunStore):
             await asyncio.to_thread(aws.close)
 
     async def close(self) -> None:
-        aws, self._aws = self._aws, None
+        aws, self._aws, self._saver = self._aws, None, None
         if aws is not None:
             await asyncio.to_thread(aws.close)
 

@@ -34,12 +34,8 @@ class S3Events(S3Connection):
         )
         return outcome.events[0] if outcome.events else None
 
-    def defer_step(
-        self, run_id: str, step: StepRecord | None, event: tuple[str, dict[str, Any]]
-    ) -> RunEvent:
-        pending = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
-        self._outbox.add(run_id, step, pending)
-        return pending
+    def _defer(self, run_id: str, step: StepRecord | None, event: RunEvent) -> None:
+        self._outbox.add(run_id, step, event)
 
     async def flush_steps(self, run_id: str) -> None:
         try:

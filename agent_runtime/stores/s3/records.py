@@ -5,12 +5,11 @@ process knows the run."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from agent_runtime.stores.errors import InvalidTransition, StoreError
-from agent_runtime.stores.paging import decode_cursor, encode_cursor, merge_pages, run_filters
+from agent_runtime.stores.paging import RunQuery, decode_cursor, encode_cursor, merge_pages
 from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus
 from agent_runtime.stores.s3 import expiry, transact
 from agent_runtime.stores.s3.connection import TRIES, KnownRun, S3Connection, lost_race, run_pk_id
@@ -72,22 +71,13 @@ class S3Runs(S3Connection):
     async def get_run(self, run_id: str) -> RunRecord:
         return (await self.aws.run(self._read, run_id))[1]
 
-    async def list_runs(
-        self,
-        *,
-        workflow: str | None = None,
-        status: RunStatus | None = None,
-        namespaces: Sequence[str] | None = None,
-        created_by: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> RunPage:
-        filters = dict(run_filters(workflow, status))
-        if created_by is not None:  # checked on the records read (no index holds it)
-            filters["created_by"] = created_by
-        bound = None
-        if cursor:
-            created, run_id = decode_cursor(cursor)
+    async def _list_page(self, query: RunQuery) -> RunPage:
+        filters = dict(query.filters)
+        if query.created_by is not None:  # checked on the records read (no index holds it)
+            filters["created_by"] = query.created_by
+        bound, limit, namespaces = None, query.limit, query.namespaces
+        if query.cursor:
+            created, run_id = decode_cursor(query.cursor)
             bound = f"{ts(datetime.fromisoformat(created))}#{run_id}"
         if namespaces is None:
             return await self.aws.run(self._list, filters, limit, bound)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import WRITES_IDX_MAP, get_checkpoint_id
 
-from agent_runtime.stores.coalescing import PendingCheckpoint, TaskWrites
+from agent_runtime.stores.coalescing import Listing, PendingCheckpoint, TaskWrites
 from agent_runtime.stores.sql.dialect import Dialect
 
 
@@ -94,10 +93,9 @@ def write_rows(
     return batches
 
 
-def list_conditions(
-    config: RunnableConfig | None, before: RunnableConfig | None
-) -> list[tuple[str, str, Any]]:
+def list_conditions(listing: Listing) -> list[tuple[str, str, Any]]:
     """``alist``'s ``(column, operator, value)`` conditions of a config and ``before``."""
+    config, before = listing.config, listing.before
     conditions: list[tuple[str, str, Any]] = []
     if config:
         conf = config["configurable"]

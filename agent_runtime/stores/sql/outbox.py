@@ -4,7 +4,6 @@ next checkpoint commit (see ``coalescing``), so a durable step is one transactio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from agent_runtime.stores.base import RunStore
 from agent_runtime.stores.coalescing import CoalescingSaver
@@ -63,12 +62,8 @@ class DeferringStore(RunStore):
     _outbox: StepOutbox
     _saver: OutboxSaver | None
 
-    def defer_step(
-        self, run_id: str, step: StepRecord | None, event: tuple[str, dict[str, Any]]
-    ) -> RunEvent:
-        pending = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
-        self._outbox.add(run_id, step, pending)
-        return pending
+    def _defer(self, run_id: str, step: StepRecord | None, event: RunEvent) -> None:
+        self._outbox.add(run_id, step, event)
 
     async def flush_steps(self, run_id: str) -> None:
         if self._saver is None:

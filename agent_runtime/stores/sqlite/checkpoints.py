@@ -9,16 +9,15 @@ in one ``BEGIN IMMEDIATE`` transaction on the store's connection).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiosqlite
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, get_checkpoint_id
+from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
 
-from agent_runtime.stores.coalescing import PendingCheckpoint, TaskWrites
-from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.coalescing import Listing, PendingCheckpoint, TaskWrites
 from agent_runtime.stores.sql.checkpoints import (
     checkpoint_row,
     list_conditions,
@@ -84,10 +83,9 @@ class SqliteCheckpointer(OutboxSaver):
 
     # ------------------------------------------------------------------ reading
 
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+    async def _read_one(self, config: RunnableConfig) -> CheckpointTuple | None:
         conf = config["configurable"]
         thread_id, ns = str(conf["thread_id"]), str(conf.get("checkpoint_ns", ""))
-        await self._before_reading(thread_id)
         sql = f"SELECT {_COLUMNS} FROM ca_checkpoints WHERE thread_id=? AND checkpoint_ns=?"
         args: list[Any] = [thread_id, ns]
         if checkpoint_id := get_checkpoint_id(config):
@@ -99,31 +97,23 @@ class SqliteCheckpointer(OutboxSaver):
             row = await cur.fetchone()
         return None if row is None else await self._tuple(tuple(row))
 
-    async def alist(
-        self,
-        config: RunnableConfig | None,
-        *,
-        filter: dict[str, Any] | None = None,  # noqa: A002 - LangGraph's signature
-        before: RunnableConfig | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[CheckpointTuple]:
-        await self._before_reading(str(config["configurable"]["thread_id"]) if config else None)
-        conditions = list_conditions(config, before)
+    async def _read_many(self, listing: Listing) -> list[CheckpointTuple]:
+        conditions = list_conditions(listing)
         where = [f"{column} {op} ?" for column, op, _ in conditions]
         args: list[Any] = [value for *_, value in conditions]
         sql = f"SELECT {_COLUMNS} FROM ca_checkpoints"
         sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY checkpoint_id DESC"
         async with self._connection().execute(sql, args) as cur:
             rows = [tuple(r) for r in await cur.fetchall()]
-        found = 0
+        found: list[CheckpointTuple] = []
         for row in rows:
-            if limit is not None and found >= limit:
-                return
+            if listing.limit is not None and len(found) >= listing.limit:
+                break
             metadata = json.loads(row[6])
-            if filter and any(metadata.get(k) != v for k, v in filter.items()):
+            if listing.filter and any(metadata.get(k) != v for k, v in listing.filter.items()):
                 continue  # local files hold few checkpoints: filtered here, not in SQL
-            found += 1
-            yield await self._tuple(row)
+            found.append(await self._tuple(row))
+        return found
 
     async def _tuple(self, row: tuple[Any, ...]) -> CheckpointTuple:
         thread_id, ns, checkpoint_id, parent, kind, blob, metadata = row
@@ -160,17 +150,5 @@ class SqliteCheckpointer(OutboxSaver):
 
 
 class SqliteCheckpoints(SqliteConnection):
-    """The store's side of its saver: made when the file opens, gone when it closes."""
-
-    async def open(self) -> None:
-        await super().open()
-        self._saver = SqliteCheckpointer(self._tx, lambda: self._conn, self._outbox)
-
-    async def close(self) -> None:
-        self._saver = None
-        await super().close()
-
-    def checkpointer(self) -> BaseCheckpointSaver[Any]:
-        if self._saver is None:
-            raise StoreError("the store is not open")
-        return self._saver
+    def _new_saver(self) -> SqliteCheckpointer:
+        return SqliteCheckpointer(self._tx, lambda: self._conn, self._outbox)

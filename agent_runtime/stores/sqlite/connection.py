@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,9 +24,11 @@ class SqliteConnection(DeferringStore):
         self.url = url or f"sqlite:///{path}"
         self._db: aiosqlite.Connection | None = None
         self._outbox = StepOutbox()
-        #: The LangGraph saver, made by ``SqliteCheckpoints`` once the file is open.
         self._saver: OutboxSaver | None = None
         self._lock = asyncio.Lock()
+
+    @abstractmethod
+    def _new_saver(self) -> OutboxSaver: ...
 
     async def open(self) -> None:
         try:
@@ -37,6 +40,7 @@ class SqliteConnection(DeferringStore):
             # busy_timeout first: switching to WAL waits for other processes opening the file
             await self._db.execute("PRAGMA busy_timeout=10000")
             await set_up(self._db)
+            self._saver = self._new_saver()
         except (OSError, aiosqlite.Error) as exc:
             await self.close()
             raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None

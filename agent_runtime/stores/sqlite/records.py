@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
 
 from agent_runtime.stores.errors import StoreError
-from agent_runtime.stores.paging import page_of
+from agent_runtime.stores.paging import RunQuery, page_of
 from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus
 from agent_runtime.stores.sql.dialect import SQLITE
 from agent_runtime.stores.sql.listing import list_runs_query
@@ -61,31 +60,11 @@ class SqliteRuns(SqliteConnection):
         async with self._lock:
             return await self._read(run_id)
 
-    async def list_runs(
-        self,
-        *,
-        workflow: str | None = None,
-        status: RunStatus | None = None,
-        namespaces: Sequence[str] | None = None,
-        created_by: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> RunPage:
-        if namespaces is not None and not namespaces:
-            return RunPage(items=[])
-        sql, args = list_runs_query(
-            SQLITE,
-            ts,
-            workflow=workflow,
-            status=status,
-            namespaces=namespaces,
-            created_by=created_by,
-            limit=limit,
-            cursor=cursor,
-        )
+    async def _list_page(self, query: RunQuery) -> RunPage:
+        sql, args = list_runs_query(SQLITE, ts, query)
         async with self._conn.execute(sql, args) as cur:
             rows = list(await cur.fetchall())
-        return page_of([r[0] for r in rows], limit)
+        return page_of([r[0] for r in rows], query.limit)
 
     async def count_runs(self, status: RunStatus) -> int:
         async with self._conn.execute(
