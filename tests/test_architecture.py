@@ -1,11 +1,13 @@
-"""The layers written down in pyproject.toml hold (import-linter)."""
+"""The layers written down in pyproject.toml hold (import-linter), and say what the design says."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import REPO
 
@@ -16,6 +18,48 @@ def test_import_contracts_are_kept() -> None:
     done = subprocess.run([lint], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout
+
+
+def contracts() -> list[dict[str, Any]]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    found: list[dict[str, Any]] = config["tool"]["importlinter"]["contracts"]
+    return found
+
+
+def forbidding(source: str) -> list[dict[str, Any]]:
+    return [c for c in contracts() if c["type"] == "forbidden" and source in c["source_modules"]]
+
+
+def test_the_operator_may_not_import_the_gateway_agent_or_dashboard() -> None:
+    (contract,) = forbidding("agents_operator")
+    assert not contract.get("allow_indirect_imports")
+    assert {
+        "agent_runtime.gateway",
+        "agent_runtime.agent",
+        "agent_runtime.ui",
+        "agent_runtime.engine",
+        "agent_runtime.stores",
+    } <= set(contract["forbidden_modules"])
+
+
+def test_compiling_a_workflow_touches_no_storage() -> None:
+    (spec,) = forbidding("agent_runtime.spec")
+    assert spec["forbidden_modules"] == ["agent_runtime.stores"]
+    assert not spec.get("allow_indirect_imports")
+    (compiler,) = forbidding("agent_runtime.engine.compiler")
+    assert compiler["forbidden_modules"] == ["agent_runtime.stores"]
+
+
+def test_the_cli_imports_the_operator_through_its_entry_point_only() -> None:
+    (contract,) = forbidding("agent_runtime.cli")
+    assert contract["forbidden_modules"] == ["agents_operator"]
+    assert contract["ignore_imports"] == ["agent_runtime.cli.main -> agents_operator.main"]
+
+
+def test_errors_and_telemetry_are_the_bottom_layer() -> None:
+    (layers,) = [c for c in contracts() if c["name"] == "agent_runtime layers"]
+    assert layers["layers"][0] == "agent_runtime.cli"
+    assert layers["layers"][-1] == "agent_runtime.telemetry | agent_runtime.errors"
 
 
 def test_the_operator_runs_without_the_workflow_engine() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import click
 import kopf
 import pytest
+from agents_operator.reconciles import RETRY_DELAY, reconciling
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
@@ -31,7 +32,6 @@ from agent_runtime.providers.base import ProviderError
 from agent_runtime.spec.errors import Problem, SpecError
 from agent_runtime.spec.templates import TemplateError
 from agent_runtime.tools.base import ToolError
-from agents_operator.reconciles import RETRY_DELAY, reconciling
 
 #: Clients branch on these: a changed code is a changed API.
 CODES: dict[type[AgentRuntimeError], str] = {

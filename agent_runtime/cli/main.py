@@ -462,8 +462,8 @@ def operator_command(
     verbose: bool,
 ) -> int:
     """Run the operator against the current kubeconfig (or the in-cluster service account)."""
+    from agents_operator.main import OperatorSettings
     from agents_operator.main import run as run_operator
-    from agents_operator.settings import OperatorSettings
 
     overrides: dict[str, Any] = {"metrics_port": metrics_port, "health_port": health_port}
     if namespaces:

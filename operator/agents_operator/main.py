@@ -16,6 +16,9 @@ from agent_runtime.telemetry import configure_logging, setup_tracing
 from agent_runtime.telemetry.logs import log_format
 from agents_operator.settings import OperatorSettings
 
+#: The entry point: the CLI's ``operator`` command imports the operator through these only.
+__all__ = ["OperatorSettings", "run"]
+
 
 def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
     """Run until SIGINT/SIGTERM, against the current kubeconfig or the in-cluster account."""
