@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.stores.records import RunStatus
 
 
-class StoreError(RuntimeError):
+class StoreError(AgentRuntimeError, RuntimeError):
     """The store failed or cannot be reached; the message is safe to show (no credentials)."""
+
+    code = "store_unavailable"
+    retryable = True
 
 
 class InvalidCursor(StoreError, ValueError):
     """A listing's ``cursor`` is not one a listing gave: the caller's mistake, not the store's."""
 
+    code = "invalid_request"
+    retryable = False
+
+    @property
+    def details(self) -> Any:
+        return [{"field": "cursor", "message": str(self)}]
+
 
 class RunNotFound(StoreError, KeyError):
+    code = "run_not_found"
+    retryable = False
+
     def __init__(self, run_id: str) -> None:
         super().__init__(f"run {run_id!r} not found")
         self.run_id = run_id
@@ -23,6 +39,9 @@ class RunNotFound(StoreError, KeyError):
 
 
 class InvalidTransition(StoreError):
+    code = "conflict"
+    retryable = False
+
     def __init__(self, run_id: str, current: RunStatus, wanted: RunStatus) -> None:
         super().__init__(f"run {run_id!r} is {current.value}; it cannot become {wanted.value}")
         self.current = current
