@@ -25,7 +25,7 @@ from agents_operator.handlers.context import (
     trimmed,
 )
 from agents_operator.kube import KubeError
-from agents_operator.metrics import reconciling
+from agents_operator.reconciles import reconciling
 
 log = logging.getLogger(__name__)
 KIND = "AgentPool"

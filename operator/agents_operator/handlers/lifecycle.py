@@ -10,10 +10,10 @@ from prometheus_client import start_http_server
 
 from agent_runtime.kube import KubeClient
 from agent_runtime.policy import ToolPolicy, load_policy
+from agent_runtime.telemetry.metrics import OperatorMetrics
 from agents_operator.builders.egress import api_server_rule
 from agents_operator.handlers.context import OperatorContext
 from agents_operator.kube import Kube, KubeError
-from agents_operator.metrics import API_REQUESTS
 from agents_operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # ``run`` loads it before kopf starts (a bad policy stops the operator there).
     policy: ToolPolicy = memo.get("policy") or load_policy(default="cluster")
     memo["policy"] = policy
+    metrics = OperatorMetrics.for_registry()  # the families are listed from the first scrape on
     ctx = OperatorContext(
         settings=operator_settings,
         policy=policy,
         kube=Kube(
-            KubeClient(on_request=lambda verb: API_REQUESTS.labels(verb).inc()),
+            KubeClient(on_request=lambda verb: metrics.api_requests.labels(verb).inc()),
             field_manager=operator_settings.field_manager,
         ),
     )

@@ -21,7 +21,7 @@ from agents_operator.builders.labels import POOL_LABEL
 from agents_operator.conditions import Health, conditions, same_conditions
 from agents_operator.handlers.context import GROUP, VERSION, context_of, plain, trimmed
 from agents_operator.kube import KubeError
-from agents_operator.metrics import reconciling
+from agents_operator.reconciles import reconciling
 
 log = logging.getLogger(__name__)
 KIND = "Workflow"
