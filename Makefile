@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: help dev demo test fuzz chaos test-quick lint crds kind-e2e locks cluster-build dex-build kstatus-build cluster-up system-packages mlflow-venv bench clean
+.PHONY: help dev demo test fuzz chaos test-quick lint crds kind-e2e locks cluster-build dex-build kstatus-build toxiproxy-build cluster-up system-packages mlflow-venv bench clean
 
 help:
 	@echo "make demo    install, then run an example workflow end to end"
@@ -27,7 +27,7 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/configurable-agents run examples/01-linear-chain/workflow.yaml --input topic="durable agents"
 
-test: $(STAMP) cluster-build dex-build kstatus-build system-packages mlflow-venv checkov-venv
+test: $(STAMP) cluster-build dex-build kstatus-build toxiproxy-build system-packages mlflow-venv checkov-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Property-based fuzzing of Workflow parsing and of the gateway's API (its OpenAPI document) at
@@ -39,7 +39,7 @@ fuzz: $(STAMP)
 
 # The chaos suite at full size (CI runs 60 runs with faults every 2-6 s): faults every 5-20 s.
 N ?= 5000
-chaos: $(STAMP)
+chaos: $(STAMP) toxiproxy-build
 	CONFIGURABLE_AGENTS_CHAOS_RUNS=$(N) CONFIGURABLE_AGENTS_CHAOS_GAP_MIN=5 \
 		CONFIGURABLE_AGENTS_CHAOS_GAP_MAX=20 $(BIN)/python -m pytest -s tests/chaos $(PYTEST_ARGS)
 
@@ -82,6 +82,11 @@ dex-build:
 # status conditions with (hack/build-kstatus.sh from hack/kstatus/go.mod; cached, idempotent).
 kstatus-build:
 	bash hack/build-kstatus.sh >/dev/null
+
+# Toxiproxy, the TCP proxy the chaos suite's network faults go through (hack/build-toxiproxy.sh;
+# cached, idempotent).
+toxiproxy-build:
+	bash hack/build-toxiproxy.sh >/dev/null
 
 # Chromium, Prometheus and the other programs tests run (Debian packages; a no-op once installed).
 system-packages:

@@ -1,4 +1,4 @@
-"""Test programs built from pinned Go modules by a hack/ script (Dex, kstatus).
+"""Test programs built from pinned Go modules by a hack/ script (Dex, kstatus, Toxiproxy).
 
 ``make test`` builds them; a test session that needs one and finds it missing builds it once
 (unless CONFIGURABLE_AGENTS_NO_BUILD is set). When it can be neither found nor built, the tests
