@@ -1,0 +1,26 @@
+"""The testing kit stays outside the runtime: written down for import-linter, which
+tests/test_architecture.py runs."""
+
+from __future__ import annotations
+
+from tests.test_architecture import contracts
+
+
+def test_nothing_in_the_runtime_imports_the_kit() -> None:
+    (contract,) = [
+        c for c in contracts() if c.get("forbidden_modules") == ["agent_runtime.testing"]
+    ]
+    assert contract["type"] == "forbidden"
+    assert contract["source_modules"] == ["agent_runtime"]
+    assert contract["ignore_imports"] == ["agent_runtime.testing.** -> agent_runtime.testing.**"]
+
+
+def test_the_kit_needs_no_server() -> None:
+    (contract,) = [
+        c
+        for c in contracts()
+        if c["type"] == "forbidden" and c["source_modules"] == ["agent_runtime.testing"]
+    ]
+    assert {"agent_runtime.cli", "agent_runtime.gateway", "agent_runtime.agent"} <= set(
+        contract["forbidden_modules"]
+    )
