@@ -61,11 +61,13 @@ class _Names:
         if not hasattr(node, "data"):
             return  # a token: operators, literals, member and function names
         kind, children = node.data, node.children
-        if kind == "ident":
-            name = str(children[0])
+        if kind in ("ident", "dot_ident"):  # ``.name`` is a name of its own to CEL
+            name = ("." if kind == "dot_ident" else "") + str(children[0])
             if name not in bound and name != "state":
                 self.others.add(name)
             return
+        if kind == "member_object":  # ``Type{field: value}``: a message type, no variable
+            children = children[1:]
         if kind in ("member_dot", "member_index") and _identifier(children[0]) == "state":
             if "state" not in bound:
                 key = _field_key(kind, children[1])

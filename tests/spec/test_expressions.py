@@ -27,6 +27,8 @@ from agent_runtime.spec.expressions import ExpressionError, referenced_fields
         # An index that is not a literal names no field; its variables are others.
         ("state[key] == 1", set(), {"key"}),
         ("approved == true && size(state) > 0", set(), {"approved"}),
+        (".approved == true || .state.a", set(), {".approved", ".state"}),
+        ("Check{ok: state.ok}.ok", {"ok"}, set()),
     ],
 )
 def test_fields_and_other_names_come_from_the_syntax_tree(
