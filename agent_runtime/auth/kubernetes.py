@@ -4,9 +4,13 @@ whether RBAC lets them act. Both answers are cached briefly (``cache``)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TypeVar
 
-import httpx
+import httpx2
+from lightkube.models.authentication_v1 import TokenReviewSpec
+from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
+from lightkube.resources.authentication_v1 import TokenReview
+from lightkube.resources.authorization_v1 import SubjectAccessReview
 
 from agent_runtime.auth.bearer import token_digest
 from agent_runtime.auth.cache import DecisionCache
@@ -17,8 +21,7 @@ from agent_runtime.telemetry.metrics import AuthMetrics
 
 log = logging.getLogger(__name__)
 
-TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
-ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+Review = TypeVar("Review", TokenReview, SubjectAccessReview)
 #: The API group whose ``workflows/runs`` subresource the Runs API is authorized on.
 GROUP = "configurable-agents.io"
 
@@ -48,21 +51,18 @@ class TokenReviewer:
         return await self.cache.get(token_digest(token), lambda: self._review(token))
 
     async def _review(self, token: str) -> Identity | None:
-        spec: dict[str, Any] = {"token": token}
-        if self.audiences:
-            spec["audiences"] = list(self.audiences)
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec}
-        status = (await _create(self.client, TOKEN_REVIEWS, body, "TokenReview")).get("status", {})
-        if not status.get("authenticated"):
+        spec = TokenReviewSpec(token=token, audiences=list(self.audiences) or None)
+        status = (await _create(self.client, TokenReview(spec=spec))).status
+        if status is None or not status.authenticated:
             return None
-        user = status.get("user", {})
-        if self.audiences and not set(status.get("audiences") or ()) & set(self.audiences):
+        if self.audiences and not set(status.audiences or ()) & set(self.audiences):
             return None  # an API server that ignores audiences must not widen what we accept
+        user = status.user
         return Identity(
-            username=str(user.get("username", "")),
-            uid=str(user.get("uid", "")),
-            groups=tuple(user.get("groups") or ()),
-            extra={k: tuple(v) for k, v in (user.get("extra") or {}).items()},
+            username=(user and user.username) or "",
+            uid=(user and user.uid) or "",
+            groups=tuple((user and user.groups) or ()),
+            extra={k: tuple(v) for k, v in ((user and user.extra) or {}).items()},
         )
 
 
@@ -85,39 +85,34 @@ class AccessReviewer:
         )
 
     async def _review(self, identity: Identity, verb: str, *, namespace: str, name: str) -> bool:
-        attributes = {
-            "group": GROUP,
-            "resource": "workflows",
-            "subresource": "runs",
-            "verb": verb,
-            "namespace": namespace,
-            "name": name,
-        }
-        body = {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SubjectAccessReview",
-            "spec": {
-                "user": identity.username,
-                "uid": identity.uid,
-                "groups": list(identity.groups),
-                "extra": {k: list(v) for k, v in identity.extra.items()},
-                "resourceAttributes": {k: v for k, v in attributes.items() if v},
-            },
-        }
-        status = (await _create(self.client, ACCESS_REVIEWS, body, "SubjectAccessReview")).get(
-            "status", {}
+        spec = SubjectAccessReviewSpec(
+            user=identity.username,
+            uid=identity.uid,
+            groups=list(identity.groups),
+            extra={k: list(v) for k, v in identity.extra.items()},
+            resourceAttributes=ResourceAttributes(
+                group=GROUP,
+                resource="workflows",
+                subresource="runs",
+                verb=verb,
+                namespace=namespace or None,  # none: in every namespace
+                name=name or None,
+            ),
         )
-        return bool(status.get("allowed")) and not status.get("denied")
+        status = (await _create(self.client, SubjectAccessReview(spec=spec))).status
+        return status is not None and status.allowed and not status.denied
 
 
-async def _create(client: KubeClient, path: str, body: dict[str, Any], kind: str) -> dict[str, Any]:
+async def _create(client: KubeClient, review: Review) -> Review:
+    kind = type(review).__name__
     AuthMetrics.for_registry().reviews.labels(kind).inc()
     try:
-        answer = await client.request("POST", path, body=body, content_type="application/json")
-    except (KubeError, httpx.HTTPError) as exc:
+        return await client.create(review)
+    except KubeError as exc:
+        if exc.status == 404:
+            raise AuthUnavailable(f"the API server does not serve {kind}s") from None
+        log.warning("%s failed: %s", kind, exc)
+    except httpx2.HTTPError as exc:
         # the message is the API server's or the transport's, never the request body
         log.warning("%s failed: %s", kind, exc)
-        raise AuthUnavailable(f"the API server could not answer a {kind}") from None
-    if answer is None:
-        raise AuthUnavailable(f"the API server does not serve {kind}s")
-    return answer
+    raise AuthUnavailable(f"the API server could not answer a {kind}")

@@ -12,10 +12,10 @@ from agent_runtime.gateway.catalog import Catalog, Entry
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.kube import KubeClient
 from agent_runtime.spec import SpecError, Workflow, parse_workflow
+from agent_runtime.spec.common import GROUP_VERSION
 from agent_runtime.spec.workflow import WorkflowStatus
 
 log = logging.getLogger(__name__)
-PATH = "/apis/configurable-agents.io/v1alpha1"
 #: The catalog source of Workflows read from the cluster.
 SOURCE = "cluster"
 
@@ -66,7 +66,7 @@ class ClusterWorkflows:
     ) -> None:
         self.catalog = catalog
         self.watches = NamespacedWatches(
-            client, PATH, "workflows", self._handle, namespaces=namespaces
+            client, GROUP_VERSION, "Workflow", self._handle, namespaces=namespaces
         )
 
     def start(self) -> None:

@@ -41,11 +41,11 @@ class EndpointRegistry:
     ) -> None:
         self.watches = NamespacedWatches(
             client,
-            "/apis/discovery.k8s.io/v1",
-            "endpointslices",
+            "discovery.k8s.io/v1",
+            "EndpointSlice",
             self._handle,
             namespaces=namespaces,
-            label_selector=POOL_LABEL,
+            labels={POOL_LABEL: None},
         )
         self.address_map = address_map if address_map is not None else address_map_from_env()
         #: (namespace, slice name) -> (capabilities, ready URLs)

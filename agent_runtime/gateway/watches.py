@@ -16,14 +16,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import httpx
-
-from agent_runtime.kube import KubeClient, KubeError, Watch
+from agent_runtime.kube import WATCH_ERRORS, KubeClient, Labels, Watch
 
 #: (namespace, or None for the cluster-wide watch; event type; object)
 ScopedHandler = Callable[[str | None, str, dict[str, Any]], Awaitable[None] | None]
-#: What a watch retries on (the errors ``Watch`` catches).
-RETRIED = (KubeError, httpx.HTTPError, OSError, ValueError)
 #: A watch counts as failing after this many errors in a row spanning at least ``STALE_AFTER``
 #: seconds: a short blip of the API server (a restart, an upgrade) must not take every gateway
 #: replica out of its Service at once, while a lost permission shows within about half a minute.
@@ -41,13 +37,15 @@ class TrackedWatch(Watch):
     def __init__(
         self,
         client: KubeClient,
-        path: str,
+        api_version: str,
+        kind: str,
         handler: Callable[[str, dict[str, Any]], Awaitable[None] | None],
         *,
-        label_selector: str = "",
+        namespace: str | None = None,
+        labels: Labels | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(client, path, handler, label_selector=label_selector)
+        super().__init__(client, api_version, kind, handler, namespace=namespace, labels=labels)
         self.clock = clock
         self.failures = 0
         self.failing_since: float | None = None
@@ -62,7 +60,7 @@ class TrackedWatch(Watch):
     async def _list(self) -> str:
         try:
             version = await super()._list()
-        except RETRIED as exc:
+        except WATCH_ERRORS as exc:
             self._failed(exc)
             raise
         self.failures, self.failing_since, self.last_error = 0, None, ""
@@ -71,7 +69,7 @@ class TrackedWatch(Watch):
     async def _watch(self, version: str) -> str | None:
         try:
             return await super()._watch(version)
-        except RETRIED as exc:
+        except WATCH_ERRORS as exc:
             self._failed(exc)
             raise
 
@@ -81,31 +79,28 @@ class TrackedWatch(Watch):
         return self.failures >= failures and since is not None and self.clock() - since >= seconds
 
 
-def resource_path(api: str, resource: str, namespace: str | None) -> str:
-    """``/apis/group/version[/namespaces/ns]/resource``."""
-    return f"{api}/namespaces/{namespace}/{resource}" if namespace else f"{api}/{resource}"
-
-
 class NamespacedWatches:
     """The watches of one resource over the served namespaces; empty namespaces means all."""
 
     def __init__(
         self,
         client: KubeClient,
-        api: str,
-        resource: str,
+        api_version: str,
+        kind: str,
         handler: ScopedHandler,
         *,
         namespaces: Sequence[str] = (),
-        label_selector: str = "",
+        labels: Labels | None = None,
     ) -> None:
         scopes: list[str | None] = list(dict.fromkeys(namespaces)) or [None]
         self.watches = [
             TrackedWatch(
                 client,
-                resource_path(api, resource, scope),
+                api_version,
+                kind,
                 self._bound(handler, scope),
-                label_selector=label_selector,
+                namespace=scope,
+                labels=labels,
             )
             for scope in scopes
         ]

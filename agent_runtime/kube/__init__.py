@@ -1,9 +1,22 @@
-"""A small async Kubernetes client: credentials from kubeconfig or the pod's account, and watches.
+"""The Kubernetes API through lightkube: credentials from the pod's account or a kubeconfig,
+plain-dict reads and writes, and list-then-watch.
 
-Shared by the operator (its writes) and the gateway (its watches of Workflows and EndpointSlices).
+Shared by the operator (its writes) and the gateway (its watches, TokenReviews and
+SubjectAccessReviews).
 """
 
-from agent_runtime.kube.client import KubeClient, KubeConfigError, KubeError, load_configuration
-from agent_runtime.kube.watch import Watch
+from agent_runtime.kube.client import KubeClient, KubeError, Labels
+from agent_runtime.kube.config import KubeConfigError, load_configuration
+from agent_runtime.kube.resources import resource
+from agent_runtime.kube.watch import WATCH_ERRORS, Watch
 
-__all__ = ["KubeClient", "KubeConfigError", "KubeError", "Watch", "load_configuration"]
+__all__ = [
+    "WATCH_ERRORS",
+    "KubeClient",
+    "KubeConfigError",
+    "KubeError",
+    "Labels",
+    "Watch",
+    "load_configuration",
+    "resource",
+]

@@ -1,121 +1,160 @@
-"""Connecting to the API server with the same credentials kubectl and kopf use."""
+"""The API client shared by the operator (its writes) and the gateway (its watches and reviews).
+
+lightkube does the talking; this speaks plain dicts (what builders make and caches keep) and turns
+lightkube's errors into ``KubeError`` with the status code callers decide on.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import ssl
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
-import httpx
-from kubernetes import client, config
+import httpx2
+from lightkube import ALL_NS, ApiError, AsyncClient, SingleConfig
+from lightkube.core.client import LabelSelector
+from lightkube.core.resource import GlobalResource
+from lightkube.types import CascadeType, PatchType
 
+from agent_runtime.kube.config import load_configuration
+from agent_runtime.kube.resources import resource
+from agent_runtime.kube.transport import ApiTransport
 
-class KubeConfigError(ValueError):
-    """Neither an in-cluster account nor a usable kubeconfig: the one line to show the user."""
+#: A label selector: a value to equal, or None for "has the label".
+Labels = LabelSelector
+Global = TypeVar("Global", bound=GlobalResource)
+Answer = TypeVar("Answer")
 
 
 class KubeError(RuntimeError):
+    """The API server refused a request: its HTTP status and message."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
 
 
-def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
-    """The given kubeconfig; else the pod's service account; else $KUBECONFIG or ~/.kube/config."""
-    configuration = client.Configuration()
-    if kubeconfig is None:
-        try:
-            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            return configuration
-        except config.ConfigException:
-            # read now, not at import like the library's default
-            kubeconfig = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+def kube_error(exc: httpx2.HTTPStatusError) -> KubeError:
+    """The API server's status and message; lightkube leaves the body of a watch refused at
+    its opening (and of an answer that is not JSON) undecoded: the reason phrase then."""
+    if isinstance(exc, ApiError):
+        return KubeError(int(exc.status.code or 500), str(exc.status.message))
+    return KubeError(exc.response.status_code, exc.response.reason_phrase)
+
+
+def scope(namespace: str | None) -> str:
+    """lightkube's name for a namespace, or for all of them (None)."""
+    return namespace or ALL_NS
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
     try:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except (config.ConfigException, OSError) as exc:
-        where = kubeconfig or "~/.kube/config"
-        raise KubeConfigError(
-            f"no Kubernetes credentials: not in a pod, and the kubeconfig {where} "
-            f"is unusable ({exc})"
-        ) from None
-    return configuration
+        yield
+    except httpx2.HTTPStatusError as exc:
+        raise kube_error(exc) from None
 
 
-def _tls_context(configuration: client.Configuration) -> ssl.SSLContext | bool:
-    if not configuration.verify_ssl:
-        return False
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
-    if configuration.cert_file and configuration.key_file:
-        context.load_cert_chain(configuration.cert_file, configuration.key_file)
-    return context
+async def _or_none(call: Awaitable[Answer]) -> Answer | None:
+    """The answer, or None when the object is not there (404)."""
+    try:
+        with _translated():
+            return await call
+    except KubeError as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 class KubeClient:
-    """One pooled HTTP client to the API server; tokens are refreshed before each request."""
+    """A connection pool to the API server, shared by everything a process asks it.
+
+    ``field_manager``: who server-side applies are made as. ``on_request``: told the verb of every
+    HTTP request, e.g. to count them for metrics.
+    """
 
     def __init__(
         self,
-        configuration: client.Configuration | None = None,
+        config: SingleConfig | None = None,
         *,
+        field_manager: str | None = None,
         on_request: Callable[[str], None] | None = None,
     ) -> None:
-        self.configuration = configuration or load_configuration()
-        #: Told the verb of every request, e.g. to count them for metrics.
-        self.on_request = on_request
-        self.http = httpx.AsyncClient(
-            base_url=self.configuration.host,
-            verify=_tls_context(self.configuration),
-            timeout=httpx.Timeout(30.0),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
+        config = config or load_configuration()
+        self.api = AsyncClient(
+            config,
+            timeout=httpx2.Timeout(30.0),
+            field_manager=field_manager,
+            transport=ApiTransport(config, on_request=on_request),
         )
 
-    def headers(self, content_type: str | None = None) -> dict[str, str]:
-        hook = self.configuration.refresh_api_key_hook
-        if hook is not None:
-            hook(self.configuration)
-        headers = {"Accept": "application/json"}
-        token = self.configuration.get_api_key_with_prefix("authorization") or (
-            self.configuration.get_api_key_with_prefix("BearerToken")
-        )
-        if token:
-            headers["Authorization"] = token
-        if content_type:
-            headers["Content-Type"] = content_type
-        return headers
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        content_type: str | None = None,
+    async def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
     ) -> dict[str, Any] | None:
-        """The decoded answer; None for 404; KubeError for any other failure status."""
-        if self.on_request is not None:
-            self.on_request(method.lower())
-        response = await self.http.request(
-            method,
-            path,
-            params=params,
-            content=json.dumps(body) if body is not None else None,
-            headers=self.headers(content_type if body is not None else None),
+        """The object, or None when there is none."""
+        found = await _or_none(self.api.get(resource(api_version, kind), name, namespace=namespace))
+        return None if found is None else dict(found)
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str | None, *, labels: Labels | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The objects (of every namespace when ``namespace`` is None) and the collection's
+        resourceVersion, to watch from."""
+        listed = self.api.list(
+            resource(api_version, kind), namespace=scope(namespace), labels=labels
         )
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise KubeError(response.status_code, _message(response))
-        return response.json() if response.content else {}
+        with _translated():
+            items = [dict(item) async for item in listed]
+        return items, listed.resourceVersion
+
+    async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply: we own exactly the fields we send, and take them back on drift."""
+        meta = obj["metadata"]
+        with _translated():
+            applied = await self.api.patch(
+                resource(obj["apiVersion"], obj["kind"]),
+                meta["name"],
+                obj,
+                namespace=meta.get("namespace"),
+                patch_type=PatchType.APPLY,
+                force=True,
+            )
+        return dict(applied)
+
+    async def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> bool:
+        """Deleted, its dependents in the background; False when it was not there."""
+
+        async def deleted() -> bool:
+            await self.api.delete(
+                resource(api_version, kind),
+                name,
+                namespace=namespace,
+                cascade=CascadeType.BACKGROUND,
+            )
+            return True
+
+        return await _or_none(deleted()) is not None
+
+    async def patch_status(
+        self, api_version: str, kind: str, namespace: str | None, name: str, status: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge ``status`` into the object's status subresource; None when the object is gone."""
+        patched = await _or_none(
+            self.api.patch(
+                resource(api_version, kind).Status,
+                name,
+                {"status": status},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        )
+        return None if patched is None else dict(patched)
+
+    async def create(self, obj: Global) -> Global:
+        """Create a typed cluster-wide object (a TokenReview, say); the API server's answer."""
+        with _translated():
+            created: Global = await self.api.create(obj)
+        return created
 
     async def aclose(self) -> None:
-        await self.http.aclose()
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("message", response.text))
-    except ValueError:
-        return response.text
+        await self.api.close()

@@ -1,21 +1,28 @@
-"""List-then-watch of one resource, reconnecting and re-listing as controllers do."""
+"""List-then-watch of one resource, reconnecting and re-listing as controllers do.
+
+lightkube streams the changes and resumes after the server's timeout from the newest version
+it saw (bookmarks included); this adds what a cache needs around it: a full list first and after
+every 410 Gone, told to the handler as SYNCED, and retries with backoff on any other failure.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
+import httpx2
 
-from agent_runtime.kube.client import KubeClient, KubeError
+from agent_runtime.kube.client import KubeClient, KubeError, Labels, kube_error, scope
+from agent_runtime.kube.resources import path_of, resource
 
 log = logging.getLogger(__name__)
 
 #: (event type: ADDED | MODIFIED | DELETED | SYNCED, object). SYNCED carries the full list.
 Handler = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+#: What a watch retries on: the API server's refusals, the transport's failures, bad JSON.
+WATCH_ERRORS = (KubeError, httpx2.HTTPError, OSError, ValueError)
 
 
 class Watch:
@@ -23,22 +30,28 @@ class Watch:
 
     After each (re)list it calls the handler with ``("SYNCED", {"items": [...]})`` so a cache can
     drop what disappeared while it was disconnected; then it streams changes from that version.
+    ``namespace`` None: every namespace.
     """
 
     def __init__(
         self,
         client: KubeClient,
-        path: str,
+        api_version: str,
+        kind: str,
         handler: Handler,
         *,
-        label_selector: str = "",
+        namespace: str | None = None,
+        labels: Labels | None = None,
         timeout_seconds: int = 300,
     ) -> None:
         self.client = client
-        self.path = path
+        self.api_version, self.kind = api_version, kind
+        self.namespace = namespace
         self.handler = handler
-        self.label_selector = label_selector
+        self.labels = labels
         self.timeout_seconds = timeout_seconds
+        #: The collection watched, for logs and readiness reports.
+        self.path = path_of(resource(api_version, kind), namespace)
         self.synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -65,50 +78,42 @@ class Watch:
                     version = await self._watch(version)
             except asyncio.CancelledError:
                 raise
-            except (KubeError, httpx.HTTPError, OSError, ValueError) as exc:
+            except WATCH_ERRORS as exc:
                 log.warning("watch %s failed: %s; retrying in %.1fs", self.path, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    def _params(self) -> dict[str, str]:
-        return {"labelSelector": self.label_selector} if self.label_selector else {}
-
     async def _list(self) -> str:
-        listed = await self.client.request("GET", self.path, params=self._params())
-        if listed is None:
-            raise KubeError(404, f"{self.path} is not served (are the CRDs installed?)")
-        await self._emit("SYNCED", {"items": listed.get("items", [])})
+        try:
+            items, version = await self.client.list(
+                self.api_version, self.kind, self.namespace, labels=self.labels
+            )
+        except KubeError as exc:
+            if exc.status == 404:
+                raise KubeError(
+                    404, f"{self.path} is not served (are the CRDs installed?)"
+                ) from None
+            raise
+        await self._emit("SYNCED", {"items": items})
         self.synced.set()
-        return str(listed.get("metadata", {}).get("resourceVersion", ""))
+        return version
 
     async def _watch(self, version: str) -> str | None:
-        """Stream changes; the new version to go on from, or None when a re-list is needed."""
-        params = {
-            **self._params(),
-            "watch": "true",
-            "resourceVersion": version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(self.timeout_seconds),
-        }
-        timeout = httpx.Timeout(10.0, read=self.timeout_seconds + 30.0)
-        async with self.client.http.stream(
-            "GET", self.path, params=params, headers=self.client.headers(), timeout=timeout
-        ) as response:
-            if response.status_code == 410:
-                return None
-            if response.status_code >= 400:
-                await response.aread()
-                raise KubeError(response.status_code, response.text)
-            async for line in response.aiter_lines():
-                if not line:
-                    continue
-                event = json.loads(line)
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        return None
-                    raise KubeError(int(obj.get("code", 500)), str(obj.get("message")))
-                version = str(obj.get("metadata", {}).get("resourceVersion", version))
+        """Stream changes; None when the version is too old and a re-list is needed."""
+        changes = self.client.api.watch(
+            resource(self.api_version, self.kind),
+            namespace=scope(self.namespace),
+            labels=self.labels,
+            server_timeout=self.timeout_seconds,
+            resource_version=version,
+        )
+        try:
+            async for kind, obj in changes:
                 if kind != "BOOKMARK":
-                    await self._emit(str(kind), obj)
-        return version
+                    await self._emit(kind, dict(obj))
+        except httpx2.HTTPStatusError as exc:
+            error = kube_error(exc)
+            if error.status == 410:
+                return None
+            raise error from None
+        return None  # lightkube watches on until an error: a stream that ends is re-listed

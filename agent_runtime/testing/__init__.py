@@ -9,11 +9,6 @@ services (``openai_server``, ``threaded``) started in-process.
 """
 
 from agent_runtime.testing.result import RunResult
-from agent_runtime.testing.runner import (
-    AsyncWorkflowRunner,
-    Decision,
-    RunnerOptions,
-    WorkflowRunner,
-)
+from agent_runtime.testing.runner import AsyncWorkflowRunner, WorkflowRunner
 
-__all__ = ["AsyncWorkflowRunner", "Decision", "RunResult", "RunnerOptions", "WorkflowRunner"]
+__all__ = ["AsyncWorkflowRunner", "RunResult", "WorkflowRunner"]

@@ -19,8 +19,6 @@ log = logging.getLogger(__name__)
 
 #: Events arriving within this window are rendered once.
 COALESCE_SECONDS = 0.05
-#: A quiet run's page gets a keep-alive comment this often.
-KEEPALIVE_SECONDS = 15.0
 _END = object()
 
 #: (run, tracker, problem) -> the run body's HTML.
@@ -48,7 +46,8 @@ async def replay(client: GatewayClient, run: dict[str, Any]) -> StateTracker:
     """The state after each step of a finished run (its event stream ends by itself)."""
     tracker = await tracker_for(client, run)
     async for event in client.events(run["id"]):
-        tracker.feed(event.event, event.data, _seq(event))
+        if event is not None:
+            tracker.feed(event.event, event.data, _seq(event))
     return tracker
 
 
@@ -86,11 +85,7 @@ async def feed(
     try:
         finished = False
         while not finished:
-            try:
-                batch = [await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)]
-            except TimeoutError:
-                yield ": keep-alive\n\n"  # so that proxies keep a quiet page's stream open
-                continue
+            batch = [await queue.get()]
             await asyncio.sleep(COALESCE_SECONDS)
             while not queue.empty():
                 batch.append(queue.get_nowait())
@@ -105,6 +100,8 @@ async def feed(
                     tracker.feed(item.event, item.data, _seq(item))
                     changed = True
             if not changed and problem is None:
+                if not finished:
+                    yield ": keep-alive\n\n"
                 continue
             try:
                 run = await client.run(run_id)

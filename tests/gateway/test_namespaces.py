@@ -323,8 +323,14 @@ async def test_a_watch_counts_as_failing_after_both_bounds(
     monkeypatch.setenv("KUBECONFIG", str(config))
     client = KubeClient(load_configuration())
     now = [1000.0]
-    path = f"/apis/configurable-agents.io/v1alpha1/namespaces/{namespace}/workflows"
-    watch = TrackedWatch(client, path, lambda kind, obj: None, clock=lambda: now[0])
+    watch = TrackedWatch(
+        client,
+        "configurable-agents.io/v1alpha1",
+        "Workflow",
+        lambda kind, obj: None,
+        namespace=namespace,
+        clock=lambda: now[0],
+    )
     watch.start()
     try:
         for _ in range(100):

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from agent_runtime.kube import KubeError
 from agent_runtime.spec.agentpool import AgentPool
 from agent_runtime.spec.loader import problems_from
 from agents_operator.builders import build_children
@@ -24,7 +25,6 @@ from agents_operator.handlers.context import (
     plain,
     trimmed,
 )
-from agents_operator.kube import KubeError
 from agents_operator.reconciles import reconciling
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from typing import Any
 
 import kopf
 
+from agent_runtime.kube import KubeClient
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.common import API_GROUP, API_VERSION
-from agents_operator.kube import Kube
 from agents_operator.settings import OperatorSettings
 
 GROUP, VERSION = API_GROUP, API_VERSION
@@ -22,7 +22,7 @@ API = f"{GROUP}/{VERSION}"
 @dataclass
 class OperatorContext:
     settings: OperatorSettings
-    kube: Kube
+    kube: KubeClient
     #: The platform tool policy, read once at start: Workflows are admitted under it and agent
     #: pods are given it, so both sides enforce the same rules.
     policy: ToolPolicy = field(default_factory=ToolPolicy.cluster)

@@ -8,12 +8,11 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from agent_runtime.kube import KubeClient
+from agent_runtime.kube import KubeClient, KubeError
 from agent_runtime.policy import ToolPolicy, load_policy
 from agent_runtime.telemetry.metrics import OperatorMetrics
 from agents_operator.builders.egress import api_server_rule
 from agents_operator.handlers.context import OperatorContext
-from agents_operator.kube import Kube, KubeError
 from agents_operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -41,9 +40,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     ctx = OperatorContext(
         settings=operator_settings,
         policy=policy,
-        kube=Kube(
-            KubeClient(on_request=lambda verb: metrics.api_requests.labels(verb).inc()),
+        kube=KubeClient(
             field_manager=operator_settings.field_manager,
+            on_request=lambda verb: metrics.api_requests.labels(verb).inc(),
         ),
     )
     if operator_settings.egress_enforce and operator_settings.task_callers:
@@ -61,16 +60,16 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await ctx.kube.aclose()
 
 
-async def api_server_egress(kube: Kube) -> dict[str, Any] | None:
+async def api_server_egress(kube: KubeClient) -> dict[str, Any] | None:
     """Where agents reach the API server (the ``default/kubernetes`` Service), read once: agents
     verifying task tokens fetch its discovery document and keys. Unreadable (an operator serving
     only some namespaces may not look there), the platform must allow it (EGRESS_ALLOW)."""
     try:
-        slices = await kube.list(
+        slices, _ = await kube.list(
             "discovery.k8s.io/v1",
             "EndpointSlice",
             "default",
-            label_selector="kubernetes.io/service-name=kubernetes",
+            labels={"kubernetes.io/service-name": "kubernetes"},
         )
         service = await kube.get("v1", "Service", "default", "kubernetes")
     except KubeError as exc:

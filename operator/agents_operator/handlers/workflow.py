@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from agent_runtime.kube import KubeError
 from agent_runtime.policy import ToolPolicy, tool_policy_problems
 from agent_runtime.spec.errors import SpecError
 from agent_runtime.spec.loader import parse_workflow
@@ -20,7 +21,6 @@ from agent_runtime.spec.workflow import LlmNode, ToolNode, Workflow
 from agents_operator.builders.labels import POOL_LABEL
 from agents_operator.conditions import Health, conditions, same_conditions
 from agents_operator.handlers.context import GROUP, VERSION, context_of, plain, trimmed
-from agents_operator.kube import KubeError
 from agents_operator.reconciles import reconciling
 
 log = logging.getLogger(__name__)
