@@ -2,7 +2,9 @@
 
 The lowest layer of ``agent_runtime``: it imports nothing else of ours, so the operator may use it.
 Tracing is configured only by the standard ``OTEL_*`` variables and costs next to nothing when
-none is set; metric names live in ``metrics``; JSON log lines carry the current trace and run.
+none is set; every metric family lives in ``metrics`` (created per registry by the entry points,
+never at import); ``configure_logging`` (entry points only) writes JSON lines carrying the current
+trace and run.
 """
 
 from agent_runtime.telemetry.context import bind, current_fields
