@@ -9,6 +9,10 @@ Register it in tests/conftest.py with ``pytest_plugins = ["tests.kube_harness"]`
 - ``namespace``: a fresh namespace for one test, deleted afterwards.
 - ``kubectl``: a function running kubectl against it (``kubectl("get", "pods", "-o", "json")``).
 
+After every test, the logs of the operator and gateways the cluster tests started
+(``tests.processes.SERVER_LOGS``) must hold no error line the test did not declare with
+``@pytest.mark.expected_errors(r"regex", ...)`` (searched in the line's logger and message).
+
 Binaries: ``KUBEBUILDER_ASSETS`` when it holds them all, else the pinned build of
 ``hack/build-control-plane.sh`` (built here when missing, unless CONFIGURABLE_AGENTS_NO_BUILD=1).
 When they can be neither found nor built, the tests are skipped with the reason, or fail when
@@ -29,10 +33,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.processes import SERVER_LOGS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CRDS_DIR = REPO_ROOT / "crds"
@@ -56,6 +62,32 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "cluster: needs the real Kubernetes control plane (tests/kube_harness.py)"
     )
+    config.addinivalue_line(
+        "markers",
+        "expected_errors(*patterns): error lines of the operator or a gateway this test provokes",
+    )
+
+
+#: Error lines every test may see: when the operator is stopped (SIGTERM: tests restart it with
+#: other settings), asyncio reports kopf's cancelled watch generator at error level.
+EXPECTED_EVERYWHERE = (
+    r"^\[asyncio\] an error occurred during closing of asynchronous generator "
+    r"<async_generator object infinite_watch",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_error_lines(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test if a server it used logged an error it did not declare (Strimzi's rule)."""
+    yield
+    declared = [p for marker in request.node.iter_markers("expected_errors") for p in marker.args]
+    expected = [re.compile(pattern) for pattern in (*declared, *EXPECTED_EVERYWHERE)]
+    if found := SERVER_LOGS.unexpected(expected):
+        pytest.fail(
+            "unexpected error lines in the servers' logs (declare expected ones with "
+            "@pytest.mark.expected_errors):\n" + "\n".join(found[:20]),
+            pytrace=False,
+        )
 
 
 def _truthy(name: str) -> bool:

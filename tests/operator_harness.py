@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,8 +21,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.kube_harness import run_kubectl
-from tests.processes import free_port, stop, wait_healthy
+from tests.kube_harness import EXPECTED_EVERYWHERE, run_kubectl
+from tests.processes import SERVER_LOGS, free_port, stop, wait_healthy
 
 SYSTEM_NS = "configurable-agents-system"
 SA = "configurable-agents-operator"
@@ -61,6 +62,7 @@ class OperatorProcess:
 
     def start(self) -> None:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
+        SERVER_LOGS.watch(self.log, "operator")  # once: a restart appends to the same log
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -109,6 +111,9 @@ def operator(
         yield process
     finally:
         process.stop()
+    expected = [re.compile(pattern) for pattern in EXPECTED_EVERYWHERE]
+    if found := SERVER_LOGS.unexpected(expected):  # what it logged after the last test, stopping
+        raise AssertionError("unexpected error lines in the operator's log:\n" + "\n".join(found))
 
 
 def eventually(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -66,6 +68,7 @@ def start_cluster_gateway(
     authenticates = any(a.startswith(("--auth", "--insecure-no-auth")) for a in args)
     if not authenticates and not (env or {}).get("CONFIGURABLE_AGENTS_AUTH"):
         command.append("--insecure-no-auth")  # tests of other things than authentication
+    SERVER_LOGS.watch(log, "gateway")
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [*command, "--port", str(port), "--store", store, *args],
@@ -92,3 +95,59 @@ def metric(url: str, name: str, **labels: str) -> float:
         for sample in family.samples
         if sample.name == name and labels.items() <= sample.labels.items()
     )
+
+
+#: Levels of a JSON log line (agent_runtime.telemetry.logs) that count as errors.
+ERROR_LEVELS = frozenset({"error", "critical"})
+#: Lines of a plain-text log that count as errors (a traceback printed outside logging too).
+_TEXT_ERROR = re.compile(r"\b(ERROR|CRITICAL)\b|^Traceback \(most recent call last\)")
+
+
+def error_text(line: str) -> str | None:
+    """The line's message (with its exception's last line) if it is an error line, else None."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line.strip() if _TEXT_ERROR.search(line) else None
+    if not isinstance(record, dict) or str(record.get("level", "")).lower() not in ERROR_LEVELS:
+        return None
+    exception = str(record.get("exception") or "").strip().splitlines()
+    tail = f" ({exception[-1]})" if exception else ""
+    return f"[{record.get('logger', '')}] {record.get('message', '')}{tail}"
+
+
+class ServerLogs:
+    """The logs of the servers cluster tests start (operator, gateways), read for error lines
+    after every test (Strimzi's rule: a server that logs an error nobody expected fails the test
+    it happened in). Each log is read from where the last check stopped."""
+
+    def __init__(self) -> None:
+        self._read: dict[Path, int] = {}
+        self._what: dict[Path, str] = {}
+
+    def watch(self, log: Path, what: str) -> None:
+        """Check ``log`` from its current end on; call it before the server starts writing."""
+        if log not in self._read:
+            self._read[log] = log.stat().st_size if log.exists() else 0
+            self._what[log] = what
+
+    def unexpected(self, expected: list[re.Pattern[str]]) -> list[str]:
+        """The error lines written since the last call that match none of ``expected``."""
+        found = []
+        for log, start in self._read.items():
+            if not log.exists():
+                continue
+            with log.open("rb") as f:
+                f.seek(start)
+                data = f.read()
+            complete = data[: data.rfind(b"\n") + 1]  # a line being written waits for the next
+            self._read[log] = start + len(complete)
+            for line in complete.decode(errors="replace").splitlines():
+                text = error_text(line)
+                if text is not None and not any(p.search(text) for p in expected):
+                    found.append(f"{self._what[log]} ({log.name}): {text}")
+        return found
+
+
+#: The one ServerLogs of a test session (tests/kube_harness.py checks it after each test).
+SERVER_LOGS = ServerLogs()

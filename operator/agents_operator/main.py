@@ -14,6 +14,7 @@ import kopf
 from agent_runtime.policy import PolicyError, ToolPolicy, load_policy
 from agent_runtime.telemetry import configure_logging, setup_tracing
 from agent_runtime.telemetry.logs import log_format
+from agents_operator.retry_logs import log_retries_as_warnings
 from agents_operator.settings import OperatorSettings
 
 #: The entry point: the CLI's ``operator`` command imports the operator through these only.
@@ -31,6 +32,7 @@ def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
         log_format(os.environ.get("CONFIGURABLE_AGENTS_LOG_FORMAT", "auto")),
         service="operator",
     )
+    log_retries_as_warnings()
     setup_tracing("configurable-agents-operator")
     if not verbose:  # one line per handled event is noise at hundreds of pools
         for name in ("kopf.objects", "httpx", "aiohttp.access"):

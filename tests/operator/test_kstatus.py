@@ -223,6 +223,7 @@ REFUSED = [
 ]
 
 
+@pytest.mark.expected_errors(r"Handler 'pool_created' failed permanently: spec")
 @pytest.mark.parametrize(("extra", "fix", "start", "phrase"), REFUSED, ids=["422", "quantity"])
 def test_a_pool_whose_workload_kubernetes_refuses_is_stalled(
     operator: OperatorProcess,
