@@ -1,44 +1,64 @@
-"""Server-Sent Events of a run, read from the store so a stream can be left and rejoined."""
+"""Server-Sent Events of a run, read from the store so a stream can be left and rejoined.
+
+sse-starlette frames the events, sends a keep-alive comment on its own clock and stops the stream
+when the client hangs up or the server shuts down; this module chooses the events and the end.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_runtime.stores import RunEvent, RunStore
 
 KEEPALIVE_SECONDS = 15.0
 END_EVENTS = {"run.finished"}
+#: Lines end in LF alone (sse-starlette's default is CRLF), as they always have on this API.
+SEPARATOR = "\n"
 
 
-def format_event(event: RunEvent) -> str:
+def sse_event(event: RunEvent) -> ServerSentEvent:
     data = json.dumps({"runId": event.run_id, "at": event.at.isoformat(), **event.data})
-    return f"id: {event.seq}\nevent: {event.type}\ndata: {data}\n\n"
+    return ServerSentEvent(data, event=event.type, id=str(event.seq), sep=SEPARATOR)
 
 
-async def stream(
+async def events_after(
     store: RunStore, run_id: str, *, after: int = 0, poll: float = 0.2
-) -> AsyncIterator[str]:
+) -> AsyncIterator[ServerSentEvent]:
     """Every event after ``after`` (the client's Last-Event-ID), until the run finishes."""
-    last_sent = time.monotonic()
     while True:
         events = await store.list_events(run_id, after=after)
         for event in events:
             after = event.seq
-            yield format_event(event)
+            yield sse_event(event)
             if event.type in END_EVENTS:
                 return
         if events:
-            last_sent = time.monotonic()
             continue  # more may be waiting: read again before sleeping
         if (await store.get_run(run_id)).status.finished:
             # The status moves before the last event is written: one more read catches it.
             for event in await store.list_events(run_id, after=after):
-                yield format_event(event)
+                yield sse_event(event)
             return
-        if time.monotonic() - last_sent > KEEPALIVE_SECONDS:
-            last_sent = time.monotonic()
-            yield ": keep-alive\n\n"
         await asyncio.sleep(poll)
+
+
+def keepalive() -> ServerSentEvent:
+    return ServerSentEvent(comment="keep-alive", sep=SEPARATOR)
+
+
+def response(
+    store: RunStore, run_id: str, *, after: int = 0, keepalive_seconds: float = KEEPALIVE_SECONDS
+) -> EventSourceResponse:
+    """The stream of ``run_id``'s events after ``after``; proxies must neither cache nor buffer
+    it (sse-starlette sets ``X-Accel-Buffering: no``)."""
+    return EventSourceResponse(
+        events_after(store, run_id, after=after),
+        headers={"Cache-Control": "no-cache"},
+        ping=keepalive_seconds,
+        ping_message_factory=keepalive,
+        sep=SEPARATOR,
+    )

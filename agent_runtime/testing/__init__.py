@@ -9,6 +9,11 @@ services (``openai_server``, ``threaded``) started in-process.
 """
 
 from agent_runtime.testing.result import RunResult
-from agent_runtime.testing.runner import AsyncWorkflowRunner, WorkflowRunner
+from agent_runtime.testing.runner import (
+    AsyncWorkflowRunner,
+    Decision,
+    RunnerOptions,
+    WorkflowRunner,
+)
 
-__all__ = ["AsyncWorkflowRunner", "RunResult", "WorkflowRunner"]
+__all__ = ["AsyncWorkflowRunner", "Decision", "RunResult", "RunnerOptions", "WorkflowRunner"]

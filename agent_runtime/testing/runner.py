@@ -19,8 +19,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 from agent_runtime.engine import Engine, LocalDispatcher
 from agent_runtime.engine.approvals import ApprovalInput
@@ -34,32 +33,45 @@ from agent_runtime.testing.result import RunResult
 WorkflowSource = Workflow | str | os.PathLike[str]
 
 
+class RunnerOptions(TypedDict, total=False):
+    """How a runner runs its Workflow; every option may be left out."""
+
+    #: Scripted answers of llm nodes, by node name: one per visit, the last repeats; a string is
+    #: the text answer, a mapping the structured output, ``{"toolCalls": [{"name", "args"}]}``
+    #: asks for tools (as the ``scripted`` provider reads them).
+    answers: Mapping[str, Sequence[Any]]
+    #: Which Workflow of a file that holds several.
+    name: str
+    #: Any store URL (``sqlite:///:memory:``...); by default SQLite in a temporary folder.
+    store: str
+    #: The platform tool policy; by default the ``local`` preset and the environment's settings.
+    policy: ToolPolicy
+    #: Let llm nodes without ``answers`` call the models they name, vendors included.
+    allow_network: bool
+
+
+class Decision(TypedDict, total=False):
+    """A person's approval: a ``reason``, ``calls`` denied or approved one by one (by id), the
+    ``result`` of a call whose outcome is unknown."""
+
+    reason: str
+    calls: dict[str, bool]
+    result: Any
+
+
 class AsyncWorkflowRunner:
-    """Runs one Workflow for the ``async with`` block, over a SQLite store in a temporary folder
-    (or the store at ``store``, any store URL), with agents in this process.
+    """Runs one Workflow for the ``async with`` block, with agents in this process, its llm
+    nodes answered as ``options`` script them (see ``RunnerOptions``)."""
 
-    ``answers`` scripts llm nodes by name: one answer per visit, the last repeats; a string is
-    the text answer, a mapping the structured output, ``{"toolCalls": [{"name", "args"}]}``
-    asks for tools (as the ``scripted`` provider reads them). Tools run under the ``local``
-    platform policy unless ``policy`` says otherwise.
-    """
-
-    def __init__(
-        self,
-        workflow: WorkflowSource,
-        *,
-        answers: Mapping[str, Sequence[Any]] | None = None,
-        name: str | None = None,
-        store: str | None = None,
-        policy: ToolPolicy | None = None,
-        allow_network: bool = False,
-    ) -> None:
+    def __init__(self, workflow: WorkflowSource, **options: Unpack[RunnerOptions]) -> None:
         #: The Workflow as it runs, with the scripted models of ``answers`` in it.
         self.workflow = with_answers(
-            load_workflow(workflow, name), answers or {}, allow_network=allow_network
+            load_workflow(workflow, options.get("name")),
+            options.get("answers", {}),
+            allow_network=options.get("allow_network", False),
         )
-        self._store_url = store
-        self._policy = policy
+        self._store_url = options.get("store")
+        self._policy = options.get("policy")
         self._stack: AsyncExitStack | None = None
         self._engine: Engine | None = None
 
@@ -84,12 +96,7 @@ class AsyncWorkflowRunner:
             self._stack = stack.pop_all()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         stack, self._stack, self._engine = self._stack, None, None
         if stack is not None:
             await stack.aclose()
@@ -104,21 +111,9 @@ class AsyncWorkflowRunner:
         """Answer the human node the run waits at (its declared fields) and go on."""
         return await self._result(await self.engine.resume(_id(run), answer))
 
-    async def approve(
-        self,
-        run: RunResult | str,
-        /,
-        *,
-        reason: str = "",
-        calls: Mapping[str, bool] | None = None,
-        result: Any = None,
-    ) -> RunResult:
-        """Approve what the run waits for and go on; ``calls`` may deny some calls (by id),
-        ``result`` answers a call whose outcome is unknown."""
-        decision = ApprovalInput(
-            approved=True, reason=reason, calls=dict(calls or {}), result=result
-        )
-        return await self._decide(_id(run), decision)
+    async def approve(self, run: RunResult | str, /, **decision: Unpack[Decision]) -> RunResult:
+        """Approve what the run waits for (but the ``calls`` denied) and go on."""
+        return await self._decide(_id(run), ApprovalInput(approved=True, **decision))
 
     async def deny(self, run: RunResult | str, /, *, reason: str = "") -> RunResult:
         """Deny what the run waits for and go on (the model hears why; a tool node fails)."""
@@ -137,24 +132,8 @@ class WorkflowRunner:
     """``AsyncWorkflowRunner`` for synchronous tests: the ``with`` block has its own event loop
     (so it cannot be used inside a running one: use the async runner there)."""
 
-    def __init__(
-        self,
-        workflow: WorkflowSource,
-        *,
-        answers: Mapping[str, Sequence[Any]] | None = None,
-        name: str | None = None,
-        store: str | None = None,
-        policy: ToolPolicy | None = None,
-        allow_network: bool = False,
-    ) -> None:
-        self.runner = AsyncWorkflowRunner(
-            workflow,
-            answers=answers,
-            name=name,
-            store=store,
-            policy=policy,
-            allow_network=allow_network,
-        )
+    def __init__(self, workflow: WorkflowSource, **options: Unpack[RunnerOptions]) -> None:
+        self.runner = AsyncWorkflowRunner(workflow, **options)
         self._loop: asyncio.Runner | None = None
 
     @property
@@ -162,6 +141,14 @@ class WorkflowRunner:
         return self.runner.workflow
 
     def __enter__(self) -> Self:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no loop running here: the block gets its own
+        else:
+            raise RuntimeError(
+                "WorkflowRunner runs its own event loop; in async code use AsyncWorkflowRunner"
+            )
         loop = asyncio.Runner()
         try:
             loop.run(self.runner.__aenter__())
@@ -171,16 +158,11 @@ class WorkflowRunner:
         self._loop = loop
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         loop, self._loop = self._loop, None
         if loop is not None:
             try:
-                loop.run(self.runner.__aexit__(exc_type, exc, tb))
+                loop.run(self.runner.__aexit__(*exc_info))
             finally:
                 loop.close()
 
@@ -197,19 +179,9 @@ class WorkflowRunner:
         """See ``AsyncWorkflowRunner.resume``."""
         return self._in_loop().run(self.runner.resume(run, **answer))
 
-    def approve(
-        self,
-        run: RunResult | str,
-        /,
-        *,
-        reason: str = "",
-        calls: Mapping[str, bool] | None = None,
-        result: Any = None,
-    ) -> RunResult:
+    def approve(self, run: RunResult | str, /, **decision: Unpack[Decision]) -> RunResult:
         """See ``AsyncWorkflowRunner.approve``."""
-        return self._in_loop().run(
-            self.runner.approve(run, reason=reason, calls=calls, result=result)
-        )
+        return self._in_loop().run(self.runner.approve(run, **decision))
 
     def deny(self, run: RunResult | str, /, *, reason: str = "") -> RunResult:
         """See ``AsyncWorkflowRunner.deny``."""

@@ -89,8 +89,6 @@ async def converse(
         lines.append(f"Run `{run_id}` of {workflow} started.")
         yield "\n".join(lines)
         async for event in client.events(run_id):
-            if event is None:
-                continue
             line = progress_line(event)
             if line:
                 lines.append(line)

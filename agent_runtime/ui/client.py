@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import copy
 import http.cookiejar
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from httpx_sse import aconnect_sse
 
 
 class GatewayError(Exception):
@@ -178,35 +178,28 @@ class GatewayClient:
     async def cancel(self, run_id: str) -> dict[str, Any]:
         return dict(await self._call("POST", f"/v1/runs/{run_id}/cancel"))
 
-    async def events(self, run_id: str, *, after: int = 0) -> AsyncIterator[SseEvent | None]:
-        """The run's events until it finishes; ``None`` for each keep-alive the gateway sends."""
+    async def events(self, run_id: str, *, after: int = 0) -> AsyncIterator[SseEvent]:
+        """The run's events until it finishes (keep-alive comments are read and dropped)."""
         headers = {**self._headers, **({"Last-Event-ID": str(after)} if after else {})}
         timeout = httpx.Timeout(15.0, read=None)  # an interrupted run may wait for hours
+        path = f"/v1/runs/{run_id}/events"
         try:
-            async with self._http.stream(
-                "GET", f"/v1/runs/{run_id}/events", headers=headers, timeout=timeout
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise _error_of(response)
-                current = SseEvent()
-                async for line in response.aiter_lines():
-                    if line.startswith(":"):
-                        yield None
-                    elif not line:
-                        if current.id is not None or current.data:
-                            yield current
-                        current = SseEvent()
-                    else:
-                        key, _, value = line.partition(":")
-                        value = value.removeprefix(" ")
-                        if key == "id":
-                            current.id = value
-                        elif key == "event":
-                            current.event = value
-                        elif key == "data":
-                            current.data = json.loads(value)
-        except httpx.HTTPError as exc:
+            async with aconnect_sse(
+                self._http, "GET", path, headers=headers, timeout=timeout
+            ) as source:
+                if source.response.status_code >= 400:
+                    await source.response.aread()
+                    raise _error_of(source.response)
+                async for sse in source.aiter_sse():
+                    # No data, no event (the SSE spec); httpx-sse makes one of each keep-alive
+                    # after an id (florimondmanca/httpx-sse#35). The gateway's all carry data.
+                    if sse.data:
+                        yield SseEvent(sse.id or None, sse.event, sse.json())
+        except httpx.HTTPError as exc:  # httpx_sse.SSEError (not an event stream) is one too
             raise GatewayError(
                 502, "gateway_unreachable", f"the event stream of run {run_id} broke: {exc}"
+            ) from None
+        except ValueError as exc:
+            raise GatewayError(
+                502, "invalid_event", f"the event stream of run {run_id} sent no JSON: {exc}"
             ) from None

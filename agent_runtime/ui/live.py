@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 #: Events arriving within this window are rendered once.
 COALESCE_SECONDS = 0.05
+#: A quiet run's page gets a keep-alive comment this often.
+KEEPALIVE_SECONDS = 15.0
 _END = object()
 
 #: (run, tracker, problem) -> the run body's HTML.
@@ -46,8 +48,7 @@ async def replay(client: GatewayClient, run: dict[str, Any]) -> StateTracker:
     """The state after each step of a finished run (its event stream ends by itself)."""
     tracker = await tracker_for(client, run)
     async for event in client.events(run["id"]):
-        if event is not None:
-            tracker.feed(event.event, event.data, _seq(event))
+        tracker.feed(event.event, event.data, _seq(event))
     return tracker
 
 
@@ -85,7 +86,11 @@ async def feed(
     try:
         finished = False
         while not finished:
-            batch = [await queue.get()]
+            try:
+                batch = [await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)]
+            except TimeoutError:
+                yield ": keep-alive\n\n"  # so that proxies keep a quiet page's stream open
+                continue
             await asyncio.sleep(COALESCE_SECONDS)
             while not queue.empty():
                 batch.append(queue.get_nowait())
@@ -100,8 +105,6 @@ async def feed(
                     tracker.feed(item.event, item.data, _seq(item))
                     changed = True
             if not changed and problem is None:
-                if not finished:
-                    yield ": keep-alive\n\n"
                 continue
             try:
                 run = await client.run(run_id)

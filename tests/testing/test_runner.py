@@ -140,6 +140,27 @@ def test_gated_calls_are_approved_or_denied() -> None:
     assert "denied" in denied.output["answer"] and "not today" in denied.output["answer"]
 
 
+def test_an_approval_may_deny_some_calls() -> None:
+    two = [
+        {
+            "toolCalls": [
+                ASK_CALCULATOR[0]["toolCalls"][0],
+                {"name": "calculate", "args": {"expression": "1 + 1"}},
+            ],
+            "then": "done",
+        }
+    ]
+    with WorkflowRunner(GATED, answers={"solve": two}) as runner:
+        waiting = runner.run(q="two sums")
+        assert waiting.interrupt is not None
+        first, second = (c["id"] for c in waiting.interrupt["calls"])
+        result = runner.approve(waiting, calls={second: False}, reason="one is enough")
+    assert result.status == RunStatus.SUCCEEDED and result.output == {"answer": "done"}
+    decided = {a.call_id: a.approved for a in result.run.approvals}
+    assert decided == {first: True, second: False}
+    assert {a.comment for a in result.run.approvals} == {"one is enough"}
+
+
 async def test_bad_input_names_each_field_and_stores_nothing() -> None:
     async with AsyncWorkflowRunner(LINEAR) as runner:
         with pytest.raises(InputError) as missing:
@@ -239,3 +260,9 @@ async def test_the_async_runner_over_an_in_memory_store() -> None:
         done = await runner.resume(waiting, approved=True, feedback="ok")
     assert done.status == RunStatus.SUCCEEDED
     assert done.nodes == ["draft", "review", "publish"]
+
+
+async def test_async_code_is_pointed_to_the_async_runner() -> None:
+    with pytest.raises(RuntimeError, match="in async code use AsyncWorkflowRunner"):
+        with WorkflowRunner(LINEAR):
+            pass  # pragma: no cover

@@ -52,7 +52,7 @@ print("ok")
 
 def test_the_ui_lock_pins_what_the_ui_needs() -> None:
     lock = (REPO / "requirements" / "ui.lock").read_text()
-    for package in ("fastapi==", "uvicorn==", "gradio==", "httpx==", "jinja2=="):
+    for package in ("fastapi==", "uvicorn==", "gradio==", "httpx==", "httpx-sse==", "jinja2=="):
         assert package in lock, package
     for package in ("langgraph", "psycopg", "boto3", "openai=="):
         assert f"\n{package}" not in lock, package

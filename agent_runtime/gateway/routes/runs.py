@@ -10,9 +10,9 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from sse_starlette import EventSourceResponse
 
 from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.gateway import events
@@ -179,7 +179,7 @@ async def get_run(run_id: str, gateway: GatewayDep, caller: CallerDep) -> dict[s
     "/v1/runs/{run_id}/events",
     response_model=None,
     operation_id="streamRunEvents",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     responses={
         200: {
             "description": "Server-Sent Events until the run finishes or waits",
@@ -194,7 +194,7 @@ async def run_events(
     caller: CallerDep,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int, Query(ge=0, le=MAX_EVENT)] = 0,
-) -> StreamingResponse | Response:
+) -> EventSourceResponse | Response:
     # 404 before the stream starts, for a missing run and one the caller may not read alike
     await gateway.access.readable(caller, await gateway.store.get_run(run_id))
     if last_event_id is not None:
@@ -204,11 +204,7 @@ async def run_events(
             details = [{"field": "Last-Event-ID", "message": message}]
             return error(422, "invalid_request", f"Last-Event-ID: {message}", details)
         after = number
-    return StreamingResponse(
-        events.stream(gateway.store, run_id, after=after),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return events.response(gateway.store, run_id, after=after)
 
 
 async def _may_update(gateway: GatewayDep, caller: CallerDep, run_id: str) -> RunRecord | None:

@@ -51,6 +51,12 @@ def subset(wanted: Any, actual: Any) -> bool:
     return bool(wanted == actual or str(wanted) == str(actual))
 
 
+def namespace_going_away(exc: KubeError) -> bool:
+    """An object refused because its namespace is being deleted (403) or is gone (404): not an
+    error, the pool goes with it."""
+    return "being terminated" in str(exc) or exc.status == 404
+
+
 class PoolReconciler:
     def __init__(self, ctx: OperatorContext) -> None:
         self.ctx = ctx
@@ -87,6 +93,10 @@ class PoolReconciler:
             try:
                 applied = await self.ctx.kube.apply(child)
             except KubeError as exc:
+                if namespace_going_away(exc):
+                    meta = body["metadata"]
+                    log.info("%s/%s: its namespace is going away", meta["namespace"], meta["name"])
+                    return
                 if exc.status != 422:  # Invalid: this spec will never give an object it admits
                     raise
                 kind, name = child["kind"], child["metadata"]["name"]
@@ -131,8 +141,8 @@ class PoolReconciler:
                 try:
                     child = await self.ctx.kube.apply(desired)
                 except KubeError as exc:
-                    if "being terminated" in str(exc):
-                        return  # the whole namespace is going away
+                    if namespace_going_away(exc):
+                        return
                     raise
         if kind in ("Deployment", "StatefulSet"):
             self.ctx.note_workload(body["metadata"]["uid"], trimmed(child))
