@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent_runtime.engine.errors import InputError
+from agent_runtime.spec.run_input import InputError
 from agent_runtime.spec.state import StateField
 
 _TRUE = {"true", "yes", "y", "1", "on"}

@@ -112,6 +112,5 @@ async def resume_run(
     if run.status == RunStatus.INTERRUPTED:
         await engine.check_resume(run_id, given)  # refused before saying it goes on
     progress.say(f"run {run.id} ({run.namespace}/{run.workflow}) resumed, was {run.status.value}")
-    if run.status == RunStatus.INTERRUPTED:
-        return await engine.resume(run_id, given, listeners=[progress])
-    return await engine.execute(run_id, listeners=[progress])
+    answer = given if run.status == RunStatus.INTERRUPTED else None  # checked above, once
+    return await engine.execute(run_id, resume=answer, listeners=[progress])

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agent_runtime.engine.errors import InputError
 from agent_runtime.executors import Decision
 from agent_runtime.providers.base import ToolCall, WireModel
+from agent_runtime.spec.run_input import InputError
 from agent_runtime.stores import Actor, Approval
 
 #: Why a run waits for an approval: a gated tool call, or a limit it reached.

@@ -1,12 +1,11 @@
-"""The LangGraph state schema of a Workflow, and checking values against declared fields."""
+"""The channels of a Workflow's LangGraph state: one per declared field, with its reducer, and
+the hidden ones the engine keeps (visits per node, spend against limits)."""
 
 from __future__ import annotations
 
 import operator
 from typing import Annotated, Any, TypedDict
 
-from agent_runtime.engine.errors import InputError
-from agent_runtime.spec.state import StateField
 from agent_runtime.spec.workflow import WorkflowSpec
 
 #: Hidden channel counting visits per node, so the n-th visit is known even after a restart.
@@ -62,44 +61,6 @@ def initial_state(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
     state[VISITS] = {}
     state[USAGE] = {}
     return state
-
-
-def check_input(spec: WorkflowSpec, given: dict[str, Any]) -> dict[str, Any]:
-    """The run's input, checked against ``spec.input``: every listed field, nothing else."""
-    problems = [
-        f"input.{name}: not an input of this workflow (inputs: {', '.join(spec.input) or 'none'})"
-        for name in given
-        if name not in spec.input
-    ]
-    for name in spec.input:
-        if name not in given:
-            problems.append(f"input.{name}: required")
-        else:
-            why = spec.state[name].check(given[name])
-            if why:
-                problems.append(f"input.{name}: {why}")
-    if problems:
-        raise InputError(problems)
-    return dict(given)
-
-
-def check_fields(
-    fields: dict[str, StateField], given: dict[str, Any], *, prefix: str = "input"
-) -> dict[str, Any]:
-    """Resume input of a human node: exactly the declared fields, each of its type."""
-    problems = [
-        f"{prefix}.{k}: not asked for (expected: {', '.join(fields) or 'nothing'})"
-        for k in given
-        if k not in fields
-    ]
-    for name, field in fields.items():
-        if name not in given:
-            problems.append(f"{prefix}.{name}: required")
-        elif (why := field.check(given[name])) is not None:
-            problems.append(f"{prefix}.{name}: {why}")
-    if problems:
-        raise InputError(problems)
-    return dict(given)
 
 
 def public(state: dict[str, Any]) -> dict[str, Any]:

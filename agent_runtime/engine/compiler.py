@@ -12,10 +12,10 @@ from langgraph.graph import START as LG_START
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agent_runtime.engine.channels import public, state_schema
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import RunError
 from agent_runtime.engine.nodes import executed_node, human_node, router_node
-from agent_runtime.engine.state import public, state_schema
 from agent_runtime.spec.expressions import compile_condition, evaluate
 from agent_runtime.spec.templates import compile_template
 from agent_runtime.spec.workflow import END, START, Edge, LlmNode, ToolNode, Workflow

@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.spec.run_input import InputError
+
+#: Input errors are the spec layer's (it checks a run's input); named here with the run errors.
+__all__ = ["InputError", "NodeFailed", "OutcomeUnknown", "RunCancelled", "RunError", "RunWaiting"]
 
 
 class RunError(AgentRuntimeError, RuntimeError):
@@ -43,19 +47,6 @@ class RunWaiting(RunError):
     def __init__(self, message: str, *, node: str | None = None, retry_after: float | None = None):
         super().__init__(message, node=node)
         self.retry_after = retry_after
-
-
-class InputError(AgentRuntimeError, ValueError):
-    """Input for a run (or a resume) does not fit the declared fields; ``problems`` name them."""
-
-    code = "invalid_input"
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-    def lines(self) -> list[str]:
-        return self.problems
 
 
 class OutcomeUnknown(AgentRuntimeError, RuntimeError):

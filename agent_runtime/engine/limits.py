@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent_runtime.engine.state import USAGE
+from agent_runtime.engine.channels import USAGE
 from agent_runtime.executors import TaskBudget
 from agent_runtime.spec.workflow import Limits
 

@@ -12,13 +12,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from agent_runtime.engine.calls import as_text, call_tool, settle
+from agent_runtime.engine.channels import USAGE, VISITS, public
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import NodeFailed, OutcomeUnknown, RunWaiting
 from agent_runtime.engine.gate import Gate, once
 from agent_runtime.engine.limits import RunSpend
 from agent_runtime.engine.observe import node_attempt
 from agent_runtime.engine.outputs import map_output, output_schema
-from agent_runtime.engine.state import USAGE, VISITS, check_fields, public
 from agent_runtime.executors import (
     AgentLost,
     Continuation,
@@ -29,6 +29,7 @@ from agent_runtime.executors import (
     TaskResult,
 )
 from agent_runtime.providers.base import ToolCall
+from agent_runtime.spec.run_input import check_fields
 from agent_runtime.spec.templates import TemplateError, render, render_value
 from agent_runtime.spec.workflow import HumanNode, LlmNode, RouterNode, ToolNode, WorkflowSpec
 from agent_runtime.stores import StepRecord, StepStatus

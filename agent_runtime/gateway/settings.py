@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agent_runtime.auth import AGENT_AUDIENCE, TaskTokenSource
-from agent_runtime.engine.runner import local_owner
+from agent_runtime.engine.leases import local_owner
 from agent_runtime.policy import PolicyError, ToolPolicy, load_policy
 from agent_runtime.policy.addresses import is_loopback
 from agent_runtime.policy.budgets import BudgetPolicy, load_budget_policy

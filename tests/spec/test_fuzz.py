@@ -170,7 +170,7 @@ def test_mutated_examples_parse_or_name_their_problems_and_valid_ones_compile(
 def test_valid_mutants_run_to_an_end_in_process(doc: dict[str, Any]) -> None:
     """A Workflow that validates also runs: to an end, a human node, or a failure it explains."""
     from agent_runtime.engine import Engine, LocalDispatcher
-    from agent_runtime.engine.state import check_input
+    from agent_runtime.spec.run_input import check_input
     from agent_runtime.stores import RunStatus, open_store
 
     workflow = check(doc)

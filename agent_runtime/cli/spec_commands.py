@@ -1,0 +1,64 @@
+"""``validate``, ``graph`` and ``crds``: what the spec models say about files, with no store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from agent_runtime.cli.errors import EXIT_INVALID, EXIT_OK
+from agent_runtime.cli.policy import check_tool_policy
+from agent_runtime.cli.workflow_file import pick_workflow
+from agent_runtime.spec import SpecError, Workflow, load_file
+from agent_runtime.spec.mermaid import to_mermaid
+
+
+@click.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(files: tuple[str, ...]) -> int:
+    """Check Workflow and AgentPool files; one line per problem, naming the field."""
+    failed = False
+    for path in files:
+        try:
+            resources = load_file(path)
+        except SpecError as exc:
+            failed = True
+            for line in exc.lines():
+                click.echo(f"error: {line}", err=True)
+            continue
+        for resource in resources:
+            if isinstance(resource, Workflow):
+                try:
+                    check_tool_policy(resource, path)
+                except SpecError as exc:
+                    failed = True
+                    for line in exc.lines():
+                        click.echo(f"error: {line}", err=True)
+                    continue
+            click.echo(f"{path}: {resource.kind} {resource.metadata.name} is valid", err=True)
+        if not resources:
+            click.echo(f"{path}: no Workflow or AgentPool found", err=True)
+            failed = True
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+@click.command("graph")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--workflow", "workflow_name", help="Which Workflow of FILE to draw.")
+def graph(file: str, workflow_name: str | None) -> int:
+    """Print the Workflow's graph as Mermaid text."""
+    click.echo(to_mermaid(pick_workflow(file, workflow_name).spec), nl=False)
+    return EXIT_OK
+
+
+@click.command("crds")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Write one file per CRD here.")
+def crds(output_dir: str | None) -> int:
+    """Print the CustomResourceDefinitions generated from the spec models."""
+    from agent_runtime.spec.crd import dump_crds, render_crds
+
+    if output_dir:
+        dump_crds(Path(output_dir))
+    else:
+        click.echo(render_crds(), nl=False)
+    return EXIT_OK
