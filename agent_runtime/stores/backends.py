@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from agent_runtime.stores.base import RunStore
 from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.retries import Faults, with_retries
 from agent_runtime.stores.url import hide_password
 
 ENV_VAR = "CONFIGURABLE_AGENTS_STORE"
@@ -19,8 +20,12 @@ def default_url() -> str:
 
 
 def open_store(url: str | None = None) -> RunStore:
-    """A store for ``url`` (not yet opened: use ``async with``)."""
-    url = url or default_url()
+    """A store for ``url`` (not yet opened: use ``async with``), its calls tried again where
+    that is safe (``retries``)."""
+    return with_retries(_backend(url or default_url()), Faults.from_env())
+
+
+def _backend(url: str) -> RunStore:
     try:
         scheme = urlsplit(url).scheme
     except ValueError as exc:

@@ -13,6 +13,8 @@ class StoreError(AgentRuntimeError, RuntimeError):
 
     code = "store_unavailable"
     retryable = True
+    #: Whether the call failed before anything of it reached the store (safe to send again).
+    unsent = False
 
 
 class InvalidCursor(StoreError, ValueError):
