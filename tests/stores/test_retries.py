@@ -61,7 +61,7 @@ async def test_a_write_that_may_have_reached_the_store_is_not_sent_again(
 ) -> None:
     """An event appended and then a lost answer: sending it again would append it twice."""
     await store.create_run(make_run("r"))
-    backend = type(store).__mro__[1]  # the backend's own class, under the retrying one
+    backend: Any = type(store).__mro__[1]  # the backend's own class, under the retrying one
     append = backend.append_event
     calls: list[str] = []
 
@@ -87,7 +87,7 @@ async def test_a_read_is_tried_again_whatever_failed(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await store.create_run(make_run("r"))
-    backend = type(store).__mro__[1]
+    backend: Any = type(store).__mro__[1]
     get = backend.get_run
     failures = [StoreError("server restarting"), StoreError("server restarting")]
 
