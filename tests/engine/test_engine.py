@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from agent_runtime.engine import Engine, InputError
+from agent_runtime.spec.run_input import check_input
 from agent_runtime.spec.workflow import Workflow
 from agent_runtime.stores import RunEvent, RunStatus, RunStore, StepStatus
 from tests.counting_tools import counts
@@ -208,6 +209,23 @@ async def test_bad_input_writes_nothing(engine: Engine) -> None:
         "input.topic: expected string, got integer",
     ]
     assert (await engine.store.list_runs()).items == []
+
+
+async def test_input_checked_for_another_spec_is_checked_again(engine: Engine) -> None:
+    """The CLI checks input before it opens a store and the engine takes it as checked; input
+    checked against another spec (an edited file, say) is checked again and refused here."""
+    wf = workflow(SLOW)
+    checked = check_input(wf.spec, {"topic": "x"})
+    record = await engine.create_run(wf, checked)
+    assert record.input == {"topic": "x"} and type(record.input) is dict
+    other = workflow(
+        SLOW.replace("input: [topic]", "input: [topic, n]").replace(
+            "topic: {type: string},", "topic: {type: string}, n: {type: integer},"
+        )
+    )
+    with pytest.raises(InputError, match=r"input\.n: required"):
+        await engine.create_run(other, checked)
+    assert [r.id for r in (await engine.store.list_runs()).items] == [record.id]
 
 
 async def test_a_run_keeps_the_spec_it_started_with(engine: Engine) -> None:
