@@ -2,8 +2,8 @@
 
 Gateways and agents are real processes on loopback ports, over one real PostgreSQL server. A fault
 is a SIGKILL (then a restart), a SIGSTOP (then SIGCONT), or a Postgres crash (then a start), held
-for a random while; the schedule logs each with its times, so the report can tell how long the
-survivors took to take over.
+for a random while (tests/chaos/network.py adds faults of the network between them); the schedule
+logs each with its times, so the report can tell how long the survivors took to take over.
 """
 
 from __future__ import annotations
@@ -49,20 +49,25 @@ class Fleet:
             self._agents.append(self._agent(i))
         for agent in self._agents:
             agent.wait_ready(timeout=60)
-        self._gateways = [self._gateway() for _ in range(self.gateways)]
+        self._gateways = [self._gateway(i) for i in range(self.gateways)]
 
     def _agent(self, i: int, port: int | None = None) -> AgentProcess:
         return AgentProcess(
             self.workdir, name=f"agent-{i}", port=port, max_concurrent_tasks=16, drain_timeout="1s"
         )
 
-    def _gateway(self) -> GatewayProcess:
-        urls = ",".join(a.url for a in self._agents)
+    def gateway_routes(self, i: int) -> tuple[str, list[str]]:
+        """The store URL and agent URLs gateway ``i`` is given (direct here; proxied in
+        tests/chaos/network.py)."""
+        return self.store_url, [a.url for a in self._agents]
+
+    def _gateway(self, i: int) -> GatewayProcess:
+        store_url, agent_urls = self.gateway_routes(i)
         return GatewayProcess(
-            self.store_url,
+            store_url,
             self.workdir,
             "--agents",
-            f"llm={urls}",
+            f"llm={','.join(agent_urls)}",
             workflows=self.workflows,
             env=self.env,
             ready_timeout=120,  # a loaded machine, a store recovering from a crash
@@ -86,7 +91,7 @@ class Fleet:
             victim = self._gateways[i]
         victim.kill(signal.SIGKILL)
         time.sleep(down)
-        replacement = self._gateway()  # waits until ready (the store may be down: retried)
+        replacement = self._gateway(i)  # waits until ready (the store may be down: retried)
         with self._lock:
             self._gateways[i] = replacement
         return f"gateway:{victim.port}"
@@ -119,35 +124,56 @@ class Fleet:
         return "postgres"
 
 
-class FaultSchedule(threading.Thread):
-    """One fault every ``gap`` seconds (a random pick in the range), each held ``down``."""
+#: The faults a Fleet does to its processes (its methods of these names).
+PROCESS_FAULTS = ("kill_gateway", "kill_agent", "pause", "restart_postgres")
 
-    KINDS = ("kill_gateway", "kill_agent", "pause", "restart_postgres")
+
+class FaultSchedule(threading.Thread):
+    """One fault every ``gap`` seconds (a random pick in the range), each held ``down``: a call
+    of ``faults``' method named for the kind, given the time to hold it, returning its target."""
 
     def __init__(
-        self, fleet: Fleet, *, gap: tuple[float, float], down: tuple[float, float]
+        self,
+        faults: object,
+        kinds: tuple[str, ...] = PROCESS_FAULTS,
+        *,
+        gap: tuple[float, float],
+        down: tuple[float, float],
     ) -> None:
         super().__init__(name="fault-schedule", daemon=True)
-        self.fleet = fleet
+        self.target = faults
+        self.kinds = kinds
         self.gap = gap
         self.down = down
         self.faults: list[Fault] = []
+        self.began = time.time()  #: when the schedule started (set again by run)
         self._halt = threading.Event()
+        self._cycled = threading.Event()
 
     def run(self) -> None:
+        self.began = time.time()
         cycle: list[str] = []
         while not self._halt.wait(random.uniform(*self.gap)):
             if not cycle:  # every kind once per cycle, in a random order
-                cycle = random.sample(self.KINDS, len(self.KINDS))
+                cycle = random.sample(self.kinds, len(self.kinds))
             kind = cycle.pop()
+            if not cycle:
+                self._cycled.set()
             fault = Fault(kind=kind, target="", at=time.time())
             self.faults.append(fault)
             try:
-                fault.target = getattr(self.fleet, kind)(random.uniform(*self.down))
+                fault.target = getattr(self.target, kind)(random.uniform(*self.down))
             except Exception as exc:  # a restart that failed is a finding, not a crash here
                 fault.error = f"{exc.__class__.__name__}: {str(exc)[-500:]}"
             fault.healed = time.time()
 
+    def finish(self, timeout: float = 600) -> None:
+        """Stop once every kind of fault has been done at least once (whatever the workload's
+        pace), then wait for the last to heal."""
+        self._cycled.wait(timeout)
+        self.stop()
+
     def stop(self) -> None:
         self._halt.set()
-        self.join(timeout=120)
+        if self.is_alive():
+            self.join(timeout=180)  # a partition being held heals first
