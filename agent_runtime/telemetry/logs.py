@@ -91,4 +91,5 @@ def configure_logging(
     handler.setFormatter(formatter)
     handler.addFilter(ContextFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name in ("httpx", "httpx2"):  # httpx2: lightkube's and the LLM SDKs' one line a request
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -35,7 +35,7 @@ def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
     log_retries_as_warnings()
     setup_tracing("configurable-agents-operator")
     if not verbose:  # one line per handled event is noise at hundreds of pools
-        for name in ("kopf.objects", "httpx", "aiohttp.access"):
+        for name in ("kopf.objects", "httpx", "httpx2", "aiohttp.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger(__name__).info("tool policy: %s", policy.summary())
     memo = kopf.Memo(settings=settings, policy=policy)
