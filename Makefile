@@ -37,7 +37,8 @@ fuzz: $(STAMP)
 	CONFIGURABLE_AGENTS_API_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest -s tests/gateway/test_api_fuzz.py \
 		$(PYTEST_ARGS)
 
-# The chaos suite at full size (CI runs 60 runs with faults every 2-6 s): faults every 5-20 s.
+# The chaos suite at full size (CI: 60 runs under process faults and 30 under network faults
+# through Toxiproxy, a fault every 2-6 s): faults every 5-20 s, partitions of 30 s.
 N ?= 5000
 chaos: $(STAMP) toxiproxy-build
 	CONFIGURABLE_AGENTS_CHAOS_RUNS=$(N) CONFIGURABLE_AGENTS_CHAOS_GAP_MIN=5 \
