@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from agent_runtime.agent.errors import AgentError, Busy, CapabilityNotServed, Draining
 from agent_runtime.auth import AuthUnavailable, Unauthenticated
 from agent_runtime.auth.errors import AuthError
-from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INVALID, run_cli
+from agent_runtime.cli.errors import EXIT_FAILED, EXIT_INVALID, Failure, run_cli
 from agent_runtime.engine.errors import (
     InputError,
     NodeFailed,
@@ -57,6 +57,7 @@ CODES: dict[type[AgentRuntimeError], str] = {
     Busy: "busy",
     Draining: "draining",
     CapabilityNotServed: "capability_not_served",
+    Failure: "command_failed",
 }
 
 
@@ -147,6 +148,7 @@ def cli(exc: Exception) -> click.Group:
         (RunError("run is running", code="not_interrupted"), EXIT_INVALID, 1),
         (ProviderError("openai: 401 from the provider"), EXIT_FAILED, 1),
         (PolicyError("bad pattern"), EXIT_INVALID, 1),
+        (Failure("no credentials"), EXIT_FAILED, 1),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
 )

@@ -74,7 +74,8 @@ def run_cli(group: click.Group, argv: list[str] | None = None) -> int:
     return int(result or 0)
 
 
-class Failure(click.ClickException):
+class Failure(AgentRuntimeError, click.ClickException):
     """A command that cannot start (no credentials, say): one line and exit status 1."""
 
+    code = "command_failed"
     exit_code = EXIT_FAILED
