@@ -31,6 +31,7 @@ from agent_runtime.policy import PolicyError
 from agent_runtime.providers.base import ProviderError
 from agent_runtime.spec.errors import Problem, SpecError
 from agent_runtime.spec.templates import TemplateError
+from agent_runtime.telemetry.prices import PriceError
 from agent_runtime.tools.base import ToolError
 
 #: Clients branch on these: a changed code is a changed API.
@@ -58,6 +59,7 @@ CODES: dict[type[AgentRuntimeError], str] = {
     Draining: "draining",
     CapabilityNotServed: "capability_not_served",
     Failure: "command_failed",
+    PriceError: "invalid_prices",
 }
 
 

@@ -1,7 +1,7 @@
 """Telemetry shared by every process (gateway, agent, CLI, operator): traces, metrics, logs.
 
-The lowest layer of ``agent_runtime``: it imports nothing else of ours, so the operator may use it.
-Tracing is configured only by the standard ``OTEL_*`` variables and costs next to nothing when
+It imports nothing of ours but the error root (``agent_runtime.errors``), so the operator may use
+it. Tracing is configured only by the standard ``OTEL_*`` variables and costs next to nothing when
 none is set; every metric family lives in ``metrics`` (created per registry by the entry points,
 never at import); ``configure_logging`` (entry points only) writes JSON lines carrying the current
 trace and run.

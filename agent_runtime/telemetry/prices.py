@@ -18,11 +18,15 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent_runtime.errors import AgentRuntimeError
+
 PRICES_ENV = "CONFIGURABLE_AGENTS_PRICES"
 
 
-class PriceError(ValueError):
+class PriceError(AgentRuntimeError, ValueError):
     """The price table cannot be read; the message names the file and the entry."""
+
+    code = "invalid_prices"
 
 
 class Price(BaseModel):
