@@ -21,14 +21,7 @@ GO_BUILD_NAME=build-dex
 . "$HERE/lib/go-build.sh"  # log, die, the pins, CACHE, need_go, go_build_env, build_lock...
 : "${DEX_VERSION:?}"
 
-CHECK=0
-for arg in "$@"; do
-  case "$arg" in
-    --check) CHECK=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) die "unknown argument: $arg" ;;
-  esac
-done
+check_args "$@"
 
 BIN="$CACHE/bin/dex-$DEX_VERSION"
 LOG="$CACHE/logs/build-dex.log"

@@ -17,14 +17,7 @@ GO_BUILD_NAME=build-kstatus
 # shellcheck source=lib/go-build.sh
 . "$HERE/lib/go-build.sh"  # log, die, the pins, CACHE, need_go, go_build_env, build_lock...
 
-CHECK=0
-for arg in "$@"; do
-  case "$arg" in
-    --check) CHECK=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) die "unknown argument: $arg" ;;
-  esac
-done
+check_args "$@"
 
 SRC="$HERE/kstatus"
 VERSION="$(sed -n 's|^[[:space:]]*sigs.k8s.io/cli-utils \(v[^[:space:]]*\).*|\1|p' "$SRC/go.mod")"

@@ -18,14 +18,7 @@ GO_BUILD_NAME=build-toxiproxy
 . "$HERE/lib/go-build.sh"  # log, die, the pins, CACHE, need_go, go_build_env, build_lock...
 : "${TOXIPROXY_VERSION:?}"
 
-CHECK=0
-for arg in "$@"; do
-  case "$arg" in
-    --check) CHECK=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) die "unknown argument: $arg" ;;
-  esac
-done
+check_args "$@"
 
 BIN="$CACHE/bin/toxiproxy-$TOXIPROXY_VERSION"
 LOG="$CACHE/logs/build-toxiproxy.log"

@@ -11,6 +11,7 @@
 #   build_tmp DIR                 TMP: a fresh folder under DIR, removed on exit
 #   write_go_mod DIR              stdin becomes DIR/go.mod when it differs (dropping a stale go.sum)
 #   go_mod_file MODULE@VERSION    downloads the module and prints the path of its go.mod
+#   check_args "$@"               CHECK=1 for --check; -h/--help prints the script's header
 
 : "${GO_BUILD_NAME:?set GO_BUILD_NAME before sourcing hack/lib/go-build.sh}"
 GO_BUILD_HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -98,4 +99,16 @@ write_go_mod() { # DIR, the go.mod on stdin
 
 go_mod_file() { # MODULE@VERSION
   "$GO_CMD" mod download -json "$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p'
+}
+
+check_args() {
+  CHECK=0
+  local arg
+  for arg in "$@"; do
+    case "$arg" in
+      --check) CHECK=1 ;;
+      -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+      *) die "unknown argument: $arg" ;;
+    esac
+  done
 }
