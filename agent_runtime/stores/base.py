@@ -127,6 +127,10 @@ class StepsAndEvents(ABC):
     async def flush_steps(self, run_id: str) -> None:
         """Write whatever ``defer_step`` still holds for a run."""
 
+    def drop_steps(self, run_id: str) -> None:
+        """Forget, unwritten, what ``defer_step`` holds for a run: this process lost its lease,
+        and whoever took the run over records those steps again."""
+
     @abstractmethod
     async def list_steps(self, run_id: str) -> list[StepRecord]: ...
 

@@ -30,6 +30,8 @@ from langgraph.checkpoint.base import (
     get_serializable_checkpoint_metadata,
 )
 
+from agent_runtime.stores.errors import StoreError
+
 #: Seconds staged writes wait for the checkpoint that would carry them before going alone.
 WRITES_FLUSH_DELAY = 0.005
 
@@ -272,8 +274,12 @@ class CoalescingSaver(BaseCheckpointSaver[Any]):
             await self._commit(thread_id, None, [])
 
     def forget(self, thread_id: str) -> None:
-        """Drop what waits for a run this process stops executing (after a failed ``flush``)."""
+        """Drop what waits for a run this process stops executing (after a failed ``flush``, or
+        a lost lease): nothing of it is written, and whoever waits for staged writes is told."""
         self._inputs.pop(thread_id, None)
+        staged = self._take(thread_id)
+        if staged is not None:
+            _settle(staged.done, StoreError(f"run {thread_id!r} is no longer executed here"))
 
     async def _before_reading(self, thread_id: str | None) -> None:
         """Reads see every checkpoint put so far (``None``: of every thread)."""

@@ -42,8 +42,13 @@ class S3Events(S3Connection):
             if self._saver is not None:
                 await self._saver.flush(run_id)
         finally:
-            self._outbox.pending.pop(run_id, None)
-            self._outbox.cancelled.pop(run_id, None)
+            self.drop_steps(run_id)
+
+    def drop_steps(self, run_id: str) -> None:
+        self._outbox.pending.pop(run_id, None)
+        self._outbox.cancelled.pop(run_id, None)
+        if self._saver is not None:
+            self._saver.forget(run_id)
 
     async def is_cancelled(self, run_id: str) -> bool:
         seen = self._outbox.cancelled.pop(run_id, None)

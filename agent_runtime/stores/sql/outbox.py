@@ -73,6 +73,10 @@ class DeferringStore(RunStore):
         finally:
             self._saver.forget(run_id)
 
+    def drop_steps(self, run_id: str) -> None:
+        if self._saver is not None:
+            self._saver.forget(run_id)
+
     async def is_cancelled(self, run_id: str) -> bool:
         seen = self._outbox.statuses.pop(run_id, None)
         if seen is None:
