@@ -1,4 +1,8 @@
-"""Running workflows durably: create, execute, resume and cancel runs recorded in the run store."""
+"""Running workflows durably: create runs, execute them, answer what they wait for, cancel them.
+
+``Engine`` is the engine's front: it records runs in the run store, decides whether a run may go
+on in this process, and hands each execution to an ``Execution`` (``engine.execution``).
+"""
 
 from __future__ import annotations
 
@@ -107,6 +111,40 @@ class Engine:
             )
         return created
 
+    async def execute(
+        self,
+        run_id: str,
+        *,
+        resume: dict[str, Any] | None = None,
+        listeners: list[Listener] | None = None,
+    ) -> RunRecord:
+        """Run (or go on with) a run until it finishes or waits at a human node."""
+        run = await self.store.get_run(run_id)
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
+            return run
+        resume = _answer_to_give(run, resume)
+        check_free(run, self.owner)
+        workflow = self.workflow_of(run)
+        ctx = RunContext(
+            run.id,
+            f"{run.namespace}/{run.workflow}",
+            self.store,
+            self.dispatcher,
+            list(listeners or []),
+            namespace=run.namespace,
+            budgets=self.budgets,
+        )
+        execution = Execution(
+            run,
+            workflow.spec,
+            self.compiled(workflow).bind(self.store.checkpointer()),
+            ctx,
+            owner=self.owner,
+            lease_ttl=self.lease_ttl,
+            wait_backoff=self.wait_backoff,
+        )
+        return await execution.execute(resume)
+
     async def resume(
         self, run_id: str, given: dict[str, Any], *, listeners: list[Listener] | None = None
     ) -> RunRecord:
@@ -184,40 +222,6 @@ class Engine:
             "run.finished", {"status": run.status.value}
         )
         return run
-
-    async def execute(
-        self,
-        run_id: str,
-        *,
-        resume: dict[str, Any] | None = None,
-        listeners: list[Listener] | None = None,
-    ) -> RunRecord:
-        """Run (or go on with) a run until it finishes or waits at a human node."""
-        run = await self.store.get_run(run_id)
-        if run.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
-            return run
-        resume = _answer_to_give(run, resume)
-        check_free(run, self.owner)
-        workflow = self.workflow_of(run)
-        ctx = RunContext(
-            run.id,
-            f"{run.namespace}/{run.workflow}",
-            self.store,
-            self.dispatcher,
-            list(listeners or []),
-            namespace=run.namespace,
-            budgets=self.budgets,
-        )
-        execution = Execution(
-            run,
-            workflow.spec,
-            self.compiled(workflow).bind(self.store.checkpointer()),
-            ctx,
-            owner=self.owner,
-            lease_ttl=self.lease_ttl,
-            wait_backoff=self.wait_backoff,
-        )
-        return await execution.execute(resume)
 
 
 def _answer_to_give(run: RunRecord, resume: dict[str, Any] | None) -> dict[str, Any] | None:
