@@ -133,6 +133,15 @@ class RunContext:
             await self._settle_started(started.step, write=True)
         await self.store.flush_steps(self.run_id)
 
+    def abandon(self) -> None:
+        """This process lost the run's lease: nothing it still holds is written (whoever took the
+        run over records those steps again)."""
+        for started in self._started.values():
+            if started.timer is not None:
+                started.timer.cancel()
+        self._started.clear()
+        self.store.drop_steps(self.run_id)
+
     async def check_cancelled(self) -> None:
         if await self.store.is_cancelled(self.run_id):
             raise RunCancelled("the run was cancelled")

@@ -82,8 +82,11 @@ class Execution:
             await self._stream_and_settle(graph_input, renewal)
         finally:
             await renewal.stop()
-            with contextlib.suppress(Exception):
-                await self.ctx.close()
+            if renewal.lost:
+                self.ctx.abandon()
+            else:
+                with contextlib.suppress(Exception):
+                    await self.ctx.close()
             watch.finish(self.run)
         return self.run
 

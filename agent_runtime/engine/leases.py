@@ -15,7 +15,7 @@ import socket
 from typing import Any
 
 from agent_runtime.engine.errors import RunError
-from agent_runtime.stores import RunRecord, RunStatus, RunStore
+from agent_runtime.stores import RunRecord, RunStatus, RunStore, StoreError
 from agent_runtime.stores.records import utcnow
 
 log = logging.getLogger(__name__)
@@ -63,17 +63,31 @@ def check_free(run: RunRecord, owner: str) -> None:
 class LeaseRenewal:
     """Renews the lease of a run this process executes; cancels the execution if it is lost."""
 
-    def __init__(self, store: RunStore, run_id: str, *, owner: str, ttl: float) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        *,
+        owner: str,
+        ttl: float,
+        execution: asyncio.Task[Any] | None = None,
+    ) -> None:
+        """Renew from now on; ``execution`` (the current task unless given) is cancelled when
+        the lease is lost."""
         self.store = store
         self.run_id = run_id
         self.owner = owner
         self.ttl = ttl
-        self._task = asyncio.create_task(self._renew(asyncio.current_task()))
+        self._task = asyncio.create_task(self._renew(execution or asyncio.current_task()))
 
     @property
     def lost(self) -> bool:
-        """The store refused a renewal: another process may execute the run now."""
-        return self._task.done() and not self._task.cancelled() and self._task.result() is False
+        """The store refused a renewal, or none got through before the lease ran out: another
+        process may execute the run now."""
+        task = self._task
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            return False
+        return task.result() is False
 
     async def stop(self) -> None:
         self._task.cancel()
@@ -81,9 +95,19 @@ class LeaseRenewal:
             await self._task
 
     async def _renew(self, execution: asyncio.Task[Any] | None) -> bool:
+        loop = asyncio.get_running_loop()
+        held_until = loop.time() + self.ttl
         while True:
             await asyncio.sleep(self.ttl / 3)
-            if not await self.store.renew_lease(self.run_id, owner=self.owner, ttl=self.ttl):
+            asked = loop.time()
+            try:
+                renewed = await self.store.renew_lease(self.run_id, owner=self.owner, ttl=self.ttl)
+            except StoreError as exc:
+                renewed = loop.time() < held_until  # keep trying while the lease still holds
+                log.warning("run %s: cannot renew the lease: %s", self.run_id, exc)
+            else:
+                held_until = asked + self.ttl if renewed else held_until
+            if not renewed:
                 log.warning("run %s: lease lost; stopping", self.run_id)
                 if execution is not None:
                     execution.cancel()
