@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from agent_runtime.engine import LocalDispatcher
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.leases import LeaseRenewal
@@ -75,7 +77,7 @@ async def test_lost_is_false_while_renewing_and_after_a_stop(store: RunStore) ->
 
 async def test_what_a_process_that_lost_the_lease_held_is_dropped(store: RunStore) -> None:
     if not store.defers_steps:
-        return
+        pytest.skip("this store writes steps at once: nothing is held to drop")
     run_id = await leased(store)
     dispatcher = LocalDispatcher()
     ctx = RunContext(run_id=run_id, workflow="wf", store=store, dispatcher=dispatcher)
