@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from agent_runtime.errors import AgentRuntimeError
-from agent_runtime.stores import RunNotFound, StoreError
+from agent_runtime.stores import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 3
 #: Error codes that are the caller's mistake (exit 2) rather than a failure of the run (exit 1).
@@ -20,6 +20,7 @@ CALLER_CODES = {
     "invalid_template",
     "invalid_policy",
     "run_not_found",
+    "invalid_request",
     "not_interrupted",
     "interrupted",
     "conflict",
@@ -28,12 +29,11 @@ CALLER_CODES = {
 
 
 def _lines(exc: BaseException) -> tuple[list[str], int]:
-    if isinstance(exc, RunNotFound):
-        return [str(exc)], EXIT_INVALID
-    if isinstance(exc, StoreError):
-        return [f"store: {exc}"], EXIT_FAILED
     if isinstance(exc, AgentRuntimeError):
-        return exc.lines(), EXIT_INVALID if exc.code in CALLER_CODES else EXIT_FAILED
+        if exc.code in CALLER_CODES:
+            return exc.lines(), EXIT_INVALID
+        # the store's own failures say where they come from; the caller's mistakes need not
+        return [f"store: {exc}"] if isinstance(exc, StoreError) else exc.lines(), EXIT_FAILED
     return [
         f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)"
     ], EXIT_FAILED

@@ -105,6 +105,9 @@ class LeaseRenewal:
             except StoreError as exc:
                 renewed = loop.time() < held_until  # keep trying while the lease still holds
                 log.warning("run %s: cannot renew the lease: %s", self.run_id, exc)
+            except Exception:
+                log.exception("run %s: renewing the lease failed; stopping", self.run_id)
+                renewed = False
             else:
                 held_until = asked + self.ttl if renewed else held_until
             if not renewed:
