@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent_runtime.stores import RunStatus, RunStore, StepRecord, StoreError, open_store
+from agent_runtime.stores import RunStatus, RunStore, StepRecord, StoreError, open_store, retries
 from agent_runtime.stores.retries import ATTEMPTS, FAULTS_ENV, Faults, InjectedFault
 from tests.stores.helpers import make_run
 from tests.stores.test_checkpoints import run_graph
@@ -56,13 +56,27 @@ async def test_a_store_that_keeps_failing_fails_after_a_few_tries(store: RunStor
     assert faults.calls == ATTEMPTS
 
 
+def backend_of(store: RunStore) -> Any:
+    """The backend's own class, under the retrying one ``open_store`` made."""
+    return type(store).__mro__[1]
+
+
+def patch_backend(store: RunStore, monkeypatch: pytest.MonkeyPatch, name: str, method: Any) -> None:
+    """Replace a backend method, then wrap the store again: the retrying class took the
+    backend's methods when it was made."""
+    backend = backend_of(store)
+    monkeypatch.setattr(backend, name, method)
+    monkeypatch.setattr(retries, "_CLASSES", {})
+    store.__class__ = backend
+    retries.with_retries(store)
+
+
 async def test_a_write_that_may_have_reached_the_store_is_not_sent_again(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An event appended and then a lost answer: sending it again would append it twice."""
     await store.create_run(make_run("r"))
-    backend: Any = type(store).__mro__[1]  # the backend's own class, under the retrying one
-    append = backend.append_event
+    append = backend_of(store).append_event
     calls: list[str] = []
 
     async def written_then_lost(self: Any, run_id: str, kind: str, data: dict[str, Any]) -> Any:
@@ -70,13 +84,7 @@ async def test_a_write_that_may_have_reached_the_store_is_not_sent_again(
         await append(self, run_id, kind, data)
         raise StoreError("connection lost while committing")
 
-    monkeypatch.setattr(backend, "append_event", written_then_lost)
-    # The retrying class took the backend's method when it was made: make it anew for the patch.
-    from agent_runtime.stores import retries
-
-    monkeypatch.setattr(retries, "_CLASSES", {})
-    store.__class__ = backend
-    retries.with_retries(store)
+    patch_backend(store, monkeypatch, "append_event", written_then_lost)
     with pytest.raises(StoreError, match="connection lost"):
         await store.append_event("r", "once", {})
     assert calls == ["once"]
@@ -87,8 +95,7 @@ async def test_a_read_is_tried_again_whatever_failed(
     store: RunStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await store.create_run(make_run("r"))
-    backend: Any = type(store).__mro__[1]
-    get = backend.get_run
+    get = backend_of(store).get_run
     failures = [StoreError("server restarting"), StoreError("server restarting")]
 
     async def flaky(self: Any, run_id: str) -> Any:
@@ -96,12 +103,7 @@ async def test_a_read_is_tried_again_whatever_failed(
             raise failures.pop()
         return await get(self, run_id)
 
-    from agent_runtime.stores import retries
-
-    monkeypatch.setattr(backend, "get_run", flaky)
-    monkeypatch.setattr(retries, "_CLASSES", {})
-    store.__class__ = backend
-    retries.with_retries(store)
+    patch_backend(store, monkeypatch, "get_run", flaky)
     assert (await store.get_run("r")).id == "r"
     assert not failures
 
