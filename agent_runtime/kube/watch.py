@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 #: (event type: ADDED | MODIFIED | DELETED | SYNCED, object). SYNCED carries the full list.
 Handler = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 #: What a watch retries on: the API server's refusals, the transport's failures, bad JSON.
-WATCH_ERRORS = (KubeError, httpx2.HTTPError, OSError, ValueError)
+#: lightkube raises KeyError for an error answer without a Content-Type (a proxy's 502, say).
+WATCH_ERRORS = (KubeError, httpx2.HTTPError, OSError, ValueError, KeyError)
 
 
 class Watch:

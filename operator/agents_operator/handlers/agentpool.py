@@ -54,7 +54,8 @@ def subset(wanted: Any, actual: Any) -> bool:
 def namespace_going_away(exc: KubeError) -> bool:
     """An object refused because its namespace is being deleted (403) or is gone (404): not an
     error, the pool goes with it."""
-    return "being terminated" in str(exc) or exc.status == 404
+    text = str(exc)
+    return "being terminated" in text or (exc.status == 404 and 'namespaces "' in text)
 
 
 class PoolReconciler:
