@@ -17,13 +17,14 @@ from agent_runtime.auth.cache import DecisionCache
 from agent_runtime.auth.errors import AuthUnavailable
 from agent_runtime.auth.identity import Identity
 from agent_runtime.kube import KubeClient, KubeError
+from agent_runtime.spec.common import API_GROUP
 from agent_runtime.telemetry.metrics import AuthMetrics
 
 log = logging.getLogger(__name__)
 
 Review = TypeVar("Review", TokenReview, SubjectAccessReview)
 #: The API group whose ``workflows/runs`` subresource the Runs API is authorized on.
-GROUP = "configurable-agents.io"
+GROUP = API_GROUP
 
 
 class TokenReviewer:

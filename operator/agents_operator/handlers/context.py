@@ -12,11 +12,11 @@ import kopf
 
 from agent_runtime.kube import KubeClient
 from agent_runtime.policy import ToolPolicy
-from agent_runtime.spec.common import API_GROUP, API_VERSION
+from agent_runtime.spec.common import API_GROUP, API_VERSION, GROUP_VERSION
 from agents_operator.settings import OperatorSettings
 
 GROUP, VERSION = API_GROUP, API_VERSION
-API = f"{GROUP}/{VERSION}"
+API = GROUP_VERSION
 
 
 @dataclass
