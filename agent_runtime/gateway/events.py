@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from agent_runtime.stores import RunEvent, RunStore
+from agent_runtime.stores import RunEvent, RunStatus, RunStore
 
 KEEPALIVE_SECONDS = 15.0
 END_EVENTS = {"run.finished"}
@@ -25,25 +25,41 @@ def sse_event(event: RunEvent) -> ServerSentEvent:
     return ServerSentEvent(data, event=event.type, id=str(event.seq), sep=SEPARATOR)
 
 
-async def events_after(
-    store: RunStore, run_id: str, *, after: int = 0, poll: float = 0.2
-) -> AsyncIterator[ServerSentEvent]:
-    """Every event after ``after`` (the client's Last-Event-ID), until the run finishes."""
+async def follow(
+    store: RunStore,
+    run_id: str,
+    *,
+    after: int = 0,
+    poll: float = 0.2,
+    until_interrupted: bool = False,
+) -> AsyncIterator[RunEvent]:
+    """Every event of a run after ``after``, as it is written, until the run finishes (or, with
+    ``until_interrupted``, stops to wait for a person)."""
+    ends = END_EVENTS | {"run.interrupted"} if until_interrupted else END_EVENTS
     while True:
         events = await store.list_events(run_id, after=after)
         for event in events:
             after = event.seq
-            yield sse_event(event)
-            if event.type in END_EVENTS:
+            yield event
+            if event.type in ends:
                 return
         if events:
             continue  # more may be waiting: read again before sleeping
-        if (await store.get_run(run_id)).status.finished:
+        status = (await store.get_run(run_id)).status
+        if status.finished or (until_interrupted and status == RunStatus.INTERRUPTED):
             # The status moves before the last event is written: one more read catches it.
             for event in await store.list_events(run_id, after=after):
-                yield sse_event(event)
+                yield event
             return
         await asyncio.sleep(poll)
+
+
+async def events_after(
+    store: RunStore, run_id: str, *, after: int = 0, poll: float = 0.2
+) -> AsyncIterator[ServerSentEvent]:
+    """Every event after ``after`` (the client's Last-Event-ID), until the run finishes."""
+    async for event in follow(store, run_id, after=after, poll=poll):
+        yield sse_event(event)
 
 
 def keepalive() -> ServerSentEvent:
