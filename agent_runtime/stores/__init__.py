@@ -5,7 +5,7 @@ Backends are chosen by URL (``sqlite:///path.db``, ``postgresql://...``, ``s3://
 
 from agent_runtime.stores.backends import open_store
 from agent_runtime.stores.base import RunStore
-from agent_runtime.stores.errors import InvalidTransition, RunNotFound, StoreError
+from agent_runtime.stores.errors import InvalidTransition, LeaseLost, RunNotFound, StoreError
 from agent_runtime.stores.records import (
     Actor,
     Amount,
@@ -24,6 +24,7 @@ __all__ = [
     "Amount",
     "Approval",
     "InvalidTransition",
+    "LeaseLost",
     "RunEvent",
     "RunNotFound",
     "RunPage",

@@ -48,3 +48,19 @@ class InvalidTransition(StoreError):
         super().__init__(f"run {run_id!r} is {current.value}; it cannot become {wanted.value}")
         self.current = current
         self.wanted = wanted
+
+
+class LeaseLost(StoreError):
+    """A write on a run refused because the writing process no longer holds the run's lease
+    (another took the run over, or it expired, or the run finished): nothing of it was stored.
+    The process stops executing the run; trying again cannot succeed (``stores.fencing``)."""
+
+    code = "conflict"
+    retryable = False
+
+    def __init__(self, run_id: str, owner: str) -> None:
+        super().__init__(
+            f"run {run_id!r}: {owner} no longer holds its lease; the write was refused"
+        )
+        self.run_id = run_id
+        self.owner = owner

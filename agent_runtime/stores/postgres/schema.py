@@ -11,6 +11,7 @@ from psycopg.rows import DictRow
 from pydantic import TypeAdapter
 
 from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.postgres.fencing import SCHEMA as FENCE_SCHEMA
 from agent_runtime.stores.postgres.spend import SCHEMA as SPEND_SCHEMA
 from agent_runtime.stores.sql.checkpoints import schema as checkpoint_schema
 from agent_runtime.stores.sql.dialect import POSTGRES
@@ -72,6 +73,8 @@ MIGRATIONS = [
     """,
     # Namespace spend against the platform's budgets (``spend``).
     SPEND_SCHEMA,
+    # Fencing: a write of a process that lost a run's lease aborts (``fencing``).
+    FENCE_SCHEMA,
 ]
 
 #: pg_advisory_xact_lock key for MIGRATIONS.
