@@ -21,6 +21,8 @@ def _parse(name: str, field: StateField | None, raw: str) -> Any:
             return int(raw)
         if kind == "number":
             return float(raw)
+        if kind == "messages" and not raw.lstrip().startswith(("[", "{")):
+            return raw  # a plain text is one user message
         if kind == "boolean":
             low = raw.strip().lower()
             if low in _TRUE | _FALSE:

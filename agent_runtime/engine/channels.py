@@ -4,8 +4,11 @@ the hidden ones the engine keeps (visits per node, spend against limits)."""
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
+from agent_runtime.spec.messages import add_messages, replace_messages
+from agent_runtime.spec.state import StateField
 from agent_runtime.spec.workflow import WorkflowSpec
 
 #: Hidden channel counting visits per node, so the n-th visit is known even after a restart.
@@ -22,6 +25,7 @@ _PY = {
     "boolean": bool,
     "array": list,
     "object": dict,
+    "messages": list,
 }
 
 
@@ -40,15 +44,28 @@ def _count(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[st
     return out
 
 
-_REDUCERS = {"append": _append, "merge": _merge, "sum": operator.add}
+_REDUCERS: dict[str, Callable[[Any, Any], Any]] = {
+    "append": _append,
+    "merge": _merge,
+    "sum": operator.add,
+}
+#: A messages field always has a reducer: even ``replace`` puts what it writes in our form.
+_MESSAGE_REDUCERS = {"append": add_messages, "replace": replace_messages}
+
+
+def reducer(field: StateField) -> Callable[[Any, Any], Any] | None:
+    """The function that folds a write into ``field`` (None: the write replaces the value)."""
+    if field.type == "messages":
+        return _MESSAGE_REDUCERS[field.reducer]
+    return _REDUCERS.get(field.reducer)
 
 
 def state_schema(spec: WorkflowSpec) -> type:
     fields: dict[str, Any] = {}
     for name, field in spec.state.items():
         py = _PY[field.type]
-        reducer = _REDUCERS.get(field.reducer)
-        fields[name] = Annotated[py, reducer] if reducer else py
+        fold = reducer(field)
+        fields[name] = Annotated[py, fold] if fold else py
     fields[VISITS] = Annotated[dict, _count]
     fields[USAGE] = Annotated[dict, _count]
     return TypedDict("WorkflowState", fields, total=False)  # type: ignore[operator,no-any-return]

@@ -14,6 +14,7 @@ from langgraph.types import interrupt
 from agent_runtime.engine.calls import as_text, call_tool, settle
 from agent_runtime.engine.channels import USAGE, VISITS, public
 from agent_runtime.engine.context import RunContext
+from agent_runtime.engine.conversation import conversation, replies_to_messages, reply
 from agent_runtime.engine.errors import NodeFailed, OutcomeUnknown, RunWaiting
 from agent_runtime.engine.gate import Gate, once
 from agent_runtime.engine.limits import RunSpend
@@ -68,7 +69,9 @@ def _build_task(
             update=dict(
                 model=spec.models[node.model],
                 system=render(node.system, view),
+                messages=conversation(node, view),
                 prompt=render(node.prompt, view),
+                returns_messages=replies_to_messages(spec, node),
                 tools=[spec.tool(t) for t in node.tools],
                 max_tool_rounds=node.max_tool_rounds,
                 output_schema=output_schema(node.output),
@@ -145,7 +148,8 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                         result = await ctx.dispatcher.dispatch(
                             task.model_copy(update={"attempt": attempt})
                         )
-                    update = {} if result.paused else map_output(spec, node.output, result.output)
+                    value = reply(task, result) if task.returns_messages else result.output
+                    update = {} if result.paused else map_output(spec, node.output, value)
                     watched.succeeded(result)
             except NoAgents as exc:
                 await ctx.record_step(

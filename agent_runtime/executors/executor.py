@@ -53,6 +53,15 @@ def _pause_reason(
     return None
 
 
+def _opening(task: NodeTask) -> list[Message]:
+    """What the model is sent first: the system prompt, the node's conversation, its prompt."""
+    messages = [Message(role="system", content=task.system)] if task.system else []
+    messages += task.messages
+    if task.prompt or not task.messages:
+        messages.append(Message(role="user", content=task.prompt))
+    return messages
+
+
 def _refusal(call: ToolCall, decision: Decision) -> Message:
     why = f": {decision.reason}" if decision.reason else ""
     content = json.dumps({"error": f"a person denied this call of '{call.name}'{why}"})
@@ -64,6 +73,10 @@ def _scrubbed(result: TaskResult, run_id: str) -> TaskResult:
     that echoes its token, a model that repeats its key. The arguments of paused tool calls are
     sealed instead: an agent of the pool unseals them when the calls run."""
     result.output = redact_value(result.output)
+    for message in result.messages:
+        message.content = redact(message.content)
+        for call in message.tool_calls:
+            call.args = redact_value(call.args)
     if result.paused is not None:
         for message in result.paused.messages:
             message.content = redact(message.content)
@@ -140,9 +153,9 @@ class TaskExecutor:
             for name, t in tools.items()
         ]
         usage, calls = Usage(), 0
+        opening = _opening(task)
         if task.resume is None:
-            messages = [Message(role="system", content=task.system)] if task.system else []
-            messages.append(Message(role="user", content=task.prompt))
+            messages = list(opening)
             rounds, pending, decisions = 0, [], {}
         else:
             messages, rounds = list(task.resume.messages), task.resume.rounds
@@ -172,7 +185,11 @@ class TaskExecutor:
                     output: Any = completion.structured if task.output_schema else completion.text
                     if task.output_schema and output is None:
                         raise TaskError("the model gave no structured answer")
-                    return TaskResult(output=output, usage=usage, tool_calls=calls)
+                    added = []
+                    if task.returns_messages:
+                        answer = Message(role="assistant", content=completion.text)
+                        added = [*messages[len(opening) :], answer]
+                    return TaskResult(output=output, usage=usage, tool_calls=calls, messages=added)
                 messages.append(
                     Message(
                         role="assistant", content=completion.text, tool_calls=completion.tool_calls

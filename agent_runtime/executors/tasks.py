@@ -66,7 +66,12 @@ class NodeTask(WireModel):
     # llm nodes
     model: ModelSpec | None = None
     system: str = ""
+    #: The conversation of the node's ``messages`` field, sent after ``system``.
+    messages: list[Message] = Field(default_factory=list)
+    #: Sent after ``messages`` as a last user message (always, when there are no messages).
     prompt: str = ""
+    #: The node's output is a messages field: return the messages the task adds.
+    returns_messages: bool = False
     tools: list[ToolSpec] = Field(default_factory=list)
     max_tool_rounds: int = 8
     #: Tools whose calls wait for an approval (``requireApproval``).
@@ -102,6 +107,9 @@ class TaskResult(WireModel):
     tool_calls: int = 0
     #: Set when an llm task stopped before its model's tool calls ran.
     paused: TaskPause | None = None
+    #: For a task that ``returns_messages``: the messages it added to the conversation (each
+    #: round of tool calls with their results, then the model's answer).
+    messages: list[Message] = Field(default_factory=list)
 
 
 class TaskError(AgentRuntimeError, RuntimeError):

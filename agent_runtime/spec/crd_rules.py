@@ -28,6 +28,7 @@ LIMITS: dict[str, Schema] = {
     "Workflow.spec.tools[].name": {"maxLength": 64},
     "Workflow.spec.nodes[].model": {"maxLength": 63},
     "Workflow.spec.nodes[].tool": {"maxLength": 64},
+    "Workflow.spec.nodes[].messages": {"maxLength": 256},
     "Workflow.spec.nodes[].tools": {"maxItems": 16},
     "Workflow.spec.nodes[].tools[]": {"maxLength": 64},
     "Workflow.spec.nodes[].requireApproval": {"maxItems": 16},
@@ -60,8 +61,8 @@ def reducer_rule() -> Schema:
     ]
     return cel_rule(
         "!has(self.reducer) || self.reducer == 'replace' || " + " || ".join(clauses),
-        "'reducer' does not fit the field's type: append needs an array, merge an object, "
-        "sum an integer or number",
+        "'reducer' does not fit the field's type: append needs an array or messages, merge an "
+        "object, sum an integer or number",
         ".reducer",
     )
 
@@ -110,6 +111,17 @@ RULES: dict[str, list[Schema]] = {
             "self.nodes.all(n, !has(n.tools) || n.tools.all(x, x == 'http_get' || "
             "(has(self.tools) && self.tools.exists(t, t.name == x))))",
             "every llm node's 'tools' must be http_get or declared under spec.tools",
+            ".nodes",
+        ),
+        cel_rule(
+            "self.nodes.all(n, n.type != 'llm' || has(n.prompt) || has(n.messages))",
+            "every llm node needs a 'prompt' or 'messages'",
+            ".nodes",
+        ),
+        cel_rule(
+            "self.nodes.all(n, !has(n.messages) || (has(self.state) && n.messages in self.state "
+            "&& self.state[n.messages].type == 'messages'))",
+            "an llm node's 'messages' must name a state field of type messages",
             ".nodes",
         ),
         cel_rule(

@@ -82,6 +82,25 @@ def _check_template(path: str, source: str, spec: WorkflowSpec) -> list[Problem]
     return [Problem(path, f"template names {_unknown_field(n, spec.state)}") for n in unknown]
 
 
+def _check_conversation(
+    at: str, messages: str | None, prompt: str, spec: WorkflowSpec
+) -> list[Problem]:
+    """An llm node's ``messages`` names a messages field; without it the node needs a prompt."""
+    if messages is None:
+        return [] if prompt else [Problem(f"{at}.prompt", "an llm node needs a prompt or messages")]
+    field = spec.state.get(messages)
+    if field is None:
+        return [Problem(f"{at}.messages", _unknown_field(messages, spec.state))]
+    if field.type != "messages":
+        return [
+            Problem(
+                f"{at}.messages",
+                f"state field '{messages}' is of type {field.type}, not messages",
+            )
+        ]
+    return []
+
+
 def _check_output(path: str, output: object, spec: WorkflowSpec) -> list[Problem]:
     if output is None:
         return []
@@ -140,6 +159,7 @@ def _check_nodes(spec: WorkflowSpec) -> list[Problem]:
                 )
             problems += _check_template(f"{at}.system", node.system, spec)
             problems += _check_template(f"{at}.prompt", node.prompt, spec)
+            problems += _check_conversation(at, node.messages, node.prompt, spec)
             for j, name in enumerate(node.tools):
                 if name not in tool_names:
                     problems.append(
@@ -158,6 +178,16 @@ def _check_nodes(spec: WorkflowSpec) -> list[Problem]:
                         )
                     )
             problems += _check_output(f"{at}.output", node.output, spec)
+            if isinstance(node.output, dict):
+                problems += [
+                    Problem(
+                        f"{at}.output.{name}.type",
+                        "a structured answer cannot hold messages: name the messages field "
+                        "as the node's output (output: FIELD) to append the model's reply",
+                    )
+                    for name, declared in node.output.items()
+                    if declared.type == "messages"
+                ]
         elif node.type == "tool":
             if node.tool not in tool_names:
                 problems.append(

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.spec.messages import with_ids
 from agent_runtime.spec.state import StateField
 from agent_runtime.spec.workflow import WorkflowSpec
 
@@ -68,10 +69,24 @@ def check_input(spec: WorkflowSpec, given: Mapping[str, Any]) -> RunInput:
         else:
             why = spec.state[name].check(given[name])
             if why:
-                problems.append(f"input.{name}: {why}")
+                problems.append(_problem("input", name, why))
     if problems:
         raise InputError(problems)
-    return RunInput(dict(given), spec.content_hash())
+    return RunInput(_normal(spec.state, dict(given)), spec.content_hash())
+
+
+def _problem(prefix: str, name: str, why: str) -> str:
+    """``input.tags[0]: ...`` for a problem inside a value, ``input.tags: ...`` for the value."""
+    return f"{prefix}.{name}{why}" if why.startswith(("[", ".")) else f"{prefix}.{name}: {why}"
+
+
+def _normal(fields: dict[str, StateField], given: dict[str, Any]) -> dict[str, Any]:
+    """Checked values as the run records them: messages in their JSON form, each with an id
+    (assigned once, here, so that the run keeps them whatever it replays)."""
+    return {
+        k: with_ids(v) if k in fields and fields[k].type == "messages" else v
+        for k, v in given.items()
+    }
 
 
 def check_fields(
@@ -87,7 +102,7 @@ def check_fields(
         if name not in given:
             problems.append(f"{prefix}.{name}: required")
         elif (why := field.check(given[name])) is not None:
-            problems.append(f"{prefix}.{name}: {why}")
+            problems.append(_problem(prefix, name, why))
     if problems:
         raise InputError(problems)
-    return dict(given)
+    return _normal(fields, dict(given))

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from agent_runtime.spec.common import SpecModel
+from pydantic import Field, model_validator
 
-FieldType = Literal["string", "integer", "number", "boolean", "array", "object"]
+from agent_runtime.spec.common import SpecModel
+from agent_runtime.spec.messages import MESSAGE_SCHEMA, check_messages
+
+FieldType = Literal["string", "integer", "number", "boolean", "array", "object", "messages"]
 Reducer = Literal["replace", "append", "merge", "sum"]
 
-#: Which field types each reducer can merge.
+#: Which field types each reducer can merge; ``append`` on messages is LangGraph's add_messages.
 REDUCER_TYPES: dict[str, tuple[str, ...]] = {
-    "replace": ("string", "integer", "number", "boolean", "array", "object"),
-    "append": ("array",),
+    "replace": ("string", "integer", "number", "boolean", "array", "object", "messages"),
+    "append": ("array", "messages"),
     "merge": ("object",),
     "sum": ("integer", "number"),
 }
@@ -24,6 +27,7 @@ _ZERO: dict[str, Any] = {
     "boolean": False,
     "array": [],
     "object": {},
+    "messages": [],
 }
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
@@ -33,7 +37,12 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "boolean": (bool,),
     "array": (list,),
     "object": (dict,),
+    "messages": (list,),
 }
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
 
 class StateField(SpecModel):
@@ -45,7 +54,16 @@ class StateField(SpecModel):
     properties: dict[str, StateField] | None = None
     enum: list[Any] | None = None
     default: Any = None
-    reducer: Reducer = "replace"
+    #: ``replace`` by default; ``append`` (add_messages) for a messages field. The CRD has no
+    #: default here, so the apiserver does not write ``replace`` into a messages field.
+    reducer: Reducer = Field(default="replace", json_schema_extra=_no_default)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _messages_append(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("type") == "messages" and "reducer" not in data:
+            return {**data, "reducer": "append"}
+        return data
 
     def zero(self) -> Any:
         """The value a field holds before anything writes it: its default, else its type's zero."""
@@ -56,6 +74,10 @@ class StateField(SpecModel):
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON Schema given to models for structured output and checked on resume input."""
+        if self.type == "messages":
+            return {"type": "array", "items": MESSAGE_SCHEMA} | (
+                {"description": self.description} if self.description else {}
+            )
         schema: dict[str, Any] = {"type": self.type}
         if self.description:
             schema["description"] = self.description
@@ -71,6 +93,8 @@ class StateField(SpecModel):
 
     def check(self, value: Any) -> str | None:
         """Why ``value`` does not fit this field, or None when it does."""
+        if self.type == "messages":  # a list, one message, or a string (a user message)
+            return check_messages(value)
         expected = _PYTHON_TYPES[self.type]
         if isinstance(value, bool) and self.type != "boolean":
             return f"expected {self.type}, got boolean"

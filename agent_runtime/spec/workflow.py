@@ -121,7 +121,11 @@ class LlmNode(_ExecutedNode):
     type: Literal["llm"]
     model: str = "default"
     system: str = ""
-    prompt: str
+    #: The last user message; optional when ``messages`` gives the conversation.
+    prompt: str = ""
+    #: A state field of type ``messages``: the conversation sent after ``system``. When
+    #: ``output`` names a messages field, the model's reply is appended to it.
+    messages: FieldName | None = None
     tools: list[str] = Field(default_factory=list)
     #: How many rounds of tool calls the model may ask for before the node fails.
     max_tool_rounds: int = Field(default=8, ge=1, le=100)

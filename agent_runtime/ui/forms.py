@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent_runtime.spec.messages import is_message_schema
+
 #: JSON examples shown as placeholders of the fields typed as JSON text.
 _PLACEHOLDERS = {"array": '["first", "second"]  or one item per line', "object": '{"key": "value"}'}
 
@@ -100,6 +102,8 @@ def _parse_one(field: FormField, text: str) -> Any:
             if not isinstance(value, list):
                 raise ValueError("expected a JSON array")
             return value
+        if is_message_schema(field.schema):  # the text is one user message
+            return [stripped] if stripped else []
         items = FormField("item", dict(field.schema.get("items") or {"type": "string"}))
         return [_parse_one(items, line.strip()) for line in stripped.splitlines() if line.strip()]
     if kind == "object":

@@ -1,7 +1,8 @@
 """A run's state after each step, rebuilt in the dashboard from the event stream.
 
 The events carry what each step wrote; the workflow's declared reducers (replace, append,
-merge, sum) fold those writes into the state a person wants to see after every step.
+merge, sum, and add_messages for a messages field) fold those writes into the state a person
+wants to see after every step.
 """
 
 from __future__ import annotations
@@ -9,10 +10,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from agent_runtime.spec.messages import add_messages, is_message_schema, replace_messages
+
 StepKey = tuple[str, int, int]
 
 
 def _reduce(reducer: str, old: Any, new: Any) -> Any:
+    if reducer == "messages":
+        return add_messages(old if isinstance(old, list) else [], new)
+    if reducer == "replace-messages":
+        return replace_messages(None, new)
     if reducer == "append":
         items = list(old) if isinstance(old, list) else []
         return items + (list(new) if isinstance(new, list) else [new])
@@ -23,11 +30,18 @@ def _reduce(reducer: str, old: Any, new: Any) -> Any:
     return new
 
 
+def _reducer(field: dict[str, Any]) -> str:
+    reducer = str(field.get("reducer", "replace"))
+    if is_message_schema(field):
+        return "messages" if reducer == "append" else "replace-messages"
+    return reducer
+
+
 class StateTracker:
     """Folds ``node.finished`` updates into the state, keeping a snapshot per step."""
 
     def __init__(self, fields: dict[str, Any], given: dict[str, Any]) -> None:
-        self.reducers = {k: str((v or {}).get("reducer", "replace")) for k, v in fields.items()}
+        self.reducers = {k: _reducer(v or {}) for k, v in fields.items()}
         self.state: dict[str, Any] = {
             k: copy.deepcopy((v or {}).get("zero")) for k, v in fields.items()
         }
@@ -49,3 +63,12 @@ class StateTracker:
         key = (str(data.get("node")), int(data.get("visit", 0)), int(data.get("attempt", 1)))
         self.updates[key] = dict(update)
         self.snapshots[key] = copy.deepcopy(self.state)
+
+    @property
+    def conversations(self) -> dict[str, list[dict[str, Any]]]:
+        """The messages fields of the current state, to be shown as conversations."""
+        return {
+            name: [m for m in self.state.get(name) or [] if isinstance(m, dict)]
+            for name, reducer in self.reducers.items()
+            if reducer in ("messages", "replace-messages")
+        }

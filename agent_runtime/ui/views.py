@@ -153,6 +153,7 @@ def run_view(run: dict[str, Any], tracker: StateTracker | None) -> dict[str, Any
         },
         "retries": _retries(steps),
         "state": tracker.state if tracker else None,
+        "conversations": tracker.conversations if tracker else {},
         "resume_fields": (
             form_fields(interrupt.get("fields") or {}) if waiting and not approval else []
         ),

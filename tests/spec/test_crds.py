@@ -236,8 +236,10 @@ def test_node_union_is_one_object_with_type_enum_and_rules() -> None:
     assert {"name", "prompt", "tool", "model", "args", "output", "retry"} <= set(node["properties"])
     assert node["properties"]["output"] == {PRESERVE: True}
     rules = [r["rule"] for r in node[VALIDATIONS]]
-    assert "self.type != 'llm' || has(self.prompt)" in rules
     assert "self.type != 'tool' || has(self.tool)" in rules
+    # an llm node needs a prompt or messages: a rule over the node, kept with the spec's rules
+    spec_rules = [r["rule"] for r in schema_of("Workflow")["properties"]["spec"][VALIDATIONS]]
+    assert "self.nodes.all(n, n.type != 'llm' || has(n.prompt) || has(n.messages))" in spec_rules
     assert "self.type == 'llm' || !has(self.model)" in rules
 
 
@@ -439,7 +441,10 @@ def test_base_passes_the_cel_rules() -> None:
             "spec.edges[1]",
             "exactly one",
         ),
-        ("spec.nodes.0.prompt", _DELETE, "spec.nodes[0].prompt", "llm nodes need 'prompt'"),
+        ("spec.nodes.0.prompt", _DELETE, "spec.nodes", "needs a 'prompt' or 'messages'"),
+        ("spec.nodes.0.messages", "topic", "spec.nodes", "a state field of type messages"),
+        ("spec.nodes.0.messages", "nope", "spec.nodes", "a state field of type messages"),
+        ("spec.nodes.1.messages", "topic", "spec.nodes[1].messages", "only llm nodes"),
         ("spec.nodes.1.tool", _DELETE, "spec.nodes[1].tool", "tool nodes need 'tool'"),
         ("spec.nodes.2.prompt", "hi", "spec.nodes[2].prompt", "only llm and human nodes"),
         ("spec.nodes.1.model", "default", "spec.nodes[1].model", "only llm nodes take 'model'"),

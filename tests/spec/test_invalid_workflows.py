@@ -310,7 +310,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "reducer-does-not-fit-type",
         edits(("spec.state.draft.reducer", "append")),
         "spec.state.draft.reducer",
-        "reducer 'append' needs a field of type array, not string",
+        "reducer 'append' needs a field of type array or messages, not string",
     ),
     (
         "state-default-of-wrong-type",
@@ -403,7 +403,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "output-field-of-unknown-type",
         edits(("spec.nodes[0].output.notes", {"type": "text"})),
         "spec.nodes[0].output.notes.type",
-        "Input should be 'string', 'integer', 'number', 'boolean', 'array' or 'object'",
+        "Input should be 'string', 'integer', 'number', 'boolean', 'array', 'object' or 'messages'",
     ),
     (
         "bad-duration",
@@ -451,7 +451,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "missing-prompt",
         edits(("spec.nodes[1].prompt", DELETE)),
         "spec.nodes[1].prompt",
-        "required field is missing",
+        "an llm node needs a prompt or messages",
     ),
     (
         "missing-tool",
@@ -522,6 +522,46 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         edits(("spec.models.default.temperature", 3)),
         "spec.models.default.temperature",
         "less than or equal to 2",
+    ),
+    # --- conversations ---
+    (
+        "messages-names-unknown-field",
+        edits(("spec.nodes[1].messages", "history")),
+        "spec.nodes[1].messages",
+        "'history' is not a declared state field",
+    ),
+    (
+        "messages-names-field-of-other-type",
+        edits(("spec.nodes[1].messages", "notes")),
+        "spec.nodes[1].messages",
+        "state field 'notes' is of type string, not messages",
+    ),
+    (
+        "messages-on-a-tool-node",
+        edits(("spec.nodes[2].messages", "notes")),
+        "spec.nodes[2].messages",
+        "unknown field",
+    ),
+    (
+        "structured-output-holds-messages",
+        edits(
+            ("spec.state.chat", {"type": "messages"}),
+            ("spec.nodes[0].output.chat", {"type": "messages"}),
+        ),
+        "spec.nodes[0].output.chat.type",
+        "a structured answer cannot hold messages",
+    ),
+    (
+        "messages-default-not-messages",
+        edits(("spec.state.chat", {"type": "messages", "default": [{"role": "robot"}]})),
+        "spec.state.chat.default",
+        "[0].role: must be one of system, user, assistant, tool",
+    ),
+    (
+        "merge-reducer-on-messages",
+        edits(("spec.state.chat", {"type": "messages", "reducer": "merge"})),
+        "spec.state.chat.reducer",
+        "reducer 'merge' needs a field of type object, not messages",
     ),
     # --- retry ---
     (
