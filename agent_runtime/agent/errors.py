@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.errors import AgentRuntimeError, http_status
 from agent_runtime.executors import PermanentTaskError, TaskError
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,8 @@ RETRYABLE = {"X-Retryable": "true"}
 
 
 class AgentError(AgentRuntimeError):
-    """A refusal of a task, before it runs; ``status`` and ``code`` are stable."""
+    """A refusal of a task, before it runs; its ``code`` (and so its status) is stable."""
 
-    status = 500
     code = "agent_error"
 
     def __init__(
@@ -46,19 +45,16 @@ class AgentError(AgentRuntimeError):
 
 
 class Busy(AgentError):
-    status = 429
     code = "busy"
     retryable = True
 
 
 class Draining(AgentError):
-    status = 503
     code = "draining"
     retryable = True
 
 
 class CapabilityNotServed(AgentError):
-    status = 409
     code = "capability_not_served"
 
 
@@ -96,7 +92,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(AgentError)
     async def refused(_: Request, exc: AgentError) -> JSONResponse:
-        return error(exc.status, exc.code, str(exc), exc.details, exc.headers)
+        return error(http_status(exc.code), exc.code, str(exc), exc.details, exc.headers)
 
     # PermanentTaskError is a TaskError: Starlette picks the handler of the nearest class.
     @app.exception_handler(PermanentTaskError)

@@ -9,31 +9,27 @@ from typing import Any
 
 import click
 
-from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.errors import AgentRuntimeError, http_status
 from agent_runtime.stores import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 3
-#: Error codes that are the caller's mistake (exit 2) rather than a failure of the run (exit 1).
-CALLER_CODES = {
-    "invalid_spec",
-    "invalid_input",
-    "invalid_template",
-    "invalid_policy",
-    "run_not_found",
-    "invalid_request",
-    "not_interrupted",
-    "interrupted",
-    "conflict",
-    "leased",
-}
+#: Statuses of codes that are the caller's mistake (exit 2): the request, a document or what it
+#: names is wrong. Any other code is a failure (exit 1), signing in and rate limits included.
+CALLER_STATUSES = frozenset({400, 404, 409, 422})
+
+
+def exit_status(code: str) -> int:
+    """The exit status of a failure with this code: 2 for the caller's mistakes, else 1."""
+    return EXIT_INVALID if http_status(code) in CALLER_STATUSES else EXIT_FAILED
 
 
 def _lines(exc: BaseException) -> tuple[list[str], int]:
     if isinstance(exc, AgentRuntimeError):
-        if exc.code in CALLER_CODES:
-            return exc.lines(), EXIT_INVALID
+        status = exit_status(exc.code)
+        if status == EXIT_INVALID:
+            return exc.lines(), status
         # the store's own failures say where they come from; the caller's mistakes need not
-        return [f"store: {exc}"] if isinstance(exc, StoreError) else exc.lines(), EXIT_FAILED
+        return [f"store: {exc}"] if isinstance(exc, StoreError) else exc.lines(), status
     return [
         f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)"
     ], EXIT_FAILED

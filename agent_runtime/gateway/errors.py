@@ -1,7 +1,9 @@
 """Every error as JSON ``{"error": {"code", "message", "details"}}``; never a stack trace.
 
-The package's own errors (``AgentRuntimeError``) answer with their stable code; the status says
-whose fault it is: 4xx the caller's (422 naming the bad fields), 5xx the gateway's or its store's.
+The package's own errors (``AgentRuntimeError``) answer with their stable code and the status
+``agent_runtime.errors.HTTP_STATUS`` gives it: 4xx the caller's fault (422 naming the bad
+fields), 5xx the gateway's or its store's. What FastAPI and Starlette raise is answered the same
+way, under the codes of that table.
 """
 
 from __future__ import annotations
@@ -15,26 +17,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from agent_runtime.auth import Unauthenticated
-from agent_runtime.engine.errors import InputError
-from agent_runtime.errors import AgentRuntimeError
-from agent_runtime.stores import InvalidTransition, RunNotFound, StoreError
-from agent_runtime.stores.errors import InvalidCursor
+from agent_runtime.errors import AgentRuntimeError, http_status
 
 log = logging.getLogger(__name__)
 
-#: Codes that are the caller's conflict with the run's state.
-_CONFLICTS = {"not_interrupted", "interrupted", "conflict", "leased", "idempotency_conflict"}
-#: HTTP status by code, for the codes that are not a failure of the gateway (500).
-STATUS = {
-    **dict.fromkeys(_CONFLICTS, 409),
-    "invalid_input": 422,
-    "invalid_spec": 422,
-    "invalid_template": 422,
-    "run_not_found": 404,
-    "unauthenticated": 401,
-    "auth_unavailable": 503,
-    "store_unavailable": 503,
-}
+#: The challenge of a 401 (RFC 6750).
+CHALLENGE = 'Bearer realm="configurable-agents"'
 
 
 def error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
@@ -42,6 +30,18 @@ def error(status: int, code: str, message: str, details: Any = None) -> JSONResp
     if details is not None:
         body["details"] = details
     return JSONResponse({"error": body}, status_code=status)
+
+
+def answer(exc: AgentRuntimeError) -> JSONResponse:
+    """One of the package's errors as the API answers it (a 401 with its challenge)."""
+    status = http_status(exc.code)
+    if status >= 500:
+        log.error("%s: %s", exc.code, exc)
+    response = error(status, exc.code, str(exc), exc.details)
+    if isinstance(exc, Unauthenticated):
+        given = ', error="invalid_token"' if exc.token_given else ""
+        response.headers["WWW-Authenticate"] = CHALLENGE + given
+    return response
 
 
 def _problem(field: str, message: str) -> dict[str, str]:
@@ -56,52 +56,20 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
+def _invalid_request(message: str, problems: list[dict[str, str]]) -> JSONResponse:
+    return error(http_status("invalid_request"), "invalid_request", message, problems)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        problems = [_problem(_field(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return error(422, "invalid_request", message, problems)
-
-    @app.exception_handler(InputError)
-    async def invalid_input(_: Request, exc: InputError) -> JSONResponse:
-        problems = [
-            {"field": p.split(":", 1)[0], "message": p.split(":", 1)[-1].strip()}
-            for p in exc.problems
-        ]
-        return error(422, "invalid_input", str(exc), problems)
-
-    @app.exception_handler(Unauthenticated)
-    async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
-        response = error(401, "unauthenticated", str(exc))
-        challenge = 'Bearer realm="configurable-agents"'
-        if exc.token_given:
-            challenge += ', error="invalid_token"'
-        response.headers["WWW-Authenticate"] = challenge
-        return response
-
-    @app.exception_handler(InvalidCursor)
-    async def invalid_cursor(_: Request, exc: InvalidCursor) -> JSONResponse:
-        return error(400, "invalid_request", str(exc), [{"field": "cursor", "message": str(exc)}])
-
-    @app.exception_handler(RunNotFound)
-    async def not_found(_: Request, exc: RunNotFound) -> JSONResponse:
-        return error(404, "run_not_found", str(exc))
-
-    @app.exception_handler(InvalidTransition)
-    async def conflict(_: Request, exc: InvalidTransition) -> JSONResponse:
-        return error(409, "conflict", str(exc))
+        return _invalid_request(message, problems)
 
     @app.exception_handler(AgentRuntimeError)
     async def known(_: Request, exc: AgentRuntimeError) -> JSONResponse:
-        status = STATUS.get(exc.code, 500)
-        if status >= 500:
-            log.error("%s: %s", exc.code, exc)
-        return error(status, exc.code, str(exc), exc.details)
-
-    @app.exception_handler(StoreError)
-    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
-        return error(503, "store_unavailable", str(exc))
+        return answer(exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
@@ -110,7 +78,7 @@ def install(app: FastAPI) -> None:
             # Python's recursion limit): a 422 naming the body, like any JSON that does not parse
             deep = isinstance(exc.__cause__, RecursionError)
             message = "nested too deeply" if deep else "not JSON (UTF-8)"
-            return error(422, "invalid_request", f"body: {message}", [_problem("body", message)])
+            return _invalid_request(f"body: {message}", [_problem("body", message)])
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         response = error(exc.status_code, code, str(exc.detail))
         response.headers.update(exc.headers or {})  # a 405's Allow (RFC 9110 requires it)

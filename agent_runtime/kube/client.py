@@ -16,6 +16,7 @@ from lightkube.core.client import LabelSelector
 from lightkube.core.resource import GlobalResource
 from lightkube.types import CascadeType, PatchType
 
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.kube.config import load_configuration
 from agent_runtime.kube.resources import resource
 from agent_runtime.kube.transport import ApiTransport
@@ -26,12 +27,20 @@ Global = TypeVar("Global", bound=GlobalResource)
 Answer = TypeVar("Answer")
 
 
-class KubeError(RuntimeError):
-    """The API server refused a request: its HTTP status and message."""
+class KubeError(AgentRuntimeError, RuntimeError):
+    """The API server refused a request: its HTTP status and message.
+
+    Worth sending again unless the request itself is malformed (400, 422): the API server may be
+    back, the object's version current, the account's permissions granted.
+    """
+
+    code = "kube_api_error"
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+        self.retryable = status not in (400, 422)
+        self.details = {"status": status}
 
 
 def kube_error(exc: httpx2.HTTPStatusError) -> KubeError:

@@ -9,9 +9,14 @@ import os
 
 from lightkube import ConfigError, KubeConfig, SingleConfig
 
+from agent_runtime.errors import AgentRuntimeError
 
-class KubeConfigError(ValueError):
+
+class KubeConfigError(AgentRuntimeError, ValueError):
     """Neither an in-cluster account nor a usable kubeconfig: the one line to show the user."""
+
+    #: The process cannot start, as the CLI's own ``Failure`` says.
+    code = "command_failed"
 
 
 def load_configuration(kubeconfig: str | None = None) -> SingleConfig:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import cel
 
+from agent_runtime.spec.errors import Problem, SpecError
+
 if TYPE_CHECKING:
     from lark import Token, Tree
 
@@ -22,8 +24,11 @@ _Node = Any
 _MACROS = {"all", "exists", "exists_one", "map", "filter"}
 
 
-class ExpressionError(ValueError):
-    pass
+class ExpressionError(SpecError):
+    """A condition that does not parse, or fails on a run's state: its author's to fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([Problem("", message)])
 
 
 def _does_not_parse(exc: Exception) -> ExpressionError:

@@ -29,6 +29,14 @@ class InputError(AgentRuntimeError, ValueError):
     def lines(self) -> list[str]:
         return self.problems
 
+    @property
+    def details(self) -> Any:
+        """Each problem as ``{"field", "message"}``, for an API answer."""
+        return [
+            {"field": p.split(":", 1)[0], "message": p.split(":", 1)[-1].strip()}
+            for p in self.problems
+        ]
+
 
 class RunInput(Mapping[str, Any]):
     """Input that fits the Workflow spec of content hash ``spec_hash``; made by ``check_input``."""

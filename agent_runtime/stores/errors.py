@@ -20,7 +20,7 @@ class StoreError(AgentRuntimeError, RuntimeError):
 class InvalidCursor(StoreError, ValueError):
     """A listing's ``cursor`` is not one a listing gave: the caller's mistake, not the store's."""
 
-    code = "invalid_request"
+    code = "invalid_cursor"
     retryable = False
 
     @property

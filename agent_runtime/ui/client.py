@@ -16,9 +16,12 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from agent_runtime.errors import AgentRuntimeError, http_status
 
-class GatewayError(Exception):
-    """An error answer of the gateway (or no answer at all), ready to show on a page."""
+
+class GatewayError(AgentRuntimeError):
+    """An error answer of the gateway (or no answer at all), ready to show on a page: the
+    answer's own status and code, or (``because``) a code of ours and the status it has."""
 
     def __init__(
         self,
@@ -36,6 +39,12 @@ class GatewayError(Exception):
         self.details = details
         #: A 401's ``WWW-Authenticate``, passed on to the browser (or its sign-in proxy).
         self.challenge = challenge
+        self.retryable = status >= 500 or status == 429
+
+    @classmethod
+    def because(cls, code: str, message: str, details: Any = None) -> GatewayError:
+        """The dashboard's own refusal, with the status the API gives ``code``."""
+        return cls(http_status(code), code, message, details)
 
     def field_errors(self) -> dict[str, str]:
         """``{"input.topic": "required"}`` from a 422's details, for messages next to fields."""
@@ -111,8 +120,7 @@ class GatewayClient:
         try:
             response = await self._http.request(method, path, headers=self._headers, **kwargs)
         except httpx.HTTPError as exc:
-            raise GatewayError(
-                502,
+            raise GatewayError.because(
                 "gateway_unreachable",
                 f"the gateway at {self.base_url} did not answer: {exc.__class__.__name__} {exc}",
             ) from None
@@ -127,7 +135,7 @@ class GatewayClient:
         for item in await self.workflows():
             if item["namespace"] == namespace and item["name"] == name:
                 return item
-        raise GatewayError(404, "workflow_not_found", f"no workflow {namespace}/{name}")
+        raise GatewayError.because("workflow_not_found", f"no workflow {namespace}/{name}")
 
     async def start_run(self, namespace: str, name: str, given: dict[str, Any]) -> dict[str, Any]:
         body = {"input": given}
@@ -196,10 +204,10 @@ class GatewayClient:
                     if sse.data:
                         yield SseEvent(sse.id or None, sse.event, sse.json())
         except httpx.HTTPError as exc:  # httpx_sse.SSEError (not an event stream) is one too
-            raise GatewayError(
-                502, "gateway_unreachable", f"the event stream of run {run_id} broke: {exc}"
+            raise GatewayError.because(
+                "gateway_unreachable", f"the event stream of run {run_id} broke: {exc}"
             ) from None
         except ValueError as exc:
-            raise GatewayError(
-                502, "invalid_event", f"the event stream of run {run_id} sent no JSON: {exc}"
+            raise GatewayError.because(
+                "invalid_event", f"the event stream of run {run_id} sent no JSON: {exc}"
             ) from None

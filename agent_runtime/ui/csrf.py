@@ -26,6 +26,8 @@ from urllib.parse import parse_qsl, urlsplit
 from fastapi import Request
 from fastapi.responses import Response
 
+from agent_runtime.errors import AgentRuntimeError, http_status
+
 log = logging.getLogger(__name__)
 
 SECRET_ENV = "CONFIGURABLE_AGENTS_UI_SECRET"
@@ -38,19 +40,24 @@ _SESSION = re.compile(r"[A-Za-z0-9_-]{43}")
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
-class UiSecretError(ValueError):
+class UiSecretError(AgentRuntimeError, ValueError):
     """The configured secret cannot sign tokens safely (raised at start, never per request)."""
 
+    code = "invalid_settings"
 
-class CsrfRejected(Exception):
+
+class CsrfRejected(AgentRuntimeError):
     """A state-changing request that did not prove it came from the dashboard; shown as a 403."""
 
-    status = 403
     code = "csrf_rejected"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.message = f"{reason}. Nothing was changed: reload the page and try again."
+
+    @property
+    def status(self) -> int:
+        return http_status(self.code)
 
 
 def secret_from_env(environ: Mapping[str, str] | None = None, *, required: bool = False) -> bytes:

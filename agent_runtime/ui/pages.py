@@ -165,8 +165,8 @@ async def runs_page(
 ) -> HTMLResponse:
     filters = {"workflow": workflow, "status": status}
     if status and status not in STATUSES:
-        error = GatewayError(
-            422, "invalid_request", f"status: must be one of {', '.join(STATUSES)}"
+        error = GatewayError.because(
+            "invalid_request", f"status: must be one of {', '.join(STATUSES)}"
         )
         return failure(request, error, "Runs")
     try:
@@ -279,7 +279,7 @@ async def resume_run(request: Request, client: Client, run_id: str) -> Response:
     fields = form_fields((run.get("interrupt") or {}).get("fields") or {})
     given, problems = parse_form(fields, values)
     if problems:
-        error = GatewayError(422, "invalid_input", "; ".join(problems.values()))
+        error = GatewayError.because("invalid_input", "; ".join(problems.values()))
         return await _run_page(request, client, run_id, error, values, problems)
     try:
         await client.resume(run_id, given)
@@ -304,8 +304,7 @@ def _decision(run: dict[str, Any], values: dict[str, str]) -> dict[str, Any] | G
         or interrupt.get("kind") != "approval"
         or values.get("interrupt") != interrupt_token(interrupt)
     ):
-        return GatewayError(
-            409,
+        return GatewayError.because(
             "conflict",
             f"run {run.get('id')} no longer waits for the approval this page showed (someone "
             f"decided it, or it waits for something else now; it is {run.get('status')}): "
@@ -316,20 +315,19 @@ def _decision(run: dict[str, Any], values: dict[str, str]) -> dict[str, Any] | G
     if decision == "deny":
         return {"approved": False, "reason": reason}
     if decision != "approve":
-        return GatewayError(422, "invalid_request", "decision: must be approve or deny")
+        return GatewayError.because("invalid_request", "decision: must be approve or deny")
     ids = [str(call.get("id")) for call in interrupt.get("calls") or []]
     chosen = {call_id: values.get(f"call:{call_id}") == "true" for call_id in ids}
     if ids and not any(chosen.values()):
-        return GatewayError(
-            422, "invalid_request", "calls: tick at least one call to approve, or deny them all"
+        return GatewayError.because(
+            "invalid_request", "calls: tick at least one call to approve, or deny them all"
         )
     given = values.get("result", "").strip()
     if given and interrupt.get("reason") == "unknownOutcome":
         try:
             result = json.loads(given)
         except json.JSONDecodeError as exc:
-            return GatewayError(
-                422,
+            return GatewayError.because(
                 "invalid_request",
                 f'result: expected JSON ({exc.msg} at column {exc.colno}), e.g. "ok" or {{}}',
             )

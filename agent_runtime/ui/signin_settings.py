@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.policy.addresses import is_loopback
 
 ENV_PREFIX = "CONFIGURABLE_AGENTS_UI_"
@@ -28,8 +29,10 @@ DEFAULT_SCOPES = "openid email profile offline_access"
 CALLBACK_PATH = "/signin/callback"
 
 
-class SignInSettingsError(ValueError):
+class SignInSettingsError(AgentRuntimeError, ValueError):
     """Sign-in is configured wrongly; one line naming the setting (raised at start)."""
+
+    code = "invalid_settings"
 
 
 def _web_url(name: str, value: str) -> str:

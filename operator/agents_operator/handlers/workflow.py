@@ -193,6 +193,8 @@ async def serving_changed(
     for workflow in list(workflows_by_namespace.get(namespace, [])):
         try:
             await reconcile(memo, workflow, pool_capabilities, pool_endpoints)
-        except KubeError as exc:
+        except (kopf.TemporaryError, kopf.PermanentError) as exc:  # what reconciling made of it
+            if not isinstance(exc.__cause__, KubeError):
+                raise
             name = workflow["metadata"]["name"]
-            log.warning("workflow %s/%s: status not written: %s", namespace, name, exc)
+            log.warning("workflow %s/%s: status not written: %s", namespace, name, exc.__cause__)
