@@ -7,6 +7,7 @@ request and parsing the answer are pure functions so they can be tested without 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -16,8 +17,10 @@ from agent_runtime.providers.base import (
     ChatModel,
     ChatRequest,
     Completion,
+    Delta,
     Message,
     ProviderError,
+    StreamChunk,
     ToolCall,
     Usage,
     finish_text,
@@ -175,12 +178,33 @@ class AnthropicModel(ChatModel):
             client = self._get_client()
             response = await client.messages.create(**build_params(self.spec, request))
         except anthropic.AnthropicError as exc:
-            key = (self._client.api_key or self._client.auth_token) if self._client else None
-            error = map_error(exc, secret=key)
-            if key and key in str(exc):  # keep an echoed key out of tracebacks too
-                raise error from None
-            raise error from exc
+            raise self._error(exc) from (None if self._echoed(exc) else exc)
         return parse_message(response, structured=request.output_schema is not None)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """The Messages API's stream: text deltas as they come, then the final message."""
+        text = request.output_schema is None
+        try:
+            client = self._get_client()
+            async with client.messages.stream(**build_params(self.spec, request)) as events:
+                async for piece in events.text_stream:
+                    if piece and text:
+                        yield Delta(text=piece)
+                final = await events.get_final_message()
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from (None if self._echoed(exc) else exc)
+        yield parse_message(final, structured=not text)
+
+    def _key(self) -> str | None:
+        return (self._client.api_key or self._client.auth_token) if self._client else None
+
+    def _echoed(self, exc: Exception) -> bool:
+        """Whether the error's text holds the key: then it is kept out of tracebacks too."""
+        key = self._key()
+        return bool(key and key in str(exc))
+
+    def _error(self, exc: anthropic.AnthropicError) -> ProviderError:
+        return map_error(exc, secret=self._key())
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,6 +78,16 @@ class Completion(WireModel):
     model: str = ""
 
 
+class Delta(WireModel):
+    """A piece of the answer's text, as the model writes it (plain-text answers only)."""
+
+    text: str
+
+
+#: What ``ChatModel.stream`` yields: text pieces, then the whole answer, once, last.
+StreamChunk = Delta | Completion
+
+
 class ProviderError(AgentRuntimeError, RuntimeError):
     """A model call failed. ``retryable`` errors (rate limits, timeouts, 5xx) may be tried again.
 
@@ -105,6 +116,12 @@ class ChatModel(ABC):
     @abstractmethod
     async def complete(self, request: ChatRequest) -> Completion:
         """Answer the conversation; raise ProviderError on failure."""
+
+    @abstractmethod
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """Answer the conversation as it is written: ``Delta`` pieces of a plain-text answer
+        (none for a structured one), then the same ``Completion`` that ``complete`` gives,
+        last. Raise ProviderError on failure, before or during the stream."""
 
     async def aclose(self) -> None:
         """Release connections; the default holds none."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import AsyncIterator
 
 import httpx
 from google import genai
@@ -19,8 +20,10 @@ from agent_runtime.providers.base import (
     ChatModel,
     ChatRequest,
     Completion,
+    Delta,
     Message,
     ProviderError,
+    StreamChunk,
     ToolCall,
     Usage,
     finish_text,
@@ -169,6 +172,26 @@ def parse_response(response: types.GenerateContentResponse, *, structured: bool)
     return finish_text(completion, text, structured=structured, provider="google")
 
 
+def joined(chunks: list[types.GenerateContentResponse]) -> types.GenerateContentResponse:
+    """The streamed chunks as one response: every part of the first candidate in order, and the
+    usage and model version of the last chunk that has them."""
+    parts = [part for chunk in chunks for part in _parts(chunk)]
+    last = chunks[-1] if chunks else types.GenerateContentResponse()
+    usage = next((c.usage_metadata for c in reversed(chunks) if c.usage_metadata), None)
+    if not any(c.candidates for c in chunks):
+        return last  # blocked: its prompt feedback says why
+    return types.GenerateContentResponse(
+        candidates=[types.Candidate(content=types.Content(role="model", parts=parts))],
+        usage_metadata=usage,
+        model_version=next((c.model_version for c in chunks if c.model_version), None),
+    )
+
+
+def _parts(chunk: types.GenerateContentResponse) -> list[types.Part]:
+    content = chunk.candidates[0].content if chunk.candidates else None
+    return list(content.parts or []) if content else []
+
+
 def map_error(exc: BaseException, *, secrets: tuple[str | None, ...] = ()) -> ProviderError:
     """An SDK or transport error as a ProviderError, from the status and the API's text only.
 
@@ -184,6 +207,20 @@ def map_error(exc: BaseException, *, secrets: tuple[str | None, ...] = ()) -> Pr
     if isinstance(exc, _TRANSPORT_ERRORS):
         return ProviderError(f"google: connection failed: {type(exc).__name__}", retryable=True)
     return ProviderError(f"google: {type(exc).__name__}: {exc}")
+
+
+def _keys() -> tuple[str | None, ...]:
+    """The keys the SDK reads, whichever it took."""
+    return os.environ.get("GOOGLE_API_KEY"), os.environ.get("GEMINI_API_KEY")
+
+
+def _echoed(exc: BaseException) -> bool:
+    """Whether the error's text holds a key: then it is kept out of tracebacks too."""
+    return any(key and key in str(exc) for key in _keys())
+
+
+def _error(exc: BaseException) -> ProviderError:
+    return map_error(exc, secrets=_keys())
 
 
 class GoogleModel(ChatModel):
@@ -218,13 +255,26 @@ class GoogleModel(ChatModel):
                 config=config,
             )
         except _CAUGHT as exc:
-            # The keys the SDK reads, whichever it took.
-            keys = (os.environ.get("GOOGLE_API_KEY"), os.environ.get("GEMINI_API_KEY"))
-            error = map_error(exc, secrets=keys)
-            if any(key and key in str(exc) for key in keys):  # out of tracebacks too
-                raise error from None
-            raise error from exc
+            raise _error(exc) from (None if _echoed(exc) else exc)
         return parse_response(response, structured=request.output_schema is not None)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """``streamGenerateContent``: each chunk's text as it comes, then the joined answer."""
+        client = self._get_client()
+        contents, config = build_request(self.spec, request)
+        text, chunks = request.output_schema is None, []
+        try:
+            stream = await client.aio.models.generate_content_stream(
+                model=self.spec.model, contents=contents, config=config
+            )
+            async for chunk in stream:
+                chunks.append(chunk)
+                piece = "".join(p.text for p in _parts(chunk) if p.text and not p.thought)
+                if piece and text:
+                    yield Delta(text=piece)
+        except _CAUGHT as exc:
+            raise _error(exc) from (None if _echoed(exc) else exc)
+        yield parse_response(joined(chunks), structured=not text)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -9,6 +9,7 @@ answer are pure functions so they can be tested without a server.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,8 +19,10 @@ from agent_runtime.providers.base import (
     ChatModel,
     ChatRequest,
     Completion,
+    Delta,
     Message,
     ProviderError,
+    StreamChunk,
     ToolCall,
     Usage,
     finish_text,
@@ -101,6 +104,19 @@ def map_error(exc: Exception, *, secret: str | None = None) -> ProviderError:
     return ProviderError(f"ollama: {type(exc).__name__}: {exc}")
 
 
+_CAUGHT = (ollama.ResponseError, ConnectionError, httpx.TransportError)
+
+
+def _echoed(exc: Exception) -> bool:
+    """Whether the error's text holds OLLAMA_API_KEY (what the SDK sends, if set)."""
+    key = os.environ.get("OLLAMA_API_KEY")
+    return bool(key and key in str(exc))
+
+
+def _error(exc: Exception) -> ProviderError:
+    return map_error(exc, secret=os.environ.get("OLLAMA_API_KEY"))
+
+
 class OllamaModel(ChatModel):
     """One configured Ollama model; ``baseUrl`` is the host (default: OLLAMA_HOST or localhost)."""
 
@@ -117,15 +133,34 @@ class OllamaModel(ChatModel):
         client = self._get_client()
         try:
             response = await client.chat(**build_params(self.spec, request))
-        except (ollama.ResponseError, ConnectionError, httpx.TransportError) as exc:
-            key = os.environ.get("OLLAMA_API_KEY")  # what the SDK sends, if set
-            error = map_error(exc, secret=key)
-            if key and key in str(exc):  # keep an echoed key out of tracebacks too
-                raise error from None
-            raise error from exc
+        except _CAUGHT as exc:
+            raise _error(exc) from (None if _echoed(exc) else exc)
         if not isinstance(response, ollama.ChatResponse):  # only a stream would be otherwise
             raise ProviderError("ollama: unexpected streaming response")
         return parse_response(response, structured=request.output_schema is not None)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """``/api/chat`` as NDJSON: each chunk's text as it comes; tool calls and the counts
+        arrive in their own chunks, joined into the answer at the end."""
+        client = self._get_client()
+        text, pieces = request.output_schema is None, []
+        calls: list[ollama.Message.ToolCall] = []
+        last: ollama.ChatResponse | None = None
+        try:
+            async for chunk in await client.chat(**build_params(self.spec, request), stream=True):
+                last = chunk
+                calls += chunk.message.tool_calls or []
+                if chunk.message.content:
+                    pieces.append(chunk.message.content)
+                    if text:
+                        yield Delta(text=chunk.message.content)
+        except _CAUGHT as exc:
+            raise _error(exc) from (None if _echoed(exc) else exc)
+        if last is None:
+            raise ProviderError("ollama: the stream ended without an answer", retryable=True)
+        message = last.message.model_copy(update={"content": "".join(pieces), "tool_calls": calls})
+        answer = last.model_copy(update={"message": message})
+        yield parse_response(answer, structured=not text)
 
     async def aclose(self) -> None:
         if self._client is not None:

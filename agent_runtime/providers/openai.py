@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from agent_runtime.providers.base import (
     ChatModel,
     ChatRequest,
     Completion,
+    Delta,
     Message,
     ProviderError,
+    StreamChunk,
     ToolCall,
     Usage,
     function_tools,
@@ -114,6 +117,69 @@ def parse_completion(response: ChatCompletion, *, structured: bool) -> Completio
     return completion
 
 
+class ChunkJoiner:
+    """Streamed ``chat.completion.chunk``s joined into the ChatCompletion they add up to: the
+    first choice's content and refusal, its tool calls by index (arguments arrive in pieces),
+    and the usage the last chunk carries (``stream_options.include_usage``)."""
+
+    def __init__(self) -> None:
+        self.model = ""
+        self.content: list[str] = []
+        self.refusal: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.usage: dict[str, Any] | None = None
+        self.finish = "stop"
+
+    def add(self, chunk: ChatCompletionChunk) -> str:
+        """Take one chunk; returns the text it adds."""
+        self.model = chunk.model or self.model
+        if chunk.usage is not None:
+            self.usage = chunk.usage.model_dump()
+        if not chunk.choices:
+            return ""
+        choice = chunk.choices[0]
+        self.finish = choice.finish_reason or self.finish
+        delta = choice.delta
+        if delta.refusal:
+            self.refusal.append(delta.refusal)
+        for call in delta.tool_calls or []:
+            joined = self.calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+            joined["id"] = call.id or joined["id"]
+            if call.function is not None:
+                joined["name"] += call.function.name or ""
+                joined["arguments"] += call.function.arguments or ""
+        if delta.content:
+            self.content.append(delta.content)
+            return delta.content
+        return ""
+
+    def completion(self) -> ChatCompletion:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": "".join(self.content) or None,
+            "refusal": "".join(self.refusal) or None,
+        }
+        if self.calls:
+            message["tool_calls"] = [
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": c["arguments"]},
+                }
+                for _, c in sorted(self.calls.items())
+            ]
+        return ChatCompletion.model_validate(
+            {
+                "id": "stream",
+                "object": "chat.completion",
+                "created": 0,
+                "model": self.model,
+                "choices": [{"index": 0, "message": message, "finish_reason": self.finish}],
+                "usage": self.usage,
+            }
+        )
+
+
 def _json_object(text: str, *, what: str = "tool call arguments") -> dict[str, Any]:
     return json_object("openai", text, what=what)
 
@@ -179,11 +245,30 @@ class OpenAIModel(ChatModel):
         try:
             response = await client.chat.completions.create(**build_params(self.spec, request))
         except openai.OpenAIError as exc:
-            error = map_error(exc, secret=self._key)
-            if self._key and self._key in str(exc):  # keep an echoed key out of tracebacks too
-                raise error from None
-            raise error from exc
+            raise self._error(exc) from (None if self._echoed(exc) else exc)
         return parse_completion(response, structured=request.output_schema is not None)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        client = self._get_client()
+        params = build_params(self.spec, request)
+        joiner, text = ChunkJoiner(), request.output_schema is None
+        try:
+            chunks = await client.chat.completions.create(
+                **params, stream=True, stream_options={"include_usage": True}
+            )
+            async for chunk in chunks:
+                if (piece := joiner.add(chunk)) and text:
+                    yield Delta(text=piece)
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from (None if self._echoed(exc) else exc)
+        yield parse_completion(joiner.completion(), structured=not text)
+
+    def _echoed(self, exc: Exception) -> bool:
+        """Whether the error's text holds the key: then it is kept out of tracebacks too."""
+        return bool(self._key and self._key in str(exc))
+
+    def _error(self, exc: openai.OpenAIError) -> ProviderError:
+        return map_error(exc, secret=self._key)
 
     async def aclose(self) -> None:
         if self._client is not None:

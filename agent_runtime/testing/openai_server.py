@@ -2,7 +2,10 @@
 
 Patching the SDK would test our guesses about it; a local server tests the wire format the SDK
 actually sends and parses. Each ``POST /v1/chat/completions`` takes the next scripted reply (the
-last one repeats; with none, it echoes the last user message) and records the request body.
+last one repeats; with none, it echoes the last user message) and records the request body. A
+body with ``"stream": true`` is answered with ``chat.completion.chunk`` server-sent events: the
+content word by word, each tool call's arguments in two pieces, the usage in a last chunk when
+``stream_options.include_usage`` asks for it, then ``data: [DONE]``.
 
     with OpenAICompatibleServer(script=["hello", ErrorReply(429)]) as server:
         spec = ModelSpec(provider="openai", model="m", base_url=server.base_url)
@@ -18,7 +21,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agent_runtime.testing.threaded import ThreadedServer
@@ -119,10 +122,45 @@ def _completion(body: dict[str, Any], reply: Reply, number: int) -> dict[str, An
     }
 
 
+def _pieces(text: str) -> list[str]:
+    parts = text.split(" ")
+    return [w + " " for w in parts[:-1]] + parts[-1:]
+
+
+def _chunks(body: dict[str, Any], completion: dict[str, Any]) -> Response:
+    """The streamed form of ``completion``, as OpenAI sends it."""
+    message = completion["choices"][0]["message"]
+    base = {k: completion[k] for k in ("id", "created", "model")}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return {**base, "object": "chat.completion.chunk", "choices": [choice]}
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    if message["content"]:
+        chunks += [chunk({"content": piece}) for piece in _pieces(message["content"])]
+    for i, call in enumerate(message.get("tool_calls", [])):
+        arguments = call["function"]["arguments"]
+        half = len(arguments) // 2
+        opened = {"index": i, "id": call["id"], "type": "function"}
+        chunks.append(
+            chunk({"tool_calls": [{**opened, "function": {"name": call["function"]["name"]}}]})
+        )
+        for piece in (arguments[:half], arguments[half:]):
+            chunks.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+    chunks.append(chunk({}, completion["choices"][0]["finish_reason"]))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append(
+            {**base, "object": "chat.completion.chunk", "choices": [], "usage": completion["usage"]}
+        )
+    text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    return Response(text, media_type="text/event-stream")
+
+
 def create_app(state: _State) -> Starlette:
     """The ASGI app; separate from the server so it can also be mounted elsewhere."""
 
-    async def chat_completions(request: Request) -> JSONResponse:
+    async def chat_completions(request: Request) -> Response:
         body = await request.json()
         with state.lock:
             state.requests.append(body)
@@ -135,7 +173,8 @@ def create_app(state: _State) -> Starlette:
                 text = f"{text} (got Authorization: {request.headers.get('authorization')})"
             error = {"message": text, "type": "scripted_error", "code": str(reply.status)}
             return JSONResponse({"error": error}, status_code=reply.status)
-        return JSONResponse(_completion(body, reply, number))
+        completion = _completion(body, reply, number)
+        return _chunks(body, completion) if body.get("stream") else JSONResponse(completion)
 
     return Starlette(routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"])])
 

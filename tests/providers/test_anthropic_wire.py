@@ -1,6 +1,6 @@
 """The anthropic adapter through the real ``anthropic`` SDK against a local Messages API server.
 
-The adapter does not stream (it asks for one whole message), so streaming is not exercised.
+``complete`` asks for one whole message; ``stream`` is tested in ``test_streams.py``.
 """
 
 from __future__ import annotations

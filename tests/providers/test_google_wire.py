@@ -1,7 +1,7 @@
 """The google adapter through the real ``google-genai`` SDK against a local Gemini API server.
 
-The adapter does not stream (``generate_content``, not ``generate_content_stream``), so
-``streamGenerateContent`` is not exercised; the server answers it with 404.
+``complete`` calls ``generateContent``; ``stream`` (``streamGenerateContent``) is tested in
+``test_streams.py``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The stand-in servers' streams, read by each SDK's own stream parser.
 
-Our adapters ask for whole answers and do not stream, so nothing of ours is under test here: these
-keep ``wire.py``'s streaming forms (Anthropic SSE events, Gemini ``alt=sse`` chunks, Ollama NDJSON)
-faithful enough for the SDKs, so that a streaming adapter can be tested against them.
+Nothing of ours is under test here: these keep ``wire.py``'s streaming forms (Anthropic SSE
+events, Gemini ``alt=sse`` chunks, Ollama NDJSON) faithful to what the SDKs parse, so that the
+adapters' ``stream`` (``test_streams.py``) is tested against the real formats.
 """
 
 from __future__ import annotations
