@@ -11,7 +11,8 @@ from agent_runtime.cli.inputs import parse_inputs
 from agent_runtime.cli.options import input_json_option, input_option, quiet_option, store_option
 from agent_runtime.cli.policy import check_tool_policy
 from agent_runtime.cli.progress import Progress
-from agent_runtime.cli.workflow_file import pick_workflow, resume_fields
+from agent_runtime.cli.workflow_file import resume_fields
+from agent_runtime.spec.loader import pick_workflow
 from agent_runtime.spec.run_input import check_input
 from agent_runtime.stores import RunStatus
 

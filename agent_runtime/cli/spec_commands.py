@@ -8,8 +8,8 @@ import click
 
 from agent_runtime.cli.errors import EXIT_INVALID, EXIT_OK
 from agent_runtime.cli.policy import check_tool_policy
-from agent_runtime.cli.workflow_file import pick_workflow
 from agent_runtime.spec import SpecError, Workflow, load_file
+from agent_runtime.spec.loader import pick_workflow
 from agent_runtime.spec.mermaid import to_mermaid
 
 

@@ -1,25 +1,11 @@
-"""The Workflow a verb works on: the one of FILE, or the one ``--workflow`` names there."""
+"""What a verb needs of a Workflow beyond its file (``agent_runtime.spec.loader.pick_workflow``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from agent_runtime.spec import SpecError, Workflow, load_file
-from agent_runtime.spec.errors import Problem
+from agent_runtime.spec import Workflow
 from agent_runtime.spec.workflow import HumanNode
-
-
-def pick_workflow(path: str, name: str | None) -> Workflow:
-    workflows = [r for r in load_file(path) if isinstance(r, Workflow)]
-    if name:
-        workflows = [w for w in workflows if w.name == name]
-    if len(workflows) == 1:
-        return workflows[0]
-    what = f"no Workflow named {name!r}" if name else "no Workflow"
-    if len(workflows) > 1:
-        names = ", ".join(w.name for w in workflows)
-        what = f"{len(workflows)} Workflows ({names}); choose one with --workflow"
-    raise SpecError([Problem("", what)], source=path)
 
 
 def resume_fields(spec: dict[str, Any], interrupt: dict[str, Any] | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def load_documents(text: str, *, source: str = "") -> list[Any]:
         raise SpecError([Problem("", f"invalid YAML: {where}{problem}")], source=source) from None
 
 
-def load_file(path: str | Path) -> list[Resource]:
+def load_file(path: str | os.PathLike[str]) -> list[Resource]:
     """Every Workflow and AgentPool in a YAML file; other kinds are skipped, errors collected."""
     p = Path(path)
     try:
@@ -178,3 +179,20 @@ def load_file(path: str | Path) -> list[Resource]:
     if problems:
         raise SpecError(problems, source=str(p))
     return resources
+
+
+def pick_workflow(
+    path: str | os.PathLike[str], name: str | None = None, *, choose_with: str = "--workflow"
+) -> Workflow:
+    """The one Workflow of a YAML file, or the one called ``name``; ``choose_with`` is what the
+    caller sets ``name`` with, named when the file holds several."""
+    workflows = [r for r in load_file(path) if isinstance(r, Workflow)]
+    if name:
+        workflows = [w for w in workflows if w.name == name]
+    if len(workflows) == 1:
+        return workflows[0]
+    what = f"no Workflow named {name!r}" if name else "no Workflow"
+    if len(workflows) > 1:
+        names = ", ".join(w.name for w in workflows)
+        what = f"{len(workflows)} Workflows ({names}); choose one with {choose_with}"
+    raise SpecError([Problem("", what)], source=os.fspath(path))

@@ -11,10 +11,10 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from agent_runtime.spec import LlmNode, Problem, SpecError, Workflow, load_file, parse_workflow
+from agent_runtime.spec import LlmNode, Problem, SpecError, Workflow, parse_workflow
+from agent_runtime.spec.loader import pick_workflow
 
 #: The name of what a kit's own argument errors are about, in front of each problem.
 SOURCE = "WorkflowRunner"
@@ -24,16 +24,7 @@ def load_workflow(source: Workflow | str | os.PathLike[str], name: str | None = 
     """``source`` itself, or the one Workflow of that YAML file (the one called ``name``)."""
     if isinstance(source, Workflow):
         return source
-    found = [r for r in load_file(Path(source)) if isinstance(r, Workflow)]
-    if name is not None:
-        found = [w for w in found if w.name == name]
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        what = f"no Workflow named {name!r}" if name else "no Workflow"
-    else:
-        what = f"{len(found)} Workflows ({', '.join(w.name for w in found)}); choose one with name="
-    raise SpecError([Problem("", what)], source=os.fspath(source))
+    return pick_workflow(source, name, choose_with="name=")
 
 
 def with_answers(

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from agent_runtime.stores import RunStatus, StepStatus
-from agent_runtime.testing import RunResult, WorkflowRunner
+from agent_runtime.testing import RunResult
+from agent_runtime.testing.runner import WorkflowRunner
 from tests.conftest import EXAMPLES
 
 

@@ -3,6 +3,9 @@ tests/test_architecture.py runs."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from tests.test_architecture import contracts
 
 
@@ -24,3 +27,17 @@ def test_the_kit_needs_no_server() -> None:
     assert {"agent_runtime.cli", "agent_runtime.gateway", "agent_runtime.agent"} <= set(
         contract["forbidden_modules"]
     )
+
+
+def test_the_stand_in_servers_load_no_engine() -> None:
+    """Only the runner needs the engine (and LangGraph): a test that imports the package or a
+    stand-in server does not pay for them."""
+    check = (
+        "import sys, agent_runtime.testing, agent_runtime.testing.openai_server;"
+        "heavy = sorted(m for m in ('langgraph', 'agent_runtime.engine') if m in sys.modules);"
+        "import agent_runtime.testing.runner;"
+        "print(heavy, 'langgraph' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[]", "True"]

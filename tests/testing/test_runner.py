@@ -13,7 +13,7 @@ import yaml
 from agent_runtime.spec import LlmNode, SpecError, Workflow, parse_workflow
 from agent_runtime.spec.run_input import InputError
 from agent_runtime.stores import RunStatus, StepStatus, open_store
-from agent_runtime.testing import AsyncWorkflowRunner, WorkflowRunner
+from agent_runtime.testing.runner import AsyncWorkflowRunner, WorkflowRunner
 from tests.conftest import EXAMPLES
 
 LINEAR = EXAMPLES / "01-linear-chain" / "workflow.yaml"
