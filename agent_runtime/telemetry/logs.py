@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
 from opentelemetry import trace
 
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.telemetry.context import current_fields
 from agent_runtime.telemetry.secrets import redact
 
 #: Fields a log call may pass in ``extra``; each becomes a field of the JSON line.
+#: Loggers that write one INFO line per HTTP request (httpx2: lightkube's and the LLM SDKs').
+CHATTY = ("httpx", "httpx2")
+#: Levels by logger name, over the defaults: ``httpx=info,kopf.objects=debug``.
+LEVELS_ENV = "CONFIGURABLE_AGENTS_LOG_LEVELS"
 EXTRA_FIELDS = ("run_id", "workflow", "node", "visit", "attempt", "pool", "trace_id", "span_id")
 
 LogFormat = Literal["json", "text", "auto"]
@@ -76,14 +83,44 @@ class TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class LogLevelsError(AgentRuntimeError, ValueError):
+    """``CONFIGURABLE_AGENTS_LOG_LEVELS`` does not parse; the message names the entry."""
+
+    code = "invalid_settings"
+
+
+def logger_levels(value: str) -> dict[str, int]:
+    """``"httpx=info, kopf.objects=debug"`` as levels by logger name."""
+    out: dict[str, int] = {}
+    for entry in filter(None, (e.strip() for e in value.split(","))):
+        name, _, level = (part.strip() for part in entry.partition("="))
+        number = logging.getLevelNamesMapping().get(level.upper())
+        if not name or number is None:
+            raise LogLevelsError(
+                f"{LEVELS_ENV}: {entry!r}: expected logger=level, the level one of debug, "
+                "info, warning, error or critical"
+            )
+        out[name] = number
+    return out
+
+
 def configure_logging(
-    level: str, fmt: LogFormat = "auto", *, service: str = "", pool: str = ""
+    level: str,
+    fmt: LogFormat = "auto",
+    *,
+    service: str = "",
+    pool: str = "",
+    chatty: Sequence[str] = (),
 ) -> None:
     """For entry points only (gateway, agent, operator): the root logger writes to stderr, JSON
     unless ``fmt`` says text, every JSON line naming the ``service`` (and an agent's ``pool``).
 
-    ``auto`` is text on a terminal and JSON otherwise (in a pod, under a supervisor).
+    ``auto`` is text on a terminal and JSON otherwise (in a pod, under a supervisor). Above
+    DEBUG, loggers that write a line per request (``CHATTY``, and ``chatty``) only write
+    warnings; ``CONFIGURABLE_AGENTS_LOG_LEVELS`` (``httpx=info,...``) sets any logger's level
+    over that.
     """
+    levels = logger_levels(os.environ.get(LEVELS_ENV, ""))  # a typo fails before anything
     if fmt == "auto":
         fmt = "text" if sys.stderr.isatty() else "json"
     handler = logging.StreamHandler(sys.stderr)
@@ -91,5 +128,8 @@ def configure_logging(
     handler.setFormatter(formatter)
     handler.addFilter(ContextFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    for name in ("httpx", "httpx2"):  # httpx2: lightkube's and the LLM SDKs' one line a request
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
+    for name in (*CHATTY, *chatty):
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
+    for name, number in levels.items():
+        logging.getLogger(name).setLevel(number)

@@ -31,12 +31,10 @@ def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
         "debug" if verbose else "info",
         log_format(os.environ.get("CONFIGURABLE_AGENTS_LOG_FORMAT", "auto")),
         service="operator",
+        chatty=("kopf.objects", "aiohttp.access"),  # a line per event: noise at hundreds of pools
     )
     log_retries_as_warnings()
     setup_tracing("configurable-agents-operator")
-    if not verbose:  # one line per handled event is noise at hundreds of pools
-        for name in ("kopf.objects", "httpx", "httpx2", "aiohttp.access"):
-            logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger(__name__).info("tool policy: %s", policy.summary())
     memo = kopf.Memo(settings=settings, policy=policy)
     namespaces = settings.namespaces
