@@ -308,7 +308,7 @@ class OperatorMetrics(_PerRegistry):
         )
         self.managed = Gauge(
             f"{prefix}_managed_resources",
-            "Resources the operator currently manages, by kind.",
+            "AgentPools and Workflows the operator manages now, by kind.",
             ["kind"],
             registry=registry,
         )

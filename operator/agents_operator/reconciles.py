@@ -1,5 +1,5 @@
-"""Counting and tracing each reconcile (by kind and outcome, with its duration), and telling kopf
-whether a failed one is worth retrying.
+"""Counting and tracing each reconcile (by kind and outcome, with its duration) and the objects
+managed, and telling kopf whether a failed reconcile is worth retrying.
 
 Each reconcile is also a ``reconcile {kind}`` span when ``OTEL_*`` variables ask for traces. The
 package's own errors carry ``retryable``: kopf retries those after ``RETRY_DELAY`` seconds
@@ -9,8 +9,9 @@ package's own errors carry ``retryable``: kopf retries those after ``RETRY_DELAY
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import kopf
 from opentelemetry.trace import Status, StatusCode
@@ -29,6 +30,13 @@ def for_kopf(exc: AgentRuntimeError) -> kopf.TemporaryError | kopf.PermanentErro
     if exc.retryable:
         return kopf.TemporaryError(message, delay=RETRY_DELAY)
     return kopf.PermanentError(message)
+
+
+def count_managed(kind: str, index: Mapping[Any, Collection[Any]]) -> None:
+    """The managed-resources gauge of ``kind``: the objects its kopf index holds now (kopf
+    updates an index before the handlers of the same event run, deletions included)."""
+    total = sum(len(objects) for objects in index.values())
+    OperatorMetrics.for_registry().managed.labels(kind).set(total)
 
 
 @contextmanager

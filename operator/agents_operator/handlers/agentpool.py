@@ -25,7 +25,7 @@ from agents_operator.handlers.context import (
     plain,
     trimmed,
 )
-from agents_operator.reconciles import reconciling
+from agents_operator.reconciles import count_managed, reconciling
 
 log = logging.getLogger(__name__)
 KIND = "AgentPool"
@@ -218,8 +218,15 @@ async def pool_updated(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, "agentpools", id="forget-deleted-pools")
-async def pool_gone(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def pool_gone(
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    memo: kopf.Memo,
+    pools_by_name: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
     """Drop what was kept for a deleted pool, so memory follows the number of live pools."""
+    count_managed(KIND, pools_by_name)
     if event.get("type") == "DELETED":
         ctx = context_of(memo)
         ctx.forget(body["metadata"]["uid"])

@@ -21,7 +21,7 @@ from agent_runtime.spec.workflow import LlmNode, ToolNode, Workflow
 from agents_operator.builders.labels import POOL_LABEL
 from agents_operator.conditions import Health, conditions, same_conditions
 from agents_operator.handlers.context import GROUP, VERSION, context_of, plain, trimmed
-from agents_operator.reconciles import reconciling
+from agents_operator.reconciles import count_managed, reconciling
 
 log = logging.getLogger(__name__)
 KIND = "Workflow"
@@ -165,8 +165,10 @@ async def workflow_event(
     memo: kopf.Memo,
     pool_capabilities: kopf.Index[Any, Any],
     pool_endpoints: kopf.Index[Any, Any],
+    workflows_by_namespace: kopf.Index[Any, Any],
     **_: Any,
 ) -> None:
+    count_managed(KIND, workflows_by_namespace)
     if event.get("type") == "DELETED" or body["metadata"].get("deletionTimestamp"):
         return
     await reconcile(memo, body, pool_capabilities, pool_endpoints)
