@@ -64,9 +64,47 @@ def test_example_runs_to_its_output(
 
 def test_every_example_has_a_case_and_an_agentpool() -> None:
     folders = sorted(p.name for p in EXAMPLES.iterdir() if (p / "workflow.yaml").exists())
-    assert set(folders) - {"04-human-approval"} == {c[0] for c in CASES}
+    # the human approval and the chat example have tests of their own
+    assert set(folders) - {"04-human-approval", "06-chat"} == {c[0] for c in CASES}
     for folder in folders:
         assert (EXAMPLES / folder / "agentpool.yaml").exists(), folder
+
+
+def test_the_chat_example_continues_a_conversation(cli_env: dict[str, str]) -> None:
+    """Prior messages in ``--input-json`` (LangGraph's form among them), the reply appended."""
+    prior = [
+        {"type": "human", "content": "Hi", "id": "m1"},
+        {"role": "assistant", "content": "Hello! How can I help?", "id": "m2"},
+        "What is 6 times 7?",
+    ]
+    chat = str(EXAMPLES / "06-chat" / "workflow.yaml")
+    done = run_cli(["run", chat, "--input-json", json.dumps({"messages": prior})], cli_env)
+    assert done.returncode == 0, done.stderr
+    messages = json.loads(done.stdout)["messages"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", "Hi"),
+        ("assistant", "Hello! How can I help?"),
+        ("user", "What is 6 times 7?"),
+        ("assistant", ""),
+        ("tool", "42"),
+        ("assistant", "6 times 7 is 42."),
+    ]
+    assert [m["id"] for m in messages[:2]] == ["m1", "m2"]
+    assert len({m["id"] for m in messages}) == 6
+    assert messages[3]["toolCalls"] == [
+        {"id": "call_0", "name": "calculate", "args": {"expression": "6 * 7"}}
+    ]
+    assert messages[4]["toolCallId"] == "call_0"
+    # the output is the next turn's input, with a plain text as the next user message
+    again = run_cli(
+        ["run", chat, "-q", "--input-json", json.dumps({"messages": [*messages, "And 6 * 8?"]})],
+        cli_env,
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["messages"][:6] == messages
+    bad = run_cli(["run", chat, "--input-json", '{"messages": [{"role": "robot"}]}'], cli_env)
+    assert bad.returncode == 2
+    assert "input.messages[0].role: must be one of system, user, assistant, tool" in bad.stderr
 
 
 def test_validate_and_graph(cli_env: dict[str, str]) -> None:

@@ -105,3 +105,29 @@ def test_tool_agent(expression: str, answer: str) -> None:
     succeeded(result)
     assert result.nodes == ["solve", "count"]
     assert result.output == {"answer": answer, "words": 4}
+
+
+def test_chat() -> None:
+    history = [
+        {"role": "user", "content": "Hi", "id": "m1"},
+        {"role": "assistant", "content": "Hello! How can I help?", "id": "m2"},
+        {"role": "user", "content": "What is 6 times 7?", "id": "m3"},
+    ]
+    with WorkflowRunner(example("06-chat")) as runner:
+        result = runner.run(messages=history)
+    succeeded(result)
+    assert result.nodes == ["chat"]
+    assert result.output is not None
+    messages = result.output["messages"]
+    assert messages[:3] == history
+    assert [(m["role"], m["content"]) for m in messages[3:]] == [
+        ("assistant", ""),
+        ("tool", "42"),
+        ("assistant", "6 times 7 is 42."),
+    ]
+    # a test's own answer replaces the example's model: the reply is appended all the same
+    with WorkflowRunner(example("06-chat"), answers={"chat": ["Hello again."]}) as runner:
+        again = runner.run(messages=[*messages, "Thanks!"])
+    succeeded(again)
+    assert again.output is not None
+    assert [m["content"] for m in again.output["messages"][6:]] == ["Thanks!", "Hello again."]
