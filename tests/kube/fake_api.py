@@ -1,6 +1,6 @@
 """A scripted Kubernetes API server on loopback, for the client's requests without a cluster.
 
-Use it through the fixtures ``api`` and ``client`` (import them into the test module). Each
+Tests under tests/kube use it through the fixtures ``api`` and ``client`` (its conftest). Each
 request is recorded (method, path, query, headers, body); the answer is the next one queued
 for its method and path, or a 404 Status. A watch answer is a list of events written one per line,
 after which the connection closes (a server-side timeout, to the client).
@@ -11,17 +11,13 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-
-import pytest
-
-from agent_runtime.kube import KubeClient, load_configuration
 
 TOKEN = "scripted-token"
 
@@ -133,27 +129,3 @@ def fake_api() -> Iterator[FakeApi]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    with fake_api() as api:
-        yield api
-
-
-@pytest.fixture
-def verbs() -> list[str]:
-    """The verbs of the requests ``client`` made."""
-    return []
-
-
-@pytest.fixture
-async def client(api: FakeApi, tmp_path: Path, verbs: list[str]) -> AsyncIterator[KubeClient]:
-    """A client of ``api``, applying as the field manager ``tester``."""
-    client = KubeClient(
-        load_configuration(str(api.kubeconfig(tmp_path))),
-        field_manager="tester",
-        on_request=verbs.append,
-    )
-    yield client
-    await client.aclose()

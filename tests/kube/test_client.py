@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent_runtime.kube import KubeClient, KubeConfigError, KubeError, load_configuration
-from tests.kube.fake_api import TOKEN, FakeApi, api, client, status, verbs
-
-__all__ = ["api", "client", "verbs"]  # fixtures
+from tests.kube.fake_api import TOKEN, FakeApi, status
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/ns/deployments"
 POOLS = "/apis/configurable-agents.io/v1alpha1/namespaces/ns/agentpools"

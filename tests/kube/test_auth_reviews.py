@@ -8,9 +8,7 @@ from agent_runtime.auth.errors import AuthUnavailable
 from agent_runtime.auth.identity import Identity
 from agent_runtime.auth.kubernetes import AccessReviewer, TokenReviewer
 from agent_runtime.kube import KubeClient
-from tests.kube.fake_api import FakeApi, api, client, status, verbs
-
-__all__ = ["api", "client", "verbs"]  # fixtures
+from tests.kube.fake_api import FakeApi, status
 
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
