@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from agent_runtime.gateway import events
 from agent_runtime.stores import RunStatus, RunStore, open_store
+from tests.sse import messages
 from tests.stores.helpers import make_run
 
 QUIET = 0.05
@@ -26,18 +27,6 @@ def app(store: RunStore) -> Starlette:
         return events.response(store, "run-1", after=after, keepalive_seconds=QUIET)
 
     return Starlette(routes=[Route("/events", stream)])
-
-
-def blocks(body: str) -> list[dict[str, str]]:
-    """Each message's fields (a comment under ``:``), in the order sent."""
-    out = []
-    for block in body.split("\n\n")[:-1]:
-        fields = {}
-        for line in block.split("\n"):
-            key, _, value = line.partition(": ")
-            fields[key] = value
-        out.append(fields)
-    return out
 
 
 async def test_a_quiet_run_gets_keep_alives_then_its_events_until_it_finishes(
@@ -66,7 +55,7 @@ async def test_a_quiet_run_gets_keep_alives_then_its_events_until_it_finishes(
     assert answer.headers["cache-control"] == "no-cache"
     assert answer.headers["x-accel-buffering"] == "no"
     assert "\r" not in answer.text
-    sent = blocks(answer.text)
+    sent = messages(answer.text)
     assert {"": "keep-alive"} in sent
     numbered = [b for b in sent if "id" in b]
     assert [(b["id"], b["event"]) for b in numbered] == [
@@ -78,4 +67,4 @@ async def test_a_quiet_run_gets_keep_alives_then_its_events_until_it_finishes(
     assert json.loads(numbered[1]["data"])["node"] == "a"
     assert json.loads(numbered[3]["data"])["runId"] == "run-1"
     assert sent[-1] == numbered[-1]  # nothing after the end
-    assert [b["id"] for b in blocks(rejoined.text) if "id" in b] == ["3", "4"]
+    assert [b["id"] for b in messages(rejoined.text) if "id" in b] == ["3", "4"]

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from tests.gateway.conftest import GatewayProcess, slow_workflow
+from tests.sse import numbered
 
 LINEAR = "/v1/workflows/default/linear-chain/runs"
 HUMAN = "/v1/workflows/default/human-approval/runs"
@@ -116,24 +117,11 @@ def test_listing_is_newest_first_filtered_and_paginated(gateway: GatewayProcess)
         ]
 
 
-def parse_sse(text: str) -> list[tuple[int, str]]:
-    out = []
-    for block in text.strip().split("\n\n"):
-        fields = dict(
-            line.split(": ", 1)
-            for line in block.splitlines()
-            if ": " in line and not line.startswith(":")
-        )
-        if "id" in fields:
-            out.append((int(fields["id"]), fields["event"]))
-    return out
-
-
 def test_events_stream_and_rejoin(gateway: GatewayProcess) -> None:
     with gateway.client() as client:
         run = client.post(LINEAR, json={"input": {"topic": "x"}, "wait": True}).json()
         text = client.get(f"/v1/runs/{run['id']}/events").text
-        events = parse_sse(text)
+        events = numbered(text)
         assert [e for _, e in events] == [
             "run.started",
             "node.started",
@@ -142,7 +130,7 @@ def test_events_stream_and_rejoin(gateway: GatewayProcess) -> None:
             "node.finished",
             "run.finished",
         ]
-        rejoined = parse_sse(
+        rejoined = numbered(
             client.get(f"/v1/runs/{run['id']}/events", headers={"Last-Event-ID": "4"}).text
         )
         assert [i for i, _ in rejoined] == [5, 6]

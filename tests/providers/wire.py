@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agent_runtime.testing.threaded import ThreadedServer
+from tests.sse import message
 
 Protocol = Literal["anthropic", "gemini", "ollama"]
 #: The thought signature the Gemini server attaches to every function call and wants back.
@@ -206,10 +207,7 @@ def _anthropic_message(body: dict[str, Any], reply: Reply, number: int) -> dict[
 
 def _sse(events: list[tuple[str | None, dict[str, Any]]]) -> Response:
     """Server-sent events: ``event:`` lines when named (Anthropic), bare ``data:`` (Gemini)."""
-    text = "".join(
-        (f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n"
-        for name, data in events
-    )
+    text = "".join(message(data, event=name) for name, data in events)
     return Response(text, media_type="text/event-stream")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import random
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from agent_runtime.testing.threaded import ThreadedServer
+from tests.sse import message
 
 ALICE = "Bearer alice-token"
 BOB = "Bearer bob-token"
@@ -117,10 +117,7 @@ def events(run_id: str) -> list[str]:
         ("node.finished", {**step, "update": answer, "usage": {"inputTokens": 3}}),
         ("run.finished", {"status": "succeeded", "output": answer}),
     ]
-    return [
-        f"id: {n}\nevent: {kind}\ndata: {json.dumps(data)}\n\n"
-        for n, (kind, data) in enumerate(items, 1)
-    ]
+    return [message(data, event=kind, number=n) for n, (kind, data) in enumerate(items, 1)]
 
 
 Handler = Callable[[Request, str], Awaitable[Response]]
