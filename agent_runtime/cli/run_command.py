@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     "--resume", "resume_id", metavar="ID", help="Go on with this run instead of starting one."
 )
 @click.option("--workflow", "workflow_name", help="Which Workflow of FILE to run.")
+@click.option(
+    "--thread",
+    "thread_id",
+    metavar="ID",
+    help="Run on this thread (made if absent): start from the state its last run ended with.",
+)
 @quiet_option
 def run(
     file: str,
@@ -37,11 +43,14 @@ def run(
     store_url: str | None,
     resume_id: str | None,
     workflow_name: str | None,
+    thread_id: str | None,
     quiet: bool,
 ) -> int:
     """Run the Workflow in FILE to completion and print its output as JSON."""
-    from agent_runtime.cli.running import report, resume_run, with_engine
+    from agent_runtime.cli.running import open_thread, report, resume_run, with_engine
 
+    if resume_id and thread_id:
+        raise click.UsageError("--thread starts a run on a thread; --resume goes on with a run")
     workflow = pick_workflow(file, workflow_name)
     progress = Progress(quiet=quiet)
     if resume_id:
@@ -67,10 +76,13 @@ def run(
     check_tool_policy(workflow, file)
 
     async def start(engine: Engine) -> int:
-        record = await engine.create_run(workflow, given)
+        if thread_id is not None:
+            await open_thread(engine, thread_id, workflow.namespace)
+        record = await engine.create_run(workflow, given, thread_id=thread_id)
+        on = f", thread {thread_id}" if thread_id else ""
         progress.say(
             f"run {record.id} started ({workflow.namespace}/{workflow.name}, "
-            f"store {engine.store.url})"
+            f"store {engine.store.url}{on})"
         )
         return report(await engine.execute(record.id, listeners=[progress]), progress)
 

@@ -17,6 +17,8 @@ from agent_runtime.engine import Engine, LocalDispatcher, RunError
 from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.executors import TaskExecutor
 from agent_runtime.stores import Actor, RunRecord, RunStatus, open_store
+from agent_runtime.stores.errors import ThreadConflict, ThreadNotFound
+from agent_runtime.stores.records import ThreadRecord
 from agent_runtime.telemetry import setup_tracing
 
 
@@ -83,6 +85,20 @@ def report(run: RunRecord, progress: Progress) -> int:
             f"  retry from the last checkpoint with: configurable-agents runs resume {run.id}"
         )
     return EXIT_FAILED
+
+
+async def open_thread(engine: Engine, thread_id: str, namespace: str) -> ThreadRecord:
+    """The thread of a ``run --thread``: made, as this machine's user, the first time."""
+    try:
+        return await engine.store.get_thread(thread_id)
+    except ThreadNotFound:
+        thread = ThreadRecord(
+            id=thread_id, namespace=namespace, created_by=Actor(username=getpass.getuser())
+        )
+        try:
+            return await engine.store.create_thread(thread)
+        except ThreadConflict:  # made meanwhile by another run
+            return await engine.store.get_thread(thread_id)
 
 
 async def approve_run(

@@ -22,11 +22,11 @@ from langgraph.errors import GraphRecursionError
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from agent_runtime.engine.channels import initial_state
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import RunCancelled, RunError, RunWaiting
 from agent_runtime.engine.leases import LeaseRenewal, taken_over
 from agent_runtime.engine.observe import RunWatch, earlier_traces, lease_takeover
+from agent_runtime.engine.thread_state import last_values, leaving, start_state, thread_base
 from agent_runtime.spec.workflow import WorkflowSpec
 from agent_runtime.stores import InvalidTransition, RunRecord, RunStatus
 from agent_runtime.stores.records import utcnow
@@ -75,7 +75,8 @@ class Execution:
     async def execute(self, resume: dict[str, Any] | None) -> RunRecord:
         """Start (or go on with) the run, stream its graph and settle it where the graph stops."""
         started = await self._has_checkpoint()
-        graph_input = self._graph_input(resume, started=started)
+        base = None if started or resume is not None else await thread_base(self.store, self.run)
+        graph_input = self._graph_input(resume, started=started, base=base)
         watch = await self._start(started=started)
         renewal = LeaseRenewal(self.store, self.run.id, owner=self.owner, ttl=self.lease_ttl)
         try:
@@ -98,14 +99,16 @@ class Execution:
             and await self.store.checkpointer().aget_tuple(self.config) is not None
         )
 
-    def _graph_input(self, resume: dict[str, Any] | None, *, started: bool) -> Any:
+    def _graph_input(
+        self, resume: dict[str, Any] | None, *, started: bool, base: dict[str, Any] | None = None
+    ) -> Any:
         """The answer to the interrupt it waits at, nothing (go on from the last checkpoint),
-        or the initial state of a run that never ran."""
+        or the initial state of a run that never ran (from ``base``, its thread's values)."""
         if resume is not None:
             return Command(resume=resume)
         if started:
             return None
-        return initial_state(self.spec, self.run.input)
+        return start_state(self.spec, self.run.input, base)
 
     async def _start(self, *, started: bool) -> RunWatch:
         """The run's transition to running, taking its lease, with its start event; its span
@@ -203,6 +206,7 @@ class Execution:
                 interrupt=request,
                 lease_owner=None,
                 lease_expires_at=None,
+                **leaving(self.run, self.spec, values),
             )
             return
         output = {k: values.get(k) for k in self.spec.output}
@@ -210,6 +214,7 @@ class Execution:
             RunStatus.SUCCEEDED,
             ("run.finished", {"status": "succeeded", "output": output}),
             output=output,
+            **leaving(self.run, self.spec, values),
         )
 
     async def _wait_for_agents(self, waiting: RunWaiting) -> None:
@@ -242,6 +247,7 @@ class Execution:
             RunStatus.FAILED,
             ("run.finished", {"status": "failed", "error": error.as_dict()}),
             error=error.as_dict(),
+            **leaving(self.run, self.spec, await last_values(self.store, self.run)),
         )
 
     async def _finish(

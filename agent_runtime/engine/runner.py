@@ -18,6 +18,7 @@ from agent_runtime.engine.dispatch import Dispatcher
 from agent_runtime.engine.errors import RunError
 from agent_runtime.engine.execution import Execution
 from agent_runtime.engine.leases import check_free, local_owner
+from agent_runtime.engine.thread_state import last_values, leaving
 from agent_runtime.spec.run_input import check_fields, check_input
 from agent_runtime.spec.workflow import HumanNode, Workflow
 from agent_runtime.stores import Actor, InvalidTransition, RunRecord, RunStatus, RunStore
@@ -76,9 +77,11 @@ class Engine:
         idempotency_key: str | None = None,
         run_id: str | None = None,
         created_by: Actor | None = None,
+        thread_id: str | None = None,
     ) -> RunRecord:
         """Record a queued run; nothing is written when the input is bad (checked here unless
-        ``given`` was checked against this spec already, as the CLI does)."""
+        ``given`` was checked against this spec already, as the CLI does). On a thread, the
+        store refuses it while another run holds the thread (``ThreadConflict``)."""
         given = dict(check_input(workflow.spec, given))
         record = RunRecord(
             id=run_id or new_run_id(),
@@ -90,6 +93,7 @@ class Engine:
             input=given,
             idempotency_key=idempotency_key,
             created_by=created_by,
+            thread_id=thread_id,
         )
         created = await self.store.create_run(record)
         if created.id == record.id:
@@ -212,8 +216,12 @@ class Engine:
 
     async def cancel(self, run_id: str, *, by: Actor | None = None) -> RunRecord:
         run = await self.store.get_run(run_id)
+        # a thread keeps what the run got to (LangGraph's state is its last checkpoint)
+        progress = leaving(run, self.workflow_of(run).spec, await last_values(self.store, run))
         try:
-            run = await self.store.transition(run_id, RunStatus.CANCELLED, cancelled_by=by)
+            run = await self.store.transition(
+                run_id, RunStatus.CANCELLED, cancelled_by=by, **progress
+            )
         except InvalidTransition:
             raise RunError(
                 f"run {run_id!r} is {run.status.value}; it cannot be cancelled", code="conflict"

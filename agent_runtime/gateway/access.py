@@ -25,6 +25,8 @@ from agent_runtime.auth import (
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.kube import KubeClient
 from agent_runtime.stores import Actor, RunNotFound, RunRecord
+from agent_runtime.stores.errors import ThreadNotFound
+from agent_runtime.stores.records import ThreadRecord
 
 SCOPED = re.compile(r"[0-9a-f]{16}:")
 #: ``create`` starts a run; ``get``/``list`` read runs and events; ``update`` resumes or cancels.
@@ -85,6 +87,13 @@ class Access:
         if not await self.may(caller, "get", run.namespace, run.workflow):
             raise RunNotFound(run.id)
         return run
+
+    async def readable_thread(self, caller: Identity, thread: ThreadRecord) -> ThreadRecord:
+        """The thread, if the caller may read runs of it (its workflow, or its namespace's
+        runs while it has none); else the same ThreadNotFound as a missing thread."""
+        if not await self.may(caller, "get", thread.namespace, thread.workflow or ""):
+            raise ThreadNotFound(thread.id)
+        return thread
 
     async def listable_namespaces(
         self, caller: Identity, candidates: Iterable[str]

@@ -20,7 +20,7 @@ from agent_runtime.gateway.cluster import ClusterWorkflows
 from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.origins import SameOriginWrites
 from agent_runtime.gateway.registry import EndpointRegistry
-from agent_runtime.gateway.routes import budgets, health, runs, workflows
+from agent_runtime.gateway.routes import budgets, health, runs, threads, workflows
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.worker import RunWorker
@@ -146,6 +146,6 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
     )
     errors.install(app)
     app.add_middleware(SameOriginWrites)
-    for module in (health, workflows, runs, budgets, langgraph):
+    for module in (health, workflows, runs, threads, budgets, langgraph):
         app.include_router(module.router)
     return app

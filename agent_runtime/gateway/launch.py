@@ -70,8 +70,12 @@ async def start_run(
     *,
     idempotency_key: str | None = None,
     queue: bool = True,
+    thread_id: str | None = None,
 ) -> RunRecord:
-    """Admit and record a queued run of ``workflow`` (from ``runnable``) and wake a worker."""
+    """Admit and record a queued run of ``workflow`` (from ``runnable``) and wake a worker; on
+    ``thread_id``, a thread the caller may read (404 otherwise, as if there were none)."""
+    if thread_id is not None:
+        await gateway.access.readable_thread(caller, await gateway.store.get_thread(thread_id))
     if refused := await gateway.admission.admit(caller, workflow.namespace, queue=queue):
         code = "namespace_busy" if refused.limit == "namespace_in_flight" else "rate_limited"
         raise Refused(
@@ -82,7 +86,7 @@ async def start_run(
         )
     key = scoped_key(caller, idempotency_key) if idempotency_key else None
     run = await gateway.engine.create_run(
-        workflow, given, idempotency_key=key, created_by=actor(caller)
+        workflow, given, idempotency_key=key, created_by=actor(caller), thread_id=thread_id
     )
     gateway.worker.wake()
     return run

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from agent_runtime.engine.budgets import BudgetStatus
 from agent_runtime.stores import RunStatus
-from agent_runtime.stores.records import RunRecord, StepRecord
+from agent_runtime.stores.records import RunRecord, StepRecord, ThreadRecord, ThreadState
 
 
 class Document(BaseModel):
@@ -79,6 +79,27 @@ class RunPage(Document):
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null: last")
 
 
+Thread = _derived("Thread", ThreadRecord, set())
+HistoryEntry = _derived("HistoryEntry", ThreadState, set())
+
+
+class ThreadForCaller(Thread):  # type: ignore[misc,valid-type]
+    """A thread with what the caller may do with it."""
+
+    permissions: Permissions
+
+
+class ThreadPage(Document):
+    items: list[Thread]  # type: ignore[valid-type]
+
+
+class ThreadHistory(Document):
+    """States newest first, one a checkpoint of one of the thread's runs."""
+
+    items: list[HistoryEntry]  # type: ignore[valid-type]
+    next_cursor: str | None = Field(description="Pass as before for older states; null: none")
+
+
 class WorkflowEntry(BaseModel):
     """A served Workflow; the fields after ``conditions`` are present when its spec is valid."""
 
@@ -139,6 +160,24 @@ def _link(operation: str, description: str) -> dict[str, Any]:
         "description": description,
     }
 
+
+def _thread_link(operation: str, description: str) -> dict[str, Any]:
+    return {
+        "operationId": operation,
+        "parameters": {"thread_id": "$response.body#/id"},
+        "description": description,
+    }
+
+
+#: From a created thread to what can be done with it.
+THREAD_LINKS = {
+    "GetThread": _thread_link("getThread", "The thread"),
+    "UpdateThread": _thread_link("updateThread", "Merge into its metadata"),
+    "ThreadHistory": _thread_link("getThreadHistory", "Its states, newest first"),
+    "ThreadRuns": _thread_link("listThreadRuns", "Its runs, newest first"),
+    "CopyThread": _thread_link("copyThread", "Copy it"),
+    "DeleteThread": _thread_link("deleteThread", "Delete it with its runs"),
+}
 
 #: From a created run to what can be done with it (OpenAPI links; stateful tests follow them).
 RUN_LINKS = {

@@ -1,8 +1,8 @@
 """The run-store interface, one small abstract class per concern; ``RunStore`` is all of them.
 
 Every backend (``sqlite/``, ``postgres/``, ``s3/``) implements each concern in a module of the same
-name (``records``, ``events``, ``leases``, ``checkpoints``, ``retention``) and passes the one
-conformance suite in ``tests/stores``, which is organised by the same concerns.
+name (``records``, ``events``, ``leases``, ``checkpoints``, ``retention``, ``threads``) and passes
+the one conformance suite in ``tests/stores``, which is organised by the same concerns.
 """
 
 from __future__ import annotations
@@ -13,17 +13,22 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.errors import RunNotFound, StoreError
 from agent_runtime.stores.paging import RunQuery
 from agent_runtime.stores.records import (
+    Actor,
     RunEvent,
     RunPage,
     RunRecord,
     RunStatus,
     Spend,
     StepRecord,
+    ThreadRecord,
+    ThreadState,
+    ThreadStatus,
     utcnow,
 )
+from agent_runtime.stores.thread_rules import ThreadQuery
 
 if TYPE_CHECKING:  # light users (the CLI's argument checks) import records without LangGraph
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -212,7 +217,69 @@ class Retention(ABC):
         """A namespace's spend in the UTC day and month of ``at`` (zero when nothing was added)."""
 
 
-class RunStore(RunRecords, StepsAndEvents, Leases, Checkpoints, Retention):
+class Threads(ABC):
+    """Conversations: a run on a thread starts from its values and leaves its own (see
+    ``thread_rules``); ``create_run`` of a run naming a thread claims it in the same write."""
+
+    @abstractmethod
+    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
+        """Insert a thread; ThreadConflict when its id is taken."""
+
+    @abstractmethod
+    async def get_thread(self, thread_id: str) -> ThreadRecord:
+        """The thread, or ThreadNotFound."""
+
+    async def search_threads(
+        self,
+        *,
+        namespaces: Sequence[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        status: ThreadStatus | None = None,
+        created_by: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> list[ThreadRecord]:
+        """Threads newest updated first (``namespaces`` as in ``list_runs``)."""
+        if namespaces is not None and not namespaces:
+            return []
+        query = ThreadQuery(namespaces, dict(metadata or {}), status, created_by, limit, offset)
+        return await self._search_threads(query)
+
+    @abstractmethod
+    async def _search_threads(self, query: ThreadQuery) -> list[ThreadRecord]: ...
+
+    @abstractmethod
+    async def update_thread(
+        self,
+        thread_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> ThreadRecord:
+        """Merge ``metadata`` into the thread's; ``values`` replace its state."""
+
+    @abstractmethod
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete a thread with its runs (records, steps, events, checkpoints); refused
+        (ThreadConflict) while a run executes on it."""
+
+    @abstractmethod
+    async def copy_thread(
+        self, thread_id: str, new_id: str, *, created_by: Actor | None = None
+    ) -> ThreadRecord:
+        """A new idle thread with the same metadata and values, and a copy of the history
+        (checkpoints copied, not shared: either thread can be deleted alone)."""
+
+    @abstractmethod
+    async def _thread_runs(
+        self, thread_id: str, limit: int, before: str | None, inclusive: bool = False
+    ) -> list[str]:
+        """Ids of the thread's runs (and copied histories), newest first, older than the run
+        ``before`` (or from it, ``inclusive``; none if it is not the thread's): each the
+        LangGraph thread of its checkpoints."""
+
+
+class RunStore(RunRecords, StepsAndEvents, Leases, Checkpoints, Retention, Threads):
     """Async run store. Use as ``async with open_store(url) as store``."""
 
     url: str
@@ -253,3 +320,25 @@ class RunStore(RunRecords, StepsAndEvents, Leases, Checkpoints, Retention):
         it. Backends add their driver's connection errors.
         """
         return isinstance(exc, StoreError)
+
+    async def list_thread_runs(self, thread_id: str, *, limit: int = 50) -> list[RunRecord]:
+        """The thread's runs, newest first (copied history has no run records)."""
+        runs = []
+        for run_id in await self._thread_runs(thread_id, limit, None):
+            try:
+                runs.append(await self.get_run(run_id))
+            except RunNotFound:
+                continue
+        return runs
+
+    async def thread_history(
+        self, thread_id: str, *, limit: int = 10, before: tuple[str, str] | None = None
+    ) -> list[ThreadState]:
+        """The states of the thread's runs step by step, newest first; ``before``: older than
+        this (run id, checkpoint id). Reads only the runs the page spans."""
+        from agent_runtime.stores.thread_history import history
+
+        await self.get_thread(thread_id)
+        return await history(
+            self.checkpointer(), self._thread_runs, thread_id, limit=limit, before=before
+        )

@@ -50,6 +50,32 @@ class InvalidTransition(StoreError):
         self.wanted = wanted
 
 
+class ThreadNotFound(AgentRuntimeError, KeyError):
+    """No such thread (or, for a run, none in the run's namespace)."""
+
+    code = "thread_not_found"
+
+    def __init__(self, thread_id: str) -> None:
+        super().__init__(f"thread {thread_id!r} not found")
+        self.thread_id = thread_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ThreadConflict(AgentRuntimeError):
+    """The thread is not in a state for this: a run is active on it, its id is taken, or it
+    belongs to another workflow. ``details`` name the thread (and the run holding it)."""
+
+    code = "conflict"
+
+    def __init__(self, thread_id: str, message: str, *, active_run: str | None = None) -> None:
+        super().__init__(f"thread {thread_id!r} {message}")
+        self.thread_id = thread_id
+        self.active_run = active_run
+        self.details = {"thread": thread_id, "activeRun": active_run}
+
+
 class LeaseLost(StoreError):
     """A write on a run refused because the writing process no longer holds the run's lease
     (another took the run over, or it expired, or the run finished): nothing of it was stored.

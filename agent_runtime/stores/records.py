@@ -1,4 +1,4 @@
-"""The records a run store keeps: runs, their steps and events, approvals, spend."""
+"""The records a run store keeps: runs, their steps and events, approvals, spend, threads."""
 
 from __future__ import annotations
 
@@ -100,6 +100,8 @@ class RunRecord(Record):
     finished_at: datetime | None = None
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    #: The thread the run belongs to: it starts from the thread's values and leaves its own.
+    thread_id: str | None = None
 
 
 class StepRecord(Record):
@@ -142,3 +144,47 @@ class Spend(Record):
 
     day: Amount = Field(default_factory=Amount)
     month: Amount = Field(default_factory=Amount)
+
+
+class ThreadStatus(StrEnum):
+    """LangGraph's thread statuses: ``busy`` while a run on it is active."""
+
+    IDLE = "idle"
+    BUSY = "busy"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+class ThreadRecord(Record):
+    """A conversation: runs one after another, each starting from the state the last left."""
+
+    id: str
+    namespace: str = "default"
+    #: The workflow its runs use; None until its first run.
+    workflow: str | None = None
+    created_by: Actor | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    status: ThreadStatus = ThreadStatus.IDLE
+    #: The state its last run ended with (or stopped interrupted with): its current state.
+    values: dict[str, Any] = Field(default_factory=dict)
+    last_run_id: str | None = None
+    #: The run holding the thread (running, queued, or interrupted and waiting for an answer);
+    #: no other run starts on it meanwhile.
+    active_run_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ThreadState(Record):
+    """One step of a thread's history: the state a checkpoint of one of its runs holds."""
+
+    run_id: str
+    checkpoint_id: str
+    #: The checkpoint before it in the same run (None: the run's first).
+    parent_checkpoint_id: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+    #: The nodes that run next from it (empty: the run ended there).
+    next: list[str] = Field(default_factory=list)
+    #: LangGraph's step number within its run (-1: the input).
+    step: int = -1
+    created_at: datetime | None = None

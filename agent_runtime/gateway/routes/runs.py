@@ -43,6 +43,9 @@ class CreateRun(Body):
     idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     #: When the namespace is at its cap of runs in flight: wait queued (true) or answer 429.
     queue: bool = True
+    #: Run on this thread (of the same namespace): start from its values; 409 while another
+    #: run holds it.
+    thread_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
 class ResumeRun(Body):
@@ -108,6 +111,9 @@ async def create_run(
         return error(404, "workflow_not_found", f"no workflow {namespace}/{name}")
     if entry.workflow is None or not entry.ready:
         return error(409, "workflow_not_ready", "; ".join(entry.problems) or "not ready")
+    if body.thread_id is not None:  # 404 unless the caller may read it, like a run
+        thread = await gateway.store.get_thread(body.thread_id)
+        await access.readable_thread(caller, thread)
     if refused := await gateway.admission.admit(caller, namespace, queue=body.queue):
         code = "namespace_busy" if refused.limit == "namespace_in_flight" else "rate_limited"
         answer = error(429, code, refused.message, {"limit": refused.limit})
@@ -115,7 +121,11 @@ async def create_run(
         return answer
     key = scoped_key(caller, body.idempotency_key) if body.idempotency_key else None
     run = await gateway.engine.create_run(
-        entry.workflow, body.input, idempotency_key=key, created_by=actor(caller)
+        entry.workflow,
+        body.input,
+        idempotency_key=key,
+        created_by=actor(caller),
+        thread_id=body.thread_id,
     )
     gateway.worker.wake()
     if body.wait:

@@ -12,10 +12,12 @@ from agent_runtime.stores.errors import InvalidTransition, RunNotFound, StoreErr
 from agent_runtime.stores.paging import RunQuery, page_of
 from agent_runtime.stores.postgres.connection import PostgresConnection
 from agent_runtime.stores.postgres.events import record_ctes
-from agent_runtime.stores.postgres.schema import json_time, utc
+from agent_runtime.stores.postgres.schema import Conn, json_time, utc
+from agent_runtime.stores.postgres.threads import claim_thread, settle_thread
 from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus
 from agent_runtime.stores.sql.dialect import POSTGRES
 from agent_runtime.stores.sql.listing import list_runs_query
+from agent_runtime.stores.thread_rules import pop_values
 from agent_runtime.stores.transitions import apply_transition
 
 #: A run's update, only if it still is as this process last wrote it: the same status, update
@@ -39,25 +41,15 @@ class PostgresRuns(PostgresConnection):
 
     async def create_run(self, run: RunRecord) -> RunRecord:
         async with self._connection() as conn:
-            cur = await conn.execute(
-                "INSERT INTO ca_runs (id, workflow, namespace, status, created_at, finished_at,"
-                " idempotency_key, lease_owner, lease_expires_at, record)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
-                " ON CONFLICT DO NOTHING RETURNING 1 AS ok",
-                (
-                    run.id,
-                    run.workflow,
-                    run.namespace,
-                    run.status.value,
-                    utc(run.created_at),
-                    utc(run.finished_at) if run.finished_at else None,
-                    run.idempotency_key,
-                    run.lease_owner,
-                    utc(run.lease_expires_at) if run.lease_expires_at else None,
-                    run.model_dump_json(),
-                ),
-            )
-            if await cur.fetchone():
+            if run.thread_id is not None:  # claims the thread in the same transaction
+                async with conn.transaction():
+                    if (existing := await claim_thread(conn, run)) is not None:
+                        return existing
+                    if not await self._insert(conn, run):
+                        raise StoreError(f"run {run.id!r} already exists")  # rolled back
+                self._remember(run)
+                return run
+            if await self._insert(conn, run):
                 self._remember(run)
                 return run
             # Either the idempotency key is taken (the other insert has committed: ON CONFLICT
@@ -71,6 +63,29 @@ class PostgresRuns(PostgresConnection):
                 if row := await cur.fetchone():
                     return RunRecord.model_validate_json(row["record"])
         raise StoreError(f"run {run.id!r} already exists")
+
+    @staticmethod
+    async def _insert(conn: Conn, run: RunRecord) -> bool:
+        """Insert the run unless its id or idempotency key is taken; whether it was."""
+        cur = await conn.execute(
+            "INSERT INTO ca_runs (id, workflow, namespace, status, created_at, finished_at,"
+            " idempotency_key, lease_owner, lease_expires_at, record)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
+            " ON CONFLICT DO NOTHING RETURNING 1 AS ok",
+            (
+                run.id,
+                run.workflow,
+                run.namespace,
+                run.status.value,
+                utc(run.created_at),
+                utc(run.finished_at) if run.finished_at else None,
+                run.idempotency_key,
+                run.lease_owner,
+                utc(run.lease_expires_at) if run.lease_expires_at else None,
+                run.model_dump_json(),
+            ),
+        )
+        return await cur.fetchone() is not None
 
     async def get_run(self, run_id: str) -> RunRecord:
         async with self._connection() as conn:
@@ -115,8 +130,9 @@ class PostgresRuns(PostgresConnection):
         event: tuple[str, dict[str, Any]] | None,
         changes: dict[str, Any],
     ) -> tuple[RunRecord, RunEvent | None]:
+        values = pop_values(changes)
         known = self._known.pop(run_id, None)
-        if known is not None:
+        if known is not None and known.thread_id is None:  # a thread's run moves it too
             swapped = await self._swap(known, status, event, changes)
             if swapped is not None:
                 return swapped
@@ -137,6 +153,7 @@ class PostgresRuns(PostgresConnection):
                     run = RunRecord.model_validate_json(row["record"])
                     updated = apply_transition(run, status, changes)
                     await self._write_run(conn, updated)
+                    await settle_thread(conn, run, updated, values)
                     if event is not None:
                         appended = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
                         ctes, args = record_ctes(run_id, [], [appended])

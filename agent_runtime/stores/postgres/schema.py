@@ -15,6 +15,7 @@ from agent_runtime.stores.postgres.fencing import SCHEMA as FENCE_SCHEMA
 from agent_runtime.stores.postgres.spend import SCHEMA as SPEND_SCHEMA
 from agent_runtime.stores.sql.checkpoints import schema as checkpoint_schema
 from agent_runtime.stores.sql.dialect import POSTGRES
+from agent_runtime.stores.sql.threads import schema as thread_schema
 
 Conn = psycopg.AsyncConnection[DictRow]
 
@@ -75,6 +76,8 @@ MIGRATIONS = [
     SPEND_SCHEMA,
     # Fencing: a write of a process that lost a run's lease aborts (``fencing``).
     FENCE_SCHEMA,
+    # Threads (conversations) and the runs of each, in order.
+    thread_schema(POSTGRES),
 ]
 
 #: pg_advisory_xact_lock key for MIGRATIONS.
@@ -89,6 +92,7 @@ RUN_TABLES = (
     ("ca_event_seqs", "run_id"),
     ("ca_checkpoint_writes", "thread_id"),
     ("ca_checkpoints", "thread_id"),
+    ("ca_thread_runs", "run_id"),
 )
 _DATETIME_JSON: TypeAdapter[datetime] = TypeAdapter(datetime)
 

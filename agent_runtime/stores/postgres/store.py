@@ -11,9 +11,15 @@ from agent_runtime.stores.postgres.events import PostgresEvents
 from agent_runtime.stores.postgres.leases import PostgresLeases
 from agent_runtime.stores.postgres.records import PostgresRuns
 from agent_runtime.stores.postgres.retention import PostgresRetention
+from agent_runtime.stores.postgres.threads import PostgresThreads
 
 
 class PostgresStore(
-    PostgresRuns, PostgresEvents, PostgresLeases, PostgresCheckpoints, PostgresRetention
+    PostgresRuns,
+    PostgresEvents,
+    PostgresLeases,
+    PostgresCheckpoints,
+    PostgresRetention,
+    PostgresThreads,
 ):
-    """Run records, steps, events, leases and checkpoints in ``ca_*`` tables."""
+    """Run records, steps, events, leases, checkpoints and threads in ``ca_*`` tables."""

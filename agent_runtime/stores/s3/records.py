@@ -16,7 +16,9 @@ from agent_runtime.stores.s3.connection import TRIES, KnownRun, S3Connection, lo
 from agent_runtime.stores.s3.layout import CREATED, LIST_INDEXES, PK, SK, key_pk, n, s, ts
 from agent_runtime.stores.s3.payloads import ObjectGone, discard, object_of
 from agent_runtime.stores.s3.tableops import batch_get
+from agent_runtime.stores.s3.threads import claim_ops, settle_ops
 from agent_runtime.stores.s3.transact import Kind, LostRace, Op
+from agent_runtime.stores.thread_rules import pop_values
 from agent_runtime.stores.transitions import apply_transition
 
 
@@ -31,22 +33,31 @@ class S3Runs(S3Connection):
                 "ConditionExpression": "attribute_not_exists(#pk)",
                 "ExpressionAttributeNames": {"#pk": PK},
             }
+            thread_ops: list[Op] = []
+            replaced = None
+            if run.thread_id is not None:  # the thread is claimed in the same transaction
+                if run.idempotency_key and (existing := self._by_key(run)):
+                    return existing
+                thread_ops, replaced = claim_ops(self.aws, run)
             try:
-                if run.idempotency_key:
-                    key = key_pk(run.namespace, run.workflow, run.idempotency_key)
-                    key_item = {PK: s(key), SK: s("key"), "run_id": s(run.id)}
-                    self.aws.dynamodb.transact_write_items(
-                        TransactItems=[
-                            {"Put": {"TableName": self._table, "Item": item, **absent}},
-                            {"Put": {"TableName": self._table, "Item": key_item, **absent}},
-                        ]
-                    )
+                if run.idempotency_key or thread_ops:
+                    entries = [{"Put": {"TableName": self._table, "Item": item, **absent}}]
+                    if run.idempotency_key:
+                        key = key_pk(run.namespace, run.workflow, run.idempotency_key)
+                        key_item = {PK: s(key), SK: s("key"), "run_id": s(run.id)}
+                        entries.append(
+                            {"Put": {"TableName": self._table, "Item": key_item, **absent}}
+                        )
+                    entries += [op.request for op in thread_ops]
+                    self.aws.dynamodb.transact_write_items(TransactItems=entries)
                 else:
                     self.aws.dynamodb.put_item(TableName=self._table, Item=item, **absent)
                 self._remember(run, 1, object_of(item))
                 self._numbers.remember(run.id, 0)  # a new run has no events yet
+                discard(self.aws, [replaced])
                 return run
             except Exception as exc:
+                discard(self.aws, [obj for op in thread_ops for obj in op.objects])
                 if not lost_race(exc):
                     raise
                 discard(self.aws, [object_of(item)])
@@ -55,7 +66,7 @@ class S3Runs(S3Connection):
                 return existing
             if self._exists(run.id):
                 raise StoreError(f"run {run.id!r} already exists")
-            # a transaction conflict with a concurrent writer of the same key: try again
+            # a conflict with a concurrent writer of the same key or thread: try again
         raise StoreError(f"cannot create run {run.id!r}: too many concurrent writers")
 
     def _by_key(self, run: RunRecord) -> RunRecord | None:
@@ -181,6 +192,7 @@ class S3Runs(S3Connection):
         """The transition and its event in one transaction, over the version last seen (no
         read when this process knows it); with retention, the TTL of the run's other items
         changes in it too when the run finishes (or goes on after failing)."""
+        values = pop_values(changes)
         known = self._recall(run_id)
         touched: list[Op] | None = None
         for _ in range(TRIES):
@@ -218,6 +230,8 @@ class S3Runs(S3Connection):
                     touched = expiry.ttl_ops(self.aws, updated, new.get("key_pk"), ttl)
                     self._numbers.remember_at_least(run_id, touched)
                 ops += touched
+            thread_ops, replaced = settle_ops(self.aws, known.run, updated, values)
+            ops += thread_ops
             events = [RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])] if event else []
             try:
                 outcome = transact.write(
@@ -233,7 +247,7 @@ class S3Runs(S3Connection):
                 self._forget(run_id)
                 known = None
                 continue
-            discard(self.aws, [known.obj])
+            discard(self.aws, [known.obj, replaced])
             self._remember(updated, known.ver + 1, object_of(new))
             self._outbox.expire(run_id, ttl)
             return updated, (outcome.events[0] if outcome.events else None)

@@ -11,7 +11,8 @@ from agent_runtime.stores.s3.events import S3Events
 from agent_runtime.stores.s3.leases import S3Leases
 from agent_runtime.stores.s3.records import S3Runs
 from agent_runtime.stores.s3.retention import S3Retention
+from agent_runtime.stores.s3.threads import S3Threads
 
 
-class S3Store(S3Runs, S3Events, S3Leases, S3Checkpoints, S3Retention):
+class S3Store(S3Runs, S3Events, S3Leases, S3Checkpoints, S3Retention, S3Threads):
     """Run records in DynamoDB, large documents in S3; LangGraph checkpoints by DynamoSaver."""

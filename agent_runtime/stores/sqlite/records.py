@@ -14,11 +14,19 @@ from agent_runtime.stores.sql.listing import list_runs_query
 from agent_runtime.stores.sqlite.connection import SqliteConnection
 from agent_runtime.stores.sqlite.events import insert_event
 from agent_runtime.stores.sqlite.schema import ts
+from agent_runtime.stores.sqlite.threads import claim_thread, settle_thread
+from agent_runtime.stores.thread_rules import pop_values
 from agent_runtime.stores.transitions import apply_transition
 
 
 class SqliteRuns(SqliteConnection):
     async def create_run(self, run: RunRecord) -> RunRecord:
+        if run.thread_id is not None:  # claims the thread in the same transaction
+            async with self._tx() as db:
+                if run.idempotency_key and (existing := await self._by_key(run)):
+                    return existing
+                await claim_thread(db, run)
+                return await self._create(run)
         async with self._lock:
             return await self._create(run)
 
@@ -74,20 +82,24 @@ class SqliteRuns(SqliteConnection):
         return int(row[0]) if row else 0
 
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
-        async with self._tx():
+        values = pop_values(changes)
+        async with self._tx() as db:
             run = await self._read(run_id)
             updated = apply_transition(run, status, changes)
             await self._write_run(updated)
+            await settle_thread(db, run, updated, values)
         self._outbox.moved(updated)
         return updated
 
     async def transition_and_emit(
         self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
     ) -> tuple[RunRecord, RunEvent]:
+        values = pop_values(changes)
         async with self._tx() as db:
             run = await self._read(run_id)
             updated = apply_transition(run, status, changes)
             await self._write_run(updated)
+            await settle_thread(db, run, updated, values)
             event = await insert_event(db, run_id, kind, data)
         self._outbox.moved(updated)
         return updated, event

@@ -9,6 +9,7 @@ import aiosqlite
 
 from agent_runtime.stores.sql.checkpoints import schema as checkpoint_schema
 from agent_runtime.stores.sql.dialect import SQLITE
+from agent_runtime.stores.sql.threads import schema as thread_schema
 
 #: Schema versions, applied in order; each is statements separated by ``;`` (no triggers).
 MIGRATIONS = [
@@ -58,6 +59,8 @@ MIGRATIONS = [
         PRIMARY KEY (namespace, day)
     );
     """,
+    # Threads (conversations) and the runs of each, in order.
+    thread_schema(SQLITE),
 ]
 
 #: Seconds to keep trying to open a file that other processes are setting up.
@@ -69,6 +72,7 @@ RUN_TABLES = (
     ("ca_events", "run_id"),
     ("ca_checkpoint_writes", "thread_id"),
     ("ca_checkpoints", "thread_id"),
+    ("ca_thread_runs", "run_id"),
 )
 
 

@@ -7,7 +7,10 @@ from agent_runtime.stores.sqlite.events import SqliteEvents
 from agent_runtime.stores.sqlite.leases import SqliteLeases
 from agent_runtime.stores.sqlite.records import SqliteRuns
 from agent_runtime.stores.sqlite.retention import SqliteRetention
+from agent_runtime.stores.sqlite.threads import SqliteThreads
 
 
-class SqliteStore(SqliteRuns, SqliteEvents, SqliteLeases, SqliteCheckpoints, SqliteRetention):
-    """Run records, steps, events, leases and checkpoints in one local file (WAL mode)."""
+class SqliteStore(
+    SqliteRuns, SqliteEvents, SqliteLeases, SqliteCheckpoints, SqliteRetention, SqliteThreads
+):
+    """Run records, steps, events, leases, checkpoints and threads in one local file (WAL)."""

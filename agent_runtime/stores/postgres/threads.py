@@ -1,0 +1,151 @@
+"""Postgres threads: records in ``ca_threads``, their runs in ``ca_thread_runs``. A run claims
+its thread under the thread's row lock in the transaction inserting the run, and lets it go in
+the transaction of its transition; a search is one indexed query (metadata matched by JSONB
+equality, key by key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_runtime.stores.errors import ThreadConflict, ThreadNotFound
+from agent_runtime.stores.postgres.connection import PostgresConnection
+from agent_runtime.stores.postgres.schema import RUN_TABLES, Conn
+from agent_runtime.stores.records import Actor, RunRecord, ThreadRecord
+from agent_runtime.stores.sql.dialect import POSTGRES
+from agent_runtime.stores.sql.threads import Statements, copy_statements, page, stamp
+from agent_runtime.stores.thread_rules import (
+    ThreadQuery,
+    after_move,
+    changed,
+    claim,
+    copied_run_id,
+    copy_of,
+    deletable,
+)
+
+SQL = Statements(POSTGRES)
+COPY = copy_statements(POSTGRES)
+_BY_KEY = (
+    "SELECT record::text AS record FROM ca_runs"
+    " WHERE namespace = %s AND workflow = %s AND idempotency_key = %s"
+)
+
+
+async def read_thread(conn: Conn, thread_id: str) -> ThreadRecord:
+    """The thread, locked for the rest of the transaction."""
+    cur = await conn.execute(SQL.select, (thread_id,))
+    row = await cur.fetchone()
+    if row is None:
+        raise ThreadNotFound(thread_id)
+    return ThreadRecord.model_validate_json(row["record"])
+
+
+async def claim_thread(conn: Conn, run: RunRecord) -> RunRecord | None:
+    """Hold the run's thread for it (in the transaction inserting it); or the run its
+    idempotency key already names, when a retry finds it (read under the thread's lock)."""
+    assert run.thread_id is not None
+    thread = await read_thread(conn, run.thread_id)
+    if run.idempotency_key:
+        cur = await conn.execute(_BY_KEY, (run.namespace, run.workflow, run.idempotency_key))
+        if row := await cur.fetchone():
+            return RunRecord.model_validate_json(row["record"])
+    held = claim(thread, run)
+    await conn.execute(SQL.update, SQL.update_row(held))
+    await conn.execute(SQL.link, (held.id, stamp(run.created_at), run.id))
+    return None
+
+
+async def settle_thread(
+    conn: Conn, before: RunRecord, after: RunRecord, values: dict[str, Any] | None
+) -> None:
+    """What the run's move does to its thread (in the transition's transaction)."""
+    if after.thread_id is None:
+        return
+    try:
+        thread = await read_thread(conn, after.thread_id)
+    except ThreadNotFound:
+        return  # deleted with the run still interrupted on it
+    moved = after_move(thread, before, after, values)
+    if moved is not None:
+        await conn.execute(SQL.update, SQL.update_row(moved))
+
+
+class PostgresThreads(PostgresConnection):
+    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
+        async with self._connection() as conn:
+            cur = await conn.execute(SQL.insert, SQL.row(thread))
+            if cur.rowcount != 1:
+                raise ThreadConflict(thread.id, "already exists")
+        return thread
+
+    async def get_thread(self, thread_id: str) -> ThreadRecord:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT record::text AS record FROM ca_threads WHERE id = %s", (thread_id,)
+            )
+            row = await cur.fetchone()
+        if row is None:
+            raise ThreadNotFound(thread_id)
+        return ThreadRecord.model_validate_json(row["record"])
+
+    async def _search_threads(self, query: ThreadQuery) -> list[ThreadRecord]:
+        sql, args, filtered = SQL.search(query)
+        async with self._connection() as conn:
+            cur = await conn.execute(sql.encode(), args)
+            rows = [r["record"] for r in await cur.fetchall()]
+        return page(rows, query, filtered=filtered)
+
+    async def update_thread(
+        self,
+        thread_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> ThreadRecord:
+        async with self._connection() as conn, conn.transaction():
+            thread = changed(await read_thread(conn, thread_id), metadata=metadata, values=values)
+            await conn.execute(SQL.update, SQL.update_row(thread))
+        return thread
+
+    async def delete_thread(self, thread_id: str) -> None:
+        async with self._connection() as conn, conn.transaction():
+            deletable(await read_thread(conn, thread_id))
+            cur = await conn.execute(SQL.links, (thread_id,))
+            run_ids = [r["run_id"] for r in await cur.fetchall()]
+            if run_ids:
+                await conn.execute("DELETE FROM ca_runs WHERE id = ANY(%s)", (run_ids,))
+                for table, column in RUN_TABLES:
+                    await conn.execute(
+                        f"DELETE FROM {table} WHERE {column} = ANY(%s)".encode(), (run_ids,)
+                    )
+            await conn.execute(SQL.unlink, (thread_id,))
+            await conn.execute(SQL.delete, (thread_id,))
+
+    async def copy_thread(
+        self, thread_id: str, new_id: str, *, created_by: Actor | None = None
+    ) -> ThreadRecord:
+        async with self._connection() as conn:
+            cur = await conn.execute(SQL.links, (thread_id,))
+            links = [(r["at"], r["run_id"]) for r in await cur.fetchall()]
+        if self._saver is not None:  # what its runs' savers still hold goes with the copy
+            for _, run_id in links:
+                await self._saver.flush(run_id)
+        async with self._connection() as conn, conn.transaction():
+            copy = copy_of(await read_thread(conn, thread_id), new_id, created_by)
+            cur = await conn.execute(SQL.insert, SQL.row(copy))
+            if cur.rowcount != 1:
+                raise ThreadConflict(new_id, "already exists")
+            for at, run_id in links:
+                target = copied_run_id(new_id, run_id)
+                for statement in COPY:
+                    await conn.execute(statement.encode(), (target, run_id))
+                await conn.execute(SQL.link, (new_id, at, target))
+        return copy
+
+    async def _thread_runs(
+        self, thread_id: str, limit: int, before: str | None, inclusive: bool = False
+    ) -> list[str]:
+        sql, args = SQL.runs(thread_id, limit, before, inclusive)
+        async with self._connection() as conn:
+            cur = await conn.execute(sql.encode(), args)
+            return [r["run_id"] for r in await cur.fetchall()]
