@@ -8,6 +8,7 @@ logs each with its times, so the report can tell how long the survivors took to 
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -18,6 +19,16 @@ from typing import Any
 
 from tests.agent.harness import AgentProcess
 from tests.gateway.conftest import GatewayProcess
+
+#: Seconds between faults, and how long each is held (the issue: every 5-20 s for 0-5 s; CI's
+#: small size uses shorter gaps so that a short workload still meets every kind of fault).
+GAP = (
+    float(os.environ.get("CONFIGURABLE_AGENTS_CHAOS_GAP_MIN", "2")),
+    float(os.environ.get("CONFIGURABLE_AGENTS_CHAOS_GAP_MAX", "6")),
+)
+DOWN = (0.0, 5.0)
+#: Lease TTL and wait backoff of the gateways: takeovers within seconds, so short runs see them.
+GATEWAY_ENV = {"CONFIGURABLE_AGENTS_LEASE_TTL": "6", "CONFIGURABLE_AGENTS_WAIT_BACKOFF": "0.5"}
 
 
 @dataclass

@@ -11,37 +11,26 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.chaos.fleet import FaultSchedule, Fleet
+from tests.chaos.fleet import DOWN, GAP, GATEWAY_ENV, FaultSchedule, Fleet
 from tests.chaos.report import tally_and_check
 from tests.chaos.workload import WORKFLOW, run_workload
 
 pytestmark = pytest.mark.slow
 
 RUNS = int(os.environ.get("CONFIGURABLE_AGENTS_CHAOS_RUNS", "60"))
-#: Seconds between faults, and how long each is held (the issue: every 5-20 s for 0-5 s; CI's
-#: small size uses shorter gaps so that a short workload still meets every kind of fault).
-GAP = (
-    float(os.environ.get("CONFIGURABLE_AGENTS_CHAOS_GAP_MIN", "2")),
-    float(os.environ.get("CONFIGURABLE_AGENTS_CHAOS_GAP_MAX", "6")),
-)
-DOWN = (0.0, 5.0)
-#: Lease TTL and wait backoff of the gateways: takeovers within seconds, so short runs see them.
-GATEWAY_ENV = {"CONFIGURABLE_AGENTS_LEASE_TTL": "6", "CONFIGURABLE_AGENTS_WAIT_BACKOFF": "0.5"}
 
 
 @pytest.mark.timeout(600 + RUNS * 4)
 def test_runs_survive_sustained_faults(
-    postgres_server: Any, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_server: Any, postgres_url: str, tmp_path: Path, workflows: Callable[[str], Path]
 ) -> None:
-    monkeypatch.setenv("COUNTER_DIR", str(tmp_path / "counts"))
-    folder = tmp_path / "workflows"
-    folder.mkdir()
-    (folder / "order.yaml").write_text(WORKFLOW)
+    folder = workflows(WORKFLOW)
     fleet = Fleet(tmp_path, postgres_url, folder, postgres_server, env=GATEWAY_ENV)
     fleet.start()
     schedule = FaultSchedule(fleet, gap=GAP, down=DOWN)

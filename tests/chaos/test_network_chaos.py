@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.chaos.fleet import FaultSchedule
+from tests.chaos.fleet import DOWN, GAP, GATEWAY_ENV, FaultSchedule
 from tests.chaos.network import NETWORK_FAULTS, NetworkFaults, ProxiedFleet
 from tests.chaos.report import tally_and_check
-from tests.chaos.test_chaos import DOWN, GAP, GATEWAY_ENV
 from tests.chaos.toxiproxy import TOXIPROXY, Toxiproxy
 from tests.chaos.workload import WORKFLOW, run_workload
 
@@ -44,14 +44,11 @@ def test_runs_survive_network_faults(
     postgres_server: Any,
     postgres_url: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    workflows: Callable[[str], Path],
     request: pytest.FixtureRequest,
 ) -> None:
     toxiproxy = Toxiproxy(TOXIPROXY.binary(request.config), tmp_path)
-    monkeypatch.setenv("COUNTER_DIR", str(tmp_path / "counts"))
-    folder = tmp_path / "workflows"
-    folder.mkdir()
-    (folder / "order.yaml").write_text(SLOW_WORKFLOW)
+    folder = workflows(SLOW_WORKFLOW)
     fleet = ProxiedFleet(
         tmp_path, postgres_url, folder, postgres_server, env=GATEWAY_ENV, toxiproxy=toxiproxy
     )

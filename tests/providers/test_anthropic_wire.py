@@ -13,21 +13,12 @@ pytest.importorskip("anthropic")
 pytest.importorskip("uvicorn")
 
 from agent_runtime.providers.anthropic import DEFAULT_MAX_TOKENS, OUTPUT_TOOL, AnthropicModel
-from agent_runtime.providers.base import ChatRequest, Message, ProviderError, ToolDef
+from agent_runtime.providers.base import ProviderError
 from agent_runtime.spec.workflow import ModelSpec
+from tests.providers.asks import SCHEMA, WEATHER, WEATHER_QUESTION, ask, brief, weather_results
 from tests.providers.wire import Calls, Fail, Reply, Stall, Structured, WireServer, stopwatch
 
 SECRET = "sk-ant-test-SECRET"
-WEATHER = ToolDef(
-    name="get_weather",
-    description="Current weather for a city.",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-SCHEMA = {
-    "type": "object",
-    "properties": {"title": {"type": "string"}, "score": {"type": "integer"}},
-    "required": ["title", "score"],
-}
 
 
 @pytest.fixture
@@ -57,19 +48,9 @@ def key_sent(headers: dict[str, str]) -> str | None:
     return headers.get("x-api-key") or bearer or None
 
 
-def ask(text: str, **kwargs: object) -> ChatRequest:
-    return ChatRequest(messages=[Message(role="user", content=text)], **kwargs)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("script", [["The answer is forty two."]])
 async def test_text_answer_usage_and_headers(server: WireServer, model: AnthropicModel) -> None:
-    request = ChatRequest(
-        messages=[
-            Message(role="system", content="Be brief."),
-            Message(role="user", content="What is six times seven?"),
-        ]
-    )
-    completion = await model.complete(request)
+    completion = await model.complete(brief())
 
     assert completion.text == "The answer is forty two."
     assert completion.tool_calls == [] and completion.structured is None
@@ -95,7 +76,7 @@ async def test_text_answer_usage_and_headers(server: WireServer, model: Anthropi
     [[Calls([("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})]), "Cold."]],
 )
 async def test_tool_call_round_trip(server: WireServer, model: AnthropicModel) -> None:
-    first = await model.complete(ask("Weather in Oslo and Rome?", tools=[WEATHER]))
+    first = await model.complete(ask(WEATHER_QUESTION, tools=[WEATHER]))
 
     assert [(c.id, c.name, c.args) for c in first.tool_calls] == [
         ("toolu_1_0", "get_weather", {"city": "Oslo"}),
@@ -110,15 +91,7 @@ async def test_tool_call_round_trip(server: WireServer, model: AnthropicModel) -
         }
     ]
 
-    follow_up = ChatRequest(
-        messages=[
-            Message(role="user", content="Weather in Oslo and Rome?"),
-            Message(role="assistant", tool_calls=first.tool_calls),
-            Message(role="tool", tool_call_id="toolu_1_0", name="get_weather", content="-3C"),
-            Message(role="tool", tool_call_id="toolu_1_1", name="get_weather", content="18C"),
-        ],
-        tools=[WEATHER],
-    )
+    follow_up = weather_results(first.tool_calls)
     second = await model.complete(follow_up)
 
     assert second.text == "Cold."

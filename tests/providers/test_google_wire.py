@@ -13,9 +13,17 @@ import pytest
 pytest.importorskip("google.genai")
 pytest.importorskip("uvicorn")
 
-from agent_runtime.providers.base import ChatRequest, Message, ProviderError, ToolDef
 from agent_runtime.providers.google import SIGNATURE_MARK, GoogleModel
 from agent_runtime.spec.workflow import ModelSpec
+from tests.providers.asks import (
+    SCHEMA,
+    WEATHER,
+    WEATHER_QUESTION,
+    ask,
+    brief,
+    fails,
+    weather_results,
+)
 from tests.providers.wire import (
     SIGNATURE,
     Calls,
@@ -31,16 +39,6 @@ from tests.providers.wire import (
 )
 
 SECRET = "AIza-test-SECRET"
-WEATHER = ToolDef(
-    name="get_weather",
-    description="Current weather for a city.",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-SCHEMA = {
-    "type": "object",
-    "properties": {"title": {"type": "string"}, "score": {"type": "integer"}},
-    "required": ["title", "score"],
-}
 
 
 def point_sdk_at(url: str, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,25 +68,9 @@ async def model(server: WireServer) -> AsyncIterator[GoogleModel]:
     await adapter.aclose()
 
 
-def ask(text: str, **kwargs: object) -> ChatRequest:
-    return ChatRequest(messages=[Message(role="user", content=text)], **kwargs)  # type: ignore[arg-type]
-
-
-async def fails(model: GoogleModel, request: ChatRequest) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        await model.complete(request)
-    return caught.value
-
-
 @pytest.mark.parametrize("script", [["The answer is forty two."]])
 async def test_text_answer_usage_and_headers(server: WireServer, model: GoogleModel) -> None:
-    request = ChatRequest(
-        messages=[
-            Message(role="system", content="Be brief."),
-            Message(role="user", content="What is six times seven?"),
-        ]
-    )
-    completion = await model.complete(request)
+    completion = await model.complete(brief())
 
     assert completion.text == "The answer is forty two."
     assert completion.tool_calls == [] and completion.structured is None
@@ -111,7 +93,7 @@ async def test_text_answer_usage_and_headers(server: WireServer, model: GoogleMo
 async def test_tool_call_round_trip_keeps_the_thought_signature(
     server: WireServer, model: GoogleModel
 ) -> None:
-    first = await model.complete(ask("Weather in Oslo and Rome?", tools=[WEATHER]))
+    first = await model.complete(ask(WEATHER_QUESTION, tools=[WEATHER]))
 
     assert [(c.name, c.args) for c in first.tool_calls] == [
         ("get_weather", {"city": "Oslo"}),
@@ -123,15 +105,7 @@ async def test_tool_call_round_trip_keeps_the_thought_signature(
     assert declaration["name"] == "get_weather"
     assert proto_field(declaration, "parametersJsonSchema") == WEATHER.parameters
 
-    follow_up = ChatRequest(
-        messages=[
-            Message(role="user", content="Weather in Oslo and Rome?"),
-            Message(role="assistant", tool_calls=first.tool_calls),
-            Message(role="tool", tool_call_id=first.tool_calls[0].id, content="-3C"),
-            Message(role="tool", tool_call_id=first.tool_calls[1].id, content="18C"),
-        ],
-        tools=[WEATHER],
-    )
+    follow_up = weather_results(first.tool_calls, named=False)
     # The server answers 400, as Gemini 3 does, if a call comes back without its signature.
     second = await model.complete(follow_up)
 

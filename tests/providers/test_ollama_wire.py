@@ -13,23 +13,21 @@ import pytest
 pytest.importorskip("ollama")
 pytest.importorskip("uvicorn")
 
-from agent_runtime.providers.base import ChatRequest, Message, ProviderError, ToolDef
 from agent_runtime.providers.ollama import OllamaModel
 from agent_runtime.spec.workflow import ModelSpec
+from tests.providers.asks import (
+    SCHEMA,
+    WEATHER,
+    WEATHER_QUESTION,
+    ask,
+    brief,
+    fails,
+    weather_results,
+)
 from tests.providers.wire import Calls, Fail, Reply, Stall, Structured, WireServer, stopwatch
 
 #: Only Ollama's hosted service takes a key (OLLAMA_API_KEY, sent as a bearer token).
 SECRET = "ollama-test-SECRET"
-WEATHER = ToolDef(
-    name="get_weather",
-    description="Current weather for a city.",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-SCHEMA = {
-    "type": "object",
-    "properties": {"title": {"type": "string"}, "score": {"type": "integer"}},
-    "required": ["title", "score"],
-}
 
 
 @pytest.fixture(autouse=True)
@@ -60,25 +58,9 @@ async def model(server: WireServer) -> AsyncIterator[OllamaModel]:
     await adapter.aclose()
 
 
-def ask(text: str, **kwargs: object) -> ChatRequest:
-    return ChatRequest(messages=[Message(role="user", content=text)], **kwargs)  # type: ignore[arg-type]
-
-
-async def fails(model: OllamaModel, request: ChatRequest) -> ProviderError:
-    with pytest.raises(ProviderError) as caught:
-        await model.complete(request)
-    return caught.value
-
-
 @pytest.mark.parametrize("script", [["The answer is forty two."]])
 async def test_text_answer_usage_and_request(server: WireServer, model: OllamaModel) -> None:
-    request = ChatRequest(
-        messages=[
-            Message(role="system", content="Be brief."),
-            Message(role="user", content="What is six times seven?"),
-        ]
-    )
-    completion = await model.complete(request)
+    completion = await model.complete(brief())
 
     assert completion.text == "The answer is forty two."
     assert completion.tool_calls == [] and completion.structured is None
@@ -102,7 +84,7 @@ async def test_text_answer_usage_and_request(server: WireServer, model: OllamaMo
     [[Calls([("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Rome"})]), "Cold."]],
 )
 async def test_tool_call_round_trip(server: WireServer, model: OllamaModel) -> None:
-    first = await model.complete(ask("Weather in Oslo and Rome?", tools=[WEATHER]))
+    first = await model.complete(ask(WEATHER_QUESTION, tools=[WEATHER]))
 
     # Ollama gives calls no ids; the adapter numbers them.
     assert [(c.id, c.name, c.args) for c in first.tool_calls] == [
@@ -121,15 +103,7 @@ async def test_tool_call_round_trip(server: WireServer, model: OllamaModel) -> N
         }
     ]
 
-    follow_up = ChatRequest(
-        messages=[
-            Message(role="user", content="Weather in Oslo and Rome?"),
-            Message(role="assistant", tool_calls=first.tool_calls),
-            Message(role="tool", tool_call_id="call_0", name="get_weather", content="-3C"),
-            Message(role="tool", tool_call_id="call_1", name="get_weather", content="18C"),
-        ],
-        tools=[WEATHER],
-    )
+    follow_up = weather_results(first.tool_calls)
     second = await model.complete(follow_up)
 
     assert second.text == "Cold."

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 
 pytest.importorskip("openai")
 pytest.importorskip("uvicorn")
 
-from agent_runtime.providers.base import ChatRequest, Message, ProviderError, ToolDef
+from agent_runtime.providers.base import ChatRequest, Message, ProviderError
 from agent_runtime.providers.openai import OpenAIModel, build_params
 from agent_runtime.spec.workflow import ModelSpec
 from agent_runtime.testing.openai_server import (
@@ -20,19 +19,12 @@ from agent_runtime.testing.openai_server import (
     Reply,
     ToolCallsReply,
 )
+from tests.providers.asks import SCHEMA as WIRE_SCHEMA
+from tests.providers.asks import WEATHER, ask, brief
 
 SECRET = "sk-test-SECRET"
-WEATHER = ToolDef(
-    name="get_weather",
-    description="Current weather for a city.",
-    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
-SCHEMA = {
-    "type": "object",
-    "properties": {"title": {"type": "string"}, "score": {"type": "integer"}},
-    "required": ["title", "score"],
-    "additionalProperties": False,
-}
+#: Strict structured output wants every object closed.
+SCHEMA = {**WIRE_SCHEMA, "additionalProperties": False}
 
 
 @pytest.fixture(autouse=True)
@@ -59,19 +51,9 @@ async def model(server: OpenAICompatibleServer) -> AsyncIterator[OpenAIModel]:
     await adapter.aclose()
 
 
-def ask(text: str, **kwargs: Any) -> ChatRequest:
-    return ChatRequest(messages=[Message(role="user", content=text)], **kwargs)
-
-
 @pytest.mark.parametrize("script", [["The answer is forty two."]])
 async def test_text_answer_and_usage(server: OpenAICompatibleServer, model: OpenAIModel) -> None:
-    request = ChatRequest(
-        messages=[
-            Message(role="system", content="Be brief."),
-            Message(role="user", content="What is six times seven?"),
-        ]
-    )
-    completion = await model.complete(request)
+    completion = await model.complete(brief())
 
     assert completion.text == "The answer is forty two."
     assert completion.structured is None and completion.tool_calls == []
