@@ -52,6 +52,7 @@ async def test_result_carries_output_and_usage(client: httpx.AsyncClient) -> Non
         "usage": {"inputTokens": 3, "outputTokens": 3},
         "toolCalls": 0,
         "paused": None,
+        "messages": [],  # only a task whose node appends to a messages field returns them
     }
 
 
@@ -93,6 +94,7 @@ async def test_a_duplicate_key_executes_once(
             "usage": {"inputTokens": 0, "outputTokens": 0},
             "toolCalls": 1,
             "paused": None,
+            "messages": [],
         }
     )
     assert counts(agent.counter_dir)["dup"] == 1
