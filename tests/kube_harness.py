@@ -6,7 +6,8 @@ Register it in tests/conftest.py with ``pytest_plugins = ["tests.kube_harness"]`
   kube-controller-manager, kube-scheduler and kwok with one fake Node, on loopback — started once,
   with every YAML under ``crds/`` applied, and stopped at the end of the session.
 - ``kubeconfig``: path of its admin kubeconfig.
-- ``namespace``: a fresh namespace for one test, deleted afterwards.
+- ``namespace``: a fresh namespace for one test, deleted afterwards; ``restricted``: the same,
+  enforcing Pod Security's restricted profile.
 - ``kubectl``: a function running kubectl against it (``kubectl("get", "pods", "-o", "json")``).
 
 After every test, the logs of the operator and gateways the cluster tests started
@@ -280,6 +281,19 @@ def namespace(control_plane, request: pytest.FixtureRequest) -> str:
         "--ignore-not-found",
         check=False,
     )
+
+
+@pytest.fixture
+def restricted(kubectl: Callable[..., subprocess.CompletedProcess], namespace: str) -> str:
+    """The test's namespace, enforcing Pod Security's restricted profile at its latest version."""
+    kubectl(
+        "label",
+        "namespace",
+        namespace,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/enforce-version=latest",
+    )
+    return namespace
 
 
 def kube_json(cp, *args: str) -> dict:

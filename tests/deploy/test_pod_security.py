@@ -142,19 +142,6 @@ def admit(kubectl: Any, namespace: str, pods: dict[str, Obj]) -> dict[str, str]:
     return refused
 
 
-@pytest.fixture
-def restricted(kubectl: Any, namespace: str) -> str:
-    """The test's namespace, enforcing the restricted profile at its latest version."""
-    kubectl(
-        "label",
-        "namespace",
-        namespace,
-        "pod-security.kubernetes.io/enforce=restricted",
-        "pod-security.kubernetes.io/enforce-version=latest",
-    )
-    return namespace
-
-
 def test_a_privileged_pod_is_refused(kubectl: Any, restricted: str) -> None:
     """The negative control: PodSecurity admission is on, so the tests below can fail."""
     refused = admit(kubectl, restricted, {"root": ROOT_POD})

@@ -33,18 +33,6 @@ OVERRIDES = """  podTemplate:
 """
 
 
-@pytest.fixture
-def restricted(kubectl: Any, namespace: str) -> str:
-    kubectl(
-        "label",
-        "namespace",
-        namespace,
-        "pod-security.kubernetes.io/enforce=restricted",
-        "pod-security.kubernetes.io/enforce-version=latest",
-    )
-    return namespace
-
-
 def pod_security_events(kubectl: Any, namespace: str) -> list[str]:
     events = get(kubectl, namespace, "events")["items"]
     return [e["message"] for e in events if "PodSecurity" in e.get("message", "")]
