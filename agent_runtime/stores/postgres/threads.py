@@ -5,6 +5,7 @@ equality, key by key)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from agent_runtime.stores.errors import ThreadConflict, ThreadNotFound
@@ -12,12 +13,10 @@ from agent_runtime.stores.postgres.connection import PostgresConnection
 from agent_runtime.stores.postgres.schema import RUN_TABLES, Conn
 from agent_runtime.stores.records import Actor, RunRecord, ThreadRecord
 from agent_runtime.stores.sql.dialect import POSTGRES
-from agent_runtime.stores.sql.threads import Statements, copy_statements, page, stamp
+from agent_runtime.stores.sql.threads import Statements, copy_statements, page
 from agent_runtime.stores.thread_rules import (
     ThreadQuery,
-    after_move,
     changed,
-    claim,
     copied_run_id,
     copy_of,
     deletable,
@@ -49,9 +48,7 @@ async def claim_thread(conn: Conn, run: RunRecord) -> RunRecord | None:
         cur = await conn.execute(_BY_KEY, (run.namespace, run.workflow, run.idempotency_key))
         if row := await cur.fetchone():
             return RunRecord.model_validate_json(row["record"])
-    held = claim(thread, run)
-    await conn.execute(SQL.update, SQL.update_row(held))
-    await conn.execute(SQL.link, (held.id, stamp(run.created_at), run.id))
+    await SQL.hold(conn.execute, thread, run)
     return None
 
 
@@ -59,15 +56,7 @@ async def settle_thread(
     conn: Conn, before: RunRecord, after: RunRecord, values: dict[str, Any] | None
 ) -> None:
     """What the run's move does to its thread (in the transition's transaction)."""
-    if after.thread_id is None:
-        return
-    try:
-        thread = await read_thread(conn, after.thread_id)
-    except ThreadNotFound:
-        return  # deleted with the run still interrupted on it
-    moved = after_move(thread, before, after, values)
-    if moved is not None:
-        await conn.execute(SQL.update, SQL.update_row(moved))
+    await SQL.settle(partial(read_thread, conn), conn.execute, before, after, values)
 
 
 class PostgresThreads(PostgresConnection):

@@ -8,12 +8,18 @@ written in the transaction that claims the thread for the run.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_runtime.stores.records import ThreadRecord
+from agent_runtime.stores.errors import ThreadNotFound
+from agent_runtime.stores.records import RunRecord, ThreadRecord
 from agent_runtime.stores.sql.dialect import POSTGRES, Dialect
-from agent_runtime.stores.thread_rules import ThreadQuery, matches
+from agent_runtime.stores.thread_rules import ThreadQuery, after_move, claim, matches
+
+#: A connection's ``execute`` (inside a write transaction), and a thread's read there.
+Execute = Callable[[str, tuple[Any, ...]], Awaitable[object]]
+Read = Callable[[str], Awaitable[ThreadRecord]]
 
 
 def schema(d: Dialect) -> str:
@@ -83,6 +89,31 @@ class Statements:
             thread.model_dump_json(),
             thread.id,
         )
+
+    async def hold(self, execute: Execute, thread: ThreadRecord, run: RunRecord) -> None:
+        """Hold ``thread`` for a new run (in the transaction inserting the run)."""
+        held = claim(thread, run)
+        await execute(self.update, self.update_row(held))
+        await execute(self.link, (held.id, stamp(run.created_at), run.id))
+
+    async def settle(
+        self,
+        read: Read,
+        execute: Execute,
+        before: RunRecord,
+        after: RunRecord,
+        values: dict[str, Any] | None,
+    ) -> None:
+        """What a run's move does to its thread (in the transition's transaction)."""
+        if after.thread_id is None:
+            return
+        try:
+            thread = await read(after.thread_id)
+        except ThreadNotFound:
+            return  # deleted with the run still interrupted on it
+        moved = after_move(thread, before, after, values)
+        if moved is not None:
+            await execute(self.update, self.update_row(moved))
 
     def runs(
         self, thread_id: str, limit: int, before: str | None, inclusive: bool = False

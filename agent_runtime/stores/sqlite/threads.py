@@ -3,6 +3,7 @@ its thread, and lets it go, inside the write transaction of its own record."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import aiosqlite
@@ -10,14 +11,12 @@ import aiosqlite
 from agent_runtime.stores.errors import ThreadConflict, ThreadNotFound
 from agent_runtime.stores.records import Actor, RunRecord, ThreadRecord
 from agent_runtime.stores.sql.dialect import SQLITE
-from agent_runtime.stores.sql.threads import Statements, copy_statements, page, stamp
+from agent_runtime.stores.sql.threads import Statements, copy_statements, page
 from agent_runtime.stores.sqlite.connection import SqliteConnection
 from agent_runtime.stores.sqlite.schema import RUN_TABLES
 from agent_runtime.stores.thread_rules import (
     ThreadQuery,
-    after_move,
     changed,
-    claim,
     copied_run_id,
     copy_of,
     deletable,
@@ -38,24 +37,14 @@ async def read_thread(db: aiosqlite.Connection, thread_id: str) -> ThreadRecord:
 async def claim_thread(db: aiosqlite.Connection, run: RunRecord) -> None:
     """Hold the run's thread for it (inside the write transaction creating the run)."""
     assert run.thread_id is not None
-    held = claim(await read_thread(db, run.thread_id), run)
-    await db.execute(SQL.update, SQL.update_row(held))
-    await db.execute(SQL.link, (held.id, stamp(run.created_at), run.id))
+    await SQL.hold(db.execute, await read_thread(db, run.thread_id), run)
 
 
 async def settle_thread(
     db: aiosqlite.Connection, before: RunRecord, after: RunRecord, values: dict[str, Any] | None
 ) -> None:
     """What the run's move does to its thread (inside the transition's write transaction)."""
-    if after.thread_id is None:
-        return
-    try:
-        thread = await read_thread(db, after.thread_id)
-    except ThreadNotFound:
-        return  # deleted with the run still interrupted on it
-    moved = after_move(thread, before, after, values)
-    if moved is not None:
-        await db.execute(SQL.update, SQL.update_row(moved))
+    await SQL.settle(partial(read_thread, db), db.execute, before, after, values)
 
 
 class SqliteThreads(SqliteConnection):
