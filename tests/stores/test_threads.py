@@ -208,6 +208,22 @@ async def test_a_claim_over_a_stale_read_loses(
     assert (await store.get_thread("t")).active_run_id == first
 
 
+async def test_a_thread_outlives_its_runs_retention(store_url: str) -> None:
+    """With a retention (a TTL on every item of a finished run), the thread keeps none."""
+    if not store_url.startswith("s3://"):
+        pytest.skip("only DynamoDB items expire on their own")
+    from agent_runtime.stores.s3.layout import TTL_ATTRIBUTE
+    from agent_runtime.stores.s3.threads import thread_key
+
+    async with open_store(store_url + "&retention=1d") as store:
+        await store.create_thread(thread("t"))
+        await finish(store, await run_on(store, "t"), {"kept": True})
+        assert (await store.get_thread("t")).values == {"kept": True}
+        aws = store.aws  # type: ignore[attr-defined]
+        item = aws.dynamodb.get_item(TableName=aws.url.table, Key=thread_key("t"))["Item"]
+        assert TTL_ATTRIBUTE not in item
+
+
 async def write_history(store: RunStore, thread_id: str, text: str) -> str:
     """A run on the thread whose graph (tiny_graph: 4 checkpoints) ran under its id."""
     run_id = await run_on(store, thread_id)

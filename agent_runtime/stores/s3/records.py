@@ -230,8 +230,9 @@ class S3Runs(S3Connection):
                     touched = expiry.ttl_ops(self.aws, updated, new.get("key_pk"), ttl)
                     self._numbers.remember_at_least(run_id, touched)
                 ops += touched
+            # next to the run's own item: in its transaction, however many TTL updates follow
             thread_ops, replaced = settle_ops(self.aws, known.run, updated, values)
-            ops += thread_ops
+            ops[1:1] = thread_ops
             events = [RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])] if event else []
             try:
                 outcome = transact.write(
