@@ -91,6 +91,21 @@ async def test_update_merges_metadata_sets_values_and_moves_it_first(store: RunS
         await store.update_thread("nope", metadata={"a": 1})
 
 
+async def test_large_values_round_trip(store: RunStore) -> None:
+    """A long conversation's state (beyond a DynamoDB item) through update, a run, a copy."""
+    long = {"log": [f"message {i} " + "✓" * 200 for i in range(2000)]}
+    await store.create_thread(thread("big"))
+    assert (await store.update_thread("big", values=long)).values == long
+    assert (await store.get_thread("big")).values == long
+    run_id = await run_on(store, "big")
+    await finish(store, run_id, {"log": [*long["log"], "one more"]})
+    assert len((await store.get_thread("big")).values["log"]) == 2001
+    copy = await store.copy_thread("big", "big-copy")
+    assert copy.values == (await store.get_thread("big-copy")).values
+    await store.delete_thread("big")
+    assert len((await store.get_thread("big-copy")).values["log"]) == 2001
+
+
 async def test_a_run_holds_its_thread_and_leaves_its_values(store: RunStore) -> None:
     await store.create_thread(thread("t", namespace="ns"))
     first = await run_on(store, "t", namespace="ns")

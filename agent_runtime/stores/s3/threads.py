@@ -273,8 +273,10 @@ class S3Threads(S3Connection):
         keys = [{PK: it["key_pk"], SK: s("key")} for it in items if "key_pk" in it]
         delete_items(self.aws, [*items, *keys])
         prefix = self.config.object_key("runs", run_id) + "/"
-        listed = self.aws.s3.list_objects_v2(Bucket=self.config.bucket, Prefix=prefix)
-        discard(self.aws, [o["Key"] for o in listed.get("Contents", [])])
+        for page in self.aws.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.config.bucket, Prefix=prefix
+        ):
+            discard(self.aws, [o["Key"] for o in page.get("Contents", [])])
         self._numbers.forget(run_id)
         self._forget(run_id)
 
