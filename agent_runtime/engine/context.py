@@ -135,16 +135,24 @@ class RunContext:
 
     def abandon(self) -> None:
         """This process lost the run's lease: nothing it still holds is written (whoever took the
-        run over records those steps again)."""
+        run over records those steps again; a started record being written is refused)."""
         for started in self._started.values():
             if started.timer is not None:
                 started.timer.cancel()
+            if started.write is not None:
+                started.write.add_done_callback(_retrieve)
         self._started.clear()
         self.store.drop_steps(self.run_id)
 
     async def check_cancelled(self) -> None:
         if await self.store.is_cancelled(self.run_id):
             raise RunCancelled("the run was cancelled")
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Take a dropped write's outcome, so that its refusal is not reported as unhandled."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _key(step: StepRecord) -> StepKey:

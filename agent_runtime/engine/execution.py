@@ -7,6 +7,10 @@ free, or the store failed), or failed. Each piece of a run's state has one owner
 ``Execution`` holds the run's record as last written, the ``RunContext`` its events and pending
 steps, the ``LeaseRenewal`` its lease, the ``RunWatch`` its span and metrics, and the graph's
 checkpointer its state between steps.
+
+Every write the execution makes on the run is fenced (``stores.fencing``): once another process
+took the run over (this one paused or cut off past its lease), the store refuses them
+(``LeaseLost``) and the execution stops as when its lease renewal fails, writing nothing more.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from agent_runtime.engine.leases import LeaseRenewal, taken_over
 from agent_runtime.engine.observe import RunWatch, earlier_traces, lease_takeover
 from agent_runtime.engine.thread_state import last_values, leaving, start_state, thread_base
 from agent_runtime.spec.workflow import WorkflowSpec
-from agent_runtime.stores import InvalidTransition, RunRecord, RunStatus
+from agent_runtime.stores import InvalidTransition, LeaseLost, RunRecord, RunStatus
+from agent_runtime.stores.fencing import fenced
 from agent_runtime.stores.records import utcnow
 from agent_runtime.telemetry.secrets import redact
 
@@ -77,19 +82,43 @@ class Execution:
         started = await self._has_checkpoint()
         base = None if started or resume is not None else await thread_base(self.store, self.run)
         graph_input = self._graph_input(resume, started=started, base=base)
-        watch = await self._start(started=started)
-        renewal = LeaseRenewal(self.store, self.run.id, owner=self.owner, ttl=self.lease_ttl)
+        # A run this process claimed starts only while the claim holds; one it was handed
+        # (``runs resume``, a dead owner's) takes the lease with its start.
+        claimed = self.run.lease_owner == self.owner
         try:
-            await self._stream_and_settle(graph_input, renewal)
-        finally:
-            await renewal.stop()
-            if renewal.lost:
-                self.ctx.abandon()
-            else:
-                with contextlib.suppress(Exception):
-                    await self.ctx.close()
-            watch.finish(self.run)
-        return self.run
+            with fenced(self.run.id, self.owner) if claimed else contextlib.nullcontext():
+                watch = await self._start(started=started)
+        except LeaseLost:
+            return await self._refused()
+        lost = False
+        with fenced(self.run.id, self.owner):
+            renewal = LeaseRenewal(self.store, self.run.id, owner=self.owner, ttl=self.lease_ttl)
+            try:
+                await self._stream_and_settle(graph_input, renewal)
+            except LeaseLost:
+                lost = True
+            finally:
+                await renewal.stop()
+                if lost or renewal.lost:
+                    self.ctx.abandon()
+                else:
+                    try:
+                        await self.ctx.close()
+                    except Exception:
+                        self.ctx.abandon()  # refused or failed: never written later
+                watch.finish(self.run)
+        return await self._refused() if lost else self.run
+
+    async def _refused(self) -> RunRecord:
+        """The store refused a write (``LeaseLost``): the run as it is now if it finished (a
+        cancel, say), else ``lease_lost``: another process goes on with it."""
+        self.run = await self.store.get_run(self.run.id)
+        if self.run.status.finished:
+            return self.run
+        raise RunError(
+            f"run {self.run.id!r}: this process lost its lease; it writes nothing more",
+            code="lease_lost",
+        )
 
     async def _has_checkpoint(self) -> bool:
         """Whether the run ran before; one that never did has no checkpoint (its first
@@ -161,6 +190,8 @@ class Execution:
             )
         except RunError as exc:
             await self._fail(exc)
+        except LeaseLost:
+            raise  # not the store's failure: another process has the run now
         except asyncio.CancelledError:
             if renewal.lost:
                 raise RunError(

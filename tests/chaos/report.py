@@ -1,7 +1,8 @@
 """The figures of a chaos run, read from the store and the counting tool, and what they must be.
 
-Runs acknowledged, succeeded, lost (0), stuck (0), side effects repeated (0), node executions run
-again, and how long runs stood still before a survivor took them over.
+Runs acknowledged, succeeded, lost (0), stuck (0), side effects repeated (0), events written after
+the run finished (0), node executions run again, and how long runs stood still before a survivor
+took them over.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def stalls(events: dict[str, list[Any]]) -> list[tuple[float, str]]:
 
 
 def after_finish(run_events: list[Any]) -> int:
-    """Events written after the run's ``run.finished``: a process that lost the run's lease
-    and still wrote the steps it held once the store was back (the engine does not fence those
-    writes yet; counted here, to be asserted 0 once it does)."""
+    """Events written after the run's ``run.finished``: what a process that lost the run's
+    lease (paused, cut off) would still write once it went on, if the store did not refuse its
+    writes (``stores.fencing``); asserted 0."""
     ends = [e.seq for e in run_events if e.type == "run.finished"]
     return sum(1 for e in run_events if ends and e.seq > ends[-1])
 
@@ -80,7 +81,8 @@ def tally_and_check(
 ) -> dict[str, Any]:
     """Print the figures (``-s`` shows them; also written to $CONFIGURABLE_AGENTS_CHAOS_REPORT
     when set, suffixed with ``name``), then assert them: every acknowledged run succeeded, none
-    lost or stuck, no side effect repeated, every kind of fault done and healed."""
+    lost or stuck, no side effect repeated, no event written after a run finished, every kind
+    of fault done and healed."""
     runs, events, reruns = asyncio.run(_records(store_url, ids))
     statuses = Counter(r.status.value for r in runs.values())
     charged = {k: v for k, v in counts().items() if k.startswith("charge-")}
@@ -130,6 +132,7 @@ def tally_and_check(
     assert report["succeeded"] == len(ids), (report, failed)
     assert report["side effects repeated"] == 0, (report, charged)
     assert report["charges"] == len(ids), report
+    assert report["events written after the run finished"] == 0, report
     assert not report["faults that did not heal"], report
     assert {f.kind for f in schedule.faults} == set(schedule.kinds), report
     return report

@@ -1,17 +1,25 @@
 """Keeping a run's lease (``engine/leases.py``): a store that cannot be reached for a moment does
 not stop the run; one that cannot be reached until the lease has run out does, and what the
-process still held for the run is then dropped, never written."""
+process still held for the run is then dropped, never written. A run whose lease another process
+took while this one was in the middle of a step (paused past the lease's end) stops at that
+step's commit, which the store refuses (fencing), writing nothing more."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from agent_runtime.engine import LocalDispatcher
+from agent_runtime.engine import Engine, LocalDispatcher, RunError
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.leases import LeaseRenewal
-from agent_runtime.stores import RunStatus, RunStore, StepRecord, StoreError
+from agent_runtime.stores import RunStatus, RunStore, StepRecord, StoreError, open_store
+from agent_runtime.stores.records import utcnow
+from tests.counting_tools import counts
+from tests.engine.conftest import workflow
 from tests.stores.helpers import make_run
 
 TTL = 0.3
@@ -94,3 +102,62 @@ async def test_what_a_process_that_lost_the_lease_held_is_dropped(store: RunStor
     assert await store.list_steps(run_id) == []
     assert await store.list_events(run_id) == []
     await dispatcher.aclose()
+
+
+GATED = """
+state: {trail: {type: array, items: {type: string}, reducer: append}}
+output: [trail]
+tools:
+  - {name: record, function: "tests.counting_tools:record"}
+  - {name: gated_record, function: "tests.engine.gated_tools:gated_record"}
+nodes:
+  - {name: first, type: tool, tool: record, args: {label: first}, output: trail}
+  - {name: slow, type: tool, tool: gated_record, args: {label: slow, gate: %s}, output: trail}
+  - {name: last, type: tool, tool: record, args: {label: last}, output: trail}
+edges:
+  - {from: START, to: first}
+  - {from: first, to: slow}
+  - {from: slow, to: last}
+  - {from: last, to: END}
+"""
+
+
+async def test_a_run_whose_lease_is_taken_mid_step_stops_without_writing(
+    store: RunStore, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COUNTER_DIR", str(tmp_path / "counts"))
+    gate = tmp_path / "gate"
+    dispatcher = LocalDispatcher()
+    # a long lease: no renewal comes before the step's commit, which alone must see the loss
+    engine = Engine(store, dispatcher, owner="paused/1", lease_ttl=60)
+    run = await engine.create_run(workflow(GATED % json.dumps(str(gate))), {})
+    assert await store.claim_run(owner="paused/1", ttl=60) is not None  # as a worker does
+    execution = asyncio.create_task(engine.execute(run.id))
+    try:
+        async with open_store(store_url) as other:
+            # until the slow node shows as running (its started record is written)
+            while not any(s.node == "slow" for s in await other.list_steps(run.id)):
+                assert not execution.done(), execution
+                await asyncio.sleep(0.02)
+            events, steps = await other.list_events(run.id), await other.list_steps(run.id)
+            saved = await other.checkpointer().aget_tuple({"configurable": {"thread_id": run.id}})
+            # another replica takes the run over, as if this one had been paused past its lease
+            expires = utcnow() + timedelta(seconds=60)
+            await other.transition(
+                run.id, RunStatus.RUNNING, lease_owner="taker/2", lease_expires_at=expires
+            )
+            gate.touch()
+            with pytest.raises(RunError) as lost:
+                await execution
+            assert lost.value.code == "lease_lost"
+            assert await other.list_events(run.id) == events
+            assert await other.list_steps(run.id) == steps
+            after = await other.checkpointer().aget_tuple({"configurable": {"thread_id": run.id}})
+            assert saved is not None and after is not None and after.config == saved.config
+            now = await other.get_run(run.id)
+            assert (now.status, now.lease_owner) == (RunStatus.RUNNING, "taker/2")
+        assert counts() == {"first": 1, "slow": 1}  # the node after it never ran here
+    finally:
+        gate.touch()
+        execution.cancel()
+        await dispatcher.aclose()

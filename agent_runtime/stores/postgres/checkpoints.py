@@ -6,7 +6,7 @@ in one row (LangGraph's serde, one blob) and commits a step (see ``coalescing``)
 that writes the checkpoint, the step records and events the engine handed over for the run
 (``StepOutbox``) and reads the run's status (so checking for a cancel costs no read). Writes not
 superseded and older checkpoints go before it in the same pipeline: one transaction, one round
-trip.
+trip, which a fenced run's begins with ``ca_fence`` (``postgres.fencing``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
 from psycopg.rows import DictRow
 
 from agent_runtime.stores.coalescing import Listing, PendingCheckpoint, TaskWrites
+from agent_runtime.stores.fencing import holder
 from agent_runtime.stores.postgres.connection import PostgresConnection
 from agent_runtime.stores.postgres.events import record_ctes
+from agent_runtime.stores.postgres.fencing import FENCE
 from agent_runtime.stores.postgres.schema import Conn
 from agent_runtime.stores.sql.checkpoints import (
     checkpoint_row,
@@ -79,6 +81,8 @@ class PostgresCheckpointer(OutboxSaver):
         that writes the newest checkpoint, the run's steps and events and reads its status."""
         deferred = self.outbox.take(thread_id)
         statements = self._rows(thread_id, writes)
+        if owner := holder(thread_id):
+            statements.insert(0, (FENCE, [(thread_id, owner)]))
         if len(checkpoints) > 1:
             statements.append((UPSERT_CHECKPOINT, [checkpoint_row(cp) for cp in checkpoints[:-1]]))
         steps = [step for step, _ in deferred if step is not None]

@@ -13,6 +13,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.postgres.fencing import lease_lost
 from agent_runtime.stores.postgres.schema import Conn, migrate, utc
 from agent_runtime.stores.postgres.url import connection_lost, one_line, parse_url
 from agent_runtime.stores.records import RunRecord
@@ -77,7 +78,8 @@ class PostgresConnection(DeferringStore):
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[Conn]:
-        """A pooled connection (autocommit); driver errors become one-line StoreErrors."""
+        """A pooled connection (autocommit); driver errors become one-line StoreErrors (a fenced
+        write's refusal: ``LeaseLost``)."""
         if self._pool is None:
             raise StoreError("the store is not open")
         pool = self._pool
@@ -85,6 +87,8 @@ class PostgresConnection(DeferringStore):
             async with pool.connection() as conn:
                 yield conn
         except (psycopg.Error, PoolTimeout) as exc:
+            if lost := lease_lost(exc):
+                raise lost from None
             if connection_lost(exc):
                 # The server may have restarted: drop the idle connections that died with this
                 # one now, rather than failing one operation for each of them.

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent_runtime.stores.fencing import holder
 from agent_runtime.stores.postgres.connection import PostgresConnection
+from agent_runtime.stores.postgres.fencing import FENCE
 from agent_runtime.stores.postgres.schema import Conn
 from agent_runtime.stores.records import RunEvent, StepRecord
 
@@ -55,13 +57,18 @@ def record_ctes(
 async def write_records(
     conn: Conn, run_id: str, steps: list[StepRecord], events: list[RunEvent]
 ) -> list[int]:
-    """Steps (upserted by key) and events (numbered in order) of one run in one statement;
-    returns the events' numbers."""
+    """Steps (upserted by key) and events (numbered in order) of one run in one statement (after
+    ``ca_fence`` in the same transaction when the run is fenced); returns the events' numbers."""
     ctes, args = record_ctes(run_id, steps, events)
     if not ctes:
         return []
-    tail = "SELECT seq FROM ev" if events else "SELECT 1"
-    cur = await conn.execute(f"WITH {', '.join(ctes)} {tail}", args)
+    sql = f"WITH {', '.join(ctes)} {'SELECT seq FROM ev' if events else 'SELECT 1'}"
+    if owner := holder(run_id):
+        async with conn.pipeline():  # one implicit transaction, one round trip
+            await conn.execute(FENCE, (run_id, owner))
+            cur = await conn.execute(sql, args)
+    else:
+        cur = await conn.execute(sql, args)
     return sorted(int(row["seq"]) for row in await cur.fetchall()) if events else []
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from psycopg.pq import TransactionStatus
 
-from agent_runtime.stores.errors import InvalidTransition, RunNotFound, StoreError
+from agent_runtime.stores.errors import InvalidTransition, LeaseLost, RunNotFound, StoreError
+from agent_runtime.stores.fencing import holder
 from agent_runtime.stores.paging import RunQuery, page_of
 from agent_runtime.stores.postgres.connection import PostgresConnection
 from agent_runtime.stores.postgres.events import record_ctes
@@ -21,14 +22,22 @@ from agent_runtime.stores.thread_rules import pop_values
 from agent_runtime.stores.transitions import apply_transition
 
 #: A run's update, only if it still is as this process last wrote it: the same status, update
-#: time and lease (claims and renewals change only the lease).
+#: time and lease (claims and renewals change only the lease), still held when it is fenced.
 _SWAP_RUN = (
     "UPDATE ca_runs SET status = %(status)s, finished_at = %(finished)s, lease_owner = %(owner)s,"
     " lease_expires_at = %(expires)s, record = %(record)s::jsonb"
     " WHERE id = %(run)s AND status = %(from)s AND record->>'updated_at' = %(stamp)s"
     " AND lease_owner IS NOT DISTINCT FROM %(was_owner)s::text"
     " AND lease_expires_at IS NOT DISTINCT FROM %(was_expiring)s::timestamptz"
+    " AND (%(fence)s::text IS NULL OR lease_owner = %(fence)s"
+    " AND (lease_expires_at IS NULL OR lease_expires_at > clock_timestamp()))"
     " RETURNING id"
+)
+#: A run's record, locked, and whether its lease (if any) still runs by the server's clock.
+_LOCK_RUN = (
+    "SELECT record::text AS record,"
+    " lease_expires_at IS NULL OR lease_expires_at > clock_timestamp() AS live"
+    " FROM ca_runs WHERE id = %s FOR UPDATE"
 )
 #: Runs this process created or moved to running, to move on without reading them (bounded).
 _KNOWN_RUNS = 10_000
@@ -143,14 +152,14 @@ class PostgresRuns(PostgresConnection):
             try:
                 async with conn.pipeline():
                     await conn.execute("BEGIN")
-                    cur = await conn.execute(
-                        "SELECT record::text AS record FROM ca_runs WHERE id = %s FOR UPDATE",
-                        (run_id,),
-                    )
+                    cur = await conn.execute(_LOCK_RUN, (run_id,))
                     row = await cur.fetchone()
                     if row is None:
                         raise RunNotFound(run_id)
                     run = RunRecord.model_validate_json(row["record"])
+                    owner = holder(run_id)
+                    if owner is not None and not (run.lease_owner == owner and row["live"]):
+                        raise LeaseLost(run_id, owner)
                     updated = apply_transition(run, status, changes)
                     await self._write_run(conn, updated)
                     await settle_thread(conn, run, updated, values)
@@ -205,6 +214,7 @@ class PostgresRuns(PostgresConnection):
             "stamp": json_time(known.updated_at),
             "was_owner": known.lease_owner,
             "was_expiring": utc(known.lease_expires_at) if known.lease_expires_at else None,
+            "fence": holder(known.id),
         }
         appended = None
         sql = _SWAP_RUN

@@ -7,7 +7,8 @@ deleting a run deletes its checkpoints with one query.
 A durable step is one ``TransactWriteItems`` request (see ``coalescing``): the checkpoint, the
 task writes it does not supersede, the step records and events the engine handed over
 (``StepOutbox``), and a check that the run is not cancelled (``is_cancelled`` then needs no
-read). The sync methods write at once.
+read), or, for a fenced run, that the writer holds its lease (``stores.fencing``). The sync
+methods write at once.
 """
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ class DynamoSaver(CoalescingSaver):
         # Steps of a commit that fails are lost with the writes they belong with: whoever goes
         # on re-runs the node and records it again.
         steps, events = self.outbox.take(thread_id)
-        outcome = await self.aws.run(self._write, thread_id, checkpoints, writes, steps, events)
+        fence = transact.fence_for(self.aws.url.table, thread_id)
+        outcome = await self.aws.run(
+            self._write, thread_id, checkpoints, writes, steps, events, fence
+        )
         if outcome.cancelled is not None:
             self.outbox.cancelled[thread_id] = outcome.cancelled
         if outcome.expires_at is not None:
@@ -109,10 +113,11 @@ class DynamoSaver(CoalescingSaver):
         writes: list[TaskWrites],
         steps: list[StepRecord],
         events: list[RunEvent],
+        fence: transact.Op | None = None,
     ) -> transact.Outcome:
         """One transaction (more only past DynamoDB's limits): the task writes, the steps, the
-        events, then the checkpoints; with a check of the run's status when steps come along
-        (the engine's runs; a thread of LangGraph's own has no run to check)."""
+        events, then the checkpoints; with the ``fence`` of a fenced run, else a check of the
+        run's status when steps come along (a thread of LangGraph's own has no run to check)."""
         ops = [
             *write_ops(self.aws, self.serde, thread_id, writes),
             *(step_op(self.aws, st) for st in steps),
@@ -120,7 +125,7 @@ class DynamoSaver(CoalescingSaver):
         events_after = len(ops)
         latest = {(cp.ns, cp.checkpoint_id): cp for cp in checkpoints}
         ops += [checkpoint_op(self.aws, self.serde, cp) for cp in latest.values()]
-        if steps or events:
+        if fence is None and (steps or events):
             ops.append(transact.not_cancelled_check(self.aws.url.table, thread_id))
         return transact.write(
             self.aws,
@@ -130,6 +135,7 @@ class DynamoSaver(CoalescingSaver):
             numbers=self.numbers,
             expires_at=self.outbox.expiring.get(thread_id),
             events_after=events_after,
+            fence=fence,
         )
 
     # ------------------------------------------------------------------ implementation

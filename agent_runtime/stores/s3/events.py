@@ -22,6 +22,7 @@ class S3Events(S3Connection):
         events = (
             [RunEvent(run_id=step.run_id, seq=0, type=event[0], data=event[1])] if event else []
         )
+        fence = transact.fence_for(self._table, step.run_id)
         outcome = await self.aws.run(
             lambda: transact.write(
                 self.aws,
@@ -30,6 +31,7 @@ class S3Events(S3Connection):
                 run_id=step.run_id,
                 numbers=self._numbers,
                 expires_at=self._outbox.expiring.get(step.run_id),
+                fence=fence,
             )
         )
         return outcome.events[0] if outcome.events else None
@@ -58,6 +60,7 @@ class S3Events(S3Connection):
 
     async def append_event(self, run_id: str, kind: str, data: dict[str, Any]) -> RunEvent:
         event = RunEvent(run_id=run_id, seq=0, type=kind, data=data)
+        fence = transact.fence_for(self._table, run_id)
         outcome = await self.aws.run(
             lambda: transact.write(
                 self.aws,
@@ -66,6 +69,7 @@ class S3Events(S3Connection):
                 run_id=run_id,
                 numbers=self._numbers,
                 expires_at=self._outbox.expiring.get(run_id),
+                fence=fence,
             )
         )
         return outcome.events[0]

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from agent_runtime.stores.errors import InvalidTransition, StoreError
+from agent_runtime.stores.fencing import check_held, holder
 from agent_runtime.stores.paging import RunQuery, decode_cursor, encode_cursor, merge_pages
-from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus
+from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus, utcnow
 from agent_runtime.stores.s3 import expiry, transact
 from agent_runtime.stores.s3.connection import TRIES, KnownRun, S3Connection, lost_race, run_pk_id
 from agent_runtime.stores.s3.layout import CREATED, LIST_INDEXES, PK, SK, key_pk, n, s, ts
@@ -170,14 +171,16 @@ class S3Runs(S3Connection):
         return RunPage(items=items, next_cursor=next_cursor)
 
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
-        run, _ = await self.aws.run(self._move, run_id, status, changes, None)
+        owner = holder(run_id)
+        run, _ = await self.aws.run(self._move, run_id, status, changes, None, owner)
         self._outbox.cancelled[run_id] = run.status == RunStatus.CANCELLED
         return run
 
     async def transition_and_emit(
         self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
     ) -> tuple[RunRecord, RunEvent]:
-        run, event = await self.aws.run(self._move, run_id, status, changes, (kind, data))
+        owner = holder(run_id)
+        run, event = await self.aws.run(self._move, run_id, status, changes, (kind, data), owner)
         self._outbox.cancelled[run_id] = run.status == RunStatus.CANCELLED
         assert event is not None
         return run, event
@@ -188,10 +191,12 @@ class S3Runs(S3Connection):
         status: RunStatus,
         changes: dict[str, Any],
         event: tuple[str, dict[str, Any]] | None,
+        owner: str | None = None,
     ) -> tuple[RunRecord, RunEvent | None]:
         """The transition and its event in one transaction, over the version last seen (no
-        read when this process knows it); with retention, the TTL of the run's other items
-        changes in it too when the run finishes (or goes on after failing)."""
+        read when this process knows it), and only while ``owner`` holds the lease of a fenced
+        run; with retention, the TTL of the run's other items changes in it too when the run
+        finishes (or goes on after failing)."""
         values = pop_values(changes)
         known = self._recall(run_id)
         touched: list[Op] | None = None
@@ -200,6 +205,7 @@ class S3Runs(S3Connection):
             if known is None:
                 item, run = self._read(run_id)
                 known = KnownRun(int(item["ver"]["N"]), run, object_of(item))
+                check_held(run, owner, utcnow())
             try:
                 updated = apply_transition(known.run, status, changes)
             except InvalidTransition:
@@ -209,6 +215,11 @@ class S3Runs(S3Connection):
                     continue
                 raise
             new = self._run_item(updated, known.ver + 1)
+            condition, names, args = "#ver = :ver", {"#ver": "ver"}, {":ver": n(known.ver)}
+            if owner is not None:  # a lease lost since it was read: LostRace, read, refused
+                lease, lease_names, lease_args = transact.held(owner)
+                condition = f"{condition} AND {lease}"
+                names, args = {**names, **lease_names}, {**args, **lease_args}
             ops = [
                 Op(
                     Kind.VERSIONED,
@@ -216,9 +227,9 @@ class S3Runs(S3Connection):
                         "Put": {
                             "TableName": self._table,
                             "Item": new,
-                            "ConditionExpression": "#ver = :ver",
-                            "ExpressionAttributeNames": {"#ver": "ver"},
-                            "ExpressionAttributeValues": {":ver": n(known.ver)},
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": args,
                         }
                     },
                     [object_of(new)],

@@ -8,7 +8,9 @@ checkpoint, still commits the step.
 
 A cancelled transaction says which item's condition failed (``CancellationReasons``); each kind
 of item says what that means: a task write or a TTL update that is no longer needed is dropped,
-an event number taken by another writer is taken again, a run cancelled meanwhile is noted.
+an event number taken by another writer is taken again, a run cancelled meanwhile is noted, a
+writer that no longer holds the run's lease is refused (``LeaseLost``: the fence, a condition on
+the run item in every transaction of a fenced write, see ``stores.fencing``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from agent_runtime.stores.errors import StoreError
-from agent_runtime.stores.records import RunEvent
+from agent_runtime.stores.errors import LeaseLost, StoreError
+from agent_runtime.stores.fencing import holder
+from agent_runtime.stores.records import RunEvent, utcnow
 from agent_runtime.stores.s3.aws import Aws, error_code
 from agent_runtime.stores.s3.layout import (
     INLINE_LIMIT,
@@ -33,6 +36,7 @@ from agent_runtime.stores.s3.layout import (
     n,
     run_pk,
     s,
+    ts,
 )
 from agent_runtime.stores.s3.payloads import discard, object_of, pack
 
@@ -57,6 +61,9 @@ class Kind(Enum):
     OPTIONAL = "optional"
     #: The check that the run is not cancelled: when it fails the run is, and the rest goes on.
     NOT_CANCELLED = "not-cancelled"
+    #: The check that the writer holds the run's lease (so the run is not cancelled either):
+    #: when it fails nothing is written.
+    FENCE = "fence"
 
 
 @dataclass(eq=False)
@@ -123,6 +130,46 @@ def not_cancelled_check(table: str, run_id: str) -> Op:
             }
         },
     )
+
+
+def held(owner: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A condition on a run item that ``owner`` holds its lease, unexpired now (the process's
+    clock: DynamoDB's conditions have none), with its names and values."""
+    return (
+        "#owner = :owner AND (attribute_not_exists(#until) OR #until > :now)",
+        {"#owner": "lease_owner", "#until": "lease_until"},
+        {":owner": s(owner), ":now": s(ts(utcnow()))},
+    )
+
+
+def fence_check(table: str, run_id: str, owner: str) -> Op:
+    """The check of a fenced write that ``owner`` holds the run's lease (``held``); it stands in
+    for ``not_cancelled_check`` (a transaction touches an item once), as a run whose lease is
+    held is not cancelled."""
+    condition, names, values = held(owner)
+    return Op(
+        Kind.FENCE,
+        {
+            "ConditionCheck": {
+                "TableName": table,
+                "Key": {PK: s(run_pk(run_id)), SK: s("run")},
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        },
+    )
+
+
+def fence_for(table: str, run_id: str) -> Op | None:
+    """The fence of a write on ``run_id`` made here, if the run is fenced: to be called where the
+    fence is set (the writer's task; the store's worker threads do not see it)."""
+    owner = holder(run_id)
+    return None if owner is None else fence_check(table, run_id, owner)
+
+
+def _fence_owner(op: Op) -> str:
+    return str(op.request["ConditionCheck"]["ExpressionAttributeValues"][":owner"]["S"])
 
 
 class EventNumbers:
@@ -207,14 +254,16 @@ def event_size(event: RunEvent) -> int:
 Slot = tuple[Op | None, int]
 
 
-def chunks(slots: list[Slot]) -> list[tuple[list[Op], int]]:
+def chunks(slots: list[Slot], reserved: Op | None = None) -> list[tuple[list[Op], int]]:
     """Ops and events (``None``), with their sizes, in order, cut where a transaction would go
-    over DynamoDB's limits: each chunk as its ops and the number of events it holds."""
+    over DynamoDB's limits (leaving room for ``reserved``, which each one gets): each chunk as
+    its ops and the number of events it holds."""
     cut: list[tuple[list[Op], int]] = []
     current: list[Op] = []
     count = size = 0
+    items, room = (MAX_ITEMS, MAX_BYTES) if reserved is None else (MAX_ITEMS - 1, MAX_BYTES - 400)
     for op, weight in slots:
-        if len(current) + count >= MAX_ITEMS or (size and size + weight > MAX_BYTES):
+        if len(current) + count >= items or (size and size + weight > room):
             cut.append((current, count))
             current, count, size = [], 0, 0
         if op is None:
@@ -235,13 +284,15 @@ def write(
     numbers: EventNumbers | None = None,
     expires_at: int | None = None,
     events_after: int | None = None,
+    fence: Op | None = None,
 ) -> Outcome:
     """Commit ``ops`` and ``events`` (numbered now, in order) in as few transactions as the
     limits allow, usually one: events go after the first ``events_after`` ops (default: last).
 
     Only the transaction holding the first op of all is sure to be atomic with it; what does not
     fit with it goes in transactions after it (before it when events come last). With
-    ``expires_at`` every item put gets that TTL.
+    ``expires_at`` every item put gets that TTL; with ``fence`` (``fence_check``) every
+    transaction checks the writer's lease.
     """
     if expires_at is not None:
         ops = [with_ttl(op, expires_at) for op in ops]
@@ -250,8 +301,10 @@ def write(
     slots[where:where] = [(None, event_size(e)) for e in events]
     outcome = Outcome(events=[])
     remaining = list(events)
-    for chunk, count in chunks(slots):
+    for chunk, count in chunks(slots, fence):
         mine, remaining = remaining[:count], remaining[count:]
+        if fence is not None and (chunk or count):
+            chunk = [*chunk, fence]
         outcome.events.extend(_commit(aws, chunk, mine, run_id, numbers, expires_at, outcome))
     return outcome
 
@@ -307,6 +360,9 @@ def _commit(
                 elif op.kind is Kind.VERSIONED:
                     discard(aws, [obj for op in ops for obj in op.objects])
                     raise LostRace() from None
+                elif op.kind is Kind.FENCE:
+                    discard(aws, [obj for op in ops for obj in op.objects])
+                    raise LeaseLost(run_id, _fence_owner(op)) from None
                 else:
                     discard(aws, [obj for op in ops for obj in op.objects])
                     raise StoreError(
@@ -317,7 +373,8 @@ def _commit(
             if not failed:  # a conflict with another transaction: wait a little
                 time.sleep(min(0.01 * 2**attempt, 0.5))
             continue
-        if any(op.kind is Kind.NOT_CANCELLED for op in ops) and outcome.cancelled is None:
+        checked = (Kind.NOT_CANCELLED, Kind.FENCE)
+        if any(op.kind in checked for op in ops) and outcome.cancelled is None:
             outcome.cancelled = False
         if numbered:
             assert numbers is not None

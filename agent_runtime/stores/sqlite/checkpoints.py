@@ -3,7 +3,8 @@
 The SQLite twin of ``postgres.checkpoints``: a checkpoint is one row (LangGraph's serde, one
 blob), a step is committed as described in ``coalescing`` (the checkpoint, the writes it does not
 supersede, the step records and events the engine handed over, and a read of the run's status,
-in one ``BEGIN IMMEDIATE`` transaction on the store's connection).
+in one ``BEGIN IMMEDIATE`` transaction on the store's connection, which first checks the writer
+still holds the run's lease when the engine fenced it: ``stores.fencing``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple, get_checkpoint_id
 
 from agent_runtime.stores.coalescing import Listing, PendingCheckpoint, TaskWrites
+from agent_runtime.stores.fencing import holder
 from agent_runtime.stores.sql.checkpoints import (
     checkpoint_row,
     list_conditions,
@@ -29,6 +31,7 @@ from agent_runtime.stores.sql.dialect import SQLITE
 from agent_runtime.stores.sql.outbox import OutboxSaver, StepOutbox
 from agent_runtime.stores.sqlite.connection import SqliteConnection
 from agent_runtime.stores.sqlite.events import write_records
+from agent_runtime.stores.sqlite.leases import check_lease
 
 Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
 
@@ -61,8 +64,10 @@ class SqliteCheckpointer(OutboxSaver):
         self, thread_id: str, checkpoints: list[PendingCheckpoint], writes: list[TaskWrites]
     ) -> None:
         deferred = self.outbox.take(thread_id)
+        owner = holder(thread_id)
         try:
             async with self._transaction() as db:
+                await check_lease(db, thread_id, owner)
                 for special, rows in write_rows(self.serde, thread_id, writes):
                     await db.executemany(UPSERT_WRITE if special else INSERT_WRITE, rows)
                 if checkpoints:

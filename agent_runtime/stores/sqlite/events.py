@@ -7,8 +7,10 @@ from typing import Any
 
 import aiosqlite
 
+from agent_runtime.stores.fencing import holder
 from agent_runtime.stores.records import RunEvent, StepRecord, utcnow
 from agent_runtime.stores.sqlite.connection import SqliteConnection
+from agent_runtime.stores.sqlite.leases import check_lease
 from agent_runtime.stores.sqlite.schema import ts
 
 
@@ -56,6 +58,7 @@ class SqliteEvents(SqliteConnection):
         self, step: StepRecord, *, event: tuple[str, dict[str, Any]] | None = None
     ) -> RunEvent | None:
         async with self._tx() as db:
+            await check_lease(db, step.run_id, holder(step.run_id))
             await write_records(db, step.run_id, [step], [])
             if event is None:
                 return None
@@ -70,6 +73,7 @@ class SqliteEvents(SqliteConnection):
 
     async def append_event(self, run_id: str, kind: str, data: dict[str, Any]) -> RunEvent:
         async with self._tx() as db:
+            await check_lease(db, run_id, holder(run_id))
             return await insert_event(db, run_id, kind, data)
 
     async def list_events(self, run_id: str, *, after: int = 0) -> list[RunEvent]:

@@ -6,10 +6,26 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import aiosqlite
+
 from agent_runtime.stores.counters import gcra
+from agent_runtime.stores.errors import LeaseLost
 from agent_runtime.stores.records import RunRecord, utcnow
 from agent_runtime.stores.sqlite.connection import SqliteConnection
 from agent_runtime.stores.sqlite.schema import ts
+
+
+async def check_lease(db: aiosqlite.Connection, run_id: str, owner: str | None) -> None:
+    """Inside a write transaction: raise ``LeaseLost`` unless the write is unfenced (``owner``
+    None) or ``owner`` holds the run's lease, unexpired (``stores.fencing``)."""
+    if owner is None:
+        return
+    async with db.execute(
+        "SELECT lease_owner, lease_expires_at FROM ca_runs WHERE id=?", (run_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None or row[0] != owner or (row[1] is not None and row[1] <= ts(utcnow())):
+        raise LeaseLost(run_id, owner)
 
 
 class SqliteLeases(SqliteConnection):

@@ -7,8 +7,9 @@ from typing import Any
 import aiosqlite
 
 from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.fencing import check_held, holder
 from agent_runtime.stores.paging import RunQuery, page_of
-from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus
+from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus, utcnow
 from agent_runtime.stores.sql.dialect import SQLITE
 from agent_runtime.stores.sql.listing import list_runs_query
 from agent_runtime.stores.sqlite.connection import SqliteConnection
@@ -85,6 +86,7 @@ class SqliteRuns(SqliteConnection):
         values = pop_values(changes)
         async with self._tx() as db:
             run = await self._read(run_id)
+            check_held(run, holder(run_id), utcnow())
             updated = apply_transition(run, status, changes)
             await self._write_run(updated)
             await settle_thread(db, run, updated, values)
@@ -97,6 +99,7 @@ class SqliteRuns(SqliteConnection):
         values = pop_values(changes)
         async with self._tx() as db:
             run = await self._read(run_id)
+            check_held(run, holder(run_id), utcnow())
             updated = apply_transition(run, status, changes)
             await self._write_run(updated)
             await settle_thread(db, run, updated, values)
