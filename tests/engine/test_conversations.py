@@ -16,6 +16,7 @@ from agent_runtime.engine import Engine, LocalDispatcher
 from agent_runtime.engine.remote import HttpDispatcher, StaticEndpoints
 from agent_runtime.stores import RunStatus, open_store
 from agent_runtime.testing.openai_server import OpenAICompatibleServer, ToolCallsReply
+from agent_runtime.testing.runner import WorkflowRunner
 from tests.agent.harness import agents
 from tests.engine.conftest import workflow
 
@@ -157,3 +158,38 @@ async def test_the_conversation_travels_to_an_agent_over_http(tmp_path: Path) ->
     *before, answer = done.output["messages"]
     assert before == history
     assert (answer["role"], answer["content"]) == ("assistant", "Say this back.")
+
+
+GATED = """
+state: {messages: {type: messages}}
+input: [messages]
+output: [messages]
+models:
+  default:
+    provider: scripted
+    responses: [{toolCalls: [{name: calculate, args: {expression: "6 * 7"}}], then: "It is 42."}]
+tools:
+  - {name: calculate, function: "agent_runtime.tools.library:calculate", requireApproval: true}
+nodes:
+  - {name: chat, type: llm, messages: messages, tools: [calculate], output: messages}
+edges:
+  - {from: START, to: chat}
+  - {from: chat, to: END}
+"""
+
+
+def test_a_reply_after_an_approval_holds_the_tool_round_once(tmp_path: Path) -> None:
+    """The task paused at the gated call goes on from its continuation: what it added is
+    counted from the same opening, so the conversation is not appended twice."""
+    with WorkflowRunner(workflow(GATED), store=f"sqlite:///{tmp_path / 'runs.db'}") as runner:
+        waiting = runner.run(messages=[{"role": "user", "content": "6 times 7?", "id": "u1"}])
+        assert waiting.status == RunStatus.INTERRUPTED, waiting.error
+        done = runner.approve(waiting, reason="fine")
+    assert done.status == RunStatus.SUCCEEDED, done.error
+    assert done.output is not None
+    assert [(m["role"], m["content"]) for m in done.output["messages"]] == [
+        ("user", "6 times 7?"),
+        ("assistant", ""),
+        ("tool", "42"),
+        ("assistant", "It is 42."),
+    ]
