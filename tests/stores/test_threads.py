@@ -306,6 +306,28 @@ async def test_copy_has_its_own_history_and_delete_takes_the_runs(store: RunStor
     await run_on(store, "dst")  # the copy takes runs of its own
 
 
+async def test_a_delete_and_a_cancel_at_once_both_end(store_url: str) -> None:
+    """A thread deleted while its waiting run is cancelled elsewhere: no deadlock, no error but
+    the run being gone (the two lock the run and the thread in the same order)."""
+    async with open_store(store_url) as one, open_store(store_url) as two:
+        for round_ in range(5):
+            tid = f"t-{round_}"
+            await one.create_thread(thread(tid))
+            run_id = await run_on(one, tid)
+            await one.transition(run_id, RunStatus.RUNNING)
+            await one.transition(run_id, RunStatus.INTERRUPTED)
+            deleted, cancelled = await asyncio.gather(
+                one.delete_thread(tid),
+                two.transition(run_id, RunStatus.CANCELLED),
+                return_exceptions=True,
+            )
+            assert deleted is None, deleted
+            gone = isinstance(cancelled, RunNotFound)  # the delete came first
+            assert not isinstance(cancelled, BaseException) or gone, cancelled
+            with pytest.raises(ThreadNotFound):
+                await two.get_thread(tid)
+
+
 async def test_delete_refuses_a_busy_thread(store: RunStore) -> None:
     await store.create_thread(thread("t"))
     run_id = await run_on(store, "t")

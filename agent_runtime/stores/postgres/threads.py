@@ -24,6 +24,10 @@ from agent_runtime.stores.thread_rules import (
 
 SQL = Statements(POSTGRES)
 COPY = copy_statements(POSTGRES)
+_LOCK_RUNS = (
+    "SELECT id FROM ca_runs WHERE id IN"
+    " (SELECT run_id FROM ca_thread_runs WHERE thread_id = %s) ORDER BY id FOR UPDATE"
+)
 _BY_KEY = (
     "SELECT record::text AS record FROM ca_runs"
     " WHERE namespace = %s AND workflow = %s AND idempotency_key = %s"
@@ -98,6 +102,9 @@ class PostgresThreads(PostgresConnection):
 
     async def delete_thread(self, thread_id: str) -> None:
         async with self._connection() as conn, conn.transaction():
+            # the runs' rows before the thread's, in the order a transition locks them (its
+            # run's, then its thread's): a cancel meanwhile waits instead of deadlocking
+            await conn.execute(_LOCK_RUNS, (thread_id,))
             deletable(await read_thread(conn, thread_id))
             cur = await conn.execute(SQL.links, (thread_id,))
             run_ids = [r["run_id"] for r in await cur.fetchall()]
