@@ -7,10 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from agent_runtime.gateway.deps import storable_text
-from agent_runtime.gateway.langgraph import assistants, runs
+from agent_runtime.gateway.langgraph import assistants, runs, threads
 
 router = APIRouter(prefix="/langgraph", dependencies=[Depends(storable_text)])
-for module in (assistants, runs):
+for module in (assistants, threads, runs):
     router.include_router(module.router)
 
 __all__ = ["router"]

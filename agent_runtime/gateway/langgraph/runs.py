@@ -13,21 +13,35 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
 
 from agent_runtime.auth import Identity
+from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.engine.channels import initial_state
+from agent_runtime.engine.thread_state import start_state
+from agent_runtime.gateway.access import actor
 from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.deps import CallerDep, GatewayDep
+from agent_runtime.gateway.langgraph import multitask
 from agent_runtime.gateway.langgraph.assistants import assistant_id, resolve
-from agent_runtime.gateway.langgraph.streams import INTERRUPT, Part, Relay, relayed, response
-from agent_runtime.gateway.langgraph.wire import RunCreate
+from agent_runtime.gateway.langgraph.streams import Part, Relay, relayed, response
+from agent_runtime.gateway.langgraph.threads import (
+    bound_to,
+    create_thread,
+    interrupts_of,
+    readable,
+    waiting_run,
+)
+from agent_runtime.gateway.langgraph.wire import RunCreate, StreamMode
 from agent_runtime.gateway.launch import Refused, runnable, start_run
+from agent_runtime.spec.workflow import HumanNode, WorkflowSpec
 from agent_runtime.stores import RunRecord, RunStatus
+from agent_runtime.stores.errors import RunNotFound, ThreadConflict, ThreadNotFound
 
 router = APIRouter(tags=["langgraph"])
-#: How often a held ``wait`` request sends a newline.
+#: How often a held ``wait`` or ``join`` request sends a newline.
 HEARTBEAT_SECONDS = 5.0
 
 #: A run's status as LangGraph names it.
@@ -41,7 +55,7 @@ STATUS = {
 }
 
 
-def run_view(run: RunRecord, *, multitask_strategy: str = "reject") -> dict[str, Any]:
+def run_view(run: RunRecord) -> dict[str, Any]:
     return {
         "run_id": run.id,
         "thread_id": run.thread_id,
@@ -50,20 +64,37 @@ def run_view(run: RunRecord, *, multitask_strategy: str = "reject") -> dict[str,
         "updated_at": run.updated_at.isoformat(),
         "status": STATUS[run.status],
         "metadata": {"namespace": run.namespace, "workflow": run.workflow},
-        "multitask_strategy": multitask_strategy,
+        "multitask_strategy": "reject",
         "kwargs": {"input": run.input},
     }
 
 
-def relay_of(gateway: Gateway, run: RunRecord, modes: list[str]) -> Relay:
+async def start_values(gateway: Gateway, run: RunRecord, spec: WorkflowSpec) -> dict[str, Any]:
+    """The state a run started from: its input over its thread's values (the thread changes
+    only when the run leaves it; after that, the run's first checkpoint says)."""
+    if run.thread_id is None:
+        return initial_state(spec, run.input)
+    thread = await gateway.store.get_thread(run.thread_id)
+    if thread.last_run_id != run.id:
+        return start_state(spec, run.input, thread.values)
+    first = None
+    async for saved in gateway.store.checkpointer().alist({"configurable": {"thread_id": run.id}}):
+        if saved.metadata.get("step") == 0:
+            first = saved
+    if first is None:
+        return initial_state(spec, run.input)
+    return dict(first.checkpoint.get("channel_values", {}))
+
+
+async def relay_of(gateway: Gateway, run: RunRecord, modes: list[str]) -> Relay:
     spec = gateway.engine.workflow_of(run).spec
-    return Relay(spec, initial_state(spec, run.input), modes)
+    return Relay(spec, await start_values(gateway, run, spec), modes)
 
 
 async def final_values(gateway: Gateway, run: RunRecord) -> dict[str, Any]:
-    """What ``runs.wait`` answers: the state the run ended with (``__interrupt__`` when it
-    waits for a person, ``__error__`` when it failed)."""
-    relay = relay_of(gateway, run, ["values"])
+    """What ``wait`` and ``join`` answer: the state the run ended with (``__interrupt__`` when
+    it waits for a person, ``__error__`` when it failed)."""
+    relay = await relay_of(gateway, run, ["values"])
     last: dict[str, Any] = relay.shown()
     for event in await gateway.store.list_events(run.id):
         for part in relay.parts(event):
@@ -71,57 +102,29 @@ async def final_values(gateway: Gateway, run: RunRecord) -> dict[str, Any]:
                 last = part.data
             elif part.event == "error":
                 return {**relay.shown(), "__error__": part.data}
-    if run.status == RunStatus.INTERRUPTED and INTERRUPT not in last:
-        last = {**last, INTERRUPT: [{"value": run.interrupt, "id": run.id}]}
+    if run.status == RunStatus.INTERRUPTED:
+        last = {**last, "__interrupt__": interrupts_of(run)}
     return last
 
 
-async def create(gateway: Gateway, caller: Identity, body: RunCreate) -> RunRecord:
-    """A new run of the assistant (stateless: on no thread)."""
-    if body.command is not None and body.command.resume is not None:
-        raise Refused(
-            "invalid_request",
-            "command.resume: answers an interrupt on a thread; use /threads/{thread_id}/runs",
-            details=[{"field": "command.resume", "message": "needs a thread"}],
-        )
-    entry = await resolve(gateway, caller, body.assistant_id)
-    workflow = await runnable(gateway, caller, entry.namespace, entry.name)
-    return await start_run(gateway, caller, workflow, body.input or {})
-
-
-def streamed(gateway: Gateway, run: RunRecord, body: RunCreate, *, after: int = 0) -> Any:
-    relay = relay_of(gateway, run, body.modes())
-    first = [Part("metadata", {"run_id": run.id, "thread_id": run.thread_id, "attempt": 1})]
-    stream = relayed(gateway.store, relay, run.id, after=after, start=0, first=first)
-    return response(stream, headers={"Content-Location": location(run)})
-
-
 def location(run: RunRecord) -> str:
+    """Where the run is, relative to the API's root (the SDK resolves it against its base)."""
     if run.thread_id:
         return f"/threads/{run.thread_id}/runs/{run.id}"
     return f"/runs/{run.id}"
 
 
-@router.post("/runs", operation_id="langgraphCreateRun")
-async def create_run(
-    gateway: GatewayDep, caller: CallerDep, body: Annotated[RunCreate, Body()]
-) -> dict[str, Any]:
-    run = await create(gateway, caller, body)
-    return run_view(run)
-
-
-@router.post("/runs/stream", operation_id="langgraphStreamRun")
-async def stream_run(
-    gateway: GatewayDep, caller: CallerDep, body: Annotated[RunCreate, Body()]
-) -> Any:
-    return streamed(gateway, await create(gateway, caller, body), body)
-
-
-@router.post("/runs/wait", operation_id="langgraphWaitRun")
-async def wait_run(
-    gateway: GatewayDep, caller: CallerDep, body: Annotated[RunCreate, Body()]
-) -> StreamingResponse:
-    return waited(gateway, await create(gateway, caller, body))
+async def streamed(
+    gateway: Gateway, run: RunRecord, modes: list[str], *, after: int = 0
+) -> EventSourceResponse:
+    """The run's parts after event ``after``; a client cut off rejoins at ``Location``."""
+    relay = await relay_of(gateway, run, modes)
+    first = [Part("metadata", {"run_id": run.id, "thread_id": run.thread_id, "attempt": 1})]
+    stream = relayed(gateway.store, relay, run.id, after=after, start=0, first=first)
+    headers = {"Content-Location": location(run)}
+    if run.thread_id:
+        headers["Location"] = f"{location(run)}/stream"
+    return response(stream, headers=headers)
 
 
 def waited(gateway: Gateway, run: RunRecord) -> StreamingResponse:
@@ -147,13 +150,194 @@ def waited(gateway: Gateway, run: RunRecord) -> StreamingResponse:
     return StreamingResponse(body(), media_type="application/json", headers=headers)
 
 
-async def _cancel(gateway: Gateway, caller: Identity, run: RunRecord, wait: bool) -> None:
-    from agent_runtime.gateway.access import actor
+async def stateless(gateway: Gateway, caller: Identity, body: RunCreate) -> RunRecord:
+    """A new run of the assistant on no thread."""
+    if body.command is not None and body.command.resume is not None:
+        message = "answers an interrupt on a thread; use /threads/{thread_id}/runs"
+        raise Refused(
+            "invalid_request",
+            f"command.resume: {message}",
+            details=[{"field": "command.resume", "message": message}],
+        )
+    entry = await resolve(gateway, caller, body.assistant_id)
+    workflow = await runnable(gateway, caller, entry.namespace, entry.name)
+    return await start_run(gateway, caller, workflow, body.input or {})
 
+
+async def on_thread(
+    gateway: Gateway, caller: Identity, thread_id: str, body: RunCreate
+) -> tuple[RunRecord, int]:
+    """A run on the thread (a new one, or its waiting run answered) and the last event before
+    this request's part of it."""
+    entry = await resolve(gateway, caller, body.assistant_id)
+    try:
+        thread = await readable(gateway, caller, thread_id)
+    except ThreadNotFound:
+        if body.if_not_exists != "create":
+            raise
+        thread = await create_thread(
+            gateway, caller, thread_id=thread_id, metadata={}, namespace=entry.namespace
+        )
+    thread = await bound_to(gateway, caller, thread, entry.namespace)
+    if body.command is not None and body.command.resume is not None:
+        return await answered(gateway, caller, thread_id, body.command.resume)
+    workflow = await runnable(gateway, caller, entry.namespace, entry.name)
+    try:
+        run = await start_run(gateway, caller, workflow, body.input or {}, thread_id=thread.id)
+    except ThreadConflict as busy:
+        run = await multitask.resolve(gateway, caller, workflow, body, busy)
+    return run, 0
+
+
+async def answered(
+    gateway: Gateway, caller: Identity, thread_id: str, resume: Any
+) -> tuple[RunRecord, int]:
+    """``Command(resume=...)``: the thread's waiting run, answered and queued again."""
+    thread = await readable(gateway, caller, thread_id)
+    run = await waiting_run(gateway, thread)
+    if run is None or run.interrupt is None:
+        raise ThreadConflict(thread_id, "has no run waiting for an answer")
     if not await gateway.access.may(caller, "update", run.namespace, run.workflow):
-        raise Refused("forbidden", f"you may not cancel run {run.id}")
-    if not run.status.finished:
-        await gateway.engine.cancel(run.id, by=actor(caller))
-    if wait:
-        async with asyncio.timeout(gateway.settings.wait_timeout):
-            await gateway.wait_settled(run.id)
+        raise Refused("forbidden", f"you may not resume run {run.id}")
+    events = await gateway.store.list_events(run.id)
+    before = events[-1].seq if events else 0
+    if run.interrupt.get("kind") == "approval":
+        answer = resume if isinstance(resume, dict) else {"approved": bool(resume)}
+        run = await gateway.engine.queue_approval(
+            run.id, ApprovalInput.model_validate(answer), by=actor(caller)
+        )
+    else:
+        given = resume if isinstance(resume, dict) else single_field(gateway, run, resume)
+        run = await gateway.engine.queue_resume(run.id, given, by=actor(caller))
+    gateway.worker.wake()
+    return run, before
+
+
+def single_field(gateway: Gateway, run: RunRecord, value: Any) -> dict[str, Any]:
+    """A bare resume value, as the one field the human node asks for."""
+    spec = gateway.engine.workflow_of(run).spec
+    asked = (run.interrupt or {}).get("node")
+    node = next(
+        (n for n in spec.nodes if isinstance(n, HumanNode) and n.name == asked),
+        None,
+    )
+    fields = list(node.output) if node is not None else []
+    if len(fields) != 1:
+        message = f"expected an object with {', '.join(fields) or 'the fields asked for'}"
+        raise Refused(
+            "invalid_input",
+            f"command.resume: {message}",
+            details=[{"field": "command.resume", "message": message}],
+        )
+    return {fields[0]: value}
+
+
+async def thread_run(gateway: Gateway, caller: Identity, thread_id: str, run_id: str) -> RunRecord:
+    await readable(gateway, caller, thread_id)
+    run = await gateway.store.get_run(run_id)
+    if run.thread_id != thread_id:
+        raise RunNotFound(run_id)
+    return await gateway.access.readable(caller, run)
+
+
+@router.post("/runs", operation_id="langgraphCreateRun")
+async def create_run(
+    gateway: GatewayDep, caller: CallerDep, body: Annotated[RunCreate, Body()]
+) -> dict[str, Any]:
+    return run_view(await stateless(gateway, caller, body))
+
+
+@router.post("/runs/stream", operation_id="langgraphStreamRun")
+async def stream_run(
+    gateway: GatewayDep, caller: CallerDep, body: Annotated[RunCreate, Body()]
+) -> EventSourceResponse:
+    return await streamed(gateway, await stateless(gateway, caller, body), body.modes())
+
+
+@router.post("/runs/wait", operation_id="langgraphWaitRun")
+async def wait_run(
+    gateway: GatewayDep, caller: CallerDep, body: Annotated[RunCreate, Body()]
+) -> StreamingResponse:
+    return waited(gateway, await stateless(gateway, caller, body))
+
+
+@router.post("/threads/{thread_id}/runs", operation_id="langgraphCreateThreadRun")
+async def create_thread_run(
+    thread_id: str, gateway: GatewayDep, caller: CallerDep, body: Annotated[RunCreate, Body()]
+) -> dict[str, Any]:
+    run, _ = await on_thread(gateway, caller, thread_id, body)
+    return run_view(run)
+
+
+@router.post("/threads/{thread_id}/runs/stream", operation_id="langgraphStreamThreadRun")
+async def stream_thread_run(
+    thread_id: str, gateway: GatewayDep, caller: CallerDep, body: Annotated[RunCreate, Body()]
+) -> EventSourceResponse:
+    run, before = await on_thread(gateway, caller, thread_id, body)
+    return await streamed(gateway, run, body.modes(), after=before)
+
+
+@router.post("/threads/{thread_id}/runs/wait", operation_id="langgraphWaitThreadRun")
+async def wait_thread_run(
+    thread_id: str, gateway: GatewayDep, caller: CallerDep, body: Annotated[RunCreate, Body()]
+) -> StreamingResponse:
+    run, _ = await on_thread(gateway, caller, thread_id, body)
+    return waited(gateway, run)
+
+
+@router.get("/threads/{thread_id}/runs", operation_id="langgraphListThreadRuns")
+async def list_thread_runs(
+    thread_id: str,
+    gateway: GatewayDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    await readable(gateway, caller, thread_id)
+    runs = await gateway.store.list_thread_runs(thread_id, limit=limit + offset)
+    shown = [run_view(r) for r in runs[offset:]]
+    return [r for r in shown if status is None or r["status"] == status]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}", operation_id="langgraphGetThreadRun")
+async def get_thread_run(
+    thread_id: str, run_id: str, gateway: GatewayDep, caller: CallerDep
+) -> dict[str, Any]:
+    return run_view(await thread_run(gateway, caller, thread_id, run_id))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join", operation_id="langgraphJoinThreadRun")
+async def join_thread_run(
+    thread_id: str, run_id: str, gateway: GatewayDep, caller: CallerDep
+) -> StreamingResponse:
+    return waited(gateway, await thread_run(gateway, caller, thread_id, run_id))
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", operation_id="langgraphJoinStream")
+async def join_stream(
+    thread_id: str,
+    run_id: str,
+    gateway: GatewayDep,
+    caller: CallerDep,
+    stream_mode: Annotated[list[StreamMode] | None, Query()] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Rejoin a run's stream; with ``Last-Event-ID``, from just after that event."""
+    run = await thread_run(gateway, caller, thread_id, run_id)
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    return await streamed(gateway, run, list(stream_mode or ["values"]), after=after)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel", operation_id="langgraphCancelRun")
+async def cancel_thread_run(
+    thread_id: str,
+    run_id: str,
+    gateway: GatewayDep,
+    caller: CallerDep,
+    wait: bool = False,
+    action: multitask.CancelAction = "interrupt",
+) -> Response:
+    run = await thread_run(gateway, caller, thread_id, run_id)
+    await multitask.cancel(gateway, caller, run, action=action, wait=wait)
+    return Response(status_code=202 if not wait else 204)

@@ -15,7 +15,7 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from agent_runtime.engine.channels import public, state_schema
+from agent_runtime.engine.channels import state_schema
 from agent_runtime.gateway.events import KEEPALIVE_SECONDS, SEPARATOR, follow, keepalive
 from agent_runtime.gateway.langgraph.messages import for_clients, langchain_message, message_fields
 from agent_runtime.spec.workflow import WorkflowSpec
@@ -35,8 +35,19 @@ def reducers(spec: WorkflowSpec) -> dict[str, Reducer | None]:
     return out
 
 
+def interrupt_id(run_id: str, request: dict[str, Any] | None) -> str:
+    """The same id for one wait of a run, in its stream and in its thread's state."""
+    request = request or {}
+    return f"{run_id}:{request.get('node', '')}:{request.get('visit', 0)}"
+
+
 def interrupt_of(event: RunEvent) -> dict[str, Any]:
-    return {"value": event.data, "id": f"{event.run_id}-{event.seq}"}
+    return {"value": event.data, "id": interrupt_id(event.run_id, event.data)}
+
+
+def declared(spec: WorkflowSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """The Workflow's own fields of a state (not LangGraph's or the engine's channels)."""
+    return {name: values[name] for name in spec.state if name in values}
 
 
 @dataclass
@@ -60,7 +71,7 @@ class Relay:
     def __post_init__(self) -> None:
         self._reducers = reducers(self.spec)
         self._messages = message_fields(self.spec)
-        self.values = public(self.values)
+        self.values = declared(self.spec, self.values)
 
     def fold(self, update: dict[str, Any]) -> None:
         for key, value in update.items():
