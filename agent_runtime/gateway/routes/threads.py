@@ -59,6 +59,15 @@ class CopyThread(Body):
     id: ThreadId | None = None
 
 
+def json_object(text: str) -> dict[str, Any] | None:
+    """``text`` as a JSON object; None when it is not one (or nests too deeply to read)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def thread_view(thread: ThreadRecord) -> dict[str, Any]:
     return thread.model_dump(mode="json", by_alias=True)
 
@@ -120,16 +129,11 @@ async def search_threads(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> dict[str, Any] | Response:
     """Threads newest updated first, in the namespaces whose runs the caller may list."""
-    wanted: dict[str, Any] = {}
-    if metadata is not None:
-        try:
-            wanted = json.loads(metadata)
-        except ValueError:
-            wanted = None  # type: ignore[assignment]
-        if not isinstance(wanted, dict):
-            problem = "expected a JSON object"
-            details = [{"field": "metadata", "message": problem}]
-            return error(422, "invalid_request", f"metadata: {problem}", details)
+    wanted = json_object(metadata) if metadata is not None else {}
+    if wanted is None:
+        problem = "expected a JSON object"
+        details = [{"field": "metadata", "message": problem}]
+        return error(422, "invalid_request", f"metadata: {problem}", details)
     candidates = [namespace] if namespace else gateway.known_namespaces()
     namespaces = await gateway.access.listable_namespaces(caller, candidates)
     if namespaces is None and namespace:
