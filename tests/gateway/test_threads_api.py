@@ -166,7 +166,7 @@ def test_bad_requests_name_the_field(client: httpx.Client) -> None:
     assert client.post("/v1/threads", json={"id": "dup"}).status_code == 201
     taken = client.post("/v1/threads", json={"id": "dup"})
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "conflict"
-    for text in ("[1]", "{", "[" * 4000 + "]" * 4000):
+    for text in ("[1]", "{", "[" * 4000 + "]" * 4000, '{"a": "\\u0000"}', '{"\\ud800": 1}'):
         bad_json = client.get("/v1/threads", params={"metadata": text})
         assert bad_json.status_code == 422, (text[:10], bad_json.text)
         assert bad_json.json()["error"]["details"][0]["field"] == "metadata"

@@ -60,12 +60,25 @@ class CopyThread(Body):
 
 
 def json_object(text: str) -> dict[str, Any] | None:
-    """``text`` as a JSON object; None when it is not one (or nests too deeply to read)."""
+    """``text`` as a JSON object; None when it is not one, nests too deeply to read, or holds
+    what no store keeps (NUL, a lone surrogate: see ``deps.storable_text``)."""
     try:
         value = json.loads(text)
-    except (ValueError, RecursionError):
+        kept = isinstance(value, dict) and _storable(value)
+    except (ValueError, RecursionError):  # a lone surrogate's UnicodeEncodeError is one
         return None
-    return value if isinstance(value, dict) else None
+    return value if kept else None
+
+
+def _storable(value: Any) -> bool:
+    if isinstance(value, str):
+        value.encode()  # a lone surrogate raises UnicodeEncodeError
+        return "\x00" not in value
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(v) for v in value)
+    return True
 
 
 def thread_view(thread: ThreadRecord) -> dict[str, Any]:
@@ -131,7 +144,7 @@ async def search_threads(
     """Threads newest updated first, in the namespaces whose runs the caller may list."""
     wanted = json_object(metadata) if metadata is not None else {}
     if wanted is None:
-        problem = "expected a JSON object"
+        problem = "expected a JSON object of Unicode text"
         details = [{"field": "metadata", "message": problem}]
         return error(422, "invalid_request", f"metadata: {problem}", details)
     candidates = [namespace] if namespace else gateway.known_namespaces()
