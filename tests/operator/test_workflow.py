@@ -30,7 +30,7 @@ def test_every_example_workflow_becomes_ready(
     for folder in sorted(p.parent for p in EXAMPLES.glob("*/workflow.yaml")):
         kubectl("apply", "-n", namespace, "-f", str(folder))
     workflows = [i["metadata"]["name"] for i in get(kubectl, namespace, "workflows")["items"]]
-    assert len(workflows) == 5
+    assert len(workflows) == len(list(EXAMPLES.glob("*/workflow.yaml")))
     for name in workflows:
         wait_ready(kubectl, namespace, f"workflow/{name}", timeout=90)
     # Ready needs one endpoint per capability; the count reaches all four pods a little later
@@ -116,6 +116,27 @@ def test_invalid_workflow_is_refused_at_admission(
     done = kubectl("apply", "-n", namespace, "-f", "-", stdin=text, check=False)
     assert done.returncode != 0
     assert "spec.nodes[1].type" in done.stderr and "Unsupported value" in done.stderr
+
+
+def test_a_messages_field_keeps_its_reducer_and_a_bad_reference_is_refused(
+    operator: OperatorProcess, kubectl: Any, namespace: str
+) -> None:
+    """The CRD gives ``reducer`` no default, so a messages field stays add_messages (the models'
+    default for it); an llm node's ``messages`` naming a field of another type is refused."""
+    chat = (EXAMPLES / "06-chat" / "workflow.yaml").read_text()
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=chat)
+    stored = get(kubectl, namespace, "workflow", "chat")
+    assert "reducer" not in stored["spec"]["state"]["messages"]  # the apiserver wrote none
+    bad = (
+        chat.replace("name: chat\n", "name: chat-bad\n", 1)
+        .replace(
+            "messages: {type: messages}", "messages: {type: messages}\n    notes: {type: string}"
+        )
+        .replace("      messages: messages", "      messages: notes")
+    )
+    done = kubectl("apply", "-n", namespace, "-f", "-", stdin=bad, check=False)
+    assert done.returncode != 0
+    assert "must name a state field of type messages" in done.stderr
 
 
 def test_what_admission_cannot_check_is_stalled(
