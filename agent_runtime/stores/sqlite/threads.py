@@ -56,7 +56,8 @@ class SqliteThreads(SqliteConnection):
         return thread
 
     async def get_thread(self, thread_id: str) -> ThreadRecord:
-        return await read_thread(self._conn, thread_id)
+        async with self._lock:  # not in the middle of another's write transaction (as get_run)
+            return await read_thread(self._conn, thread_id)
 
     async def _search_threads(self, query: ThreadQuery) -> list[ThreadRecord]:
         sql, args, filtered = SQL.search(query)
