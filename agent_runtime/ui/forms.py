@@ -50,6 +50,8 @@ class FormField:
 
     @property
     def placeholder(self) -> str:
+        if is_message_schema(self.schema):
+            return "Your message (or a JSON list of messages)"
         return _PLACEHOLDERS.get(self.type, "")
 
     def option_value(self, value: Any) -> str:

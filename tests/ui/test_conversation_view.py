@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from agent_runtime.spec.state import StateField
+from agent_runtime.ui.forms import form_fields, parse_form
 from agent_runtime.ui.state_tracker import StateTracker
 from agent_runtime.ui.views import run_view, templates
 
@@ -76,3 +77,12 @@ def test_a_replaced_conversation_and_an_empty_one() -> None:
     finished(tracker, "a", 0, {"chat": ["one"]})
     finished(tracker, "b", 0, {"chat": ["two"]})
     assert [m["content"] for m in tracker.state["chat"]] == ["two"]
+
+
+def test_a_messages_input_takes_the_text_as_one_user_message_or_json() -> None:
+    fields = form_fields(gateway_fields(messages=StateField(type="messages")))
+    assert fields[0].placeholder.startswith("Your message")
+    given, problems = parse_form(fields, {"messages": "  Hello,\nhow are you?  "})
+    assert problems == {} and given == {"messages": ["Hello,\nhow are you?"]}
+    listed, _ = parse_form(fields, {"messages": '[{"role": "user", "content": "Hi"}]'})
+    assert listed == {"messages": [{"role": "user", "content": "Hi"}]}
