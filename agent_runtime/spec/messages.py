@@ -31,7 +31,7 @@ REMOVE_ALL = "__remove_all__"
 _KEYS = {
     "role", "type", "content", "id", "name", "toolCalls", "tool_calls", "toolCallId",
     "tool_call_id", "additional_kwargs", "response_metadata", "usage_metadata",
-    "invalid_tool_calls", "example", "status", "artifact", "refusal",
+    "invalid_tool_calls", "tool_call_chunks", "example", "status", "artifact", "refusal",
 }  # fmt: skip
 
 MESSAGE_SCHEMA: dict[str, Any] = {

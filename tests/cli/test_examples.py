@@ -102,6 +102,11 @@ def test_the_chat_example_continues_a_conversation(cli_env: dict[str, str]) -> N
     )
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["messages"][:6] == messages
+    # --input takes a plain text as one user message (JSON when it starts with [ or {)
+    plain = run_cli(["run", chat, "-q", "-i", "messages=What is 6 times 7?"], cli_env)
+    assert plain.returncode == 0, plain.stderr
+    said = json.loads(plain.stdout)["messages"]
+    assert (said[0]["role"], said[0]["content"], len(said)) == ("user", "What is 6 times 7?", 4)
     bad = run_cli(["run", chat, "--input-json", '{"messages": [{"role": "robot"}]}'], cli_env)
     assert bad.returncode == 2
     assert "input.messages[0].role: must be one of system, user, assistant, tool" in bad.stderr
