@@ -32,16 +32,18 @@ async def follow(
     after: int = 0,
     poll: float = 0.2,
     until_interrupted: bool = False,
+    ends_after: int = 0,
 ) -> AsyncIterator[RunEvent]:
     """Every event of a run after ``after``, as it is written, until the run finishes (or, with
-    ``until_interrupted``, stops to wait for a person)."""
+    ``until_interrupted``, stops to wait for a person); events up to ``ends_after`` end
+    nothing (the waits a resumed run has already left behind)."""
     ends = END_EVENTS | {"run.interrupted"} if until_interrupted else END_EVENTS
     while True:
         events = await store.list_events(run_id, after=after)
         for event in events:
             after = event.seq
             yield event
-            if event.type in ends:
+            if event.type in ends and event.seq > ends_after:
                 return
         if events:
             continue  # more may be waiting: read again before sleeping

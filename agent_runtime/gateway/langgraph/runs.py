@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
@@ -320,13 +320,26 @@ async def join_stream(
     run_id: str,
     gateway: GatewayDep,
     caller: CallerDep,
-    stream_mode: Annotated[list[StreamMode] | None, Query()] = None,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
-    """Rejoin a run's stream; with ``Last-Event-ID``, from just after that event."""
+    """Join a run's stream: what it sends from now on, as LangGraph's server does, or, with
+    ``Last-Event-ID``, from just after that event."""
     run = await thread_run(gateway, caller, thread_id, run_id)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-    return await streamed(gateway, run, list(stream_mode or ["values"]), after=after)
+    modes = [m for m in stream_mode or [] if m]  # the SDK sends an empty one for "default"
+    if unknown := [m for m in modes if m not in get_args(StreamMode)]:
+        message = f"unknown stream mode {unknown[0]!r}"
+        raise Refused(
+            "invalid_request",
+            f"stream_mode: {message}",
+            details=[{"field": "stream_mode", "message": message}],
+        )
+    if last_event_id and last_event_id.isascii() and last_event_id.isdigit():
+        after = int(last_event_id)
+    else:
+        events = await gateway.store.list_events(run.id)
+        after = events[-1].seq if events else 0
+    return await streamed(gateway, run, modes or ["values"], after=after)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", operation_id="langgraphCancelRun")

@@ -229,7 +229,7 @@ async def relayed(
     events up to ``after`` (the client's Last-Event-ID) only fold state, unsent."""
     for part in first:
         yield sse(part, None)
-    async for event in follow(store, run_id, after=start, until_interrupted=True):
+    async for event in follow(store, run_id, after=start, until_interrupted=True, ends_after=after):
         parts = relay.parts(event)
         if event.seq <= after:
             continue

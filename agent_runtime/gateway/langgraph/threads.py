@@ -282,6 +282,10 @@ async def get_state(thread_id: str, gateway: GatewayDep, caller: CallerDep) -> d
 async def _at(gateway: Gateway, thread: ThreadRecord, checkpoint: Any) -> dict[str, Any]:
     """The state at one checkpoint of the thread's history (the newest 1,000 are searched)."""
     wanted = parse_checkpoint(checkpoint)
+    if isinstance(checkpoint, dict) and not (checkpoint.get("configurable") or checkpoint).get(
+        "checkpoint_id"
+    ):
+        return await current_state(gateway, thread)  # RemoteGraph's "the newest"
     if wanted is not None:
         for state in await gateway.store.thread_history(thread.id, limit=HISTORY_SEARCHED):
             if (state.run_id, state.checkpoint_id) == wanted:
