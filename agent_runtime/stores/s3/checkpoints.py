@@ -42,6 +42,7 @@ from agent_runtime.stores.s3.checkpoint_items import (
     writes_prefix,
 )
 from agent_runtime.stores.s3.connection import S3Connection
+from agent_runtime.stores.s3.fencing import Fence, fence_for
 from agent_runtime.stores.s3.layout import PK, SK, TTL_ATTRIBUTE, run_pk
 from agent_runtime.stores.s3.outbox import StepOutbox, step_op
 from agent_runtime.stores.s3.payloads import DOC_S3, ObjectGone, object_of, unpack
@@ -97,7 +98,7 @@ class DynamoSaver(CoalescingSaver):
         # Steps of a commit that fails are lost with the writes they belong with: whoever goes
         # on re-runs the node and records it again.
         steps, events = self.outbox.take(thread_id)
-        fence = transact.fence_for(self.aws.url.table, thread_id)
+        fence = fence_for(self.aws.url.table, thread_id)
         outcome = await self.aws.run(
             self._write, thread_id, checkpoints, writes, steps, events, fence
         )
@@ -113,7 +114,7 @@ class DynamoSaver(CoalescingSaver):
         writes: list[TaskWrites],
         steps: list[StepRecord],
         events: list[RunEvent],
-        fence: transact.Op | None = None,
+        fence: Fence | None = None,
     ) -> transact.Outcome:
         """One transaction (more only past DynamoDB's limits): the task writes, the steps, the
         events, then the checkpoints; with the ``fence`` of a fenced run, else a check of the

@@ -8,6 +8,7 @@ from typing import Any
 from agent_runtime.stores.records import RunEvent, StepRecord
 from agent_runtime.stores.s3 import transact
 from agent_runtime.stores.s3.connection import S3Connection
+from agent_runtime.stores.s3.fencing import fence_for
 from agent_runtime.stores.s3.layout import PK, SK, event_sk, run_pk, s, ts
 from agent_runtime.stores.s3.outbox import step_op
 from agent_runtime.stores.s3.payloads import unpack
@@ -22,7 +23,7 @@ class S3Events(S3Connection):
         events = (
             [RunEvent(run_id=step.run_id, seq=0, type=event[0], data=event[1])] if event else []
         )
-        fence = transact.fence_for(self._table, step.run_id)
+        fence = fence_for(self._table, step.run_id)
         outcome = await self.aws.run(
             lambda: transact.write(
                 self.aws,
@@ -60,7 +61,7 @@ class S3Events(S3Connection):
 
     async def append_event(self, run_id: str, kind: str, data: dict[str, Any]) -> RunEvent:
         event = RunEvent(run_id=run_id, seq=0, type=kind, data=data)
-        fence = transact.fence_for(self._table, run_id)
+        fence = fence_for(self._table, run_id)
         outcome = await self.aws.run(
             lambda: transact.write(
                 self.aws,

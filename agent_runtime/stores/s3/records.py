@@ -14,6 +14,7 @@ from agent_runtime.stores.paging import RunQuery, decode_cursor, encode_cursor, 
 from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus, utcnow
 from agent_runtime.stores.s3 import expiry, transact
 from agent_runtime.stores.s3.connection import TRIES, KnownRun, S3Connection, lost_race, run_pk_id
+from agent_runtime.stores.s3.fencing import held
 from agent_runtime.stores.s3.layout import CREATED, LIST_INDEXES, PK, SK, key_pk, n, s, ts
 from agent_runtime.stores.s3.payloads import ObjectGone, discard, object_of
 from agent_runtime.stores.s3.tableops import batch_get
@@ -217,7 +218,7 @@ class S3Runs(S3Connection):
             new = self._run_item(updated, known.ver + 1)
             condition, names, args = "#ver = :ver", {"#ver": "ver"}, {":ver": n(known.ver)}
             if owner is not None:  # a lease lost since it was read: LostRace, read, refused
-                lease, lease_names, lease_args = transact.held(owner)
+                lease, lease_names, lease_args = held(owner)
                 condition = f"{condition} AND {lease}"
                 names, args = {**names, **lease_names}, {**args, **lease_args}
             ops = [

@@ -24,9 +24,9 @@ from enum import Enum
 from typing import Any
 
 from agent_runtime.stores.errors import LeaseLost, StoreError
-from agent_runtime.stores.fencing import holder
-from agent_runtime.stores.records import RunEvent, utcnow
+from agent_runtime.stores.records import RunEvent
 from agent_runtime.stores.s3.aws import Aws, error_code
+from agent_runtime.stores.s3.fencing import Fence, fence_owner
 from agent_runtime.stores.s3.layout import (
     INLINE_LIMIT,
     PK,
@@ -36,7 +36,6 @@ from agent_runtime.stores.s3.layout import (
     n,
     run_pk,
     s,
-    ts,
 )
 from agent_runtime.stores.s3.payloads import discard, object_of, pack
 
@@ -130,46 +129,6 @@ def not_cancelled_check(table: str, run_id: str) -> Op:
             }
         },
     )
-
-
-def held(owner: str) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """A condition on a run item that ``owner`` holds its lease, unexpired now (the process's
-    clock: DynamoDB's conditions have none), with its names and values."""
-    return (
-        "#owner = :owner AND (attribute_not_exists(#until) OR #until > :now)",
-        {"#owner": "lease_owner", "#until": "lease_until"},
-        {":owner": s(owner), ":now": s(ts(utcnow()))},
-    )
-
-
-def fence_check(table: str, run_id: str, owner: str) -> Op:
-    """The check of a fenced write that ``owner`` holds the run's lease (``held``); it stands in
-    for ``not_cancelled_check`` (a transaction touches an item once), as a run whose lease is
-    held is not cancelled."""
-    condition, names, values = held(owner)
-    return Op(
-        Kind.FENCE,
-        {
-            "ConditionCheck": {
-                "TableName": table,
-                "Key": {PK: s(run_pk(run_id)), SK: s("run")},
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        },
-    )
-
-
-def fence_for(table: str, run_id: str) -> Op | None:
-    """The fence of a write on ``run_id`` made here, if the run is fenced: to be called where the
-    fence is set (the writer's task; the store's worker threads do not see it)."""
-    owner = holder(run_id)
-    return None if owner is None else fence_check(table, run_id, owner)
-
-
-def _fence_owner(op: Op) -> str:
-    return str(op.request["ConditionCheck"]["ExpressionAttributeValues"][":owner"]["S"])
 
 
 class EventNumbers:
@@ -284,14 +243,14 @@ def write(
     numbers: EventNumbers | None = None,
     expires_at: int | None = None,
     events_after: int | None = None,
-    fence: Op | None = None,
+    fence: Fence | None = None,
 ) -> Outcome:
     """Commit ``ops`` and ``events`` (numbered now, in order) in as few transactions as the
     limits allow, usually one: events go after the first ``events_after`` ops (default: last).
 
     Only the transaction holding the first op of all is sure to be atomic with it; what does not
     fit with it goes in transactions after it (before it when events come last). With
-    ``expires_at`` every item put gets that TTL; with ``fence`` (``fence_check``) every
+    ``expires_at`` every item put gets that TTL; with ``fence`` (``s3.fencing``) every
     transaction checks the writer's lease.
     """
     if expires_at is not None:
@@ -301,10 +260,11 @@ def write(
     slots[where:where] = [(None, event_size(e)) for e in events]
     outcome = Outcome(events=[])
     remaining = list(events)
-    for chunk, count in chunks(slots, fence):
+    check = None if fence is None else Op(Kind.FENCE, fence)
+    for chunk, count in chunks(slots, check):
         mine, remaining = remaining[:count], remaining[count:]
-        if fence is not None and (chunk or count):
-            chunk = [*chunk, fence]
+        if check is not None and (chunk or count):
+            chunk = [*chunk, check]
         outcome.events.extend(_commit(aws, chunk, mine, run_id, numbers, expires_at, outcome))
     return outcome
 
@@ -362,7 +322,7 @@ def _commit(
                     raise LostRace() from None
                 elif op.kind is Kind.FENCE:
                     discard(aws, [obj for op in ops for obj in op.objects])
-                    raise LeaseLost(run_id, _fence_owner(op)) from None
+                    raise LeaseLost(run_id, fence_owner(op.request)) from None
                 else:
                     discard(aws, [obj for op in ops for obj in op.objects])
                     raise StoreError(
