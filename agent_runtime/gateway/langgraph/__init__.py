@@ -8,8 +8,13 @@ from fastapi import APIRouter, Depends
 
 from agent_runtime.gateway.deps import storable_text
 from agent_runtime.gateway.langgraph import assistants, runs, threads
+from agent_runtime.gateway.openapi import errors
 
-router = APIRouter(prefix="/langgraph", dependencies=[Depends(storable_text)])
+router = APIRouter(
+    prefix="/langgraph",
+    dependencies=[Depends(storable_text)],
+    responses=errors(401, 403, 404, 409, 422, 429, 503),
+)
 for module in (assistants, threads, runs):
     router.include_router(module.router)
 

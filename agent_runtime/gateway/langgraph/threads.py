@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from agent_runtime.auth import Identity
 from agent_runtime.engine.channels import reducer
@@ -365,6 +365,9 @@ async def post_history(
 
 @router.get("/threads/{thread_id}/history", operation_id="langgraphThreadHistoryGet")
 async def get_history(
-    thread_id: str, gateway: GatewayDep, caller: CallerDep, limit: int = 10
+    thread_id: str,
+    gateway: GatewayDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> list[dict[str, Any]]:
     return await _history(gateway, caller, thread_id, HistoryQuery(limit=limit))
