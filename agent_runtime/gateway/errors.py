@@ -41,6 +41,8 @@ def answer(exc: AgentRuntimeError) -> JSONResponse:
     if isinstance(exc, Unauthenticated):
         given = ', error="invalid_token"' if exc.token_given else ""
         response.headers["WWW-Authenticate"] = CHALLENGE + given
+    if (retry_after := getattr(exc, "retry_after", None)) is not None:
+        response.headers["Retry-After"] = str(max(1, round(retry_after)))
     return response
 
 

@@ -93,3 +93,24 @@ def test_a_namespaces_cap_on_runs_in_flight_holds_across_replicas(
     httpx.get(f"{replicas[0].url}/metrics", timeout=10)
     text = httpx.get(f"{replicas[0].url}/metrics", timeout=10).text
     assert 'configurable_agents_namespace_runs_in_flight{namespace="team"} 0.0' in text
+
+
+def test_the_langgraph_api_draws_on_the_same_rate_as_the_runs_api(
+    start_gateway: Callable[..., GatewayProcess], sqlite_url: str, workflows: Path
+) -> None:
+    """No side door: runs started through /langgraph count against the caller's rate too, and
+    a refusal there is the same 429 with its Retry-After."""
+    env = {
+        "CONFIGURABLE_AGENTS_CALLER_RUN_RATE": "0.1",
+        "CONFIGURABLE_AGENTS_CALLER_RUN_BURST": "2",
+    }
+    gateway = start_gateway(sqlite_url, workflows=workflows, env=env)
+    assert create(gateway).status_code == 202
+    through = f"{gateway.url}/langgraph/runs"
+    body = {"assistant_id": "team/slow", "input": {"topic": "x"}}
+    assert httpx.post(through, json=body, timeout=30).status_code == 200
+    refused = httpx.post(through, json=body, timeout=30)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 10
+    assert create(gateway).status_code == 429
