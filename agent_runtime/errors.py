@@ -49,7 +49,14 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
         **_codes(400, "invalid_cursor"),
         **_codes(401, "unauthenticated"),
         **_codes(403, "forbidden", "cross_origin", "csrf_rejected"),
-        **_codes(404, "not_found", "run_not_found", "thread_not_found", "workflow_not_found"),
+        **_codes(
+            404,
+            "not_found",
+            "run_not_found",
+            "thread_not_found",
+            "workflow_not_found",
+            "model_not_found",
+        ),
         **_codes(405, "method_not_allowed"),
         **_codes(
             409,
