@@ -8,6 +8,7 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam as Message
 
 from tests.gateway.conftest import GatewayProcess
 
@@ -23,7 +24,7 @@ def test_a_conversation_workflow_is_a_model_that_answers_and_streams(
 ) -> None:
     assert [m.id for m in client.models.list()] == ["default/chat"]  # one messages input
     assert client.models.retrieve("default/chat").owned_by == "default"
-    asked = [{"role": "user", "content": "What is 6 times 7?"}]
+    asked: list[Message] = [{"role": "user", "content": "What is 6 times 7?"}]
     answer = client.chat.completions.create(model="default/chat", messages=asked)
     assert answer.choices[0].message.content == "6 times 7 is 42."
     assert answer.choices[0].finish_reason == "stop"
@@ -43,7 +44,7 @@ def test_a_conversation_workflow_is_a_model_that_answers_and_streams(
 
 
 def test_a_conversation_is_kept_on_a_thread(client: openai.OpenAI) -> None:
-    history: list[dict[str, str]] = []
+    history: list[Message] = []
     for turn in range(3):
         history.append({"role": "user", "content": f"turn {turn}"})
         answer = client.chat.completions.create(
@@ -73,7 +74,8 @@ def test_errors_are_openais_naming_the_field(client: openai.OpenAI) -> None:
         )
     with pytest.raises(openai.BadRequestError) as bad:
         client.chat.completions.create(
-            model="default/chat", messages=[{"role": "robot", "content": "x"}]
+            model="default/chat",
+            messages=[{"role": "robot", "content": "x"}],  # type: ignore[list-item,misc]
         )
     assert isinstance(bad.value.body, dict) and bad.value.body["param"] == "messages[0].role"
     with pytest.raises(openai.BadRequestError) as empty:

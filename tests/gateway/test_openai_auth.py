@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam as Message
 
 from tests.gateway.auth_harness import AUDIENCE, Tenants, make_tenants
 from tests.gateway.conftest import GatewayProcess
@@ -65,7 +66,7 @@ def test_models_and_chats_are_each_tenants_own(tenants: Tenants, served: Gateway
     assert [m.id for m in runner_a.models.list()] == [mine]
     assert [m.id for m in intruder.models.list()] == [theirs]
     assert [m.id for m in viewer.models.list()] == []  # may read runs, not start them
-    said = [{"role": "user", "content": "hi"}]
+    said: list[Message] = [{"role": "user", "content": "hi"}]
     answer = runner_a.chat.completions.create(model=mine, messages=said)
     assert answer.choices[0].message.content == f"hello from {tenants.a}"
     with pytest.raises(openai.NotFoundError) as hidden:
