@@ -30,6 +30,11 @@ class Refused(AgentRuntimeError):
         self.retry_after = retry_after
 
 
+def invalid(field: str, message: str, *, code: str = "invalid_request") -> Refused:
+    """A 422 naming the field at fault, as every body the gateway refuses does."""
+    return Refused(code, f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
 def no_workflow(namespace: str, name: str) -> Refused:
     return Refused("workflow_not_found", f"no workflow {namespace}/{name}")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,8 @@ class Tenants:
     a: str
     b: str
     tokens: dict[str, str] = field(default_factory=dict)
+    #: Where the tenants' Workflows and the gateway's kubeconfig are written.
+    workdir: Path = Path()
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         return run_kubectl(self.cp, *args, stdin=stdin).stdout
@@ -119,7 +123,7 @@ def _b64(part: str) -> bytes:
 def make_tenants(cp: Any, workdir: Path) -> Tenants:
     """Namespaces A and B with viewer-a, runner-a, runner-b, an admin and the gateway account."""
     suffix = uuid.uuid4().hex[:6]
-    t = Tenants(cp, a=f"auth-a-{suffix}", b=f"auth-b-{suffix}")
+    t = Tenants(cp, a=f"auth-a-{suffix}", b=f"auth-b-{suffix}", workdir=workdir)
     for ns in (t.a, t.b):
         t.kubectl("create", "namespace", ns)
         _wait_default_account(t, ns)
@@ -134,6 +138,17 @@ def make_tenants(cp: Any, workdir: Path) -> Tenants:
         (workdir / "workflows" / f"{ns}.yaml").write_text(WORKFLOW.format(namespace=ns))
     token_kubeconfig(cp, t.a, "gateway", workdir / "gateway.kubeconfig")
     return t
+
+
+@contextmanager
+def tenants_in(cp: Any, workdir: Path) -> Iterator[Tenants]:
+    """``make_tenants`` for a test module, their namespaces deleted after it."""
+    made = make_tenants(cp, workdir)
+    try:
+        yield made
+    finally:
+        for ns in (made.a, made.b):
+            made.kubectl("delete", "namespace", ns, "--wait=false")
 
 
 def install_run_roles(cp: Any, suffix: str) -> None:

@@ -75,7 +75,6 @@ def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
     t.tokens["bad-token"] = "not-a-token-of-anyone"
     t.tokens["expired-token"] = t.expired_token(t.a, "runner-a")
     t.tokens["wrong-audience"] = t.token(t.a, "runner-a", audience="another-service")
-    t.workdir = workdir  # type: ignore[attr-defined]
     yield t
     for ns in (t.a, t.b):
         t.kubectl("delete", "namespace", ns, "--wait=false")
@@ -84,7 +83,7 @@ def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 @pytest.fixture(scope="module")
 def gateway(tenants: Tenants) -> Iterator[GatewayProcess]:
     started = auth_gateway(
-        tenants.workdir,  # type: ignore[attr-defined]
+        tenants.workdir,
         "--auth",
         "kubernetes",
         "--auth-audience",
@@ -357,7 +356,7 @@ def test_oidc_mode_verifies_the_api_servers_own_tokens_against_its_discovery_doc
         ),
     )
     gateway = auth_gateway(
-        tenants.workdir,  # type: ignore[attr-defined]
+        tenants.workdir,
         "--auth",
         mode,
         "--oidc-issuer-url",

@@ -12,7 +12,7 @@ import pytest
 
 from agent_runtime.stores import open_store
 from agent_runtime.stores.records import utcnow
-from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, make_tenants
+from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, tenants_in
 from tests.gateway.conftest import GatewayProcess
 from tests.processes import stop
 
@@ -21,12 +21,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
-    workdir = tmp_path_factory.mktemp("budgets-auth")
-    t = make_tenants(control_plane, workdir)
-    t.workdir = workdir  # type: ignore[attr-defined]
-    yield t
-    for ns in (t.a, t.b):
-        t.kubectl("delete", "namespace", ns, "--wait=false")
+    with tenants_in(control_plane, tmp_path_factory.mktemp("budgets-auth")) as made:
+        yield made
 
 
 async def _spend(url: str, namespace: str, tokens: int) -> None:
@@ -35,7 +31,7 @@ async def _spend(url: str, namespace: str, tokens: int) -> None:
 
 
 def test_each_caller_sees_the_namespaces_it_may_list(tenants: Tenants) -> None:
-    workdir = tenants.workdir  # type: ignore[attr-defined]
+    workdir = tenants.workdir
     policy = workdir / "policy.yaml"
     policy.write_text(
         f"budgets:\n  namespaces:\n    {tenants.a}: {{tokensPerDay: 100}}\n"

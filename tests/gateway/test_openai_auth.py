@@ -12,7 +12,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam as Message
 
-from tests.gateway.auth_harness import AUDIENCE, Tenants, make_tenants
+from tests.gateway.auth_harness import AUDIENCE, Tenants, tenants_in
 from tests.gateway.conftest import GatewayProcess
 from tests.gateway.test_auth_matrix import auth_gateway
 from tests.processes import stop
@@ -36,19 +36,15 @@ spec:
 
 @pytest.fixture(scope="module")
 def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
-    workdir = tmp_path_factory.mktemp("openai-auth")
-    made = make_tenants(control_plane, workdir)
-    for ns in (made.a, made.b):
-        (workdir / "workflows" / f"{ns}-talk.yaml").write_text(CHAT.format(namespace=ns))
-    made.workdir = workdir  # type: ignore[attr-defined]
-    yield made
-    for ns in (made.a, made.b):
-        made.kubectl("delete", "namespace", ns, "--wait=false")
+    with tenants_in(control_plane, tmp_path_factory.mktemp("openai-auth")) as made:
+        for ns in (made.a, made.b):
+            (made.workdir / "workflows" / f"{ns}-talk.yaml").write_text(CHAT.format(namespace=ns))
+        yield made
 
 
 @pytest.fixture(scope="module")
 def served(tenants: Tenants) -> Iterator[GatewayProcess]:
-    workdir = tenants.workdir  # type: ignore[attr-defined]
+    workdir = tenants.workdir
     started = auth_gateway(workdir, "--auth", "kubernetes", "--auth-audience", AUDIENCE)
     yield started
     stop(started.proc, signal.SIGTERM)

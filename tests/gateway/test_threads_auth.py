@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, make_tenants, start_run
+from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, start_run, tenants_in
 from tests.gateway.conftest import GatewayProcess
 from tests.gateway.test_auth_matrix import auth_gateway
 from tests.processes import stop
@@ -27,17 +27,13 @@ SECRET = {"owner": "tenant-a", "secret": "do-not-leak"}
 
 @pytest.fixture(scope="module")
 def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
-    workdir = tmp_path_factory.mktemp("thread-auth")
-    made = make_tenants(control_plane, workdir)
-    made.workdir = workdir  # type: ignore[attr-defined]
-    yield made
-    for ns in (made.a, made.b):
-        made.kubectl("delete", "namespace", ns, "--wait=false")
+    with tenants_in(control_plane, tmp_path_factory.mktemp("thread-auth")) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
 def gateway(tenants: Tenants) -> Iterator[GatewayProcess]:
-    workdir = tenants.workdir  # type: ignore[attr-defined]
+    workdir = tenants.workdir
     started = auth_gateway(workdir, "--auth", "kubernetes", "--auth-audience", AUDIENCE)
     yield started
     stop(started.proc, signal.SIGTERM)

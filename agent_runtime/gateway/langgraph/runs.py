@@ -35,7 +35,7 @@ from agent_runtime.gateway.langgraph.threads import (
     waiting_run,
 )
 from agent_runtime.gateway.langgraph.wire import RunCreate, StreamMode
-from agent_runtime.gateway.launch import Refused, runnable, start_run
+from agent_runtime.gateway.launch import Refused, invalid, runnable, start_run
 from agent_runtime.spec.workflow import HumanNode, WorkflowSpec
 from agent_runtime.stores import RunRecord, RunStatus
 from agent_runtime.stores.errors import RunNotFound, ThreadConflict, ThreadNotFound
@@ -154,11 +154,7 @@ async def stateless(gateway: Gateway, caller: Identity, body: RunCreate) -> RunR
     """A new run of the assistant on no thread."""
     if body.command is not None and body.command.resume is not None:
         message = "answers an interrupt on a thread; use /threads/{thread_id}/runs"
-        raise Refused(
-            "invalid_request",
-            f"command.resume: {message}",
-            details=[{"field": "command.resume", "message": message}],
-        )
+        raise invalid("command.resume", message)
     entry = await resolve(gateway, caller, body.assistant_id)
     workflow = await runnable(gateway, caller, entry.namespace, entry.name)
     return await start_run(gateway, caller, workflow, body.input or {})
@@ -224,11 +220,7 @@ def single_field(gateway: Gateway, run: RunRecord, value: Any) -> dict[str, Any]
     fields = list(node.output) if node is not None else []
     if len(fields) != 1:
         message = f"expected an object with {', '.join(fields) or 'the fields asked for'}"
-        raise Refused(
-            "invalid_input",
-            f"command.resume: {message}",
-            details=[{"field": "command.resume", "message": message}],
-        )
+        raise invalid("command.resume", message, code="invalid_input")
     return {fields[0]: value}
 
 
@@ -329,11 +321,7 @@ async def join_stream(
     modes = [m for m in stream_mode or [] if m]  # the SDK sends an empty one for "default"
     if unknown := [m for m in modes if m not in get_args(StreamMode)]:
         message = f"unknown stream mode {unknown[0]!r}"
-        raise Refused(
-            "invalid_request",
-            f"stream_mode: {message}",
-            details=[{"field": "stream_mode", "message": message}],
-        )
+        raise invalid("stream_mode", message)
     if last_event_id and last_event_id.isascii() and last_event_id.isdigit():
         after = int(last_event_id)
     else:

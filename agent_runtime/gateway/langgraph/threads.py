@@ -28,7 +28,7 @@ from agent_runtime.gateway.langgraph.wire import (
     ThreadPatch,
     ThreadSearch,
 )
-from agent_runtime.gateway.launch import Refused
+from agent_runtime.gateway.launch import Refused, invalid
 from agent_runtime.spec.workflow import WorkflowSpec
 from agent_runtime.stores import RunRecord
 from agent_runtime.stores.errors import ThreadConflict, ThreadNotFound
@@ -324,21 +324,13 @@ async def update_state(
             active_run=thread.active_run_id,
         )
     if not isinstance(body.values, dict):
-        raise Refused(
-            "invalid_request",
-            "values: expected an object of state fields",
-            details=[{"field": "values", "message": "expected an object of state fields"}],
-        )
+        raise invalid("values", "expected an object of state fields")
     spec = spec_of(gateway, thread)
     values = dict(thread.values)
     for name, value in body.values.items():
         field = spec.state.get(name) if spec is not None else None
         if spec is not None and field is None:
-            raise Refused(
-                "invalid_request",
-                f"values.{name}: not a state field of {thread.workflow}",
-                details=[{"field": f"values.{name}", "message": "not a state field"}],
-            )
+            raise invalid(f"values.{name}", f"not a state field of {thread.workflow}")
         fold = reducer(field) if field is not None and name in values else None
         values[name] = fold(values[name], value) if fold else value
     await gateway.store.update_thread(thread_id, values=values)
