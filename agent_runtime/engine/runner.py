@@ -78,10 +78,12 @@ class Engine:
         run_id: str | None = None,
         created_by: Actor | None = None,
         thread_id: str | None = None,
+        enqueue: bool = False,
     ) -> RunRecord:
         """Record a queued run; nothing is written when the input is bad (checked here unless
         ``given`` was checked against this spec already, as the CLI does). On a thread, the
-        store refuses it while another run holds the thread (``ThreadConflict``)."""
+        store refuses it while another run holds the thread (``ThreadConflict``), or with
+        ``enqueue`` queues it there, to start when the runs before it are done."""
         given = dict(check_input(workflow.spec, given))
         record = RunRecord(
             id=run_id or new_run_id(),
@@ -95,7 +97,7 @@ class Engine:
             created_by=created_by,
             thread_id=thread_id,
         )
-        created = await self.store.create_run(record)
+        created = await self.store.create_run(record, enqueue=enqueue)
         if created.id == record.id:
             who = f" for {created_by.username}" if created_by else ""
             log.info(
@@ -214,10 +216,15 @@ class Engine:
             approvals=[*run.approvals, *records(run.interrupt, decided, by)],
         )
 
-    async def cancel(self, run_id: str, *, by: Actor | None = None) -> RunRecord:
+    async def cancel(self, run_id: str, *, by: Actor | None = None, keep: bool = True) -> RunRecord:
+        """Cancel a run; its thread keeps what it got to (LangGraph's state is its last
+        checkpoint), or with ``keep`` false (a rollback) is left as it was before it. The
+        transition ends its lease: whoever executes it can write nothing more on it."""
         run = await self.store.get_run(run_id)
-        # a thread keeps what the run got to (LangGraph's state is its last checkpoint)
-        progress = leaving(run, self.workflow_of(run).spec, await last_values(self.store, run))
+        progress = {}
+        if keep:
+            values = await last_values(self.store, run)
+            progress = leaving(run, self.workflow_of(run).spec, values)
         try:
             run = await self.store.transition(
                 run_id, RunStatus.CANCELLED, cancelled_by=by, **progress

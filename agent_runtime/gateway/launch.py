@@ -76,9 +76,11 @@ async def start_run(
     idempotency_key: str | None = None,
     queue: bool = True,
     thread_id: str | None = None,
+    enqueue: bool = False,
 ) -> RunRecord:
     """Admit and record a queued run of ``workflow`` (from ``runnable``) and wake a worker; on
-    ``thread_id``, a thread the caller may read (404 otherwise, as if there were none)."""
+    ``thread_id``, a thread the caller may read (404 otherwise, as if there were none), queued
+    there while another run holds it with ``enqueue`` (``double_texting``)."""
     if thread_id is not None:
         await gateway.access.readable_thread(caller, await gateway.store.get_thread(thread_id))
     if refused := await gateway.admission.admit(caller, workflow.namespace, queue=queue):
@@ -91,7 +93,12 @@ async def start_run(
         )
     key = scoped_key(caller, idempotency_key) if idempotency_key else None
     run = await gateway.engine.create_run(
-        workflow, given, idempotency_key=key, created_by=actor(caller), thread_id=thread_id
+        workflow,
+        given,
+        idempotency_key=key,
+        created_by=actor(caller),
+        thread_id=thread_id,
+        enqueue=enqueue,
     )
     gateway.worker.wake()
     return run

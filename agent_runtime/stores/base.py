@@ -38,8 +38,11 @@ class RunRecords(ABC):
     """Run records: created once, read, listed, and moved from status to status."""
 
     @abstractmethod
-    async def create_run(self, run: RunRecord) -> RunRecord:
-        """Insert a run; with an idempotency key already used for the workflow, return that run."""
+    async def create_run(self, run: RunRecord, *, enqueue: bool = False) -> RunRecord:
+        """Insert a run; with an idempotency key already used for the workflow, return that run.
+
+        A run on a thread another run holds is refused (``ThreadConflict``), or with ``enqueue``
+        created parked in the thread's queue, to start when the runs before it are done."""
 
     @abstractmethod
     async def get_run(self, run_id: str) -> RunRecord: ...
@@ -262,6 +265,13 @@ class Threads(ABC):
     async def delete_thread(self, thread_id: str) -> None:
         """Delete a thread with its runs (records, steps, events, checkpoints); refused
         (ThreadConflict) while a run executes on it."""
+
+    @abstractmethod
+    async def erase_run(self, run_id: str) -> None:
+        """Delete a finished run of a thread as if it never ran (``rollback``): its record,
+        steps, events, checkpoints and place in the thread's history. The thread's values stay
+        as they were before it: a run leaves them only in its last transition, and a run rolled
+        back is cancelled leaving none."""
 
     @abstractmethod
     async def copy_thread(

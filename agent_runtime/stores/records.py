@@ -171,6 +171,9 @@ class ThreadRecord(Record):
     #: The run holding the thread (running, queued, or interrupted and waiting for an answer);
     #: no other run starts on it meanwhile.
     active_run_id: str | None = None
+    #: Runs waiting their turn on it (``enqueue``), first first: each starts when the one before
+    #: it lets the thread go.
+    queue: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -5,14 +5,21 @@ A run on a thread holds it from its creation (``claim``) until it finishes: its 
 ``active_run_id`` and its status is ``busy``, or ``interrupted`` while the run waits at a human
 node (it still holds the thread: the answer goes on with that run). The claim is the store's
 conditional write of the thread from "no active run" to "this run", in the transaction that
-creates the run, so two runs never both start on one thread; whatever the multitask strategies
-do (enqueue, interrupt, rollback) starts from that check.
+creates the run, so two runs never both start on one thread.
+
+A run created to wait its turn (``enqueue``, the multitask strategies but ``reject``) on a held
+thread joins the thread's ``queue`` instead, in the same write, and is created ``PARKED``: its
+lease "expires" never, so no worker's claim takes it. When the holder lets the thread go (it
+finishes, fails or is cancelled), the same transaction hands the thread to the first of the
+queue and unparks that run (``promoted``, ``unparked``): runs on a thread start one after
+another, in the order they came, whichever replica claims them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from agent_runtime.stores.errors import ThreadConflict, ThreadNotFound
@@ -27,6 +34,8 @@ from agent_runtime.stores.records import (
 #: The keyword of ``transition`` carrying the state a run's thread keeps (its values when the run
 #: finishes or stops interrupted); stores take it out of the run's changes.
 THREAD_VALUES = "thread_values"
+#: The lease end of a run waiting its turn on a thread: no claim takes it until it is unparked.
+PARKED = datetime(9999, 1, 1, tzinfo=UTC)
 #: What a thread becomes when its run finishes with each status.
 _SETTLED = {
     RunStatus.SUCCEEDED: ThreadStatus.IDLE,
@@ -67,11 +76,14 @@ def matches(thread: ThreadRecord, query: ThreadQuery) -> bool:
     )
 
 
-def claim(thread: ThreadRecord, run: RunRecord) -> ThreadRecord:
-    """The thread held by a new run; raises when the run may not start on it now."""
+def claim(
+    thread: ThreadRecord, run: RunRecord, *, enqueue: bool = False
+) -> tuple[ThreadRecord, RunRecord]:
+    """The thread held by a new run (or queuing it, ``enqueue``, while another holds it) and the
+    run as it is created; raises when the run may not start on it."""
     if thread.namespace != run.namespace:
         raise ThreadNotFound(thread.id)  # threads are found within a namespace, like runs
-    if thread.active_run_id is not None:
+    if thread.active_run_id is not None and not enqueue:
         doing = "waits at a human node" if thread.status == ThreadStatus.INTERRUPTED else "runs"
         raise ThreadConflict(
             thread.id,
@@ -83,14 +95,35 @@ def claim(thread: ThreadRecord, run: RunRecord) -> ThreadRecord:
         raise ThreadConflict(
             thread.id, f"holds runs of workflow {thread.workflow!r}, not {run.workflow!r}"
         )
-    return thread.model_copy(
+    now = utcnow()
+    if thread.active_run_id is not None:
+        parked = run.model_copy(update={"lease_owner": None, "lease_expires_at": PARKED})
+        return thread.model_copy(update={"queue": [*thread.queue, run.id], "updated_at": now}), (
+            parked
+        )
+    held = thread.model_copy(
         update={
             "workflow": run.workflow,
             "status": ThreadStatus.BUSY,
             "active_run_id": run.id,
-            "updated_at": utcnow(),
+            "updated_at": now,
         }
     )
+    return held, run
+
+
+def promoted(thread: ThreadRecord, moved: ThreadRecord | None) -> str | None:
+    """The queued run a move handed ``thread`` to (``moved``), to be unparked in its write."""
+    if moved is None or moved.active_run_id in (None, thread.active_run_id):
+        return None
+    return moved.active_run_id if moved.active_run_id in thread.queue else None
+
+
+def unparked(run: RunRecord) -> RunRecord:
+    """A parked run made claimable (unchanged if it is not parked)."""
+    if run.status != RunStatus.QUEUED or run.lease_expires_at != PARKED:
+        return run
+    return run.model_copy(update={"lease_expires_at": None, "updated_at": utcnow()})
 
 
 def pop_values(changes: dict[str, Any]) -> dict[str, Any] | None:
@@ -105,9 +138,15 @@ def after_move(
     """The thread once its run moved from ``before`` to ``after``; None when unchanged.
 
     A finished run lets the thread go (idle, or error when it failed) and leaves ``values`` as
-    its state; an interrupted one keeps holding it. A failed run retried takes it again if no
-    other run started on it meanwhile.
+    its state, handing it to the first run of its queue; an interrupted one keeps holding it. A
+    failed run retried takes it again if no other run started on it meanwhile. A queued run
+    finished (cancelled) leaves the queue.
     """
+    if after.id in thread.queue:
+        if not after.status.finished:
+            return None
+        queue = [r for r in thread.queue if r != after.id]
+        return thread.model_copy(update={"queue": queue, "updated_at": utcnow()})
     holds = thread.active_run_id == after.id
     retried = (
         before.status == RunStatus.FAILED
@@ -122,6 +161,9 @@ def after_move(
         update.update(status=settled, last_run_id=after.id)
         if after.status != RunStatus.INTERRUPTED:
             update["active_run_id"] = None
+            if thread.queue and holds:
+                next_run, *rest = thread.queue
+                update.update(status=ThreadStatus.BUSY, active_run_id=next_run, queue=rest)
         if values is not None:
             update["values"] = values
     elif thread.status != ThreadStatus.BUSY or retried:
@@ -161,6 +203,13 @@ def copy_of(thread: ThreadRecord, new_id: str, created_by: Any) -> ThreadRecord:
 def copied_run_id(thread_id: str, run_id: str) -> str:
     """The checkpoint thread a copied thread keeps a run's copied history under."""
     return f"{run_id}~{thread_id}"
+
+
+def erasable(run: RunRecord) -> None:
+    """Only a finished run of a thread is erased (``rollback`` cancels it first)."""
+    if run.thread_id is None or not run.status.finished:
+        what = "is on no thread" if run.thread_id is None else f"is {run.status.value}"
+        raise ThreadConflict(run.thread_id or "-", f"run {run.id!r} {what}: not erased")
 
 
 def deletable(thread: ThreadRecord) -> None:

@@ -64,7 +64,7 @@ def run_view(run: RunRecord) -> dict[str, Any]:
         "updated_at": run.updated_at.isoformat(),
         "status": STATUS[run.status],
         "metadata": {"namespace": run.namespace, "workflow": run.workflow},
-        "multitask_strategy": "reject",
+        "multitask_strategy": None,
         "kwargs": {"input": run.input},
     }
 
@@ -178,11 +178,9 @@ async def on_thread(
     if body.command is not None and body.command.resume is not None:
         return await answered(gateway, caller, thread_id, body.command.resume)
     workflow = await runnable(gateway, caller, entry.namespace, entry.name)
-    try:
-        run = await start_run(gateway, caller, workflow, body.input or {}, thread_id=thread.id)
-    except ThreadConflict as busy:
-        run = await multitask.resolve(gateway, caller, workflow, body, busy)
-    return run, 0
+    given = body.input or {}
+    strategy = body.multitask_strategy
+    return await multitask.start(gateway, caller, workflow, given, thread.id, strategy), 0
 
 
 async def answered(

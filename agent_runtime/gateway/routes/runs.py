@@ -18,6 +18,7 @@ from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.gateway import events
 from agent_runtime.gateway.access import actor, client_key, scoped_key
 from agent_runtime.gateway.deps import CallerDep, GatewayDep, storable_text
+from agent_runtime.gateway.double_texting import Strategy, make_way, may_use
 from agent_runtime.gateway.errors import error
 from agent_runtime.gateway.openapi import (
     RUN_LINKS,
@@ -43,9 +44,13 @@ class CreateRun(Body):
     idempotency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     #: When the namespace is at its cap of runs in flight: wait queued (true) or answer 429.
     queue: bool = True
-    #: Run on this thread (of the same namespace): start from its values; 409 while another
-    #: run holds it.
+    #: Run on this thread (of the same namespace): start from its values; while another run
+    #: holds it, as ``multitask_strategy`` says.
     thread_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    #: Double texting (``double_texting``): ``reject`` (409), ``enqueue`` (start after the runs
+    #: before it), ``interrupt`` (cancel them, keeping their progress, then start) or
+    #: ``rollback`` (cancel and erase them, then start).
+    multitask_strategy: Strategy = "reject"
 
 
 class ResumeRun(Body):
@@ -114,6 +119,7 @@ async def create_run(
     if body.thread_id is not None:  # 404 unless the caller may read it, like a run
         thread = await gateway.store.get_thread(body.thread_id)
         await access.readable_thread(caller, thread)
+        await may_use(gateway, caller, namespace, name, body.multitask_strategy)
     if refused := await gateway.admission.admit(caller, namespace, queue=body.queue):
         code = "namespace_busy" if refused.limit == "namespace_in_flight" else "rate_limited"
         answer = error(429, code, refused.message, {"limit": refused.limit})
@@ -126,7 +132,9 @@ async def create_run(
         idempotency_key=key,
         created_by=actor(caller),
         thread_id=body.thread_id,
+        enqueue=body.multitask_strategy != "reject",
     )
+    await make_way(gateway, caller, run, body.multitask_strategy)
     gateway.worker.wake()
     if body.wait:
         try:

@@ -48,12 +48,13 @@ class PostgresRuns(PostgresConnection):
         super().__init__(url)
         self._known: dict[str, RunRecord] = {}
 
-    async def create_run(self, run: RunRecord) -> RunRecord:
+    async def create_run(self, run: RunRecord, *, enqueue: bool = False) -> RunRecord:
         async with self._connection() as conn:
             if run.thread_id is not None:  # claims the thread in the same transaction
                 async with conn.transaction():
-                    if (existing := await claim_thread(conn, run)) is not None:
-                        return existing
+                    new, run = await claim_thread(conn, run, enqueue=enqueue)
+                    if not new:
+                        return run
                     if not await self._insert(conn, run):
                         raise StoreError(f"run {run.id!r} already exists")  # rolled back
                 self._remember(run)
@@ -162,7 +163,8 @@ class PostgresRuns(PostgresConnection):
                         raise LeaseLost(run_id, owner)
                     updated = apply_transition(run, status, changes)
                     await self._write_run(conn, updated)
-                    await settle_thread(conn, run, updated, values)
+                    if next_run := await settle_thread(conn, run, updated, values):
+                        await self._write_run(conn, next_run)
                     if event is not None:
                         appended = RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])
                         ctes, args = record_ctes(run_id, [], [appended])

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from agent_runtime.stores.errors import ThreadConflict, ThreadNotFound
+from agent_runtime.stores.errors import RunNotFound, ThreadConflict, ThreadNotFound
 from agent_runtime.stores.postgres.connection import PostgresConnection
 from agent_runtime.stores.postgres.schema import RUN_TABLES, Conn
 from agent_runtime.stores.records import Actor, RunRecord, ThreadRecord
@@ -20,6 +20,8 @@ from agent_runtime.stores.thread_rules import (
     copied_run_id,
     copy_of,
     deletable,
+    erasable,
+    unparked,
 )
 
 SQL = Statements(POSTGRES)
@@ -28,6 +30,7 @@ _LOCK_RUNS = (
     "SELECT id FROM ca_runs WHERE id IN"
     " (SELECT run_id FROM ca_thread_runs WHERE thread_id = %s) ORDER BY id FOR UPDATE"
 )
+_LOCK_NEXT = "SELECT record::text AS record FROM ca_runs WHERE id = %s FOR UPDATE SKIP LOCKED"
 _BY_KEY = (
     "SELECT record::text AS record FROM ca_runs"
     " WHERE namespace = %s AND workflow = %s AND idempotency_key = %s"
@@ -43,24 +46,32 @@ async def read_thread(conn: Conn, thread_id: str) -> ThreadRecord:
     return ThreadRecord.model_validate_json(row["record"])
 
 
-async def claim_thread(conn: Conn, run: RunRecord) -> RunRecord | None:
-    """Hold the run's thread for it (in the transaction inserting it); or the run its
-    idempotency key already names, when a retry finds it (read under the thread's lock)."""
+async def claim_thread(conn: Conn, run: RunRecord, *, enqueue: bool) -> tuple[bool, RunRecord]:
+    """Hold the run's thread for it, or queue it there (in the transaction inserting it): (True,
+    the run to insert); or (False, the run its idempotency key already names, when a retry
+    finds it, read under the thread's lock)."""
     assert run.thread_id is not None
     thread = await read_thread(conn, run.thread_id)
     if run.idempotency_key:
         cur = await conn.execute(_BY_KEY, (run.namespace, run.workflow, run.idempotency_key))
         if row := await cur.fetchone():
-            return RunRecord.model_validate_json(row["record"])
-    await SQL.hold(conn.execute, thread, run)
-    return None
+            return False, RunRecord.model_validate_json(row["record"])
+    return True, await SQL.hold(conn.execute, thread, run, enqueue=enqueue)
 
 
 async def settle_thread(
     conn: Conn, before: RunRecord, after: RunRecord, values: dict[str, Any] | None
-) -> None:
-    """What the run's move does to its thread (in the transition's transaction)."""
-    await SQL.settle(partial(read_thread, conn), conn.execute, before, after, values)
+) -> RunRecord | None:
+    """What the run's move does to its thread (in the transition's transaction): the queued run
+    it hands the thread to, unparked. That run's row is taken only if no transaction holds it
+    (a cancel of it, which then finds the thread handed to it and passes it on): a transition
+    locks its run, then its thread, and waiting here would deadlock with it."""
+    next_run = await SQL.settle(partial(read_thread, conn), conn.execute, before, after, values)
+    if next_run is None:
+        return None
+    cur = await conn.execute(_LOCK_NEXT, (next_run,))
+    row = await cur.fetchone()
+    return None if row is None else unparked(RunRecord.model_validate_json(row["record"]))
 
 
 class PostgresThreads(PostgresConnection):
@@ -116,6 +127,19 @@ class PostgresThreads(PostgresConnection):
                     )
             await conn.execute(SQL.unlink, (thread_id,))
             await conn.execute(SQL.delete, (thread_id,))
+
+    async def erase_run(self, run_id: str) -> None:
+        async with self._connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT record::text AS record FROM ca_runs WHERE id = %s FOR UPDATE", (run_id,)
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise RunNotFound(run_id)
+            erasable(RunRecord.model_validate_json(row["record"]))
+            await conn.execute("DELETE FROM ca_runs WHERE id = %s", (run_id,))
+            for table, column in RUN_TABLES:
+                await conn.execute(f"DELETE FROM {table} WHERE {column} = %s".encode(), (run_id,))
 
     async def copy_thread(
         self, thread_id: str, new_id: str, *, created_by: Actor | None = None

@@ -20,17 +20,17 @@ from agent_runtime.stores.s3.payloads import ObjectGone, discard, object_of
 from agent_runtime.stores.s3.tableops import batch_get
 from agent_runtime.stores.s3.threads import claim_ops, settle_ops
 from agent_runtime.stores.s3.transact import Kind, LostRace, Op
-from agent_runtime.stores.thread_rules import pop_values
+from agent_runtime.stores.thread_rules import pop_values, unparked
 from agent_runtime.stores.transitions import apply_transition
 
 
 class S3Runs(S3Connection):
-    async def create_run(self, run: RunRecord) -> RunRecord:
-        return await self.aws.run(self._create, run)
+    async def create_run(self, run: RunRecord, *, enqueue: bool = False) -> RunRecord:
+        return await self.aws.run(self._create, run, enqueue)
 
-    def _create(self, run: RunRecord) -> RunRecord:
+    def _create(self, given: RunRecord, enqueue: bool = False) -> RunRecord:
+        run = given
         for _ in range(TRIES):
-            item = self._run_item(run, 1)
             absent = {
                 "ConditionExpression": "attribute_not_exists(#pk)",
                 "ExpressionAttributeNames": {"#pk": PK},
@@ -40,7 +40,8 @@ class S3Runs(S3Connection):
             if run.thread_id is not None:  # the thread is claimed in the same transaction
                 if run.idempotency_key and (existing := self._by_key(run)):
                     return existing
-                thread_ops, replaced = claim_ops(self.aws, run)
+                thread_ops, replaced, run = claim_ops(self.aws, given, enqueue=enqueue)
+            item = self._run_item(run, 1)
             try:
                 if run.idempotency_key or thread_ops:
                     entries = [{"Put": {"TableName": self._table, "Item": item, **absent}}]
@@ -243,7 +244,9 @@ class S3Runs(S3Connection):
                     self._numbers.remember_at_least(run_id, touched)
                 ops += touched
             # next to the run's own item: in its transaction, however many TTL updates follow
-            thread_ops, replaced = settle_ops(self.aws, known.run, updated, values)
+            thread_ops, replaced, next_run = settle_ops(self.aws, known.run, updated, values)
+            if next_run is not None:
+                thread_ops.append(self._unpark_op(next_run))
             ops[1:1] = thread_ops
             events = [RunEvent(run_id=run_id, seq=0, type=event[0], data=event[1])] if event else []
             try:
@@ -261,10 +264,31 @@ class S3Runs(S3Connection):
                 known = None
                 continue
             discard(self.aws, [known.obj, replaced])
+            if next_run is not None:
+                self._forget(next_run)
             self._remember(updated, known.ver + 1, object_of(new))
             self._outbox.expire(run_id, ttl)
             return updated, (outcome.events[0] if outcome.events else None)
         raise StoreError(f"run {run_id!r} keeps changing; try the transition again")
+
+    def _unpark_op(self, run_id: str) -> Op:
+        """The queued run a thread was handed to, made claimable, over the version read."""
+        item, run = self._read(run_id)
+        ver = int(item["ver"]["N"])
+        new = self._run_item(unparked(run), ver + 1)
+        return Op(
+            Kind.VERSIONED,
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": new,
+                    "ConditionExpression": "#ver = :ver",
+                    "ExpressionAttributeNames": {"#ver": "ver"},
+                    "ExpressionAttributeValues": {":ver": n(ver)},
+                }
+            },
+            [object_of(new)],
+        )
 
 
 def _matches(run: RunRecord, field: str, value: Any) -> bool:

@@ -40,7 +40,9 @@ from agent_runtime.stores.thread_rules import (
     copied_run_id,
     copy_of,
     deletable,
+    erasable,
     matches,
+    promoted,
 )
 
 THREAD_SK = "thread"
@@ -118,29 +120,32 @@ def read_thread(aws: Aws, thread_id: str) -> tuple[int, ThreadRecord, str | None
     return int(item["ver"]["N"]), record, object_of(item)
 
 
-def claim_ops(aws: Aws, run: RunRecord) -> tuple[list[Op], str | None]:
-    """What creating a run on its thread adds to the run's transaction, and the S3 object of
-    the thread's version it replaces."""
+def claim_ops(aws: Aws, run: RunRecord, *, enqueue: bool) -> tuple[list[Op], str | None, RunRecord]:
+    """What creating a run on its thread adds to the run's transaction, the S3 object of the
+    thread's version it replaces, and the run to put (parked when queued on the thread)."""
     assert run.thread_id is not None
     ver, thread, obj = read_thread(aws, run.thread_id)
-    held = claim(thread, run)
+    held, created = claim(thread, run, enqueue=enqueue)
     links = link_items(held.id, ts(run.created_at), run.id)
     puts = [Op(Kind.PUT, transact.put(aws.url.table, item)) for item in links]
-    return [versioned_update(aws, held, ver), *puts], obj
+    return [versioned_update(aws, held, ver), *puts], obj, created
 
 
 def settle_ops(
     aws: Aws, before: RunRecord, after: RunRecord, values: dict[str, Any] | None
-) -> tuple[list[Op], str | None]:
-    """What a run's transition does to its thread, as entries of its transaction."""
+) -> tuple[list[Op], str | None, str | None]:
+    """What a run's transition does to its thread, as entries of its transaction; the S3
+    object it replaces, and the queued run it hands the thread to (to unpark in it too)."""
     if after.thread_id is None:
-        return [], None
+        return [], None, None
     try:
         ver, thread, obj = read_thread(aws, after.thread_id)
     except ThreadNotFound:
-        return [], None  # deleted with the run still interrupted on it
+        return [], None, None  # deleted with the run still interrupted on it
     moved = after_move(thread, before, after, values)
-    return ([versioned_update(aws, moved, ver)], obj) if moved is not None else ([], None)
+    if moved is None:
+        return [], None, None
+    return [versioned_update(aws, moved, ver)], obj, promoted(thread, moved)
 
 
 class S3Threads(S3Connection):
@@ -279,6 +284,23 @@ class S3Threads(S3Connection):
             discard(self.aws, [o["Key"] for o in page.get("Contents", [])])
         self._numbers.forget(run_id)
         self._forget(run_id)
+
+    async def erase_run(self, run_id: str) -> None:
+        await self.aws.run(self._erase, run_id)
+
+    def _erase(self, run_id: str) -> None:
+        run = self._read(run_id)[1]
+        erasable(run)
+        assert run.thread_id is not None
+        pk = s(thread_pk(run.thread_id))
+        got = self.aws.dynamodb.get_item(
+            TableName=self._table, Key={PK: pk, SK: s(f"rid#{run_id}")}, ConsistentRead=True
+        )
+        links = [{PK: pk, SK: s(f"rid#{run_id}")}]
+        if "Item" in got:
+            links.append({PK: pk, SK: s(f"run#{got['Item']['at']['S']}#{run_id}")})
+        delete_items(self.aws, links)
+        self._delete_run(run_id)
 
     async def copy_thread(
         self, thread_id: str, new_id: str, *, created_by: Actor | None = None

@@ -15,7 +15,7 @@ from typing import Any
 from agent_runtime.stores.errors import ThreadNotFound
 from agent_runtime.stores.records import RunRecord, ThreadRecord
 from agent_runtime.stores.sql.dialect import POSTGRES, Dialect
-from agent_runtime.stores.thread_rules import ThreadQuery, after_move, claim, matches
+from agent_runtime.stores.thread_rules import ThreadQuery, after_move, claim, matches, promoted
 
 #: A connection's ``execute`` (inside a write transaction), and a thread's read there.
 Execute = Callable[[str, tuple[Any, ...]], Awaitable[object]]
@@ -90,11 +90,15 @@ class Statements:
             thread.id,
         )
 
-    async def hold(self, execute: Execute, thread: ThreadRecord, run: RunRecord) -> None:
-        """Hold ``thread`` for a new run (in the transaction inserting the run)."""
-        held = claim(thread, run)
+    async def hold(
+        self, execute: Execute, thread: ThreadRecord, run: RunRecord, *, enqueue: bool
+    ) -> RunRecord:
+        """Hold ``thread`` for a new run, or queue the run on it (in the transaction inserting
+        the run); the run to insert (parked when queued)."""
+        held, created = claim(thread, run, enqueue=enqueue)
         await execute(self.update, self.update_row(held))
         await execute(self.link, (held.id, stamp(run.created_at), run.id))
+        return created
 
     async def settle(
         self,
@@ -103,17 +107,19 @@ class Statements:
         before: RunRecord,
         after: RunRecord,
         values: dict[str, Any] | None,
-    ) -> None:
-        """What a run's move does to its thread (in the transition's transaction)."""
+    ) -> str | None:
+        """What a run's move does to its thread (in the transition's transaction); the queued
+        run it hands the thread to, which the caller unparks in the same transaction."""
         if after.thread_id is None:
-            return
+            return None
         try:
             thread = await read(after.thread_id)
         except ThreadNotFound:
-            return  # deleted with the run still interrupted on it
+            return None  # deleted with the run still interrupted on it
         moved = after_move(thread, before, after, values)
         if moved is not None:
             await execute(self.update, self.update_row(moved))
+        return promoted(thread, moved)
 
     def runs(
         self, thread_id: str, limit: int, before: str | None, inclusive: bool = False

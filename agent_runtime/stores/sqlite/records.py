@@ -21,13 +21,12 @@ from agent_runtime.stores.transitions import apply_transition
 
 
 class SqliteRuns(SqliteConnection):
-    async def create_run(self, run: RunRecord) -> RunRecord:
+    async def create_run(self, run: RunRecord, *, enqueue: bool = False) -> RunRecord:
         if run.thread_id is not None:  # claims the thread in the same transaction
             async with self._tx() as db:
                 if run.idempotency_key and (existing := await self._by_key(run)):
                     return existing
-                await claim_thread(db, run)
-                return await self._create(run)
+                return await self._create(await claim_thread(db, run, enqueue=enqueue))
         async with self._lock:
             return await self._create(run)
 
@@ -89,7 +88,8 @@ class SqliteRuns(SqliteConnection):
             check_held(run, holder(run_id), utcnow())
             updated = apply_transition(run, status, changes)
             await self._write_run(updated)
-            await settle_thread(db, run, updated, values)
+            if next_run := await settle_thread(db, run, updated, values):
+                await self._write_run(next_run)
         self._outbox.moved(updated)
         return updated
 
@@ -102,7 +102,8 @@ class SqliteRuns(SqliteConnection):
             check_held(run, holder(run_id), utcnow())
             updated = apply_transition(run, status, changes)
             await self._write_run(updated)
-            await settle_thread(db, run, updated, values)
+            if next_run := await settle_thread(db, run, updated, values):
+                await self._write_run(next_run)
             event = await insert_event(db, run_id, kind, data)
         self._outbox.moved(updated)
         return updated, event

@@ -20,6 +20,8 @@ from agent_runtime.stores.thread_rules import (
     copied_run_id,
     copy_of,
     deletable,
+    erasable,
+    unparked,
 )
 
 SQL = Statements(SQLITE)
@@ -34,17 +36,24 @@ async def read_thread(db: aiosqlite.Connection, thread_id: str) -> ThreadRecord:
     return ThreadRecord.model_validate_json(row[0])
 
 
-async def claim_thread(db: aiosqlite.Connection, run: RunRecord) -> None:
-    """Hold the run's thread for it (inside the write transaction creating the run)."""
+async def claim_thread(db: aiosqlite.Connection, run: RunRecord, *, enqueue: bool) -> RunRecord:
+    """Hold the run's thread for it, or queue it there (inside the write transaction creating
+    the run); the run to insert."""
     assert run.thread_id is not None
-    await SQL.hold(db.execute, await read_thread(db, run.thread_id), run)
+    return await SQL.hold(db.execute, await read_thread(db, run.thread_id), run, enqueue=enqueue)
 
 
 async def settle_thread(
     db: aiosqlite.Connection, before: RunRecord, after: RunRecord, values: dict[str, Any] | None
-) -> None:
-    """What the run's move does to its thread (inside the transition's write transaction)."""
-    await SQL.settle(partial(read_thread, db), db.execute, before, after, values)
+) -> RunRecord | None:
+    """What the run's move does to its thread (inside the transition's write transaction): the
+    queued run it hands the thread to, unparked."""
+    next_run = await SQL.settle(partial(read_thread, db), db.execute, before, after, values)
+    if next_run is None:
+        return None
+    async with db.execute("SELECT record FROM ca_runs WHERE id=?", (next_run,)) as cur:
+        row = await cur.fetchone()
+    return None if row is None else unparked(RunRecord.model_validate_json(row[0]))
 
 
 class SqliteThreads(SqliteConnection):
@@ -88,6 +97,13 @@ class SqliteThreads(SqliteConnection):
                     await db.execute(f"DELETE FROM {table} WHERE {column}=?", (run_id,))
             await db.execute(SQL.unlink, (thread_id,))
             await db.execute(SQL.delete, (thread_id,))
+
+    async def erase_run(self, run_id: str) -> None:
+        async with self._tx() as db:
+            erasable(await self._read(run_id))
+            await db.execute("DELETE FROM ca_runs WHERE id=?", (run_id,))
+            for table, column in RUN_TABLES:
+                await db.execute(f"DELETE FROM {table} WHERE {column}=?", (run_id,))
 
     async def copy_thread(
         self, thread_id: str, new_id: str, *, created_by: Actor | None = None
