@@ -16,6 +16,7 @@ from agent_runtime.agent.errors import Busy, CapabilityNotServed, Draining
 from agent_runtime.agent.settings import AgentSettings
 from agent_runtime.executors import (
     NodeTask,
+    OnDelta,
     PermanentTaskError,
     TaskError,
     TaskExecutor,
@@ -81,6 +82,15 @@ class TaskRunner:
 
     async def run(self, task: NodeTask, *, trace_id: str | None = None) -> TaskResult:
         """The task's result; raises AgentError refusals, TaskError or PermanentTaskError."""
+        return await self.start(task, trace_id=trace_id)
+
+    def start(
+        self, task: NodeTask, *, trace_id: str | None = None, on_delta: OnDelta | None = None
+    ) -> asyncio.Future[TaskResult]:
+        """Admit the task (raising AgentError refusals now) and give its outcome to come.
+
+        ``on_delta`` hears the model's text as it is written, when this request started the
+        task: a duplicate of a key in flight or done gets the outcome only."""
         if not self.settings.serves(task.capability):
             self.metrics.rejected.labels("capability").inc()
             served = ", ".join(self.settings.capabilities)
@@ -92,11 +102,13 @@ class TaskRunner:
         cached = self.cache.get(key)
         if cached is not None:
             self.metrics.deduplicated.labels("cached").inc()
-            return cached
+            done: asyncio.Future[TaskResult] = asyncio.get_running_loop().create_future()
+            done.set_result(cached)
+            return done
         running = self._running.get(key)
         if running is not None:
             self.metrics.deduplicated.labels("in_flight").inc()
-            return await asyncio.shield(running)
+            return asyncio.shield(running)
         if self.draining:
             self.metrics.rejected.labels("draining").inc()
             raise Draining(
@@ -110,12 +122,12 @@ class TaskRunner:
                 details={"maxConcurrentTasks": self.limit},
                 headers={"Retry-After": str(self.settings.retry_after)},
             )
-        execution = asyncio.create_task(self._execute(task, trace_id), name=f"task {key}")
+        execution = asyncio.create_task(self._execute(task, trace_id, on_delta), name=f"task {key}")
         self._running[key] = execution
         self._idle.clear()
         self.metrics.in_flight.set(len(self._running))
         execution.add_done_callback(lambda done: self._finished(key, done))
-        return await asyncio.shield(execution)
+        return asyncio.shield(execution)
 
     def _finished(self, key: str, done: asyncio.Task[TaskResult]) -> None:
         if not done.cancelled():
@@ -125,7 +137,9 @@ class TaskRunner:
         if not self._running:
             self._idle.set()
 
-    async def _execute(self, task: NodeTask, trace_id: str | None) -> TaskResult:
+    async def _execute(
+        self, task: NodeTask, trace_id: str | None, on_delta: OnDelta | None
+    ) -> TaskResult:
         where = {
             "run_id": task.run_id,
             "node": task.node,
@@ -137,7 +151,7 @@ class TaskRunner:
         outcome = "error"
         try:
             async with asyncio.timeout(task.timeout):
-                result = await self.executor.execute(task)
+                result = await self.executor.execute(task, on_delta=on_delta)
             outcome = "succeeded"
         except TimeoutError:
             outcome = "timeout"

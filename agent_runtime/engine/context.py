@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from agent_runtime.engine.deltas import DeltaWriter
 from agent_runtime.engine.dispatch import Dispatcher
 from agent_runtime.engine.errors import RunCancelled
 from agent_runtime.stores import RunEvent, RunStore, StepRecord
@@ -58,6 +59,8 @@ class RunContext:
     listeners: list[Listener] = field(default_factory=list)
     namespace: str = "default"
     budgets: Budgets | None = None
+    #: Seconds of model text per ``node.delta`` event; None: model text is not streamed.
+    delta_interval: float | None = None
     _started: dict[StepKey, _Started] = field(default_factory=dict)
 
     async def emit(self, kind: str, data: dict[str, Any]) -> RunEvent:
@@ -126,6 +129,21 @@ class RunContext:
         if unwritten is not None:
             self.store.defer_step(self.run_id, None, ("node.started", unwritten))
         await self.tell(self.store.defer_step(self.run_id, step, ("node.finished", data)))
+
+    def deltas(self, step: StepRecord, message_id: Callable[[int], str]) -> DeltaWriter | None:
+        """A writer of the attempt's ``node.delta`` events (None when text is not streamed).
+
+        ``message_id``: the id the message at a position among those the task adds will have,
+        so that readers know the streamed text and the message the node appends are one."""
+        if self.delta_interval is None:
+            return None
+
+        async def write(message: int, text: str) -> None:
+            await self._settle_started(step, write=True)  # the start is told before any text
+            data = {"node": step.node, "visit": step.visit, "attempt": step.attempt}
+            await self.emit("node.delta", {**data, "text": text, "messageId": message_id(message)})
+
+        return DeltaWriter(write, self.delta_interval)
 
     async def close(self) -> None:
         """Write what is still pending: started records and steps the store holds."""

@@ -30,15 +30,20 @@ def replies_to_messages(spec: WorkflowSpec, node: LlmNode) -> bool:
     return isinstance(node.output, str) and spec.state[node.output].type == "messages"
 
 
+def reply_id(task: NodeTask, position: int) -> str:
+    """The id of the message at ``position`` among those the task adds (its streamed text's
+    ``messageId`` too): any attempt of the same visit gives the same id."""
+    return str(uuid.uuid5(_REPLY_IDS, f"{task.run_id}/{task.node}/{task.visit}/{position}"))
+
+
 def reply(task: NodeTask, result: TaskResult) -> list[dict[str, Any]]:
     """The messages the task added (tool rounds, then the answer) in the state's form."""
     out = []
     for i, message in enumerate(result.messages):
-        key = f"{task.run_id}/{task.node}/{task.visit}/{i}"
         item: dict[str, Any] = {
             "role": message.role,
             "content": message.content,
-            "id": str(uuid.uuid5(_REPLY_IDS, key)),
+            "id": reply_id(task, i),
         }
         if message.name:
             item["name"] = message.name

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from agent_runtime.executors import NodeTask, TaskExecutor, TaskResult
+from agent_runtime.executors import NodeTask, OnDelta, TaskExecutor, TaskResult
 
 
 class Dispatcher(Protocol):
-    async def dispatch(self, task: NodeTask) -> TaskResult: ...
+    async def dispatch(self, task: NodeTask, *, on_delta: OnDelta | None = None) -> TaskResult:
+        """The task's result; with ``on_delta``, its model's text is told as it is written."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -19,8 +21,8 @@ class LocalDispatcher:
     def __init__(self, executor: TaskExecutor | None = None) -> None:
         self.executor = executor or TaskExecutor()
 
-    async def dispatch(self, task: NodeTask) -> TaskResult:
-        return await self.executor.execute(task)
+    async def dispatch(self, task: NodeTask, *, on_delta: OnDelta | None = None) -> TaskResult:
+        return await self.executor.execute(task, on_delta=on_delta)
 
     async def aclose(self) -> None:
         await self.executor.aclose()

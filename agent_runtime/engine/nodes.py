@@ -14,7 +14,7 @@ from langgraph.types import interrupt
 from agent_runtime.engine.calls import as_text, call_tool, settle
 from agent_runtime.engine.channels import USAGE, VISITS, public
 from agent_runtime.engine.context import RunContext
-from agent_runtime.engine.conversation import conversation, replies_to_messages, reply
+from agent_runtime.engine.conversation import conversation, replies_to_messages, reply, reply_id
 from agent_runtime.engine.errors import NodeFailed, OutcomeUnknown, RunWaiting
 from agent_runtime.engine.gate import Gate, once
 from agent_runtime.engine.limits import RunSpend
@@ -33,7 +33,7 @@ from agent_runtime.providers.base import ToolCall
 from agent_runtime.spec.run_input import check_fields
 from agent_runtime.spec.templates import TemplateError, render, render_value
 from agent_runtime.spec.workflow import HumanNode, LlmNode, RouterNode, ToolNode, WorkflowSpec
-from agent_runtime.stores import StepRecord, StepStatus
+from agent_runtime.stores import LeaseLost, StepRecord, StepStatus
 from agent_runtime.stores.records import utcnow
 from agent_runtime.telemetry.secrets import redact
 
@@ -140,14 +140,20 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
             if attempt == first and task.resume is not None:
                 began["continues"] = True  # after a pause, not a retry
             await ctx.node_started(step, began)
+            # a plain-text answer is streamed as written (node.delta events)
+            streams = not tool_node and task.output_schema is None
+            deltas = ctx.deltas(step, partial(reply_id, task)) if streams else None
             try:
                 with node_attempt(
                     spec, node, run_id=task.run_id, visit=task.visit, attempt=attempt
                 ) as watched:
                     async with asyncio.timeout(node.timeout):
                         result = await ctx.dispatcher.dispatch(
-                            task.model_copy(update={"attempt": attempt})
+                            task.model_copy(update={"attempt": attempt}),
+                            on_delta=None if deltas is None else deltas.add,
                         )
+                        if deltas is not None:
+                            await deltas.close()
                     value = reply(task, result) if task.returns_messages else result.output
                     update = {} if result.paused else map_output(spec, node.output, value)
                     watched.succeeded(result)
@@ -160,6 +166,10 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                     node=node.name,
                     retry_after=exc.retry_after,
                 ) from None
+            except LeaseLost:
+                if deltas is not None:
+                    deltas.abandon()
+                raise  # a delta's write refused: this process writes nothing more of the run
             except (TimeoutError, AgentLost) as exc:
                 error = redact(str(exc)) or f"timed out after {node.timeout:g}s (timeout)"
                 # a call of a tool that is not idempotent may yet take effect: ask, not retry
@@ -197,6 +207,8 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                     "update": update,
                     "attempt": attempt,
                 }
+            if deltas is not None:
+                deltas.abandon()
             last = permanent or attempt - first + 1 - lost >= policy.max_attempts
             status = StepStatus.FAILED if last else StepStatus.RETRYING
             log.warning(

@@ -25,11 +25,13 @@ import httpx
 from opentelemetry.propagate import inject
 from pydantic import ValidationError
 
+from agent_runtime.engine.task_stream import is_stream, refusal, relay
 from agent_runtime.executors import (
+    TASK_STREAM_MEDIA_TYPE,
     AgentLost,
     NoAgents,
     NodeTask,
-    PermanentTaskError,
+    OnDelta,
     TaskError,
     TaskResult,
 )
@@ -158,7 +160,9 @@ class HttpDispatcher:
         start = next(turn) % len(urls)
         return urls[start:] + urls[:start]
 
-    async def dispatch(self, task: NodeTask) -> TaskResult:
+    async def dispatch(self, task: NodeTask, *, on_delta: OnDelta | None = None) -> TaskResult:
+        """The task's result from the first agent that takes it; with ``on_delta``, the task is
+        asked for as a stream (``agent.streaming``) and its model's text told as it comes."""
         namespace = task.workflow.partition("/")[0] if "/" in task.workflow else None
         urls = self.endpoints.endpoints(task.capability, namespace)
         if not urls:
@@ -167,13 +171,23 @@ class HttpDispatcher:
         headers = {"content-type": "application/json", **self.trace_headers()}
         if self.credentials is not None:
             headers.update(self.credentials())
+        if on_delta is not None:
+            headers["accept"] = f"{TASK_STREAM_MEDIA_TYPE}, application/json"
         passed: list[str] = []
         waits: list[float] = []
         for url in self._in_turn(task.capability, urls):
             try:
-                response = await self.client.post(
-                    url.rstrip("/") + TASKS_PATH, content=body, headers=headers
-                )
+                async with self.client.stream(
+                    "POST", url.rstrip("/") + TASKS_PATH, content=body, headers=headers
+                ) as response:
+                    if response.status_code == 429:
+                        passed.append(f"{url} busy")
+                        if (wait := retry_after(response)) is not None:
+                            waits.append(wait)
+                        continue
+                    if response.status_code == 200 and is_stream(response):
+                        return await relay(url, response, on_delta)
+                    await response.aread()
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Nothing was sent: the next agent may take it.
                 passed.append(f"{url} unreachable ({type(exc).__name__})")
@@ -182,11 +196,6 @@ class HttpDispatcher:
                 raise AgentLost(
                     f"agent {url} went away during the task: {type(exc).__name__}: {exc}"
                 ) from exc
-            if response.status_code == 429:
-                passed.append(f"{url} busy")
-                if (wait := retry_after(response)) is not None:
-                    waits.append(wait)
-                continue
             code, message = ("", "") if response.is_success else _error_of(response)
             if response.status_code == 503 and code == "draining":
                 passed.append(f"{url} draining")
@@ -203,14 +212,7 @@ class HttpDispatcher:
                 return TaskResult.model_validate_json(response.content)
             except ValidationError:
                 raise TaskError(f"agent {url} answered a malformed result") from None
-        if code == "task_permanent":
-            raise PermanentTaskError(message)
-        if code == "task_failed":
-            raise TaskError(message)
-        what = f"{status} {code}" if code else str(status)
-        if 400 <= status < 500 or response.headers.get("x-retryable") == "false":
-            raise PermanentTaskError(f"agent {url} refused the task ({what}): {message}")
-        raise TaskError(f"agent {url} answered {what}: {message}")
+        raise refusal(url, status, code, message, response.headers.get("x-retryable"))
 
     async def aclose(self) -> None:
         if self._owns_client:

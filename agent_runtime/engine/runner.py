@@ -14,6 +14,7 @@ from typing import Any
 from agent_runtime.engine.approvals import ApprovalInput, answer, records
 from agent_runtime.engine.compiler import CompiledWorkflow, compile_workflow
 from agent_runtime.engine.context import Budgets, Listener, RunContext
+from agent_runtime.engine.deltas import DELTA_INTERVAL
 from agent_runtime.engine.dispatch import Dispatcher
 from agent_runtime.engine.errors import RunError
 from agent_runtime.engine.execution import Execution
@@ -42,8 +43,11 @@ class Engine:
         lease_ttl: float = 30.0,
         wait_backoff: float = 2.0,
         budgets: Budgets | None = None,
+        delta_interval: float | None = DELTA_INTERVAL,
     ) -> None:
+        """``delta_interval``: seconds of model text per ``node.delta`` event (None: none)."""
         self.store = store
+        self.delta_interval = delta_interval
         #: The namespace budgets the platform sets, if any.
         self.budgets = budgets
         self.dispatcher = dispatcher
@@ -139,6 +143,7 @@ class Engine:
             list(listeners or []),
             namespace=run.namespace,
             budgets=self.budgets,
+            delta_interval=self.delta_interval,
         )
         execution = Execution(
             run,

@@ -6,26 +6,32 @@ format between the gateway and agents.
 
 from agent_runtime.executors.executor import TaskExecutor
 from agent_runtime.executors.tasks import (
+    TASK_STREAM_MEDIA_TYPE,
     AgentLost,
     Continuation,
     Decision,
     NoAgents,
     NodeTask,
+    OnDelta,
     PermanentTaskError,
     TaskBudget,
+    TaskDelta,
     TaskError,
     TaskPause,
     TaskResult,
 )
 
 __all__ = [
+    "TASK_STREAM_MEDIA_TYPE",
     "AgentLost",
     "Continuation",
     "Decision",
     "NoAgents",
     "NodeTask",
+    "OnDelta",
     "PermanentTaskError",
     "TaskBudget",
+    "TaskDelta",
     "TaskError",
     "TaskExecutor",
     "TaskPause",

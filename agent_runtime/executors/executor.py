@@ -10,8 +10,10 @@ from agent_runtime.executors.observe import CallObserver
 from agent_runtime.executors.tasks import (
     Decision,
     NodeTask,
+    OnDelta,
     PauseReason,
     PermanentTaskError,
+    TaskDelta,
     TaskError,
     TaskPause,
     TaskResult,
@@ -27,6 +29,7 @@ from agent_runtime.providers import (
     ToolDef,
     Usage,
 )
+from agent_runtime.providers.base import Delta
 from agent_runtime.providers.factory import create_model
 from agent_runtime.spec.workflow import ModelSpec
 from agent_runtime.telemetry.metrics import ExecutorMetrics
@@ -85,6 +88,21 @@ def _scrubbed(result: TaskResult, run_id: str) -> TaskResult:
     return result
 
 
+async def _streamed(
+    model: ChatModel, request: ChatRequest, on_delta: OnDelta, message: int
+) -> Completion:
+    completion = None
+    async for chunk in model.stream(request):
+        if isinstance(chunk, Delta):
+            if chunk.text:
+                await on_delta(TaskDelta(text=redact(chunk.text), message=message))
+        else:
+            completion = chunk
+    if completion is None:
+        raise ProviderError(f"{model.spec.provider}: the stream ended without an answer")
+    return completion
+
+
 class TaskExecutor:
     """Runs node tasks; keeps model clients and tools for reuse across tasks.
 
@@ -114,12 +132,13 @@ class TaskExecutor:
                 raise PermanentTaskError(str(exc)) from None
         return model
 
-    async def execute(self, task: NodeTask) -> TaskResult:
+    async def execute(self, task: NodeTask, *, on_delta: OnDelta | None = None) -> TaskResult:
+        """The task's result; with ``on_delta``, the model's text is streamed to it as written."""
         try:
             if task.type == "tool":
                 result = await self._run_tool(task)
             else:
-                result = await self._run_llm(task)
+                result = await self._run_llm(task, on_delta)
         except ProviderError as exc:
             cls = TaskError if exc.retryable else PermanentTaskError
             raise cls(redact(f"model call failed: {exc}")) from None
@@ -141,7 +160,7 @@ class TaskExecutor:
             call.result(output)
         return TaskResult(output=output, tool_calls=1)
 
-    async def _run_llm(self, task: NodeTask) -> TaskResult:
+    async def _run_llm(self, task: NodeTask, on_delta: OnDelta | None = None) -> TaskResult:
         """The model's tool-calling loop. It stops before a round of tool calls that a gated
         tool or the run's budget holds back, and goes on from there with ``task.resume``."""
         if task.model is None:
@@ -178,7 +197,9 @@ class TaskExecutor:
                     visit=task.visit,
                     node=task.node,
                 )
-                completion = await self._complete(model, task.model, request)
+                # the round's answer is the next message the task adds
+                message = len(messages) - len(opening)
+                completion = await self._complete(model, task.model, request, on_delta, message)
                 rounds += 1
                 usage = usage + completion.usage
                 if not completion.tool_calls:
@@ -230,10 +251,20 @@ class TaskExecutor:
             pending = []
 
     async def _complete(
-        self, model: ChatModel, spec: ModelSpec, request: ChatRequest
+        self,
+        model: ChatModel,
+        spec: ModelSpec,
+        request: ChatRequest,
+        on_delta: OnDelta | None,
+        message: int,
     ) -> Completion:
+        """One model call: ``complete``, or ``stream`` with each text piece told to
+        ``on_delta`` (redacted piece by piece: a secret split across pieces is not caught)."""
         with self.observe.llm_call(spec, request) as call:
-            completion = await model.complete(request)
+            if on_delta is None:
+                completion = await model.complete(request)
+            else:
+                completion = await _streamed(model, request, on_delta, message)
             call.completed(completion)
         return completion
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from pydantic import Field
@@ -110,6 +111,25 @@ class TaskResult(WireModel):
     #: For a task that ``returns_messages``: the messages it added to the conversation (each
     #: round of tool calls with their results, then the model's answer).
     messages: list[Message] = Field(default_factory=list)
+
+
+class TaskDelta(WireModel):
+    """A piece of a model's answer as it is written, before the task's result.
+
+    ``message``: the position, among the messages the task adds (``TaskResult.messages``), of
+    the assistant message the text belongs to: each round of tool calls adds messages first.
+    """
+
+    text: str
+    message: int = 0
+
+
+#: The media type of a task answered as it is written (``Accept`` on ``POST /v1/tasks``):
+#: NDJSON lines ``{"delta": TaskDelta}``, then ``{"result": ...}`` or ``{"error": ...}``.
+TASK_STREAM_MEDIA_TYPE = "application/x-ndjson"
+
+#: Told each piece of a task's model text as it comes (``Dispatcher.dispatch(on_delta=...)``).
+OnDelta = Callable[[TaskDelta], Awaitable[None]]
 
 
 class TaskError(AgentRuntimeError, RuntimeError):

@@ -71,6 +71,7 @@ async def serving(
             lease_ttl=settings.lease_ttl,
             wait_backoff=settings.wait_backoff,
             budgets=namespace_budgets if policy is not None else None,  # none: nothing to count
+            delta_interval=settings.delta_interval if settings.stream_tokens else None,
         )
         if settings.namespace_max_in_flight and not store.caps_namespaces:
             raise StoreError(

@@ -58,6 +58,10 @@ class GatewaySettings(BaseSettings):
     owner: str = Field(default_factory=local_owner)
     #: The longest a ``wait: true`` request is held; then it is answered 202 as without ``wait``.
     wait_timeout: float = Field(default=60.0, gt=0)
+    #: Stream models' text as written (``node.delta`` events); off: each answer comes whole.
+    stream_tokens: bool = True
+    #: Seconds of streamed text per ``node.delta`` event written (the first piece goes at once).
+    delta_interval: float = Field(default=0.1, gt=0)
 
     #: How callers are authenticated (env: ``kubernetes,oidc``); empty: nobody is asked.
     auth: Annotated[list[AuthMode], NoDecode] = Field(default_factory=list)

@@ -274,7 +274,7 @@ class _Busy:
     def __init__(self, retry_after: float | None) -> None:
         self.retry_after = retry_after
 
-    async def dispatch(self, task: Any) -> Any:
+    async def dispatch(self, task: Any, *, on_delta: Any = None) -> Any:
         from agent_runtime.engine.remote import AgentsUnavailable
 
         raise AgentsUnavailable(task.capability, ["a busy"], self.retry_after)
