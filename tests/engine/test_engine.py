@@ -197,7 +197,11 @@ edges: [{from: START, to: a}, {from: a, to: b}, {from: b, to: END}]
     assert cancelled.status == RunStatus.CANCELLED
     done = await task
     assert done.status == RunStatus.CANCELLED
-    assert [s.node for s in await engine.store.list_steps(record.id)] == ["a"]
+    # a is never recorded finished (its commit came after the cancel, which ended the lease: the
+    # store refuses it), b never starts, and nothing is written after the cancel's last event
+    steps = await engine.store.list_steps(record.id)
+    assert [(s.node, s.status) for s in steps] in ([], [("a", StepStatus.RUNNING)])
+    assert (await engine.store.list_events(record.id))[-1].type == "run.finished"
 
 
 async def test_bad_input_writes_nothing(engine: Engine) -> None:
