@@ -65,7 +65,9 @@ async def test_an_answer_streams_in_batches_named_for_the_reply(
     deltas = [e for e in await store.list_events(record.id) if e.type == "node.delta"]
     assert "".join(e.data["text"] for e in deltas) == ANSWER
     assert {e.data["messageId"] for e in deltas} == {reply["id"]}
-    assert {(e.data["node"], e.data["visit"], e.data["attempt"]) for e in deltas} == {("chat", 0, 1)}
+    assert {(e.data["node"], e.data["visit"], e.data["attempt"]) for e in deltas} == {
+        ("chat", 0, 1)
+    }
     # 40 words over 0.6s at one event per 0.1s: a handful of writes, not one per word
     assert 3 <= len(deltas) <= 12, [e.data["text"] for e in deltas]
     # the text came as it was written: the first piece long before the node finished
