@@ -189,6 +189,8 @@ async def test_bad_arguments_and_unknown_tools_are_mcp_errors_naming_the_field(
             await client.call_tool(LINEAR, {})
         with pytest.raises(MCPError) as wrong_type:
             await client.call_tool(LINEAR, {"topic": 7})
+        with pytest.raises(MCPError) as unstorable:
+            await client.call_tool(LINEAR, {"topic": "a\x00b"})  # no store keeps NUL
         with pytest.raises(MCPError) as unknown:
             await client.call_tool("default.no-such", {"topic": "x"})
         with pytest.raises(MCPError) as no_run:
@@ -197,6 +199,9 @@ async def test_bad_arguments_and_unknown_tools_are_mcp_errors_naming_the_field(
     assert missing.value.data["details"] == [{"field": "topic", "message": "required"}]
     assert wrong_type.value.code == INVALID_PARAMS
     assert wrong_type.value.data["details"][0]["field"] == "topic"
+    assert unstorable.value.data["details"] == [
+        {"field": "topic", "message": "holds a NUL character (U+0000)"}
+    ]
     assert unknown.value.code == INVALID_PARAMS
     assert unknown.value.message == "Unknown tool: default.no-such"
     assert no_run.value.data["details"] == [{"field": "run_id", "message": "no such run"}]

@@ -16,7 +16,12 @@ from agent_runtime.auth import Identity
 from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.launch import Refused, runnable, start_run
 from agent_runtime.gateway.mcp_server import asking
-from agent_runtime.gateway.mcp_server.errors import bad_arguments, mcp_errors, unknown_tool
+from agent_runtime.gateway.mcp_server.errors import (
+    bad_arguments,
+    mcp_errors,
+    storable,
+    unknown_tool,
+)
 from agent_runtime.gateway.mcp_server.tools import RESUME, listed, workflow_of
 from agent_runtime.gateway.mcp_server.transport import (
     Caller,
@@ -67,6 +72,7 @@ async def call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> Answer:
     gateway, caller = _reach(ctx)
     identity = caller.identity
     with mcp_errors():
+        storable(params.model_dump(mode="json", by_alias=True, exclude_none=True))
         if params.name == RESUME:
             run, after = await _resume(gateway, identity, params.arguments or {})
         else:

@@ -15,6 +15,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
 
 from agent_runtime.errors import AgentRuntimeError, http_status
+from agent_runtime.gateway.deps import _unstorable as unstorable  # the other routes' own check
 from agent_runtime.spec.run_input import InputError
 
 PARAMS_CODES = {"workflow_not_found", "run_not_found", "invalid_input", "invalid_request"}
@@ -33,6 +34,18 @@ def bad_arguments(problems: list[dict[str, str]], *, prefix: str = "input.") -> 
         f"invalid arguments: {message}",
         {"code": "invalid_input", "details": fields},
     )
+
+
+def storable(params: dict[str, Any]) -> None:
+    """Refuse text no run store keeps (a lone surrogate, NUL) as the other routes do, naming
+    the argument (``topic``, ``input.approved``), not as an internal error from the store."""
+    found = unstorable(params)
+    if found is None:
+        return
+    path, message = found
+    parts = path[1:] if path[:1] == ("arguments",) else path
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+    raise bad_arguments([{"field": field or "params", "message": message}], prefix="")
 
 
 def as_mcp(exc: AgentRuntimeError) -> MCPError:
