@@ -13,6 +13,7 @@ writes), neither on the run nor on the thread, by the time the new run can be cl
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from agent_runtime.auth import Identity
@@ -20,13 +21,15 @@ from agent_runtime.engine.errors import RunError
 from agent_runtime.gateway.access import actor
 from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.launch import Refused
-from agent_runtime.stores import RunRecord
+from agent_runtime.stores import RunRecord, RunStatus, RunStore
 from agent_runtime.stores.errors import RunNotFound
 from agent_runtime.stores.thread_rules import PARKED
 
 Strategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 #: The strategies that stop the runs before the new one.
 STOPPING = ("interrupt", "rollback")
+#: How often a stream of a run queued on its thread looks whether its turn came (seconds).
+TURN_POLL = 0.25
 
 
 async def may_use(
@@ -69,3 +72,15 @@ async def stop(gateway: Gateway, caller: Identity, run_id: str, *, erase: bool) 
     if erase:
         await gateway.store.erase_run(run_id)
     return True
+
+
+async def its_turn(store: RunStore, run: RunRecord) -> RunRecord:
+    """The run once it no longer waits its turn on its thread (at once if it never did): from
+    then on, the thread's values are the state it starts from."""
+    while run.status == RunStatus.QUEUED and run.lease_expires_at == PARKED:
+        await asyncio.sleep(TURN_POLL)
+        try:
+            run = await store.get_run(run.id)
+        except RunNotFound:  # rolled back while it waited
+            break
+    return run

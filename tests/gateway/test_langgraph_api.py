@@ -188,7 +188,9 @@ async def test_an_interrupt_is_answered_with_command_resume(served: GatewayProce
     state = await client.threads.get_state(tid)
     assert state["next"] == ["review"] and state["tasks"][0]["interrupts"] == [interrupt]
     with pytest.raises(httpx.HTTPStatusError) as busy:
-        await client.runs.create(tid, "human-approval", input={"topic": "again"})
+        await client.runs.create(
+            tid, "human-approval", input={"topic": "again"}, multitask_strategy="reject"
+        )
     assert busy.value.response.status_code == 409
     parts = [
         p

@@ -15,7 +15,7 @@ from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
-from sse_starlette import EventSourceResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from agent_runtime.auth import Identity
 from agent_runtime.engine.approvals import ApprovalInput
@@ -24,6 +24,7 @@ from agent_runtime.engine.thread_state import start_state
 from agent_runtime.gateway.access import actor
 from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.deps import CallerDep, GatewayDep
+from agent_runtime.gateway.double_texting import its_turn
 from agent_runtime.gateway.langgraph import multitask
 from agent_runtime.gateway.langgraph.assistants import assistant_id, resolve
 from agent_runtime.gateway.langgraph.streams import Part, Relay, relayed, response
@@ -118,13 +119,18 @@ async def streamed(
     gateway: Gateway, run: RunRecord, modes: list[str], *, after: int = 0
 ) -> EventSourceResponse:
     """The run's parts after event ``after``; a client cut off rejoins at ``Location``."""
-    relay = await relay_of(gateway, run, modes)
     first = [Part("metadata", {"run_id": run.id, "thread_id": run.thread_id, "attempt": 1})]
-    stream = relayed(gateway.store, relay, run.id, after=after, start=0, first=first)
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        # a run queued on its thread starts from the state the runs before it leave there
+        relay = await relay_of(gateway, await its_turn(gateway.store, run), modes)
+        async for sent in relayed(gateway.store, relay, run.id, after=after, start=0, first=first):
+            yield sent
+
     headers = {"Content-Location": location(run)}
     if run.thread_id:
         headers["Location"] = f"{location(run)}/stream"
-    return response(stream, headers=headers)
+    return response(stream(), headers=headers)
 
 
 def waited(gateway: Gateway, run: RunRecord) -> StreamingResponse:

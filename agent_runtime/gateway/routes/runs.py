@@ -29,6 +29,7 @@ from agent_runtime.gateway.openapi import (
     errors,
 )
 from agent_runtime.stores import RunRecord, RunStatus
+from agent_runtime.stores.thread_rules import PARKED
 
 router = APIRouter(tags=["runs"], dependencies=[Depends(storable_text)])
 
@@ -60,6 +61,8 @@ class ResumeRun(Body):
 def view(run: RunRecord) -> dict[str, Any]:
     out = run.model_dump(mode="json", by_alias=True, exclude={"spec", "resume_input"})
     out["idempotencyKey"] = client_key(run.idempotency_key)
+    if run.lease_expires_at == PARKED:  # waiting its turn on its thread: no lease ends
+        out["leaseExpiresAt"] = None
     return out
 
 
