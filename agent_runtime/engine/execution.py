@@ -32,7 +32,13 @@ from agent_runtime.engine.leases import LeaseRenewal, taken_over
 from agent_runtime.engine.observe import RunWatch, earlier_traces, lease_takeover
 from agent_runtime.engine.thread_state import last_values, leaving, start_state, thread_base
 from agent_runtime.spec.workflow import WorkflowSpec
-from agent_runtime.stores import InvalidTransition, LeaseLost, RunRecord, RunStatus
+from agent_runtime.stores import (
+    InvalidTransition,
+    LeaseLost,
+    RunNotFound,
+    RunRecord,
+    RunStatus,
+)
 from agent_runtime.stores.fencing import fenced
 from agent_runtime.stores.records import utcnow
 from agent_runtime.telemetry.secrets import redact
@@ -111,8 +117,13 @@ class Execution:
 
     async def _refused(self) -> RunRecord:
         """The store refused a write (``LeaseLost``): the run as it is now if it finished (a
-        cancel, say), else ``lease_lost``: another process goes on with it."""
-        self.run = await self.store.get_run(self.run.id)
+        cancel, say), else ``lease_lost``: another process goes on with it (or it was erased)."""
+        try:
+            self.run = await self.store.get_run(self.run.id)
+        except RunNotFound:
+            raise RunError(
+                f"run {self.run.id!r} was deleted while it ran here", code="lease_lost"
+            ) from None
         if self.run.status.finished:
             return self.run
         raise RunError(

@@ -122,8 +122,9 @@ edges:
 """
 
 
-async def test_a_run_whose_lease_is_taken_mid_step_stops_without_writing(
-    store: RunStore, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("how", ["taken over", "cancelled and deleted"])
+async def test_a_run_whose_lease_ends_mid_step_stops_without_writing(
+    store: RunStore, store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     monkeypatch.setenv("COUNTER_DIR", str(tmp_path / "counts"))
     gate = tmp_path / "gate"
@@ -133,6 +134,7 @@ async def test_a_run_whose_lease_is_taken_mid_step_stops_without_writing(
     run = await engine.create_run(workflow(GATED % json.dumps(str(gate))), {})
     assert await store.claim_run(owner="paused/1", ttl=60) is not None  # as a worker does
     execution = asyncio.create_task(engine.execute(run.id))
+    thread = {"configurable": {"thread_id": run.id}}
     try:
         async with open_store(store_url) as other:
             # until the slow node shows as running (its started record is written)
@@ -140,22 +142,27 @@ async def test_a_run_whose_lease_is_taken_mid_step_stops_without_writing(
                 assert not execution.done(), execution
                 await asyncio.sleep(0.02)
             events, steps = await other.list_events(run.id), await other.list_steps(run.id)
-            saved = await other.checkpointer().aget_tuple({"configurable": {"thread_id": run.id}})
-            # another replica takes the run over, as if this one had been paused past its lease
-            expires = utcnow() + timedelta(seconds=60)
-            await other.transition(
-                run.id, RunStatus.RUNNING, lease_owner="taker/2", lease_expires_at=expires
-            )
+            saved = await other.checkpointer().aget_tuple(thread)
+            if how == "taken over":  # as if this process had been paused past its lease
+                expires = utcnow() + timedelta(seconds=60)
+                await other.transition(
+                    run.id, RunStatus.RUNNING, lease_owner="taker/2", lease_expires_at=expires
+                )
+            else:  # cancelled, then removed with its steps, events and checkpoints
+                await other.transition(run.id, RunStatus.CANCELLED)
+                assert await other.delete_runs(finished_before=utcnow() + timedelta(seconds=1))
+                events, steps, saved = [], [], None
             gate.touch()
             with pytest.raises(RunError) as lost:
                 await execution
             assert lost.value.code == "lease_lost"
             assert await other.list_events(run.id) == events
             assert await other.list_steps(run.id) == steps
-            after = await other.checkpointer().aget_tuple({"configurable": {"thread_id": run.id}})
-            assert saved is not None and after is not None and after.config == saved.config
-            now = await other.get_run(run.id)
-            assert (now.status, now.lease_owner) == (RunStatus.RUNNING, "taker/2")
+            after = await other.checkpointer().aget_tuple(thread)
+            assert (after and after.config) == (saved and saved.config)
+            if how == "taken over":
+                now = await other.get_run(run.id)
+                assert (now.status, now.lease_owner) == (RunStatus.RUNNING, "taker/2")
         assert counts() == {"first": 1, "slow": 1}  # the node after it never ran here
     finally:
         gate.touch()
