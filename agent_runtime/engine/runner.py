@@ -44,10 +44,13 @@ class Engine:
         wait_backoff: float = 2.0,
         budgets: Budgets | None = None,
         delta_interval: float | None = DELTA_INTERVAL,
+        listeners: list[Listener] | None = None,
     ) -> None:
-        """``delta_interval``: seconds of model text per ``node.delta`` event (None: none)."""
+        """``delta_interval``: seconds of model text per ``node.delta`` event (None: none);
+        ``listeners``: told every event of every run (besides each execution's own)."""
         self.store = store
         self.delta_interval = delta_interval
+        self.listeners = list(listeners or [])
         #: The namespace budgets the platform sets, if any.
         self.budgets = budgets
         self.dispatcher = dispatcher
@@ -140,7 +143,7 @@ class Engine:
             f"{run.namespace}/{run.workflow}",
             self.store,
             self.dispatcher,
-            list(listeners or []),
+            [*(listeners or []), *self.listeners],
             namespace=run.namespace,
             budgets=self.budgets,
             delta_interval=self.delta_interval,

@@ -12,7 +12,7 @@ from agent_runtime import __version__
 from agent_runtime.engine import Dispatcher, Engine, LocalDispatcher
 from agent_runtime.engine.budgets import NamespaceBudgets
 from agent_runtime.executors import TaskExecutor
-from agent_runtime.gateway import errors, gauges, langgraph, mcp_server, openai_api
+from agent_runtime.gateway import errors, events, gauges, langgraph, mcp_server, openai_api
 from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.admission import Admission
 from agent_runtime.gateway.catalog import Catalog
@@ -72,6 +72,7 @@ async def serving(
             wait_backoff=settings.wait_backoff,
             budgets=namespace_budgets if policy is not None else None,  # none: nothing to count
             delta_interval=settings.delta_interval if settings.stream_tokens else None,
+            listeners=[events.BELL.ring],  # followers here read a run's events as written
         )
         if settings.namespace_max_in_flight and not store.caps_namespaces:
             raise StoreError(

@@ -5,7 +5,8 @@ actually sends and parses. Each ``POST /v1/chat/completions`` takes the next scr
 last one repeats; with none, it echoes the last user message) and records the request body. A
 body with ``"stream": true`` is answered with ``chat.completion.chunk`` server-sent events: the
 content word by word, each tool call's arguments in two pieces, the usage in a last chunk when
-``stream_options.include_usage`` asks for it, then ``data: [DONE]``.
+``stream_options.include_usage`` asks for it, then ``data: [DONE]``; with ``token_delay``, each
+chunk ``token_delay`` seconds after the one before, as a model writes (streaming benchmarks).
 
     with OpenAICompatibleServer(script=["hello", ErrorReply(429)]) as server:
         spec = ModelSpec(provider="openai", model="m", base_url=server.base_url)
@@ -13,15 +14,17 @@ content word by word, each tool call's arguments in two pieces, the usage in a l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from agent_runtime.testing.threaded import ThreadedServer
@@ -71,6 +74,7 @@ def _tokens(text: str) -> int:
 @dataclass
 class _State:
     script: list[Reply]
+    token_delay: float = 0.0
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,7 +131,7 @@ def _pieces(text: str) -> list[str]:
     return [w + " " for w in parts[:-1]] + parts[-1:]
 
 
-def _chunks(body: dict[str, Any], completion: dict[str, Any]) -> Response:
+def _chunks(body: dict[str, Any], completion: dict[str, Any], token_delay: float) -> Response:
     """The streamed form of ``completion``, as OpenAI sends it."""
     message = completion["choices"][0]["message"]
     base = {k: completion[k] for k in ("id", "created", "model")}
@@ -153,8 +157,17 @@ def _chunks(body: dict[str, Any], completion: dict[str, Any]) -> Response:
         chunks.append(
             {**base, "object": "chat.completion.chunk", "choices": [], "usage": completion["usage"]}
         )
-    text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-    return Response(text, media_type="text/event-stream")
+    events = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+    if token_delay <= 0:
+        return Response("".join(events), media_type="text/event-stream")
+
+    async def paced() -> AsyncIterator[str]:
+        for i, event in enumerate(events):
+            if i:
+                await asyncio.sleep(token_delay)
+            yield event
+
+    return StreamingResponse(paced(), media_type="text/event-stream")
 
 
 def create_app(state: _State) -> Starlette:
@@ -174,7 +187,9 @@ def create_app(state: _State) -> Starlette:
             error = {"message": text, "type": "scripted_error", "code": str(reply.status)}
             return JSONResponse({"error": error}, status_code=reply.status)
         completion = _completion(body, reply, number)
-        return _chunks(body, completion) if body.get("stream") else JSONResponse(completion)
+        if body.get("stream"):
+            return _chunks(body, completion, state.token_delay)
+        return JSONResponse(completion)
 
     return Starlette(routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"])])
 
@@ -182,8 +197,8 @@ def create_app(state: _State) -> Starlette:
 class OpenAICompatibleServer:
     """Runs the scripted app with uvicorn in a background thread for the ``with`` block."""
 
-    def __init__(self, script: list[Reply] | None = None) -> None:
-        self._state = _State(script=list(script or []))
+    def __init__(self, script: list[Reply] | None = None, *, token_delay: float = 0.0) -> None:
+        self._state = _State(script=list(script or []), token_delay=token_delay)
         self._server: ThreadedServer | None = None
         self.port = 0
 
