@@ -115,3 +115,26 @@ async def test_an_erased_run_leaves_no_trace_on_its_thread(store: RunStore) -> N
     assert {s.run_id for s in history} == {kept}
     saver = store.checkpointer()
     assert await saver.aget_tuple({"configurable": {"thread_id": erased}}) is None
+
+
+async def test_a_queued_run_cancelled_as_the_thread_comes_to_it_passes_it_on(
+    store_url: str,
+) -> None:
+    if store_url.startswith("s3://"):
+        pytest.skip("moto's transactions are not isolated (test_threads)")
+    async with open_store(store_url) as one, open_store(store_url) as two:
+        for round_ in range(5):
+            tid = f"t-{round_}"
+            await one.create_thread(thread(tid))
+            holder = await queue_on(one, tid)
+            cancelled, last = await queue_on(one, tid), await queue_on(two, tid)
+            await one.transition(holder, RunStatus.RUNNING)
+            await asyncio.gather(
+                one.transition(holder, RunStatus.SUCCEEDED, thread_values={"n": round_}),
+                two.transition(cancelled, RunStatus.CANCELLED),
+            )
+            now = await two.get_thread(tid)
+            assert (now.active_run_id, now.queue, now.values) == (last, [], {"n": round_})
+            assert (await one.get_run(cancelled)).status == RunStatus.CANCELLED
+            assert await claimed(two) == last  # unparked whichever transaction came first
+            await finish(one, last, {"n": -1})
