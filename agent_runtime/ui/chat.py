@@ -1,4 +1,5 @@
-"""The chat page (Gradio, the ``ui`` extra): each message starts a run and streams its events.
+"""The chat page (Gradio, the ``ui`` extra): each message starts a run on the conversation's
+thread and streams its events, the model's answer as it is written among them.
 
 Gradio is imported only lazily (here and by ``chat_page``, on the first request): the gateway and
 agent images run without it, and the dashboard works without it. Like the dashboard, the page
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agent_runtime.ui.client import GatewayClient, GatewayError, SseEvent
 from agent_runtime.ui.headers import CHAT_POLICY, SecurityHeaders
+from agent_runtime.ui.state_tracker import StateTracker
 from agent_runtime.ui.views import advice
 
 log = logging.getLogger(__name__)
@@ -59,19 +61,40 @@ def progress_line(event: SseEvent) -> str | None:
     return None
 
 
+def _last_reply(value: Any) -> str | None:
+    """The last assistant message's text of a messages value (a conversation), if it is one."""
+    if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
+        return None
+    said = [m.get("content") for m in value if m.get("role") == "assistant" and m.get("content")]
+    return str(said[-1]) if said else None
+
+
 def answer_of(output: dict[str, Any]) -> str:
     texts = [v for v in output.values() if isinstance(v, str) and v]
+    texts += [r for r in map(_last_reply, output.values()) if r]
     if len(output) >= 1 and texts:
         return texts[0] if len(texts) == 1 else "\n\n".join(texts)
     return "```json\n" + json.dumps(output, indent=2, ensure_ascii=False) + "\n```"
 
 
+def shown(lines: list[str], answer: str = "") -> str:
+    return "\n".join(lines) + ("\n\n" + answer if answer else "")
+
+
 async def converse(
-    client: GatewayClient, workflow: str, field: str | None, message: str
-) -> AsyncIterator[str]:
-    """The reply to one message, growing as the run's events arrive."""
+    client: GatewayClient,
+    workflow: str,
+    field: str | None,
+    message: str,
+    thread_id: str | None = None,
+) -> AsyncIterator[tuple[str, str | None]]:
+    """The reply to one message, growing as the run's events arrive: its steps, then the
+    answer as the model writes it (``node.delta``), then the run's output. Each message is a
+    run on the conversation's thread (made with the first message: ``thread_id`` None), so the
+    workflow's state, a messages field's conversation among it, carries from turn to turn.
+    Yields (reply, thread id)."""
     if not workflow or "/" not in workflow:
-        yield "Choose a workflow first."
+        yield "Choose a workflow first.", thread_id
         return
     namespace, name = workflow.split("/", 1)
     lines: list[str] = []
@@ -80,24 +103,34 @@ async def converse(
         inputs: dict[str, Any] = described.get("input") or {}
         field = field if field in inputs else next(iter(inputs), None)
         if field is None:
-            yield f"{workflow} takes no input to put the message in."
+            yield f"{workflow} takes no input to put the message in.", thread_id
             return
+        if thread_id is None:
+            made = await client.create_thread(namespace, name, {"source": "chat"})
+            thread_id = str(made["id"])
         started = await client.start_run(
-            namespace, name, {field: message_value(inputs[field], message)}
+            namespace, name, {field: message_value(inputs[field], message)}, thread_id=thread_id
         )
         run_id = started["id"]
         lines.append(f"Run `{run_id}` of {workflow} started.")
-        yield "\n".join(lines)
+        yield shown(lines), thread_id
+        writing = StateTracker({}, {})
         async for event in client.events(run_id):
+            writing.feed(event.event, event.data)
             line = progress_line(event)
             if line:
                 lines.append(line)
-                yield "\n".join(lines)
+            if line or event.event == "node.delta":
+                yield shown(lines, "".join(w["text"] for w in writing.writing.values())), thread_id
             if event.event == "run.interrupted":
                 prompt = event.data.get("prompt", "")
-                yield "\n".join(lines) + (
-                    f"\n\nThe run waits for a person at `{event.data.get('node')}`: {prompt}\n"
-                    f"Answer it on the dashboard: /ui/runs/{run_id}"
+                yield (
+                    shown(lines)
+                    + (
+                        f"\n\nThe run waits for a person at `{event.data.get('node')}`: {prompt}\n"
+                        f"Answer it on the dashboard: /ui/runs/{run_id}"
+                    ),
+                    thread_id,
                 )
                 return
             if event.event == "run.finished":
@@ -109,10 +142,10 @@ async def converse(
                     reply = f"**The run failed** ({error.get('code')}): {error.get('message')}"
                 else:
                     reply = f"The run ended {status}."
-                yield "\n".join(lines) + "\n\n" + reply
+                yield shown(lines, reply), thread_id
                 return
     except GatewayError as exc:
-        yield "\n".join([*lines, f"**{trouble(exc)}**"])
+        yield shown([*lines, f"**{trouble(exc)}**"]), thread_id
 
 
 def trouble(exc: GatewayError) -> str:

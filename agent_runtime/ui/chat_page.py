@@ -48,28 +48,41 @@ def build_chat(gateway_url: str) -> Any:
         history: list[Any],
         workflow: str | None,
         field: str | None,
+        threads: dict[str, str] | None,
         request: gr.Request,
-    ) -> AsyncIterator[str]:
-        async for reply in converse(caller(request), workflow or "", field, message):
-            yield reply
+    ) -> AsyncIterator[tuple[str, dict[str, str]]]:
+        """The reply as it grows; ``threads``: the conversation's thread of each workflow."""
+        threads = dict(threads or {})
+        key = workflow or ""
+        async for reply, thread_id in converse(
+            caller(request), key, field, message, threads.get(key)
+        ):
+            if thread_id is not None:
+                threads[key] = thread_id
+            yield reply, threads
 
     with gr.Blocks(title="configurable-agents chat", analytics_enabled=False) as blocks:
         gr.Markdown(
             "## Chat with a workflow\nEach message starts a run of the chosen workflow, with the "
-            "message as the chosen input field; its steps stream into the answer. "
+            "message as the chosen input field, on the conversation's thread (its state carries "
+            "from message to message); its steps and the model's words stream into the answer. "
             "[Dashboard](/ui/)"
         )
         with gr.Row():
             workflow = gr.Dropdown(label="Workflow", choices=[], interactive=True)
             field = gr.Dropdown(label="Message goes into input field", choices=[], interactive=True)
+        threads = gr.State({})
+        chatbot = gr.Chatbot(label="Conversation", height=420)
         gr.ChatInterface(
             respond,
-            additional_inputs=[workflow, field],
-            chatbot=gr.Chatbot(label="Conversation", height=420),
+            additional_inputs=[workflow, field, threads],
+            additional_outputs=[threads],
+            chatbot=chatbot,
             textbox=gr.Textbox(placeholder="Type a message and press Enter", label="Message"),
             analytics_enabled=False,
             autofocus=False,
         )
+        chatbot.clear(lambda: {}, outputs=threads)  # a cleared chat starts a new conversation
         blocks.load(workflow_choices, outputs=workflow)
         workflow.change(field_choices, inputs=workflow, outputs=field)
     return blocks

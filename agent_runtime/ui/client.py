@@ -137,9 +137,19 @@ class GatewayClient:
                 return item
         raise GatewayError.because("workflow_not_found", f"no workflow {namespace}/{name}")
 
-    async def start_run(self, namespace: str, name: str, given: dict[str, Any]) -> dict[str, Any]:
-        body = {"input": given}
+    async def start_run(
+        self, namespace: str, name: str, given: dict[str, Any], *, thread_id: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"input": given}
+        if thread_id is not None:
+            body["threadId"] = thread_id
         return dict(await self._call("POST", f"/v1/workflows/{namespace}/{name}/runs", json=body))
+
+    async def create_thread(
+        self, namespace: str, name: str, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body = {"namespace": namespace, "workflow": name, "metadata": metadata or {}}
+        return dict(await self._call("POST", "/v1/threads", json=body))
 
     async def runs(
         self,

@@ -96,6 +96,7 @@ async def feed(
                 batch.append(queue.get_nowait())
             problem: GatewayError | None = None
             changed = False
+            steps = False  # an answer's text alone changes nothing the Runs API shows
             for item in batch:
                 if item is _END:
                     finished = True
@@ -104,12 +105,14 @@ async def feed(
                 elif isinstance(item, SseEvent):
                     tracker.feed(item.event, item.data, _seq(item))
                     changed = True
+                    steps = steps or item.event != "node.delta"
             if not changed and problem is None:
                 continue
-            try:
-                run = await client.run(run_id)
-            except GatewayError as exc:
-                problem = exc
+            if steps or problem is not None:
+                try:
+                    run = await client.run(run_id)
+                except GatewayError as exc:
+                    problem = exc
             yield sse_message("update", render(run, tracker, problem))
             key, html = actions(run)
             if key != shown_actions:

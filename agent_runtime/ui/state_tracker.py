@@ -38,7 +38,8 @@ def _reducer(field: dict[str, Any]) -> str:
 
 
 class StateTracker:
-    """Folds ``node.finished`` updates into the state, keeping a snapshot per step."""
+    """Folds ``node.finished`` updates into the state, keeping a snapshot per step, and the
+    text of answers still being written (``node.delta``) until their node finishes."""
 
     def __init__(self, fields: dict[str, Any], given: dict[str, Any]) -> None:
         self.reducers = {k: _reducer(v or {}) for k, v in fields.items()}
@@ -49,12 +50,25 @@ class StateTracker:
         self.snapshots: dict[StepKey, dict[str, Any]] = {}
         self.updates: dict[StepKey, dict[str, Any]] = {}
         self.last_seq = 0
+        #: messageId -> {node, visit, text} of answers being written, oldest first.
+        self.writing: dict[str, dict[str, Any]] = {}
 
     def feed(self, kind: str, data: dict[str, Any], seq: int | None = None) -> None:
         if seq is not None:
             self.last_seq = max(self.last_seq, seq)
+        if kind == "node.delta":
+            message_id = str(data.get("messageId") or data.get("node"))
+            entry = self.writing.setdefault(
+                message_id,
+                {"node": data.get("node"), "visit": data.get("visit", 0), "text": ""},
+            )
+            entry["text"] += str(data.get("text", ""))
+            return
+        if kind in ("node.failed", "node.retrying"):
+            self._written(data)
         if kind != "node.finished":
             return
+        self._written(data)
         update = data.get("update") or {}
         for name, value in update.items():
             self.state[name] = _reduce(
@@ -63,6 +77,12 @@ class StateTracker:
         key = (str(data.get("node")), int(data.get("visit", 0)), int(data.get("attempt", 1)))
         self.updates[key] = dict(update)
         self.snapshots[key] = copy.deepcopy(self.state)
+
+    def _written(self, data: dict[str, Any]) -> None:
+        """The node's attempt ended: its answer is in its update, or was never finished."""
+        node, visit = data.get("node"), data.get("visit", 0)
+        for key in [k for k, v in self.writing.items() if (v["node"], v["visit"]) == (node, visit)]:
+            del self.writing[key]
 
     @property
     def conversations(self) -> dict[str, list[dict[str, Any]]]:

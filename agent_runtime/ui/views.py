@@ -154,6 +154,8 @@ def run_view(run: dict[str, Any], tracker: StateTracker | None) -> dict[str, Any
         "retries": _retries(steps),
         "state": tracker.state if tracker else None,
         "conversations": tracker.conversations if tracker else {},
+        # answers a model is still writing, shown as they grow
+        "writing": [{"id": k, **v} for k, v in tracker.writing.items()] if tracker else [],
         "resume_fields": (
             form_fields(interrupt.get("fields") or {}) if waiting and not approval else []
         ),
