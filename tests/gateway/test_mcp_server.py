@@ -6,6 +6,8 @@ session protocol before it) or through ``resume_run``, and bad arguments named."
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,37 @@ async def test_cancelling_the_call_cancels_the_run(gateway: GatewayProcess, mode
     cancelled = await run_of(gateway, runs[0]["id"])
     assert cancelled["status"] == "cancelled"
     assert cancelled["cancelledBy"]["username"] == "system:anonymous"  # by the call's caller
+
+
+async def running_run(gateway: GatewayProcess) -> dict[str, Any]:
+    for _ in range(100):
+        runs = await runs_of(gateway)
+        if runs and runs[0]["status"] == "running":
+            return runs[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no run is running: {runs}")
+
+
+@pytest.mark.slow  # the gateway gives waiting clients 15 s before it cuts them off
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_gateway_stopping_leaves_the_run_of_a_call_to_go_on(
+    gateway: GatewayProcess,
+    start_gateway: Callable[..., GatewayProcess],
+    sqlite_url: str,
+    tmp_path: Path,
+    mode: Any,
+) -> None:
+    async with Client(mcp_url(gateway), mode=mode) as client:
+        call = asyncio.create_task(client.call_tool("default.slow", {"topic": "x"}))
+        run = await running_run(gateway)
+        await asyncio.to_thread(gateway.kill, signal.SIGTERM)  # the call is cut short
+        call.cancel()
+        with contextlib.suppress(BaseException):
+            await call
+    after = start_gateway(sqlite_url, workflows=tmp_path / "workflows")
+    left = await run_of(after, run["id"])
+    assert left["status"] in ("running", "queued"), left  # not cancelled: this one takes it over
+    assert left.get("cancelledBy") is None
 
 
 def approving(seen: list[str]) -> Callable[..., Any]:

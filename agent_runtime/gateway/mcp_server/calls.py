@@ -164,8 +164,13 @@ async def _wait(ctx: Ctx, gateway: Gateway, caller: Caller, run: RunRecord, afte
                     return interrupted(run)
                 after = await asking.answer_run(gateway, caller.identity, run, given, prefix="")
     except anyio.get_cancelled_exc_class():
-        gateway_stopping = not asking.modern(ctx) and sessions_of(_request(ctx).app).closing
-        if caller.left or not (asking.modern(ctx) or gateway_stopping):
+        # 2026-07-28: the client closed the call's stream (else the gateway cut it off);
+        # the session protocol: notifications/cancelled (else the gateway is stopping)
+        if asking.modern(ctx):
+            by_client = caller.left
+        else:
+            by_client = not sessions_of(_request(ctx).app).closing
+        if by_client:
             with anyio.CancelScope(shield=True):
                 await stop(gateway, caller.identity, run.id)
         raise
