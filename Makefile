@@ -125,6 +125,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/store_overhead.py --runs 30
 	$(BIN)/python bench/operator_pools.py --pools 500
 	$(BIN)/python bench/auth_overhead.py --requests 1000
+	$(BIN)/python bench/token_stream.py
 
 clean:
 	rm -rf build dist *.egg-info
