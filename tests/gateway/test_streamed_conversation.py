@@ -57,19 +57,26 @@ def agent(tmp_path: Path) -> Iterator[AgentProcess]:
     started.stop()
 
 
+def serve_talk(
+    start_gateway: Callable[..., GatewayProcess], store_url: str, agent: AgentProcess, work: Path
+) -> GatewayProcess:
+    """A gateway serving ``talk``, its tasks sent to ``agent``."""
+    return start_gateway(
+        store_url,
+        "--agents",
+        f"llm={agent.url}",
+        workflows=talk_folder(work / "wf"),
+        env=FAST_DELTAS,
+    )
+
+
 async def test_twenty_turns_on_a_thread_stream_token_by_token_through_the_sdk(
     start_gateway: Callable[..., GatewayProcess],
     postgres_url: str,
     agent: AgentProcess,
     tmp_path: Path,
 ) -> None:
-    served = start_gateway(
-        postgres_url,
-        "--agents",
-        f"llm={agent.url}",
-        workflows=talk_folder(tmp_path / "wf"),
-        env=FAST_DELTAS,
-    )
+    served = serve_talk(start_gateway, postgres_url, agent, tmp_path)
     client = get_client(url=f"{served.url}/langgraph")
     thread = await client.threads.create(metadata={"test": "streamed"})
     loop = asyncio.get_running_loop()
@@ -148,13 +155,7 @@ async def test_the_runs_api_sse_carries_an_agents_deltas(
     agent: AgentProcess,
     tmp_path: Path,
 ) -> None:
-    served = start_gateway(
-        sqlite_url,
-        "--agents",
-        f"llm={agent.url}",
-        workflows=talk_folder(tmp_path / "wf"),
-        env=FAST_DELTAS,
-    )
+    served = serve_talk(start_gateway, sqlite_url, agent, tmp_path)
     run, timed = await run_and_follow(served, said(7))
     assert run["status"] == "succeeded"
     deltas = [(t, d) for t, e, d in timed if e == "node.delta"]

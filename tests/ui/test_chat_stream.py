@@ -13,40 +13,23 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.gateway.conftest import GatewayProcess
+from tests.gateway.test_streamed_conversation import TALK, said, talk_folder
 from tests.ui.conftest import Watched
 from tests.ui.test_chat import RECORD_ANSWERS
 
 pytestmark = pytest.mark.slow
 
-TALK = """
-apiVersion: configurable-agents.io/v1alpha1
-kind: Workflow
-metadata: {name: talk, namespace: default}
-spec:
-  state: {messages: {type: messages, reducer: append}}
-  input: [messages]
-  output: [messages]
-  models: {m: {provider: scripted, delay: 50ms}}
-  nodes:
-    - {name: reply, type: llm, model: m, messages: messages, output: messages}
-  edges: [{from: START, to: reply}, {from: reply, to: END}]
-"""
-
 #: The same, writing slowly: a run page opened mid-answer sees it grow.
-SLOW_TALK = TALK.replace("name: talk", "name: slow-talk").replace("50ms", "3s")
-
-
-def said(turn: int) -> str:
-    return f"turn {turn}: " + " ".join(f"word{turn}-{i}" for i in range(12))
+SLOW_TALK = TALK.format(model="{provider: scripted, delay: 3s}").replace(
+    "name: talk", "name: slow-talk"
+)
 
 
 @pytest.fixture(scope="module")
 def talking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
     """A gateway (chat page and dashboard embedded) writing an event per 10 ms of text."""
     workdir = tmp_path_factory.mktemp("chat-stream")
-    folder = workdir / "workflows"
-    folder.mkdir()
-    (folder / "talk.yaml").write_text(TALK)
+    folder = talk_folder(workdir / "workflows")
     (folder / "slow-talk.yaml").write_text(SLOW_TALK)
     started = GatewayProcess(
         f"sqlite:///{workdir / 'runs.db'}",
