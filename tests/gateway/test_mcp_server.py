@@ -22,6 +22,7 @@ from mcp_types import INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from tests.conftest import EXAMPLES
+from tests.gated_workflows import PAY_ONE
 from tests.gateway.conftest import GatewayProcess, slow_workflow
 
 LINEAR = "default.linear-chain"
@@ -39,6 +40,7 @@ def gateway(
             (EXAMPLES / example / "workflow.yaml").read_text()
         )
     slow_workflow(folder, delay="30s")
+    (folder / "pay.yaml").write_text(PAY_ONE)  # one tool call that waits for an approval
     return start_gateway(sqlite_url, workflows=folder)
 
 
@@ -61,7 +63,7 @@ async def runs_of(gateway: GatewayProcess) -> list[dict[str, Any]]:
 async def test_each_workflow_is_a_tool_with_its_fields_schemas(gateway: GatewayProcess) -> None:
     async with Client(mcp_url(gateway)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert sorted(tools) == [APPROVAL, LINEAR, "default.slow", "resume_run"]
+    assert sorted(tools) == [APPROVAL, LINEAR, "default.pay", "default.slow", "resume_run"]
     chain = tools[LINEAR]
     assert chain.description == "Research a topic, then write a short brief from the notes"
     assert chain.input_schema == {
@@ -238,3 +240,48 @@ async def test_bad_arguments_and_unknown_tools_are_mcp_errors_naming_the_field(
     assert unknown.value.code == INVALID_PARAMS
     assert unknown.value.message == "Unknown tool: default.no-such"
     assert no_run.value.data["details"] == [{"field": "run_id", "message": "no such run"}]
+
+
+async def test_an_approval_is_elicited_as_yes_or_no(gateway: GatewayProcess) -> None:
+    asked: list[types.ElicitRequestFormParams] = []
+
+    async def deny(
+        context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestFormParams)
+        asked.append(params)
+        return types.ElicitResult(action="accept", content={"approved": False, "reason": "no"})
+
+    async with Client(mcp_url(gateway), elicitation_callback=deny) as client:
+        result = await client.call_tool("default.pay", {})
+    assert [a.requested_schema["required"] for a in asked] == [["approved"]]
+    assert "charge" in asked[0].message
+    assert not result.is_error, result
+    assert isinstance(result.structured_content, dict)
+    assert "a person denied this call of 'charge': no" in result.structured_content["out"]
+
+
+async def test_a_declined_form_leaves_the_run_waiting_for_resume_run(
+    gateway: GatewayProcess,
+) -> None:
+    async def decline(
+        context: ClientRequestContext, params: types.ElicitRequestParams
+    ) -> types.ElicitResult:
+        return types.ElicitResult(action="decline")
+
+    async with Client(mcp_url(gateway), elicitation_callback=decline) as client:
+        waiting = await client.call_tool("default.pay", {})
+        asked = waiting.structured_content
+        assert isinstance(asked, dict) and asked["interrupt"]["kind"] == "approval"
+        with pytest.raises(MCPError) as bad:
+            await client.call_tool("resume_run", {"run_id": asked["runId"], "input": {}})
+        assert bad.value.data["details"] == [
+            {"field": "input.approved", "message": "Field required"}
+        ]
+        done = await client.call_tool(
+            "resume_run", {"run_id": asked["runId"], "input": {"approved": True}}
+        )
+    assert not done.is_error, done
+    run = await run_of(gateway, asked["runId"])
+    assert run["status"] == "succeeded"
+    assert [a["approved"] for a in run["approvals"]] == [True]

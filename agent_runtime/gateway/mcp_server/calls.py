@@ -19,6 +19,7 @@ from agent_runtime.gateway.mcp_server import asking
 from agent_runtime.gateway.mcp_server.errors import (
     bad_arguments,
     mcp_errors,
+    problems,
     storable,
     unknown_tool,
 )
@@ -88,7 +89,7 @@ async def call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> Answer:
                     or run.status != RunStatus.INTERRUPTED
                 ):
                     after = await last_seq(gateway, run.id)
-                elif (given := asking.accepted(answer)) is None:
+                elif (given := asking.accepted(answer, run)) is None:
                     return interrupted(run)
                 else:
                     after = await asking.answer_run(gateway, identity, run, given, prefix="")
@@ -127,11 +128,7 @@ async def _resume(
     try:
         given = ResumeArguments.model_validate(arguments)
     except ValidationError as exc:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "arguments", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        raise bad_arguments(problems, prefix="") from None
+        raise bad_arguments(problems(exc), prefix="") from None
     try:
         run = await gateway.access.readable(caller, await gateway.store.get_run(given.run_id))
     except RunNotFound:
@@ -159,7 +156,7 @@ async def _wait(ctx: Ctx, gateway: Gateway, caller: Caller, run: RunRecord, afte
                     return types.InputRequiredResult(
                         input_requests={asking.ANSWER: request}, request_state=run.id
                     )
-                given = asking.accepted(await asking.ask(ctx, request))
+                given = asking.accepted(await asking.ask(ctx, request), run)
                 if given is None:
                     return interrupted(run)
                 after = await asking.answer_run(gateway, caller.identity, run, given, prefix="")

@@ -13,6 +13,7 @@ from typing import Any
 
 from mcp.shared.exceptions import MCPError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
+from pydantic import ValidationError
 
 from agent_runtime.errors import AgentRuntimeError, http_status
 from agent_runtime.gateway.deps import _unstorable as unstorable  # the other routes' own check
@@ -34,6 +35,14 @@ def bad_arguments(problems: list[dict[str, str]], *, prefix: str = "input.") -> 
         f"invalid arguments: {message}",
         {"code": "invalid_input", "details": fields},
     )
+
+
+def problems(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """A model's validation errors as fields and messages (``input.approved``)."""
+    return [
+        {"field": prefix + ".".join(str(p) for p in e["loc"]) or "arguments", "message": e["msg"]}
+        for e in exc.errors()
+    ]
 
 
 def storable(params: dict[str, Any]) -> None:

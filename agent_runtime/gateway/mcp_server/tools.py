@@ -62,8 +62,9 @@ RESUME_TOOL = types.Tool(
     name=RESUME,
     title="Resume a run",
     description=(
-        "Answer a run that waits at a human node (a tool call that returned status "
-        "'interrupted') and wait for it again, as the Workflow's own tool does."
+        "Answer a run that waits for a person (a tool call that returned status "
+        "'interrupted'): a value for each field a human node asks for, or {approved, reason} "
+        "for an approval; then wait for it again, as the Workflow's own tool does."
     ),
     input_schema={
         "type": "object",
@@ -71,7 +72,7 @@ RESUME_TOOL = types.Tool(
             "run_id": {"type": "string", "description": "The runId the tool call returned"},
             "input": {
                 "type": "object",
-                "description": "A value for each field the interrupt asks for",
+                "description": "The interrupt's fields, or approved and reason",
             },
         },
         "required": ["run_id", "input"],

@@ -73,14 +73,18 @@ def interrupted(run: RunRecord) -> types.CallToolResult:
     """A run waiting for a person, for a client that cannot ask one: what is asked, and how to
     answer it (``resume_run``)."""
     asked = run.interrupt or {}
-    waits = {k: asked[k] for k in ("kind", "node", "prompt", "fields") if k in asked}
-    how = (
-        f"Answer with the {RESUME} tool: {{run_id: {run.id!r}, input: {{...}}}} giving each "
-        "field asked for."
-        if asked.get("kind", "input") == "input"
-        else "It waits for an approval: approve it through the Runs API."
+    keep = ("kind", "id", "node", "prompt", "fields", "reason", "message", "calls")
+    waits = {k: asked[k] for k in keep if k in asked}
+    if asked.get("kind") == "approval":
+        what = f"an approval: {asked.get('message')}"
+        answer = "{approved: true|false, reason: ...}"
+    else:
+        what = f"input at node {asked.get('node')!r}: {asked.get('prompt')}"
+        answer = "{...}, a value for each field asked for"
+    message = (
+        f"The run {run.id} waits for {what}. "
+        f"Answer with the {RESUME} tool: {{run_id: {run.id!r}, input: {answer}}}."
     )
-    message = f"The run {run.id} waits at node {asked.get('node')!r}: {asked.get('prompt')}. {how}"
     return types.CallToolResult(
         content=text(message),
         structured_content={"runId": run.id, "status": "interrupted", "interrupt": waits},
