@@ -16,10 +16,11 @@ from sse_starlette import EventSourceResponse
 
 from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.gateway import events
-from agent_runtime.gateway.access import actor, client_key, scoped_key
+from agent_runtime.gateway.access import actor, client_key
 from agent_runtime.gateway.deps import CallerDep, GatewayDep, storable_text
 from agent_runtime.gateway.double_texting import Strategy, make_way, may_use
 from agent_runtime.gateway.errors import error
+from agent_runtime.gateway.launch import runnable, start_run
 from agent_runtime.gateway.openapi import (
     RUN_LINKS,
     RunAccepted,
@@ -109,36 +110,20 @@ async def create_run(
     caller: CallerDep,
     response: Response,
 ) -> dict[str, Any] | Response:
-    access = gateway.access
-    if not await access.may(caller, "create", namespace, name):
-        if await access.may(caller, "get", namespace, name):
-            return forbidden(f"start runs of {namespace}/{name}")
-        return error(404, "workflow_not_found", f"no workflow {namespace}/{name}")
-    entry = gateway.catalog.get(namespace, name)
-    if entry is None:
-        return error(404, "workflow_not_found", f"no workflow {namespace}/{name}")
-    if entry.workflow is None or not entry.ready:
-        return error(409, "workflow_not_ready", "; ".join(entry.problems) or "not ready")
-    if body.thread_id is not None:  # 404 unless the caller may read it, like a run
-        thread = await gateway.store.get_thread(body.thread_id)
-        await access.readable_thread(caller, thread)
+    workflow = await runnable(gateway, caller, namespace, name)
+    if body.thread_id is not None:
         await may_use(gateway, caller, namespace, name, body.multitask_strategy)
-    if refused := await gateway.admission.admit(caller, namespace, queue=body.queue):
-        code = "namespace_busy" if refused.limit == "namespace_in_flight" else "rate_limited"
-        answer = error(429, code, refused.message, {"limit": refused.limit})
-        answer.headers["Retry-After"] = str(refused.retry_after)
-        return answer
-    key = scoped_key(caller, body.idempotency_key) if body.idempotency_key else None
-    run = await gateway.engine.create_run(
-        entry.workflow,
+    run = await start_run(
+        gateway,
+        caller,
+        workflow,
         body.input,
-        idempotency_key=key,
-        created_by=actor(caller),
+        idempotency_key=body.idempotency_key,
+        queue=body.queue,
         thread_id=body.thread_id,
         enqueue=body.multitask_strategy != "reject",
     )
     await make_way(gateway, caller, run, body.multitask_strategy)
-    gateway.worker.wake()
     if body.wait:
         try:
             async with asyncio.timeout(gateway.settings.wait_timeout):
