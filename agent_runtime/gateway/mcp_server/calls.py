@@ -76,23 +76,16 @@ async def call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> Answer:
         storable(params.model_dump(mode="json", by_alias=True, exclude_none=True))
         if params.name == RESUME:
             run, after = await _resume(gateway, identity, params.arguments or {})
+        elif params.request_state is None:
+            workflow = await _workflow(gateway, identity, params.name)
+            run = await start_run(gateway, identity, workflow, params.arguments or {})
+            after = 0
         else:
             workflow = await _workflow(gateway, identity, params.name)
-            if params.request_state is None:
-                run = await start_run(gateway, identity, workflow, params.arguments or {})
-                after = 0
-            else:
-                run = await _retried(gateway, identity, workflow, params.request_state)
-                answer = (params.input_responses or {}).get(asking.ANSWER)
-                if (
-                    not isinstance(answer, types.ElicitResult)
-                    or run.status != RunStatus.INTERRUPTED
-                ):
-                    after = await last_seq(gateway, run.id)
-                elif (given := asking.accepted(answer, run)) is None:
-                    return interrupted(run)
-                else:
-                    after = await asking.answer_run(gateway, identity, run, given, prefix="")
+            retried = await _retry(gateway, identity, workflow, params)
+            if isinstance(retried, types.CallToolResult):
+                return retried
+            run, after = retried
     return await _wait(ctx, gateway, caller, run, after)
 
 
@@ -109,17 +102,27 @@ async def _workflow(gateway: Gateway, caller: Identity, tool: str) -> Workflow:
         raise
 
 
-async def _retried(
-    gateway: Gateway, caller: Identity, workflow: Workflow, run_id: str
-) -> RunRecord:
-    """The run a call's ``requestState`` names: one of this tool's, that the caller may read."""
+async def _retry(
+    gateway: Gateway, caller: Identity, workflow: Workflow, params: types.CallToolRequestParams
+) -> tuple[RunRecord, int] | types.CallToolResult:
+    """A call again with the answer to what it elicited (2026-07-28): the run its
+    ``requestState`` names (one of this tool's, that the caller may read), resumed with the
+    answer; the interrupt again when the person declined."""
+    assert params.request_state is not None
     try:
-        run = await gateway.access.readable(caller, await gateway.store.get_run(run_id))
+        found = await gateway.store.get_run(params.request_state)
+        run = await gateway.access.readable(caller, found)
     except RunNotFound:
         run = None
     if run is None or (run.namespace, run.workflow) != (workflow.namespace, workflow.name):
         raise bad_arguments([{"field": "requestState", "message": "names no run of this tool"}])
-    return run
+    answer = (params.input_responses or {}).get(asking.ANSWER)
+    if not isinstance(answer, types.ElicitResult) or run.status != RunStatus.INTERRUPTED:
+        return run, await last_seq(gateway, run.id)  # answered meanwhile: wait for it
+    given = asking.accepted(answer, run)
+    if given is None:
+        return interrupted(run)
+    return run, await asking.answer_run(gateway, caller, run, given, prefix="")
 
 
 async def _resume(
