@@ -180,14 +180,14 @@ class HttpDispatcher:
                 async with self.client.stream(
                     "POST", url.rstrip("/") + TASKS_PATH, content=body, headers=headers
                 ) as response:
+                    if response.status_code == 200 and is_stream(response):
+                        return await relay(url, response, on_delta)
+                    await response.aread()  # the whole answer: its connection is reused
                     if response.status_code == 429:
                         passed.append(f"{url} busy")
                         if (wait := retry_after(response)) is not None:
                             waits.append(wait)
                         continue
-                    if response.status_code == 200 and is_stream(response):
-                        return await relay(url, response, on_delta)
-                    await response.aread()
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 # Nothing was sent: the next agent may take it.
                 passed.append(f"{url} unreachable ({type(exc).__name__})")
