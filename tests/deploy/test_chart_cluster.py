@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.conftest import EXAMPLES, REPO
-from tests.deploy.test_chart_render import FULL
+from tests.deploy.chart_values import FULL
 from tests.deploy.tools import (
     CHART,
     CLUSTER_KINDS,

@@ -20,7 +20,7 @@ from agents_operator.settings import OperatorSettings
 
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.agentpool import AgentPool
-from tests.deploy.test_chart_render import FULL
+from tests.deploy.chart_values import FULL
 from tests.deploy.tools import documents, helm_template, kustomize
 
 pytestmark = pytest.mark.cluster
