@@ -129,9 +129,11 @@ class ChunkJoiner:
         self.calls: dict[int, dict[str, Any]] = {}
         self.usage: dict[str, Any] | None = None
         self.finish = "stop"
+        self.chunks = 0
 
     def add(self, chunk: ChatCompletionChunk) -> str:
         """Take one chunk; returns the text it adds."""
+        self.chunks += 1
         self.model = chunk.model or self.model
         if chunk.usage is not None:
             self.usage = chunk.usage.model_dump()
@@ -261,6 +263,13 @@ class OpenAIModel(ChatModel):
                     yield Delta(text=piece)
         except openai.OpenAIError as exc:
             raise self._error(exc) from (None if self._echoed(exc) else exc)
+        if not joiner.chunks:
+            # A server that ignores ``stream`` answers with one JSON body, which the SDK reads as
+            # a stream of no events: an empty answer, were it taken as one.
+            raise ProviderError(
+                "openai: the server sent no chunks for a streamed request "
+                "(does it support stream=true?)"
+            )
         yield parse_completion(joiner.completion(), structured=not text)
 
     def _echoed(self, exc: Exception) -> bool:

@@ -86,7 +86,8 @@ class _State:
         return self.script[min(index, len(self.script) - 1)]
 
 
-def _completion(body: dict[str, Any], reply: Reply, number: int) -> dict[str, Any]:
+def completion_body(body: dict[str, Any], reply: Reply, number: int) -> dict[str, Any]:
+    """The ChatCompletion body that answers request ``body`` with ``reply`` (the ``number``th)."""
     prompt = " ".join(str(m.get("content") or "") for m in body.get("messages", []))
     message: dict[str, Any] = {"role": "assistant", "content": None}
     finish = "stop"
@@ -170,6 +171,17 @@ def _chunks(body: dict[str, Any], completion: dict[str, Any], token_delay: float
     return StreamingResponse(paced(), media_type="text/event-stream")
 
 
+def respond(
+    body: dict[str, Any], reply: Reply, number: int, *, token_delay: float = 0.0
+) -> Response:
+    """``reply`` as OpenAI answers the request ``body``: whole, or as chunks when it asks to
+    ``stream`` (other fake servers reuse this, so they stream as the real one does)."""
+    completion = completion_body(body, reply, number)
+    if body.get("stream"):
+        return _chunks(body, completion, token_delay)
+    return JSONResponse(completion)
+
+
 def create_app(state: _State) -> Starlette:
     """The ASGI app; separate from the server so it can also be mounted elsewhere."""
 
@@ -186,10 +198,7 @@ def create_app(state: _State) -> Starlette:
                 text = f"{text} (got Authorization: {request.headers.get('authorization')})"
             error = {"message": text, "type": "scripted_error", "code": str(reply.status)}
             return JSONResponse({"error": error}, status_code=reply.status)
-        completion = _completion(body, reply, number)
-        if body.get("stream"):
-            return _chunks(body, completion, state.token_delay)
-        return JSONResponse(completion)
+        return respond(body, reply, number, token_delay=state.token_delay)
 
     return Starlette(routes=[Route("/v1/chat/completions", chat_completions, methods=["POST"])])
 

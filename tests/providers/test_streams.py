@@ -8,6 +8,10 @@ import asyncio
 import time
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 pytest.importorskip("openai")
 pytest.importorskip("anthropic")
@@ -24,8 +28,11 @@ from agent_runtime.providers.base import (
     ProviderError,
     StreamChunk,
 )
+from agent_runtime.providers.openai import OpenAIModel
 from agent_runtime.providers.scripted import ScriptedModel
 from agent_runtime.spec.workflow import ModelSpec
+from agent_runtime.testing.openai_server import TextReply, completion_body
+from agent_runtime.testing.threaded import ThreadedServer
 from tests.providers.stubs import KEY, PROVIDERS, Answer, Error, stub
 from tests.providers.wire import words
 
@@ -81,6 +88,25 @@ async def test_a_refused_stream_is_a_provider_error(
             await chunks(server.model, ASK)
     assert caught.value.retryable and "429" in str(caught.value)
     assert KEY not in str(caught.value)
+
+
+async def test_an_openai_server_that_ignores_stream_is_an_error_not_an_empty_answer() -> None:
+    """Some OpenAI-compatible servers answer ``stream: true`` with one JSON body, which the SDK
+    reads as no events; taken as an answer, it would end a tool-calling node with nothing."""
+
+    async def whole(request: Request) -> JSONResponse:
+        return JSONResponse(completion_body(await request.json(), TextReply(TEXT), 1))
+
+    app = Starlette(routes=[Route("/v1/chat/completions", whole, methods=["POST"])])
+    with ThreadedServer(app) as server:
+        spec = ModelSpec(provider="openai", model="m", base_url=f"{server.url}/v1")
+        model = OpenAIModel(spec)
+        try:
+            with pytest.raises(ProviderError, match="no chunks for a streamed request"):
+                await chunks(model, ASK)
+            assert (await model.complete(ASK)).text == TEXT
+        finally:
+            await model.aclose()
 
 
 async def test_scripted_streams_word_by_word_with_its_delay_spread() -> None:

@@ -1,10 +1,11 @@
 """One loopback server playing a model provider, a CRM and a search API, each careless with keys.
 
 - ``POST /v1/chat/completions`` speaks the OpenAI protocol (the real ``openai`` SDK talks to it)
-  and answers by the prompt: a topic with ``fail`` gets a 401 whose text holds the Authorization
-  header it received (as some providers and proxies do); the first call for a topic with
-  ``retry`` gets a 500 that does the same; otherwise the model asks for ``crm_lookup`` and
-  ``search`` (passing the search key as an argument), then answers ``ANSWER``.
+  and answers by the prompt (whole, or streamed when asked): a topic with ``fail`` gets a 401
+  whose text holds the Authorization header it received (as some providers and proxies do); the
+  first call for a topic with ``retry`` gets a 500 that does the same; otherwise the model asks
+  for ``crm_lookup`` and ``search`` (passing the search key as an argument), then answers
+  ``ANSWER``.
 - ``GET /crm/{account}`` checks the bearer token and echoes it back, in success and in error.
 - ``GET /search`` refuses every key, quoting it.
 
@@ -19,10 +20,10 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent_runtime.testing.openai_server import TextReply, ToolCallsReply, _completion
+from agent_runtime.testing.openai_server import TextReply, ToolCallsReply, respond
 from agent_runtime.testing.threaded import ThreadedServer
 
 #: The model's final answer: not secret, so it must show in run records and checkpoints.
@@ -51,7 +52,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(seen: Seen, *, crm_token: str, search_key: str) -> Starlette:
-    async def chat(request: Request) -> JSONResponse:
+    async def chat(request: Request) -> Response:
         body = await request.json()
         messages = body.get("messages", [])
         users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
@@ -66,14 +67,14 @@ def create_app(seen: Seen, *, crm_token: str, search_key: str) -> Starlette:
         if "retry" in prompt and calls == 1:
             return _error(500, f"upstream hiccup {echoed}")
         if messages and messages[-1].get("role") == "tool":
-            return JSONResponse(_completion(body, TextReply(ANSWER), number))
+            return respond(body, TextReply(ANSWER), number)
         asks = ToolCallsReply(
             [
                 {"name": "crm_lookup", "args": {"account": "acme"}},
                 {"name": "search", "args": {"query": "acme", "api_key": search_key}},
             ]
         )
-        return JSONResponse(_completion(body, asks, number))
+        return respond(body, asks, number)
 
     async def crm(request: Request) -> JSONResponse:
         with seen.lock:

@@ -161,6 +161,18 @@ def create_app(record: Record) -> Starlette:
         run_id = f"run-{user}-live{next(numbers)}"
         return JSONResponse(run(run_id, "queued"), status_code=202)
 
+    async def new_thread(request: Request, user: str) -> Response:
+        body = await request.json()
+        thread = {
+            "id": f"thread-{user}-{next(numbers)}",
+            "namespace": body["namespace"],
+            "workflow": body["workflow"],
+            "metadata": body.get("metadata", {}),
+            "status": "idle",
+            "createdAt": WHEN,
+        }
+        return JSONResponse(thread, status_code=201)
+
     async def runs(request: Request, user: str) -> Response:
         return JSONResponse({"items": [run(f"run-{user}-1")], "nextCursor": None})
 
@@ -189,6 +201,7 @@ def create_app(record: Record) -> Starlette:
         routes=[
             Route("/v1/workflows", authenticated(workflows)),
             Route("/v1/workflows/default/greet/runs", authenticated(start), methods=["POST"]),
+            Route("/v1/threads", authenticated(new_thread), methods=["POST"]),
             Route("/v1/runs", authenticated(runs)),
             Route("/v1/runs/{run_id}", authenticated(one_run)),
             Route("/v1/runs/{run_id}/cancel", authenticated(cancel), methods=["POST"]),

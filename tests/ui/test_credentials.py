@@ -216,7 +216,8 @@ def test_the_chat_acts_as_the_signed_in_user(
         page.screenshot(path=str(artifacts / "chat-signed-in.png"), full_page=True)
     seen = gateway.requests()
     paths = {s.path for s in seen}
-    assert {"/v1/workflows", "/v1/workflows/default/greet/runs"} <= paths, paths
+    # the conversation's thread, then its run, each as alice
+    assert {"/v1/workflows", "/v1/threads", "/v1/workflows/default/greet/runs"} <= paths, paths
     assert any(p.endswith("/events") for p in paths), paths
     assert {s.authorization for s in seen} == {ALICE}
     assert [s for s in seen if s.cookie is not None] == []
