@@ -69,7 +69,7 @@ locks: $(STAMP)
 	$(BIN)/uv pip compile requirements/operator.in $(LOCK_FLAGS) -o requirements/operator.lock
 	$(BIN)/uv pip compile requirements/ui.in $(LOCK_FLAGS) -o requirements/ui.lock
 	$(BIN)/uv pip compile pyproject.toml --extra openai --extra anthropic --extra google \
-		--extra ollama --extra mcp --extra postgres --extra s3 --extra server $(LOCK_FLAGS) \
+		--extra ollama --extra mcp --extra a2a --extra postgres --extra s3 --extra server $(LOCK_FLAGS) \
 		-o requirements/agent.lock
 
 cluster-build:
