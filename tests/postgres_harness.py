@@ -6,7 +6,9 @@ Register it in tests/conftest.py with ``pytest_plugins = ["tests.postgres_harnes
   throwaway data directory under pytest's tmp (see ``_workdir`` for root), stopped at the end of
   the session. Password authentication (SCRAM) is on, so every store URL carries a password.
   ``restart(mode)`` (or ``stop(mode)`` then ``start()``) keeps the port and the data, for fault
-  tests; ``mode="immediate"`` stops like a crash. ``create_database()``/``drop_database()``
+  tests; ``mode="immediate"`` stops like a crash. While the server is down its port stays bound
+  (not listening: clients are refused, as by a stopped server), so no other process, such as
+  another suite's server, can take it meanwhile. ``create_database()``/``drop_database()``
   and ``url(database)`` for tests that need more databases.
 - ``postgres_url``: a fresh, empty database for one test (``CREATE DATABASE t_<uuid>``), dropped
   afterwards. A worker thread creates the next ones ahead and drops the used ones meanwhile.
@@ -62,11 +64,13 @@ def _wheel_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _hold(port: int = 0) -> socket.socket:
+    """A socket bound to ``port`` (a free one for 0), never listening: it keeps the port from
+    other processes, yet PostgreSQL (which binds with ``SO_REUSEADDR`` too) can still take it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
 
 
 class PostgresServer:
@@ -76,7 +80,8 @@ class PostgresServer:
         self.workdir = workdir
         self.datadir = workdir / "data"
         self.log = workdir / "log" / "postgres.log"
-        self.port = _free_port()
+        self._holder: socket.socket | None = _hold()
+        self.port: int = self._holder.getsockname()[1]
         self.password = "pw-" + secrets.token_hex(8)
         self._run_as: dict[str, Any] = {}
         self.bindir = self._install()
@@ -176,12 +181,27 @@ class PostgresServer:
             )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
             raise RuntimeError(f"PostgreSQL did not start: {self._why(exc)}") from None
+        self._release()
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: ``fast`` (clean), ``immediate`` (like a crash: recovery on start)."""
         self.settle()
         if (self.datadir / "postmaster.pid").exists():
             self._run(self.bindir / "pg_ctl", "-D", self.datadir, "-m", mode, "-w", "stop")
+        if self._holder is None:
+            self._holder = _hold(self.port)
+
+    def _release(self) -> None:
+        if self._holder is not None:
+            self._holder.close()
+            self._holder = None
+
+    def move(self) -> None:
+        """Hold a new free port and configure it (the server must be down)."""
+        self._release()
+        self._holder = _hold()
+        self.port = self._holder.getsockname()[1]
+        self.configure()
 
     def restart(self, mode: str = "fast") -> None:
         """Stop and start again: same port, same data."""
@@ -238,6 +258,7 @@ class PostgresServer:
         try:
             self.stop()
         finally:
+            self._release()
             self._worker.shutdown(cancel_futures=True)
 
 
@@ -270,9 +291,8 @@ def _start(server: PostgresServer) -> str:
         except RuntimeError as exc:
             if "already in use" not in str(exc):
                 return str(exc)
-            # the free port was taken meanwhile: take another
-            server.port = _free_port()
-            server.configure()
+            # the held port was taken anyway (a server without SO_REUSEADDR): take another
+            server.move()
     return "no free port found in three tries"
 
 

@@ -4,6 +4,7 @@ checkpointer conformance suite is in test_langgraph_conformance.py, for every st
 from __future__ import annotations
 
 import asyncio
+import socket
 from contextlib import AsyncExitStack
 
 import psycopg
@@ -141,3 +142,20 @@ async def test_store_works_again_after_a_server_restart(
         assert failures <= 1
         await store.append_event(run.id, "after.restart", {})
         assert [e.seq for e in await store.list_events(run.id)] == [1]
+
+
+def test_a_stopped_server_keeps_its_port_from_other_processes(
+    postgres_server: PostgresServer,
+) -> None:
+    """The chaos suite crashes the server for seconds at a time; another suite's server once took
+    the port meanwhile, and the gateways then met a stranger's database."""
+    postgres_server.stop("immediate")
+    try:
+        with socket.socket() as other:
+            with pytest.raises(OSError):  # EADDRINUSE: the port is held
+                other.bind(("127.0.0.1", postgres_server.port))
+        with pytest.raises(psycopg.OperationalError):  # refused, as by a stopped server
+            psycopg.connect(postgres_server.url(), connect_timeout=2).close()
+    finally:
+        postgres_server.start()
+    psycopg.connect(postgres_server.url(), connect_timeout=5).close()
