@@ -110,6 +110,7 @@ async def call_tool(
         call_id=f"{round_}/{call.id}",
         timeout=node.timeout,
     )
+    tool_task.start_by = ctx.start_by(node.timeout)
     try:
         async with asyncio.timeout(node.timeout):
             result = await ctx.dispatcher.dispatch(tool_task)

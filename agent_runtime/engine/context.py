@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from agent_runtime.engine.deltas import DeltaWriter
 from agent_runtime.engine.dispatch import Dispatcher
 from agent_runtime.engine.errors import RunCancelled
+from agent_runtime.engine.leases import LeaseRenewal
 from agent_runtime.stores import RunEvent, RunStore, StepRecord
 
 Listener = Callable[[RunEvent], Awaitable[None] | None]
@@ -41,6 +44,16 @@ STARTED_WRITE_DELAY = 0.05
 
 StepKey = tuple[str, int, int]
 
+#: Seconds by which an agent's clock may run behind the gateway's (clocks kept by NTP agree to
+#: milliseconds): a call's start deadline is set this much early.
+CLOCK_SKEW = 0.5
+
+
+def early(span: float) -> float:
+    """How much earlier than the end of ``span`` seconds a start deadline is set: the clock
+    allowance, or a tenth of a short span (a test's lease of a second)."""
+    return min(CLOCK_SKEW, span / 10)
+
 
 @dataclass
 class _Started:
@@ -61,7 +74,20 @@ class RunContext:
     budgets: Budgets | None = None
     #: Seconds of model text per ``node.delta`` event; None: model text is not streamed.
     delta_interval: float | None = None
+    #: The renewal of the run's lease while this process executes it.
+    lease: LeaseRenewal | None = None
     _started: dict[StepKey, _Started] = field(default_factory=dict)
+
+    def start_by(self, timeout: float | None) -> datetime | None:
+        """When an agent must have started a call the engine makes once: before the engine
+        gives the call up (``timeout`` from now) and before the lease may pass to another
+        process, each less an allowance for the agent's clock (``early``)."""
+        ends = []
+        if self.lease is not None:
+            ends.append(self.lease.holds_until - early(self.lease.ttl))
+        if timeout is not None:
+            ends.append(time.time() + timeout - early(timeout))
+        return datetime.fromtimestamp(min(ends), UTC) if ends else None
 
     async def emit(self, kind: str, data: dict[str, Any]) -> RunEvent:
         """Persist an event (so streams can be rejoined) and tell the listeners."""

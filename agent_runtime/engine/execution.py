@@ -99,6 +99,7 @@ class Execution:
         lost = False
         with fenced(self.run.id, self.owner):
             renewal = LeaseRenewal(self.store, self.run.id, owner=self.owner, ttl=self.lease_ttl)
+            self.ctx.lease = renewal
             try:
                 await self._stream_and_settle(graph_input, renewal)
             except LeaseLost:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 from agent_runtime.engine.errors import RunError
@@ -78,6 +79,10 @@ class LeaseRenewal:
         self.run_id = run_id
         self.owner = owner
         self.ttl = ttl
+        #: Wall-clock time (``time.time()``) until which the lease is known to hold: its last
+        #: renewal's request time plus its time to live. (Before the first renewal: now plus
+        #: the time to live, as the lease was just taken or renewed.)
+        self.holds_until = time.time() + ttl
         self._task = asyncio.create_task(self._renew(execution or asyncio.current_task()))
 
     @property
@@ -99,7 +104,7 @@ class LeaseRenewal:
         held_until = loop.time() + self.ttl
         while True:
             await asyncio.sleep(self.ttl / 3)
-            asked = loop.time()
+            asked, asked_wall = loop.time(), time.time()
             try:
                 renewed = await self.store.renew_lease(self.run_id, owner=self.owner, ttl=self.ttl)
             except StoreError as exc:
@@ -109,7 +114,8 @@ class LeaseRenewal:
                 log.exception("run %s: renewing the lease failed; stopping", self.run_id)
                 renewed = False
             else:
-                held_until = asked + self.ttl if renewed else held_until
+                if renewed:
+                    held_until, self.holds_until = asked + self.ttl, asked_wall + self.ttl
             if not renewed:
                 log.warning("run %s: lease lost; stopping", self.run_id)
                 if execution is not None:

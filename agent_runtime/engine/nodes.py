@@ -147,9 +147,12 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                 with node_attempt(
                     spec, node, run_id=task.run_id, visit=task.visit, attempt=attempt
                 ) as watched:
+                    sent: dict[str, Any] = {"attempt": attempt}
+                    if tool_node and task.recorded_tools:  # a call made once
+                        sent["start_by"] = ctx.start_by(node.timeout)
                     async with asyncio.timeout(node.timeout):
                         result = await ctx.dispatcher.dispatch(
-                            task.model_copy(update={"attempt": attempt}),
+                            task.model_copy(update=sent),
                             on_delta=None if deltas is None else deltas.add,
                         )
                         if deltas is not None:

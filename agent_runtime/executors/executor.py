@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from agent_runtime.executors.observe import CallObserver
@@ -155,6 +156,12 @@ class TaskExecutor:
                 f"tool '{task.tool.name}' needs an approval and this call has none"
             )
         tool = await self.tools.get(task.tool)
+        if task.start_by is not None and datetime.now(UTC) > task.start_by:
+            # not made: calling it again is safe, and the engine may be doing just that
+            raise TaskError(
+                f"tool '{task.tool.name}' not called: its start deadline "
+                f"({task.start_by:%H:%M:%S.%f} UTC) passed before this agent got to it"
+            )
         with self.observe.tool_call(task.tool.name, task.args) as call:
             output = await tool.call(unseal(task.args, task.run_id))
             call.result(output)

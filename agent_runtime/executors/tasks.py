@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -10,6 +11,7 @@ from pydantic import Field
 from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.providers.base import Message, ToolCall, Usage, WireModel
 from agent_runtime.spec.workflow import ModelSpec, ToolSpec
+from agent_runtime.stores.records import ChildTask
 
 PauseReason = Literal["approval", "tools", "maxTokens", "maxToolCalls"]
 
@@ -94,6 +96,11 @@ class NodeTask(WireModel):
     #: Seconds the node allows this attempt (its ``timeout``): an agent stops the task then,
     #: when the engine stops waiting for it, instead of running on for nobody.
     timeout: float | None = Field(default=None, gt=0)
+    #: For a call the engine makes once (a tool that is not ``idempotent``): an agent that gets
+    #: to it later refuses to start it. By then the engine has given the call up (its timeout)
+    #: or may have lost the run to another process (its lease), and a person may have chosen to
+    #: make the call again: a late start would make it twice.
+    start_by: datetime | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -111,6 +118,8 @@ class TaskResult(WireModel):
     #: For a task that ``returns_messages``: the messages it added to the conversation (each
     #: round of tool calls with their results, then the model's answer).
     messages: list[Message] = Field(default_factory=list)
+    #: Tasks its tool calls started on remote agents (``a2a`` tools), for the step's record.
+    child_tasks: list[ChildTask] = Field(default_factory=list)
 
 
 class TaskDelta(WireModel):

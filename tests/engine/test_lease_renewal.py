@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from agent_runtime.engine import Engine, LocalDispatcher, RunError
-from agent_runtime.engine.context import RunContext
+from agent_runtime.engine.context import RunContext, early
 from agent_runtime.engine.leases import LeaseRenewal
 from agent_runtime.stores import RunStatus, RunStore, StepRecord, StoreError, open_store
 from agent_runtime.stores.records import utcnow
@@ -77,6 +77,36 @@ async def test_an_outage_longer_than_the_lease_stops_the_run(store: RunStore) ->
     try:
         await asyncio.sleep(TTL * 2)
         assert execution.cancelled() and renewal.lost
+    finally:
+        await renewal.stop()
+
+
+async def test_a_calls_start_deadline_is_the_leases_known_end(store: RunStore) -> None:
+    """It moves on with each renewal and stays put while none gets through: a gateway cut off
+    or paused past it sends calls that agents refuse (``NodeTask.start_by``)."""
+    run_id = await leased(store)
+    outage = Unreachable(store)
+    ctx = RunContext(run_id, "default/t", store, LocalDispatcher())
+    ctx.lease = renewal = LeaseRenewal(store, run_id, owner="me", ttl=TTL)
+    try:
+        taken = renewal.holds_until
+        for _ in range(100):  # the first renewal, a third of the TTL on
+            await asyncio.sleep(0.05)
+            if renewal.holds_until != taken:
+                break
+        renewed = renewal.holds_until
+        assert renewed > taken
+        assert ctx.start_by(None) == datetime.fromtimestamp(renewed - early(TTL), UTC)
+        # a node's timeout that ends sooner sets it
+        soon = ctx.start_by(0.01)
+        assert soon is not None and soon.timestamp() < renewed - early(TTL)
+        outage.down = True
+        tried = outage.tried
+        for _ in range(500):  # until a renewal does not get through
+            if outage.tried > tried:
+                break
+            await asyncio.sleep(0.01)
+        assert renewal.holds_until == renewed
     finally:
         await renewal.stop()
 
