@@ -12,7 +12,15 @@ from agent_runtime import __version__
 from agent_runtime.engine import Dispatcher, Engine, LocalDispatcher
 from agent_runtime.engine.budgets import NamespaceBudgets
 from agent_runtime.executors import TaskExecutor
-from agent_runtime.gateway import errors, events, gauges, langgraph, mcp_server, openai_api
+from agent_runtime.gateway import (
+    a2a_server,
+    errors,
+    events,
+    gauges,
+    langgraph,
+    mcp_server,
+    openai_api,
+)
 from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.admission import Admission
 from agent_runtime.gateway.catalog import Catalog
@@ -148,6 +156,16 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
     )
     errors.install(app)
     app.add_middleware(SameOriginWrites)
-    for module in (health, workflows, runs, threads, budgets, langgraph, openai_api, mcp_server):
+    for module in (
+        health,
+        workflows,
+        runs,
+        threads,
+        budgets,
+        langgraph,
+        openai_api,
+        mcp_server,
+        a2a_server,
+    ):
         app.include_router(module.router)
     return app
