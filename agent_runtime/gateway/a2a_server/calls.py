@@ -76,24 +76,25 @@ class Call:
 
     async def context(self, context_id: str) -> str:
         """The thread a message's context is: a new one without it, made on first use, and
-        otherwise one of this agent's the caller may read."""
+        otherwise one of this agent's that the caller may read (another's, or one they may
+        not read, is refused alike)."""
         workflow, store = self.workflow, self.gateway.store
         if context_id:
             storable(context_id, CONTEXT)
             try:
-                found = await self.gateway.access.readable_thread(
-                    self.caller, await store.get_thread(context_id)
-                )
+                found = await store.get_thread(context_id)
             except ThreadNotFound:
-                if re.fullmatch(THREAD_ID, context_id):
-                    found = None
-                else:
+                if not re.fullmatch(THREAD_ID, context_id):
                     raise bad_field(CONTEXT, f"expected an id matching {THREAD_ID}") from None
-            if found is not None:
-                if found.namespace != workflow.namespace or found.workflow not in (
+            else:
+                mine = found.namespace == workflow.namespace and found.workflow in (
                     None,
                     workflow.name,
-                ):
+                )
+                readable = await self.gateway.access.may(
+                    self.caller, "get", found.namespace, found.workflow or ""
+                )
+                if not (mine and readable):
                     raise bad_field(CONTEXT, "a context of another agent")
                 return found.id
         thread = ThreadRecord(
