@@ -127,7 +127,7 @@ async def test_the_caller_answers_and_cancels_their_own_tasks(
     cancelled = await waiting_task(served, tenants)
     url = agent_url(served, "approve", tenants.a)
     async with agent_client(url, token=tenants.tokens["runner-a"], streaming=False) as client:
-        done = await task(client, data({"approved": True}, task_id=waiting.id))
+        done = await task(client, text("true", task_id=waiting.id))  # its one field, as JSON
         stopped = await client.cancel_task(CancelTaskRequest(id=cancelled.id))
     assert done.status.state == TaskState.TASK_STATE_COMPLETED
     assert stopped.status.state == TaskState.TASK_STATE_CANCELED

@@ -22,6 +22,7 @@ from a2a.types import (
 from a2a.utils.errors import InvalidParamsError, TaskNotCancelableError, TaskNotFoundError
 
 from tests.conftest import EXAMPLES
+from tests.gated_workflows import PAY_ONE
 from tests.gateway.a2a_harness import (
     agent_client,
     agent_url,
@@ -70,6 +71,7 @@ def folder(tmp_path: Path) -> Path:
     slow_workflow(folder, delay="30s")
     talk_folder(folder)
     (folder / "steps.yaml").write_text(STEPS)
+    (folder / "pay.yaml").write_text(PAY_ONE)  # one tool call that waits for an approval
     return folder
 
 
@@ -268,7 +270,33 @@ async def test_the_03_method_names_answer_too(gateway: GatewayProcess) -> None:
     steps = agent_url(gateway, "steps")
     async with agent_client(steps, card=bare_card(steps, "0.3")) as client:
         streamed = await events(client, text("go"))  # message/stream
+        over = [  # tasks/resubscribe
+            e async for e in client.subscribe(SubscribeToTaskRequest(id=streamed[0].task.id))
+        ]
+        with pytest.raises(TaskNotCancelableError):  # tasks/cancel
+            await client.cancel_task(CancelTaskRequest(id=streamed[0].task.id))
     assert streamed[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    assert [e.task.status.state for e in over] == [TaskState.TASK_STATE_COMPLETED]
+
+
+async def test_an_approval_is_input_required_and_answered_by_a_data_part(
+    gateway: GatewayProcess,
+) -> None:
+    async with agent_client(agent_url(gateway, "pay"), streaming=False) as client:
+        waiting = await task(client, data({}))  # no inputs: an empty object
+        asked = as_json(waiting.status.message.parts[1].data)
+        with pytest.raises(InvalidParamsError) as as_text:
+            await task(client, text("yes", task_id=waiting.id))
+        with pytest.raises(InvalidParamsError) as bad:
+            await task(client, data({"approved": "maybe"}, task_id=waiting.id))
+        done = await task(client, data({"approved": False, "reason": "no"}, task_id=waiting.id))
+    assert waiting.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    assert asked["kind"] == "approval" and "charge" in waiting.status.message.parts[0].text
+    assert as_text.value.data is not None and bad.value.data is not None
+    assert as_text.value.data["errors"][0]["field"] == "message.parts"
+    assert bad.value.data["errors"][0]["field"] == "approved"
+    assert done.status.state == TaskState.TASK_STATE_COMPLETED
+    assert "a person denied this call of 'charge': no" in output(done)["out"]
 
 
 async def test_bad_params_are_json_rpc_errors_naming_the_field(gateway: GatewayProcess) -> None:
