@@ -15,6 +15,7 @@ from a2a.client import A2ACardResolver, AgentCardResolutionError
 from a2a.types import (
     CancelTaskRequest,
     GetTaskRequest,
+    ListTasksRequest,
     StreamResponse,
     SubscribeToTaskRequest,
     TaskState,
@@ -244,6 +245,36 @@ async def test_a_follow_up_message_in_the_context_continues_the_conversation(
         ("user", "second words"),
         ("assistant", "second words"),
     ]
+
+
+async def test_list_tasks_reads_the_agents_runs(gateway: GatewayProcess) -> None:
+    async with agent_client(agent_url(gateway, CHAIN), streaming=False) as chain:
+        other = await task(chain, text("other"))
+    async with agent_client(agent_url(gateway, "talk"), streaming=False) as client:
+        first = await task(client, text("one"))
+        second = await task(client, text("two", context_id=first.context_id))
+        third = await task(client, text("three"))
+        listed = await client.list_tasks(ListTasksRequest())
+        paged = await client.list_tasks(ListTasksRequest(page_size=2))
+        rest = await client.list_tasks(ListTasksRequest(page_token=paged.next_page_token))
+        context = await client.list_tasks(ListTasksRequest(context_id=first.context_id))
+        done = await client.list_tasks(
+            ListTasksRequest(status=TaskState.TASK_STATE_COMPLETED, include_artifacts=True)
+        )
+        waiting = await client.list_tasks(
+            ListTasksRequest(status=TaskState.TASK_STATE_INPUT_REQUIRED)
+        )
+        with pytest.raises(InvalidParamsError) as elsewhere:
+            await client.list_tasks(ListTasksRequest(context_id=other.context_id))
+    newest_first = [third.id, second.id, first.id]
+    assert [t.id for t in listed.tasks] == newest_first  # not the other agent's
+    assert [t.id for t in paged.tasks] + [t.id for t in rest.tasks] == newest_first
+    assert [t.id for t in context.tasks] == [second.id, first.id]
+    assert [t.id for t in done.tasks] == newest_first
+    assert output(done.tasks[0])["messages"][-1]["content"] == "three"
+    assert list(waiting.tasks) == []
+    assert elsewhere.value.data is not None
+    assert elsewhere.value.data["errors"][0]["field"] == "contextId"
 
 
 async def test_a_context_of_another_agent_is_refused(gateway: GatewayProcess) -> None:

@@ -25,7 +25,7 @@ from agent_runtime.errors import AgentRuntimeError, http_status
 from agent_runtime.gateway.deps import _unstorable as unstorable  # the other routes' own check
 from agent_runtime.spec.run_input import InputError
 
-PARAMS_CODES = {"invalid_input", "invalid_request", "thread_not_found"}
+PARAMS_CODES = {"invalid_input", "invalid_request", "invalid_cursor", "thread_not_found"}
 
 
 def bad_params(problems: list[dict[str, str]], *, code: str = "invalid_input") -> A2AError:

@@ -4,7 +4,7 @@ method names and 0.3's ``message/send`` and the rest), this answers each method 
 No task lives in this process: send starts (or resumes) a run and waits for it or follows its
 events; get, cancel and subscribe read the store, so any replica answers them, and a stream
 dropped on one is taken up again on another. Push notifications are not offered (the card
-says so), nor the extended card; listing tasks is left to the Runs API.
+says so), nor the extended card.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from a2a.types import (
 from a2a.utils.errors import (
     ExtendedAgentCardNotConfiguredError,
     PushNotificationNotSupportedError,
-    UnsupportedOperationError,
 )
 
 from agent_runtime.gateway.a2a_server.calls import Call
 from agent_runtime.gateway.a2a_server.errors import a2a_errors
+from agent_runtime.gateway.a2a_server.listing import list_tasks
 from agent_runtime.gateway.a2a_server.tasks import last_updates, step_update, task_of
 from agent_runtime.gateway.components import SETTLED, Gateway
 from agent_runtime.gateway.events import follow
@@ -113,10 +113,12 @@ class Agents(RequestHandler):
             async for update in updates(call.gateway, run, after):
                 yield update
 
+    @validate_request_params
     async def on_list_tasks(
         self, params: ListTasksRequest, context: ServerCallContext
     ) -> ListTasksResponse:
-        raise UnsupportedOperationError("list tasks with the Runs API: GET /v1/runs")
+        with a2a_errors():
+            return await list_tasks(Call.of(context), params)
 
     async def on_create_task_push_notification_config(
         self, params: TaskPushNotificationConfig, context: ServerCallContext
