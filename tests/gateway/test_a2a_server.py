@@ -357,3 +357,22 @@ async def test_bad_params_are_json_rpc_errors_naming_the_field(gateway: GatewayP
     assert problems["no_parts"][0]["field"] == "message.parts"
     async with httpx.AsyncClient(base_url=gateway.url) as http:
         assert (await http.get("/v1/runs")).json()["items"] == []  # nothing was started
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b"{", b"\xff\xfe"],
+    ids=["too-deep", "cut-short", "not-utf8"],
+)
+async def test_a_body_that_does_not_parse_is_a_parse_error(
+    gateway: GatewayProcess, body: bytes
+) -> None:
+    """What no client sends, as an attacker would: a JSON-RPC parse error, never a 500."""
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            agent_url(gateway, CHAIN),
+            content=body,
+            headers={"Content-Type": "application/json", "A2A-Version": "1.0"},
+        )
+    assert answer.status_code == 200
+    assert answer.json()["error"]["code"] == -32700

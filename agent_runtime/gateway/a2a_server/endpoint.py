@@ -5,8 +5,14 @@ the card is served, or the SDK's dispatcher answers the JSON-RPC with ``handler.
 
 from __future__ import annotations
 
+import json
+
 from a2a.server.context import ServerCallContext
-from a2a.server.request_handlers.response_helpers import agent_card_to_dict
+from a2a.server.jsonrpc_models import JSONParseError
+from a2a.server.request_handlers.response_helpers import (
+    agent_card_to_dict,
+    build_error_response,
+)
 from a2a.server.routes.common import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from starlette.requests import Request
@@ -68,9 +74,32 @@ async def card(request: Request) -> Response:
     return JSONResponse(agent_card_to_dict(made), headers={"Cache-Control": "private, no-cache"})
 
 
+#: Brackets in a body beyond which it may nest deeper than Python's JSON parser recurses.
+NESTING = 500
+
+
+async def too_deep(request: Request) -> bool:
+    """Whether the body nests too deeply to parse (the SDK answers that as an internal error:
+    it is the caller's, a parse error). The body is kept for the dispatcher to read again."""
+    body = await request.body()
+    if body.count(b"[") + body.count(b"{") <= NESTING:
+        return False
+    try:
+        json.loads(body)
+    except RecursionError:
+        return True
+    except ValueError:
+        return False  # the dispatcher answers what does not parse
+    return False
+
+
 async def rpc(request: Request) -> Response:
     call = await called(request)
     if isinstance(call, Response):
         return call
+    if await too_deep(request):
+        return JSONResponse(
+            build_error_response(None, JSONParseError(message="body: nested too deeply"))
+        )
     request.scope[KEY] = call
     return await DISPATCHER.handle_requests(request)
