@@ -5,6 +5,7 @@ continued by a follow-up message, the 0.3 method names, and bad params naming th
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import cast
@@ -376,3 +377,18 @@ async def test_a_body_that_does_not_parse_is_a_parse_error(
         )
     assert answer.status_code == 200
     assert answer.json()["error"]["code"] == -32700
+
+
+async def test_a_body_not_declared_json_starts_nothing(gateway: GatewayProcess) -> None:
+    """What another site's page may post without asking the browser first (a form's types)."""
+    sent = text("leases")
+    body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": as_json(sent)}
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        for kind in ("text/plain", "application/x-www-form-urlencoded"):
+            answer = await http.post(
+                f"/a2a/default/{CHAIN}",
+                content=json.dumps(body),
+                headers={"Content-Type": kind, "A2A-Version": "1.0"},
+            )
+            assert answer.json()["error"]["code"] == -32600, kind
+        assert (await http.get("/v1/runs")).json()["items"] == []

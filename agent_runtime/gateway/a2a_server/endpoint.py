@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from a2a.server.context import ServerCallContext
-from a2a.server.jsonrpc_models import JSONParseError
+from a2a.server.jsonrpc_models import InvalidRequestError, JSONParseError
 from a2a.server.request_handlers.response_helpers import (
     agent_card_to_dict,
     build_error_response,
@@ -93,10 +93,21 @@ async def too_deep(request: Request) -> bool:
     return False
 
 
+def json_body(request: Request) -> bool:
+    """Whether the body is declared JSON. A page of another site can POST only form types
+    without the browser asking first (and this gateway allows no other origin): on a gateway
+    without authentication, that would start runs for whoever visits it."""
+    declared = request.headers.get("content-type", "")
+    return declared.split(";")[0].strip().lower() == "application/json"
+
+
 async def rpc(request: Request) -> Response:
     call = await called(request)
     if isinstance(call, Response):
         return call
+    if not json_body(request):
+        refused = InvalidRequestError(message="Content-Type: expected application/json")
+        return JSONResponse(build_error_response(None, refused))
     if await too_deep(request):
         return JSONResponse(
             build_error_response(None, JSONParseError(message="body: nested too deeply"))

@@ -80,7 +80,8 @@ def status(run: RunRecord) -> TaskStatus:
     out = TaskStatus(state=STATES[run.status])
     out.timestamp.FromDatetime(run.updated_at)
     if (parts := said(run)) is not None:
-        out.message.CopyFrom(agent_message(run, parts, f"{run.id}-{run.status.value}"))
+        stamp = int(run.updated_at.timestamp() * 1000)  # a run may wait more than once
+        out.message.CopyFrom(agent_message(run, parts, f"{run.id}-{run.status.value}-{stamp}"))
     return out
 
 
