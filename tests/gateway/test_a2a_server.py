@@ -21,7 +21,12 @@ from a2a.types import (
     SubscribeToTaskRequest,
     TaskState,
 )
-from a2a.utils.errors import InvalidParamsError, TaskNotCancelableError, TaskNotFoundError
+from a2a.utils.errors import (
+    InvalidParamsError,
+    InvalidRequestError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+)
 
 from tests.conftest import EXAMPLES
 from tests.gated_workflows import PAY_ONE
@@ -173,6 +178,10 @@ async def test_a_human_node_is_input_required_and_the_next_message_resumes(
             "approved": {"type": "boolean"},
             "feedback": {"type": "string"},
         }
+        with pytest.raises(InvalidRequestError) as busy:  # a new task in its context waits
+            await events(client, text("again", context_id=waiting.context_id))
+        assert busy.value.data is not None and busy.value.data["code"] == "conflict"
+        assert waiting.id in busy.value.message
         with pytest.raises(InvalidParamsError) as bad:
             await events(client, data({"approved": "yes", "feedback": "ok"}, task_id=waiting.id))
         assert bad.value.data is not None
