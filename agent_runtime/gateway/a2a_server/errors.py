@@ -17,7 +17,6 @@ from a2a.utils.errors import (
     InternalError,
     InvalidParamsError,
     InvalidRequestError,
-    TaskNotCancelableError,
     TaskNotFoundError,
 )
 
@@ -51,13 +50,15 @@ def input_problems(exc: InputError, prefix: str) -> list[dict[str, str]]:
     ]
 
 
-def storable(value: Any, where: str) -> None:
-    """Refuse text no run store keeps (a lone surrogate, NUL), naming where it is."""
+def storable(value: Any, where: str = "") -> None:
+    """Refuse text no run store keeps (a lone surrogate, NUL), naming where it is (``topic``
+    in an input or an answer, as their other errors name it)."""
     found = unstorable(value)
     if found is None:
         return
     path, message = found
     field = where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    field = field.lstrip(".") or "params"
     raise bad_params([{"field": field, "message": message}], code="invalid_request")
 
 
@@ -87,4 +88,4 @@ def a2a_errors() -> Iterator[None]:
         raise as_a2a(exc) from None
 
 
-__all__ = ["TaskNotCancelableError", "a2a_errors", "bad_field", "bad_params", "no_task"]
+__all__ = ["a2a_errors", "bad_field", "bad_params", "no_task"]

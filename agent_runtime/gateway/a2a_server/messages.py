@@ -73,7 +73,7 @@ def run_input(workflow: Workflow, message: Message) -> dict[str, Any]:
             raise bad_field(PARTS, f"send a data part holding the inputs ({fields})")
         name = spec.input[0]
         data = {name: from_text(name, spec.state[name].type, text)}
-    storable(data, "input")
+    storable(data)
     return data
 
 
@@ -83,7 +83,7 @@ def answer(interrupt: dict[str, Any], message: Message) -> dict[str, Any] | Appr
     if interrupt.get("kind") == "approval":
         if data is None:
             raise bad_field(PARTS, "an approval is a data part {approved, reason}")
-        storable(data, "answer")
+        storable(data)
         try:
             return ApprovalInput.model_validate(data)
         except ValidationError as exc:
@@ -100,5 +100,5 @@ def answer(interrupt: dict[str, Any], message: Message) -> dict[str, Any] | Appr
         data = {
             name: from_text(name, schema.get("type") if isinstance(schema, dict) else None, text)
         }
-    storable(data, "answer")
+    storable(data)
     return data
