@@ -158,7 +158,9 @@ class Execution:
         if taken_over(run, self.owner):
             lease_takeover()
         links = await earlier_traces(self.store, run.id) if started else []
-        watch = RunWatch(run, resumed=started, links=links)
+        watch = RunWatch(
+            run, resumed=started, links=links, parent=None if started else run.traceparent
+        )
         try:
             self.run, event = await self.store.transition_and_emit(
                 run.id,

@@ -4,7 +4,8 @@ Each execution of a run is a ``run {workflow}`` span; each node attempt a ``node
 under it, whose context the ``HttpDispatcher`` sends to the agent (W3C ``traceparent``). An
 execution that goes on with a started run (a human answer, a takeover after a crash, ``--resume``)
 links to the trace the run began in: that trace's ``traceparent`` is kept in the data of the
-run's ``run.started`` event, so the run store needs no field of its own for it.
+run's ``run.started`` event. A run started by a traced caller (its request's ``traceparent``, kept
+on the run record) begins in the caller's trace, as a child of the caller's span.
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ async def earlier_traces(store: RunStore, run_id: str) -> list[Link]:
 class RunWatch:
     """One execution of a run, from its start to where it settles; see the module docstring."""
 
-    def __init__(self, run: RunRecord, *, resumed: bool, links: list[Link]) -> None:
+    def __init__(
+        self, run: RunRecord, *, resumed: bool, links: list[Link], parent: str | None = None
+    ) -> None:
+        """``parent``: the ``traceparent`` of whoever started the run, whose trace it joins."""
         self.workflow = f"{run.namespace}/{run.workflow}"
         self.metrics = RunMetrics.for_registry()
         self.input_tokens = 0
@@ -64,6 +68,7 @@ class RunWatch:
         self.started = time.perf_counter()
         self.span: Span = tracer().start_span(
             f"run {self.workflow}",
+            context=extract({TRACE_KEY: parent}) if parent else None,
             kind=SpanKind.INTERNAL,
             links=links,
             attributes={

@@ -86,11 +86,13 @@ class Engine:
         created_by: Actor | None = None,
         thread_id: str | None = None,
         enqueue: bool = False,
+        traceparent: str | None = None,
     ) -> RunRecord:
         """Record a queued run; nothing is written when the input is bad (checked here unless
         ``given`` was checked against this spec already, as the CLI does). On a thread, the
         store refuses it while another run holds the thread (``ThreadConflict``), or with
-        ``enqueue`` queues it there, to start when the runs before it are done."""
+        ``enqueue`` queues it there, to start when the runs before it are done. The run joins
+        the trace of ``traceparent`` (its caller's) when it starts."""
         given = dict(check_input(workflow.spec, given))
         record = RunRecord(
             id=run_id or new_run_id(),
@@ -103,6 +105,7 @@ class Engine:
             idempotency_key=idempotency_key,
             created_by=created_by,
             thread_id=thread_id,
+            traceparent=traceparent,
         )
         created = await self.store.create_run(record, enqueue=enqueue)
         if created.id == record.id:

@@ -30,6 +30,7 @@ from agent_runtime.gateway.origins import SameOriginWrites
 from agent_runtime.gateway.registry import EndpointRegistry
 from agent_runtime.gateway.routes import budgets, health, runs, threads, workflows
 from agent_runtime.gateway.settings import GatewaySettings
+from agent_runtime.gateway.trace_context import CallerTrace
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.kube import KubeClient
@@ -156,6 +157,7 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
     )
     errors.install(app)
     app.add_middleware(SameOriginWrites)
+    app.add_middleware(CallerTrace)
     for module in (
         health,
         workflows,

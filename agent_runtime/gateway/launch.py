@@ -12,6 +12,7 @@ from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.gateway.access import actor, scoped_key
 from agent_runtime.gateway.catalog import Entry
 from agent_runtime.gateway.components import Gateway
+from agent_runtime.gateway.trace_context import CALLER_TRACE
 from agent_runtime.spec import Workflow
 from agent_runtime.stores import RunRecord
 
@@ -99,6 +100,7 @@ async def start_run(
         created_by=actor(caller),
         thread_id=thread_id,
         enqueue=enqueue,
+        traceparent=CALLER_TRACE.get(),
     )
     gateway.worker.wake()
     return run

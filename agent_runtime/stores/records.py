@@ -102,6 +102,8 @@ class RunRecord(Record):
     lease_expires_at: datetime | None = None
     #: The thread the run belongs to: it starts from the thread's values and leaves its own.
     thread_id: str | None = None
+    #: The W3C ``traceparent`` of whoever started the run: its first execution joins that trace.
+    traceparent: str | None = None
 
 
 class StepRecord(Record):

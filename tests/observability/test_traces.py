@@ -197,6 +197,38 @@ def test_a_resumed_run_links_to_the_trace_it_began_in(
     assert second.links == [(first.trace_id, first.span_id)]
 
 
+def test_a_run_started_by_a_traced_caller_joins_the_callers_trace(
+    traced: GatewayProcess, otlp: OtlpReceiver
+) -> None:
+    """A Workflow calling another (an ``a2a`` tool) or any traced client sees one trace; a
+    malformed ``traceparent`` is ignored, as OpenTelemetry's propagator ignores it."""
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    with traced.client() as client:
+        joined = client.post(
+            "/v1/workflows/default/tool-agent/runs",
+            json={"input": {"question": "what is six times seven"}, "wait": True},
+            headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"},
+        ).json()
+        alone = client.post(
+            "/v1/workflows/default/tool-agent/runs",
+            json={"input": {"question": "what is six times seven"}, "wait": True},
+            headers={"traceparent": f"00-{caller_trace}-not-a-span"},
+        ).json()
+    assert joined["status"] == alone["status"] == "succeeded", (joined, alone)
+
+    def both(spans: list[ReceivedSpan]) -> bool:
+        return all(
+            any(s.name.startswith("run ") for s in of_run(spans, r["id"])) for r in (joined, alone)
+        )
+
+    spans = otlp.wait_for(both)
+    root = one(of_run(spans, joined["id"]), "run default/tool-agent")
+    assert (root.trace_id, root.parent_id) == (caller_trace, caller_span)
+    assert {s.trace_id for s in of_run(spans, joined["id"])} == {caller_trace}
+    other = one(of_run(spans, alone["id"]), "run default/tool-agent")
+    assert other.trace_id != caller_trace and other.parent_id == ""
+
+
 def test_the_cli_records_cost_and_no_contents_unless_asked(
     otlp: OtlpReceiver, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
