@@ -69,3 +69,12 @@ def test_langgraph_client(gateway: GatewayProcess) -> None:
     assert out.count("6 times 7 is 42.") == 2
     # each turn: the question, the calculator's call and result, the answer
     assert "messages on the thread: 8" in out
+
+
+def test_a2a_client(gateway: GatewayProcess) -> None:
+    out = run("a2a_client.py", gateway)
+    assert "agent: default/human-approval" in out
+    assert "TASK_STATE_WORKING node.finished draft" in out
+    assert "waiting for input on task run-" in out
+    assert "'published': 'PUBLISHED: " in out
+    assert out.rstrip().endswith("TASK_STATE_COMPLETED")
