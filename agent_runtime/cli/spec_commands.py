@@ -9,15 +9,19 @@ import click
 from agent_runtime.cli.errors import EXIT_INVALID, EXIT_OK
 from agent_runtime.cli.policy import check_tool_policy
 from agent_runtime.spec import SpecError, Workflow, load_file
-from agent_runtime.spec.loader import pick_workflow
+from agent_runtime.spec.loader import Resource, pick_workflow
 from agent_runtime.spec.mermaid import to_mermaid
+from agent_runtime.spec.trigger import Trigger, input_problems
 
 
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(files: tuple[str, ...]) -> int:
-    """Check Workflow and AgentPool files; one line per problem, naming the field."""
+    """Check Workflow, AgentPool and Trigger files; one line per problem, naming the field.
+
+    A Trigger's input is checked against its Workflow when one of the files holds it."""
     failed = False
+    loaded: list[tuple[str, Resource]] = []
     for path in files:
         try:
             resources = load_file(path)
@@ -35,10 +39,21 @@ def validate(files: tuple[str, ...]) -> int:
                     for line in exc.lines():
                         click.echo(f"error: {line}", err=True)
                     continue
-            click.echo(f"{path}: {resource.kind} {resource.metadata.name} is valid", err=True)
+            loaded.append((path, resource))
         if not resources:
-            click.echo(f"{path}: no Workflow or AgentPool found", err=True)
+            click.echo(f"{path}: no Workflow, AgentPool or Trigger found", err=True)
             failed = True
+    workflows = {(r.namespace, r.name): r for _, r in loaded if isinstance(r, Workflow)}
+    for path, resource in loaded:
+        problems = []
+        if isinstance(resource, Trigger):
+            workflow = workflows.get((resource.namespace, resource.spec.workflow))
+            problems = input_problems(resource, workflow) if workflow else []
+        for problem in problems:
+            failed = True
+            click.echo(f"error: {path}: {problem}", err=True)
+        if not problems:
+            click.echo(f"{path}: {resource.kind} {resource.metadata.name} is valid", err=True)
     return EXIT_INVALID if failed else EXIT_OK
 
 

@@ -23,6 +23,7 @@ from agent_runtime.engine.thread_state import last_values, leaving
 from agent_runtime.spec.run_input import check_fields, check_input
 from agent_runtime.spec.workflow import HumanNode, Workflow
 from agent_runtime.stores import Actor, InvalidTransition, RunRecord, RunStatus, RunStore
+from agent_runtime.stores.records import TriggeredBy
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Engine:
         thread_id: str | None = None,
         enqueue: bool = False,
         traceparent: str | None = None,
+        triggered_by: TriggeredBy | None = None,
     ) -> RunRecord:
         """Record a queued run; nothing is written when the input is bad (checked here unless
         ``given`` was checked against this spec already, as the CLI does). On a thread, the
@@ -106,6 +108,7 @@ class Engine:
             created_by=created_by,
             thread_id=thread_id,
             traceparent=traceparent,
+            triggered_by=triggered_by,
         )
         created = await self.store.create_run(record, enqueue=enqueue)
         if created.id == record.id:

@@ -29,6 +29,7 @@ from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.origins import SameOriginWrites
 from agent_runtime.gateway.registry import EndpointRegistry
 from agent_runtime.gateway.routes import budgets, health, runs, threads, workflows
+from agent_runtime.gateway.scheduler import Clock, Scheduler, SystemClock
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.trace_context import CallerTrace
 from agent_runtime.gateway.watches import NamespacedWatches
@@ -67,8 +68,10 @@ async def serving(
     *,
     watches: Sequence[NamespacedWatches] = (),
     access: Access | None = None,
+    clock: Clock | None = None,
 ) -> AsyncIterator[None]:
-    """The store, the engine and the workers of one gateway, for the app's lifetime."""
+    """The store, the engine, the workers and the scheduler of one gateway, for the app's
+    lifetime (``clock``: the scheduler's, a test's own)."""
     gauges.declare()
     async with open_store(settings.store) as store:
         policy = settings.budget_policy()
@@ -108,9 +111,12 @@ async def serving(
         worker.on_settled = gateway.notify
         app.state.gateway = gateway
         worker.start()
+        app.state.scheduler = scheduler = Scheduler(gateway, clock=clock or SystemClock())
+        scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await worker.stop()
             await dispatcher.aclose()
 

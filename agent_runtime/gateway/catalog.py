@@ -11,6 +11,7 @@ from agent_runtime.policy import ToolPolicy
 from agent_runtime.policy.admission import tool_policy_problems
 from agent_runtime.spec import SpecError, Workflow, load_file
 from agent_runtime.spec.loader import KINDS, load_documents
+from agent_runtime.spec.trigger import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class Catalog:
     def __init__(self, *, policy: ToolPolicy | None = None) -> None:
         """``policy``: Workflows whose tools it refuses are listed, not Ready, with the reasons."""
         self._entries: dict[tuple[str, str], Entry] = {}
+        self._triggers: dict[tuple[str, str], Trigger] = {}
         self.policy = policy
 
     def get(self, namespace: str, name: str) -> Entry | None:
@@ -74,6 +76,13 @@ class Catalog:
                 lines = tuple(f"{entry.source}: {p}" for p in refused)
                 entry = replace(entry, problems=(*entry.problems, *lines))
         self._entries[(entry.namespace, entry.name)] = entry
+
+    def triggers(self) -> list[Trigger]:
+        """The Triggers whose runs this gateway starts, by namespace and name."""
+        return [self._triggers[k] for k in sorted(self._triggers)]
+
+    def put_trigger(self, trigger: Trigger) -> None:
+        self._triggers[(trigger.namespace, trigger.name)] = trigger
 
     def remove(self, namespace: str, name: str) -> None:
         self._entries.pop((namespace, name), None)
@@ -93,11 +102,12 @@ class Catalog:
             self.put(entry)
 
     def load_folder(self, folder: Path) -> None:
-        """Every Workflow in the folder's YAML files; a bad file is listed, not fatal."""
+        """Every Workflow and Trigger in the folder's YAML files; a bad file is listed, not
+        fatal."""
         for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
             if not _declares_ours(path):
                 # e.g. a ConfigMap patch next to the examples: not a broken Workflow
-                log.info("%s: no Workflow or AgentPool in it; skipped", path)
+                log.info("%s: no Workflow, AgentPool or Trigger in it; skipped", path)
                 continue
             try:
                 resources = load_file(path)
@@ -108,6 +118,8 @@ class Catalog:
             for resource in resources:
                 if isinstance(resource, Workflow):
                     self.put(Entry(resource.namespace, resource.name, resource, str(path)))
+                elif isinstance(resource, Trigger):
+                    self.put_trigger(resource)
 
 
 def _declares_ours(path: Path) -> bool:

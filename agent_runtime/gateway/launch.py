@@ -15,6 +15,7 @@ from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.trace_context import CALLER_TRACE
 from agent_runtime.spec import Workflow
 from agent_runtime.stores import RunRecord
+from agent_runtime.stores.records import TriggeredBy
 
 
 class Refused(AgentRuntimeError):
@@ -78,6 +79,7 @@ async def start_run(
     queue: bool = True,
     thread_id: str | None = None,
     enqueue: bool = False,
+    triggered_by: TriggeredBy | None = None,
 ) -> RunRecord:
     """Admit and record a queued run of ``workflow`` (from ``runnable``) and wake a worker; on
     ``thread_id``, a thread the caller may read (404 otherwise, as if there were none), queued
@@ -101,6 +103,7 @@ async def start_run(
         thread_id=thread_id,
         enqueue=enqueue,
         traceparent=CALLER_TRACE.get(),
+        triggered_by=triggered_by,
     )
     gateway.worker.wake()
     return run

@@ -18,7 +18,10 @@ from agent_runtime.spec.agentpool import AgentPool
 from agent_runtime.spec.common import API_GROUP, API_VERSION
 from agent_runtime.spec.crd_rules import RULES, VALIDATIONS, Schema
 from agent_runtime.spec.crd_schema import StructuralConverter
+from agent_runtime.spec.trigger import Trigger
 from agent_runtime.spec.workflow import Workflow
+
+Kind = type[Workflow] | type[AgentPool] | type[Trigger]
 
 CATEGORY = "configurable-agents"
 HEADER = (
@@ -27,7 +30,7 @@ HEADER = (
 )
 
 
-def _resource_schema(model: type[Workflow] | type[AgentPool]) -> Schema:
+def _resource_schema(model: Kind) -> Schema:
     source = model.model_json_schema(by_alias=True, mode="validation")
     converter = StructuralConverter(source.get("$defs", {}))
     props = source["properties"]
@@ -63,7 +66,7 @@ _READY = '.status.conditions[?(@.type=="Ready")]'
 
 
 def _crd(
-    model: type[Workflow] | type[AgentPool],
+    model: Kind,
     *,
     plural: str,
     short_name: str,
@@ -130,6 +133,20 @@ def build_crds() -> list[Schema]:
             columns=[
                 {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
                 {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
+                _AGE,
+            ],
+            subresources={"status": {}},
+        ),
+        _crd(
+            Trigger,
+            plural="triggers",
+            short_name="catr",
+            columns=[
+                {"name": "Workflow", "type": "string", "jsonPath": ".spec.workflow"},
+                {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule.schedule"},
+                {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
+                {"name": "Last Schedule", "type": "date", "jsonPath": ".status.lastScheduleTime"},
+                {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
                 _AGE,
             ],
             subresources={"status": {}},

@@ -88,6 +88,19 @@ CIDR_RULES = [
 RULES: dict[str, list[Schema]] = {
     "Workflow": [NAME_RULE],
     "AgentPool": [NAME_RULE],
+    "Trigger": [NAME_RULE],
+    "Trigger.spec": [
+        cel_rule("has(self.schedule)", "a trigger fires on exactly one of: schedule", ".schedule")
+    ],
+    "Trigger.spec.schedule": [
+        cel_rule(
+            "self.schedule.matches('^[ \\t]*(@(yearly|annually|monthly|weekly|daily|midnight|"
+            "hourly)|[^ \\t]+([ \\t]+[^ \\t]+){4})[ \\t]*$')",
+            "schedule must be five cron fields or one of @yearly, @annually, @monthly, @weekly, "
+            "@daily, @midnight, @hourly",
+            ".schedule",
+        )
+    ],
     "Workflow.spec": [
         cel_rule(
             "self.edges.all(e, !has(e.to) || e.to == 'END' || "

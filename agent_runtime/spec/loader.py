@@ -12,10 +12,15 @@ from pydantic import ValidationError
 
 from agent_runtime.spec.agentpool import AgentPool
 from agent_runtime.spec.errors import Problem, SpecError, join_path
+from agent_runtime.spec.trigger import Trigger
 from agent_runtime.spec.workflow import Workflow
 
-KINDS: dict[str, type[Workflow] | type[AgentPool]] = {"Workflow": Workflow, "AgentPool": AgentPool}
-Resource = Workflow | AgentPool
+Resource = Workflow | AgentPool | Trigger
+KINDS: dict[str, type[Resource]] = {
+    "Workflow": Workflow,
+    "AgentPool": AgentPool,
+    "Trigger": Trigger,
+}
 
 
 def problems_from(exc: ValidationError) -> list[Problem]:
@@ -113,7 +118,7 @@ def _union_message(errors: list[Any], *, fitted: bool) -> str:
 
 
 def parse_resource(doc: Any, *, source: str = "") -> Resource:
-    """Validate one decoded document as a Workflow or AgentPool."""
+    """Validate one decoded document as a Workflow, AgentPool or Trigger."""
     if not isinstance(doc, dict):
         raise SpecError(
             [Problem("", "expected a mapping with apiVersion, kind, metadata and spec")],
@@ -123,7 +128,8 @@ def parse_resource(doc: Any, *, source: str = "") -> Resource:
     model = KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
         raise SpecError(
-            [Problem("kind", f"expected Workflow or AgentPool, got {kind!r}")], source=source
+            [Problem("kind", f"expected Workflow, AgentPool or Trigger, got {kind!r}")],
+            source=source,
         )
     try:
         return model.model_validate(doc)
@@ -153,7 +159,8 @@ def load_documents(text: str, *, source: str = "") -> list[Any]:
 
 
 def load_file(path: str | os.PathLike[str]) -> list[Resource]:
-    """Every Workflow and AgentPool in a YAML file; other kinds are skipped, errors collected."""
+    """Every Workflow, AgentPool and Trigger in a YAML file; other kinds are skipped, errors
+    collected."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

@@ -70,6 +70,15 @@ class Approval(Record):
     at: datetime = Field(default_factory=utcnow)
 
 
+class TriggeredBy(Record):
+    """The Trigger that started a run unattended, and for what: a schedule's tick."""
+
+    namespace: str
+    name: str
+    #: The schedule's tick the run fired for (UTC).
+    tick: datetime | None = None
+
+
 class RunRecord(Record):
     id: str
     namespace: str = "default"
@@ -104,6 +113,8 @@ class RunRecord(Record):
     thread_id: str | None = None
     #: The W3C ``traceparent`` of whoever started the run: its first execution joins that trace.
     traceparent: str | None = None
+    #: The Trigger that started it (None: a caller did).
+    triggered_by: TriggeredBy | None = None
 
 
 class StepRecord(Record):

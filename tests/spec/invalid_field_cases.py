@@ -168,7 +168,7 @@ FIELD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "wrong-kind",
         edits(("kind", "Workflw")),
         "kind",
-        "expected Workflow or AgentPool, got 'Workflw'",
+        "expected Workflow, AgentPool or Trigger, got 'Workflw'",
     ),
     (
         "wrong-api-version",

@@ -1,4 +1,4 @@
-"""Every example Workflow and AgentPool passes the CRDs' CEL rules and OpenAPI schema."""
+"""Every example Workflow, AgentPool and Trigger passes the CRDs' CEL rules and OpenAPI schema."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def example_documents() -> list[tuple[str, dict[str, Any]]]:
     docs = []
     for path in sorted(EXAMPLES.glob("**/*.yaml")):
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if isinstance(doc, dict) and doc.get("kind") in ("Workflow", "AgentPool"):
+            if isinstance(doc, dict) and doc.get("kind") in ("Workflow", "AgentPool", "Trigger"):
                 docs.append((str(path.relative_to(REPO)), doc))
     return docs
 

@@ -39,6 +39,7 @@ def test_render_is_stable_multi_document_yaml_with_a_header() -> None:
     docs = list(yaml.safe_load_all(text))
     assert [d["metadata"]["name"] for d in docs] == [
         "agentpools.configurable-agents.io",
+        "triggers.configurable-agents.io",
         "workflows.configurable-agents.io",
     ]
     assert docs == build_crds()
@@ -49,7 +50,11 @@ def test_render_is_stable_multi_document_yaml_with_a_header() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "plural", "short"),
-    [("Workflow", "workflows", "cawf"), ("AgentPool", "agentpools", "agp")],
+    [
+        ("Workflow", "workflows", "cawf"),
+        ("AgentPool", "agentpools", "agp"),
+        ("Trigger", "triggers", "catr"),
+    ],
 )
 def test_names(kind: str, plural: str, short: str) -> None:
     spec = crd(kind)["spec"]
@@ -117,7 +122,19 @@ def test_agentpool_scale_columns_and_status() -> None:
 # --- structural schema ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["Workflow", "AgentPool"])
+def test_trigger_columns_and_status() -> None:
+    version = crd("Trigger")["spec"]["versions"][0]
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns["Schedule"] == ".spec.schedule.schedule"
+    assert columns["Last Schedule"] == ".status.lastScheduleTime"
+    status = schema_of("Trigger")["properties"]["status"]["properties"]
+    assert status["lastScheduleTime"]["type"] == "string"
+    assert status["active"]["items"]["properties"]["runId"]["type"] == "string"
+    schedule = schema_of("Trigger")["properties"]["spec"]["properties"]["schedule"]["properties"]
+    assert schedule["concurrencyPolicy"]["enum"] == ["Allow", "Forbid", "Replace"]
+
+
+@pytest.mark.parametrize("kind", ["Workflow", "AgentPool", "Trigger"])
 def test_schema_is_structural(kind: str) -> None:
     assert structural_problems(schema_of(kind)) == []
 

@@ -123,12 +123,14 @@ def test_problems_of_every_document_are_collected(tmp_path: Path) -> None:
 def test_unknown_kind_in_parse_resource() -> None:
     with pytest.raises(SpecError) as caught:
         parse_resource({"apiVersion": "v1", "kind": "Pod"}, source="pod.yaml")
-    assert caught.value.lines() == ["pod.yaml: kind: expected Workflow or AgentPool, got 'Pod'"]
+    assert caught.value.lines() == [
+        "pod.yaml: kind: expected Workflow, AgentPool or Trigger, got 'Pod'"
+    ]
 
 
 def test_document_without_kind() -> None:
     with pytest.raises(SpecError) as caught:
         parse_resource({"metadata": {"name": "x"}})
     assert [(p.path, p.message) for p in caught.value.problems] == [
-        ("kind", "expected Workflow or AgentPool, got None")
+        ("kind", "expected Workflow, AgentPool or Trigger, got None")
     ]
