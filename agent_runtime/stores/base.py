@@ -8,8 +8,9 @@ the one conformance suite in ``tests/stores``, which is organised by the same co
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -28,10 +29,17 @@ from agent_runtime.stores.records import (
     ThreadStatus,
     utcnow,
 )
-from agent_runtime.stores.thread_rules import ThreadQuery
+from agent_runtime.stores.thread_rules import ThreadQuery, changed, stored_object
 
 if TYPE_CHECKING:  # light users (the CLI's argument checks) import records without LangGraph
     from langgraph.checkpoint.base import BaseCheckpointSaver
+
+#: An event to append: its kind and data.
+NewEvent = tuple[str, dict[str, Any]]
+#: A transition's outcome: the run as moved, and its event (numbered) when one was asked for.
+Moved = tuple[RunRecord, RunEvent | None]
+#: What ``update_thread`` does to a thread, applied by a backend inside its write.
+ThreadChange = Callable[[ThreadRecord], ThreadRecord]
 
 
 class RunRecords(ABC):
@@ -81,16 +89,24 @@ class RunRecords(ABC):
             if not (cursor := page.next_cursor):
                 return total
 
-    @abstractmethod
     async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
         """Move a run to ``status`` (checked against TRANSITIONS) and set other fields at once."""
+        run, _ = await self._transition(run_id, status, changes, None)
+        return run
 
     async def transition_and_emit(
         self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
     ) -> tuple[RunRecord, RunEvent]:
-        """``transition`` and ``append_event``; stores may do both in one transaction."""
-        run = await self.transition(run_id, status, **changes)
-        return run, await self.append_event(run_id, kind, data)
+        """``transition`` and ``append_event`` in one transaction."""
+        run, event = await self._transition(run_id, status, changes, (kind, data))
+        assert event is not None
+        return run, event
+
+    @abstractmethod
+    async def _transition(
+        self, run_id: str, status: RunStatus, changes: dict[str, Any], event: NewEvent | None
+    ) -> Moved:
+        """The transition (with ``event`` appended in the same transaction, if given)."""
 
     async def is_cancelled(self, run_id: str) -> bool:
         """Whether a run has been cancelled; stores may answer from their last write's read."""
@@ -105,7 +121,7 @@ class StepsAndEvents(ABC):
 
     @abstractmethod
     async def record_step(
-        self, step: StepRecord, *, event: tuple[str, dict[str, Any]] | None = None
+        self, step: StepRecord, *, event: NewEvent | None = None
     ) -> RunEvent | None:
         """Insert or update the step keyed by (run, node, visit, attempt).
 
@@ -251,7 +267,6 @@ class Threads(ABC):
     @abstractmethod
     async def _search_threads(self, query: ThreadQuery) -> list[ThreadRecord]: ...
 
-    @abstractmethod
     async def update_thread(
         self,
         thread_id: str,
@@ -259,7 +274,22 @@ class Threads(ABC):
         metadata: dict[str, Any] | None = None,
         values: dict[str, Any] | None = None,
     ) -> ThreadRecord:
-        """Merge ``metadata`` into the thread's; ``values`` replace its state."""
+        """Merge ``metadata`` into the thread's; ``values`` replace its state.
+
+        Both are checked and turned into what the store keeps (JSON) here, once, so that every
+        backend writes, and returns, the same thread; InvalidThreadUpdate names a bad one."""
+        return await self._update_thread(
+            thread_id,
+            partial(
+                changed,
+                metadata=stored_object("metadata", metadata),
+                values=stored_object("values", values),
+            ),
+        )
+
+    @abstractmethod
+    async def _update_thread(self, thread_id: str, change: ThreadChange) -> ThreadRecord:
+        """Read the thread, ``change`` it and write it, as one write; the thread written."""
 
     @abstractmethod
     async def delete_thread(self, thread_id: str) -> None:

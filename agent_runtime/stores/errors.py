@@ -28,16 +28,30 @@ class InvalidCursor(StoreError, ValueError):
         return [{"field": "cursor", "message": str(self)}]
 
 
-class RunNotFound(StoreError, KeyError):
+class InvalidThreadUpdate(AgentRuntimeError, ValueError):
+    """``update_thread`` given metadata or values a store cannot keep (not a JSON object)."""
+
+    code = "invalid_request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.details = [{"field": field, "message": message}]
+
+
+class Missing(KeyError):
+    """A lookup that found nothing; its message reads as a sentence, not a quoted key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class RunNotFound(StoreError, Missing):
     code = "run_not_found"
     retryable = False
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"run {run_id!r} not found")
         self.run_id = run_id
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class InvalidTransition(StoreError):
@@ -50,7 +64,7 @@ class InvalidTransition(StoreError):
         self.wanted = wanted
 
 
-class ThreadNotFound(AgentRuntimeError, KeyError):
+class ThreadNotFound(AgentRuntimeError, Missing):
     """No such thread (or, for a run, none in the run's namespace)."""
 
     code = "thread_not_found"
@@ -58,9 +72,6 @@ class ThreadNotFound(AgentRuntimeError, KeyError):
     def __init__(self, thread_id: str) -> None:
         super().__init__(f"thread {thread_id!r} not found")
         self.thread_id = thread_id
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class ThreadConflict(AgentRuntimeError):

@@ -17,12 +17,14 @@ another, in the order they came, whichever replica claims them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_runtime.stores.errors import ThreadConflict, ThreadNotFound
+from pydantic_core import PydanticSerializationError, to_jsonable_python
+
+from agent_runtime.stores.errors import InvalidThreadUpdate, ThreadConflict, ThreadNotFound
 from agent_runtime.stores.records import (
     RunRecord,
     RunStatus,
@@ -171,6 +173,20 @@ def after_move(
     else:
         return None
     return thread.model_copy(update=update)
+
+
+def stored_object(field: str, value: object) -> dict[str, Any] | None:
+    """``value`` (an update's metadata or values, None for none) as the JSON object a store
+    keeps: what the thread read back holds, whichever backend keeps it."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidThreadUpdate(field, f"expected an object, not {type(value).__name__}")
+    try:
+        stored: dict[str, Any] = to_jsonable_python(dict(value))
+    except PydanticSerializationError as exc:
+        raise InvalidThreadUpdate(field, f"cannot be stored as JSON: {exc}") from None
+    return stored
 
 
 def changed(

@@ -4,13 +4,13 @@ thread (one at a time, also across store instances) and leaving its state, the h
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from agent_runtime.stores import RunNotFound, RunStatus, RunStore, open_store
-from agent_runtime.stores.errors import ThreadConflict, ThreadNotFound
+from agent_runtime.stores.errors import InvalidThreadUpdate, ThreadConflict, ThreadNotFound
 from agent_runtime.stores.records import Actor, ThreadRecord, ThreadStatus
 from tests.stores.helpers import BASE, make_run
 from tests.stores.test_checkpoints import tiny_graph
@@ -89,6 +89,23 @@ async def test_update_merges_metadata_sets_values_and_moves_it_first(store: RunS
     assert [t.id for t in await store.search_threads()] == ["old", "new"]
     with pytest.raises(ThreadNotFound):
         await store.update_thread("nope", metadata={"a": 1})
+
+
+async def test_update_keeps_what_the_store_reads_back_and_refuses_what_it_cannot(
+    store: RunStore,
+) -> None:
+    await store.create_thread(thread("t", metadata={"a": 1}))
+    stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    updated = await store.update_thread("t", metadata={"at": stamp}, values={"pair": (1, 2)})
+    assert updated.metadata == {"a": 1, "at": "2026-01-02T03:04:05Z"}
+    assert updated.values == {"pair": [1, 2]}
+    assert (await store.get_thread("t")) == updated
+    with pytest.raises(InvalidThreadUpdate) as refused:
+        await store.update_thread("t", values={"x": object()})
+    assert refused.value.details[0]["field"] == "values"
+    with pytest.raises(InvalidThreadUpdate, match=r"^metadata: expected an object, not list"):
+        await store.update_thread("t", metadata=["a"])  # type: ignore[arg-type]
+    assert (await store.get_thread("t")) == updated
 
 
 async def test_large_values_round_trip(store: RunStore) -> None:

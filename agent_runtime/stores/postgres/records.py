@@ -8,13 +8,14 @@ from typing import Any
 
 from psycopg.pq import TransactionStatus
 
+from agent_runtime.stores.base import Moved, NewEvent
 from agent_runtime.stores.errors import InvalidTransition, LeaseLost, RunNotFound, StoreError
 from agent_runtime.stores.fencing import holder
 from agent_runtime.stores.paging import RunQuery, page_of
 from agent_runtime.stores.postgres.connection import PostgresConnection
 from agent_runtime.stores.postgres.events import record_ctes
 from agent_runtime.stores.postgres.schema import Conn, json_time, utc
-from agent_runtime.stores.postgres.threads import claim_thread, settle_thread
+from agent_runtime.stores.postgres.threads import BY_KEY, claim_thread, settle_thread
 from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus
 from agent_runtime.stores.sql.dialect import POSTGRES
 from agent_runtime.stores.sql.listing import list_runs_query
@@ -65,11 +66,7 @@ class PostgresRuns(PostgresConnection):
             # Either the idempotency key is taken (the other insert has committed: ON CONFLICT
             # waited for it), or the id exists.
             if run.idempotency_key:
-                cur = await conn.execute(
-                    "SELECT record::text AS record FROM ca_runs"
-                    " WHERE namespace = %s AND workflow = %s AND idempotency_key = %s",
-                    (run.namespace, run.workflow, run.idempotency_key),
-                )
+                cur = await conn.execute(BY_KEY, (run.namespace, run.workflow, run.idempotency_key))
                 if row := await cur.fetchone():
                     return RunRecord.model_validate_json(row["record"])
         raise StoreError(f"run {run.id!r} already exists")
@@ -122,29 +119,17 @@ class PostgresRuns(PostgresConnection):
             row = await cur.fetchone()
         return int(row["n"]) if row else 0
 
-    async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
-        run, _ = await self._transition(run_id, status, None, changes)
-        return run
-
-    async def transition_and_emit(
-        self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
-    ) -> tuple[RunRecord, RunEvent]:
-        run, event = await self._transition(run_id, status, (kind, data), changes)
-        assert event is not None
-        return run, event
-
     async def _transition(
-        self,
-        run_id: str,
-        status: RunStatus,
-        event: tuple[str, dict[str, Any]] | None,
-        changes: dict[str, Any],
-    ) -> tuple[RunRecord, RunEvent | None]:
+        self, run_id: str, status: RunStatus, changes: dict[str, Any], event: NewEvent | None
+    ) -> Moved:
         values = pop_values(changes)
         known = self._known.pop(run_id, None)
         if known is not None and known.thread_id is None:  # a thread's run moves it too
-            swapped = await self._swap(known, status, event, changes)
-            if swapped is not None:
+            try:
+                moved: RunRecord | None = apply_transition(known, status, changes)
+            except InvalidTransition:
+                moved = None  # not allowed from what this process wrote: read the run
+            if moved is not None and (swapped := await self._swap(known, moved, event)):
                 return swapped
         appended: RunEvent | None = None
         async with self._connection() as conn:
@@ -193,18 +178,10 @@ class PostgresRuns(PostgresConnection):
         self._known[run.id] = run
 
     async def _swap(
-        self,
-        known: RunRecord,
-        status: RunStatus,
-        event: tuple[str, dict[str, Any]] | None,
-        changes: dict[str, Any],
-    ) -> tuple[RunRecord, RunEvent | None] | None:
-        """The transition in one statement (with its event) if the run is as this process last
-        left it; None if it changed meanwhile or the move is not allowed (the caller reads it)."""
-        try:
-            updated = apply_transition(known, status, changes)
-        except InvalidTransition:
-            return None
+        self, known: RunRecord, updated: RunRecord, event: NewEvent | None
+    ) -> Moved | None:
+        """The transition of ``known`` to ``updated`` in one statement (with its event) if the run
+        is as this process last left it; None if it changed meanwhile (the caller reads it)."""
         args: dict[str, Any] = {
             "run": known.id,
             "status": updated.status.value,

@@ -8,6 +8,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from agent_runtime.stores.base import Moved, NewEvent
 from agent_runtime.stores.errors import InvalidTransition, StoreError
 from agent_runtime.stores.fencing import check_held, holder
 from agent_runtime.stores.paging import RunQuery, decode_cursor, encode_cursor, merge_pages
@@ -172,29 +173,22 @@ class S3Runs(S3Connection):
             next_cursor = encode_cursor(datetime.fromisoformat(created), run_id)
         return RunPage(items=items, next_cursor=next_cursor)
 
-    async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
+    async def _transition(
+        self, run_id: str, status: RunStatus, changes: dict[str, Any], event: NewEvent | None
+    ) -> Moved:
         owner = holder(run_id)
-        run, _ = await self.aws.run(self._move, run_id, status, changes, None, owner)
+        run, appended = await self.aws.run(self._move, run_id, status, changes, event, owner)
         self._outbox.cancelled[run_id] = run.status == RunStatus.CANCELLED
-        return run
-
-    async def transition_and_emit(
-        self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
-    ) -> tuple[RunRecord, RunEvent]:
-        owner = holder(run_id)
-        run, event = await self.aws.run(self._move, run_id, status, changes, (kind, data), owner)
-        self._outbox.cancelled[run_id] = run.status == RunStatus.CANCELLED
-        assert event is not None
-        return run, event
+        return run, appended
 
     def _move(
         self,
         run_id: str,
         status: RunStatus,
         changes: dict[str, Any],
-        event: tuple[str, dict[str, Any]] | None,
+        event: NewEvent | None,
         owner: str | None = None,
-    ) -> tuple[RunRecord, RunEvent | None]:
+    ) -> Moved:
         """The transition and its event in one transaction, over the version last seen (no
         read when this process knows it), and only while ``owner`` holds the lease of a fenced
         run; with retention, the TTL of the run's other items changes in it too when the run

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from agent_runtime.stores.errors import StoreError
@@ -53,18 +53,9 @@ def batch_get(aws: Aws, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Items by key (consistent reads), in no particular order; missing ones are left out."""
     found: list[dict[str, Any]] = []
     for i in range(0, len(keys), 100):
-        pending: dict[str, Any] = {
-            aws.url.table: {"Keys": keys[i : i + 100], "ConsistentRead": True}
-        }
-        for attempt in range(BATCH_ROUNDS):
-            page = aws.dynamodb.batch_get_item(RequestItems=pending)
+        batch = {aws.url.table: {"Keys": keys[i : i + 100], "ConsistentRead": True}}
+        for page in _until_done(aws.dynamodb.batch_get_item, batch, "UnprocessedKeys", "read"):
             found.extend(page.get("Responses", {}).get(aws.url.table, []))
-            pending = page.get("UnprocessedKeys") or {}
-            if not pending:
-                break
-            time.sleep(0.05 * 2**attempt)
-        else:
-            raise StoreError("DynamoDB kept throttling a batch read; try again")
     return found
 
 
@@ -81,12 +72,21 @@ def put_items(aws: Aws, items: list[dict[str, Any]]) -> None:
 
 def _batch_write(aws: Aws, requests: list[dict[str, Any]]) -> None:
     for i in range(0, len(requests), 25):
-        pending: dict[str, Any] = {aws.url.table: requests[i : i + 25]}
-        for attempt in range(BATCH_ROUNDS):
-            page = aws.dynamodb.batch_write_item(RequestItems=pending)
-            pending = page.get("UnprocessedItems") or {}
-            if not pending:
-                break
-            time.sleep(0.05 * 2**attempt)
-        else:
-            raise StoreError("DynamoDB kept throttling a batch write; try again")
+        batch = {aws.url.table: requests[i : i + 25]}
+        _until_done(aws.dynamodb.batch_write_item, batch, "UnprocessedItems", "write")
+
+
+def _until_done(
+    send: Callable[..., dict[str, Any]], batch: dict[str, Any], left: str, doing: str
+) -> list[dict[str, Any]]:
+    """Send a batch, then what DynamoDB left of it unprocessed (under ``left``: it throttled),
+    backing off, until none is left; every answer."""
+    pages = []
+    for attempt in range(BATCH_ROUNDS):
+        page = send(RequestItems=batch)
+        pages.append(page)
+        batch = page.get(left) or {}
+        if not batch:
+            return pages
+        time.sleep(0.05 * 2**attempt)
+    raise StoreError(f"DynamoDB kept throttling a batch {doing}; try again")

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
+from agent_runtime.stores.base import ThreadChange
 from agent_runtime.stores.errors import StoreError, ThreadConflict, ThreadNotFound
 from agent_runtime.stores.records import Actor, RunRecord, ThreadRecord
 from agent_runtime.stores.s3 import transact
@@ -35,7 +36,6 @@ from agent_runtime.stores.s3.transact import Kind, Op
 from agent_runtime.stores.thread_rules import (
     ThreadQuery,
     after_move,
-    changed,
     claim,
     copied_run_id,
     copy_of,
@@ -216,21 +216,13 @@ class S3Threads(S3Connection):
             ScanIndexForward=False,
         )
 
-    async def update_thread(
-        self,
-        thread_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        values: dict[str, Any] | None = None,
-    ) -> ThreadRecord:
-        return await self.aws.run(self._update, thread_id, metadata, values)
+    async def _update_thread(self, thread_id: str, change: ThreadChange) -> ThreadRecord:
+        return await self.aws.run(self._update, thread_id, change)
 
-    def _update(
-        self, thread_id: str, metadata: dict[str, Any] | None, values: dict[str, Any] | None
-    ) -> ThreadRecord:
+    def _update(self, thread_id: str, change: ThreadChange) -> ThreadRecord:
         for _ in range(TRIES):
             ver, thread, obj = read_thread(self.aws, thread_id)
-            new = changed(thread, metadata=metadata, values=values)
+            new = change(thread)
             op = versioned_update(self.aws, new, ver)
             try:
                 self.aws.dynamodb.update_item(**op.request["Update"])

@@ -1,4 +1,5 @@
-"""The thread tables of the SQL stores and their statements, the same in each dialect.
+"""The threads of the SQL stores: their tables, statements and the concern itself, the same in
+each dialect; a backend gives its connections (``Tx``) and the tables a run's rows are in.
 
 ``ca_threads`` holds each thread's record (JSON, values included) beside the columns searched
 and ordered on; ``ca_thread_runs`` lists each thread's runs (and copied histories) in order,
@@ -8,18 +9,38 @@ written in the transaction that claims the thread for the run.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
-from agent_runtime.stores.errors import ThreadNotFound
-from agent_runtime.stores.records import RunRecord, ThreadRecord
+from agent_runtime.stores.base import ThreadChange
+from agent_runtime.stores.errors import RunNotFound, ThreadConflict, ThreadNotFound
+from agent_runtime.stores.records import Actor, RunRecord, ThreadRecord
 from agent_runtime.stores.sql.dialect import POSTGRES, Dialect
-from agent_runtime.stores.thread_rules import ThreadQuery, after_move, claim, matches, promoted
+from agent_runtime.stores.sql.outbox import DeferringStore
+from agent_runtime.stores.thread_rules import (
+    ThreadQuery,
+    after_move,
+    claim,
+    copied_run_id,
+    copy_of,
+    deletable,
+    erasable,
+    matches,
+    promoted,
+)
 
-#: A connection's ``execute`` (inside a write transaction), and a thread's read there.
-Execute = Callable[[str, tuple[Any, ...]], Awaitable[object]]
-Read = Callable[[str], Awaitable[ThreadRecord]]
+
+class Tx(Protocol):
+    """A SQL store's connection as the thread code uses it: rows as tuples."""
+
+    async def rows(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]: ...
+
+    async def run(self, sql: str, args: Sequence[Any]) -> int:
+        """Execute a statement; how many rows it changed (-1 when the driver does not say yet)."""
+        ...
 
 
 def schema(d: Dialect) -> str:
@@ -68,11 +89,50 @@ class Statements:
             f" updated_at = {m}, record = {record} WHERE id = {m}"
         )
         lock = " FOR UPDATE" if d is POSTGRES else ""
-        self.select = f"SELECT {d.record} FROM ca_threads WHERE id = {m}{lock}"
+        self.peek = f"SELECT {d.record} FROM ca_threads WHERE id = {m}"
+        self.select = self.peek + lock
+        self.select_run = f"SELECT {d.record} FROM ca_runs WHERE id = {m}{lock}"
         self.link = f"INSERT INTO ca_thread_runs (thread_id, at, run_id) VALUES ({d.marks(3)})"
         self.links = f"SELECT at, run_id FROM ca_thread_runs WHERE thread_id = {m} ORDER BY at"
         self.delete = f"DELETE FROM ca_threads WHERE id = {m}"
         self.unlink = f"DELETE FROM ca_thread_runs WHERE thread_id = {m}"
+        #: Postgres: lock a thread's runs' rows before the thread's, in the order a transition
+        #: locks them (its run's, then its thread's), so that a cancel meanwhile waits instead
+        #: of deadlocking with a delete.
+        self.lock_runs = (
+            "SELECT id FROM ca_runs WHERE id IN (SELECT run_id FROM ca_thread_runs"
+            f" WHERE thread_id = {m}) ORDER BY id FOR UPDATE"
+            if d is POSTGRES
+            else None
+        )
+        self.copy = copy_statements(d)
+
+    async def read(self, tx: Tx, thread_id: str, *, lock: bool = True) -> ThreadRecord:
+        """The thread (in a transaction, locked for the rest of it unless not ``lock``)."""
+        rows = await tx.rows(self.select if lock else self.peek, (thread_id,))
+        if not rows:
+            raise ThreadNotFound(thread_id)
+        return ThreadRecord.model_validate_json(rows[0][0])
+
+    async def add(self, tx: Tx, thread: ThreadRecord) -> None:
+        """Insert a thread; ThreadConflict when its id is taken."""
+        if await tx.run(self.insert, self.row(thread)) != 1:
+            raise ThreadConflict(thread.id, "already exists")
+
+    def delete_runs(
+        self, tables: Sequence[tuple[str, str]], run_ids: Sequence[str]
+    ) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements deleting runs and their rows in ``tables`` (table, run id column):
+        one per table where the dialect takes arrays, else one per table and run."""
+        m, targets = self.d.mark, [("ca_runs", "id"), *tables]
+        if self.d.arrays:
+            ids = list(run_ids)
+            return (
+                [(f"DELETE FROM {t} WHERE {c} = ANY({m})", (ids,)) for t, c in targets]
+                if ids
+                else []
+            )
+        return [(f"DELETE FROM {t} WHERE {c} = {m}", (r,)) for r in run_ids for t, c in targets]
 
     def row(self, thread: ThreadRecord) -> tuple[Any, ...]:
         """``insert``'s arguments."""
@@ -91,34 +151,29 @@ class Statements:
         )
 
     async def hold(
-        self, execute: Execute, thread: ThreadRecord, run: RunRecord, *, enqueue: bool
+        self, tx: Tx, thread: ThreadRecord, run: RunRecord, *, enqueue: bool
     ) -> RunRecord:
         """Hold ``thread`` for a new run, or queue the run on it (in the transaction inserting
         the run); the run to insert (parked when queued)."""
         held, created = claim(thread, run, enqueue=enqueue)
-        await execute(self.update, self.update_row(held))
-        await execute(self.link, (held.id, stamp(run.created_at), run.id))
+        await tx.run(self.update, self.update_row(held))
+        await tx.run(self.link, (held.id, stamp(run.created_at), run.id))
         return created
 
     async def settle(
-        self,
-        read: Read,
-        execute: Execute,
-        before: RunRecord,
-        after: RunRecord,
-        values: dict[str, Any] | None,
+        self, tx: Tx, before: RunRecord, after: RunRecord, values: dict[str, Any] | None
     ) -> str | None:
         """What a run's move does to its thread (in the transition's transaction); the queued
         run it hands the thread to, which the caller unparks in the same transaction."""
         if after.thread_id is None:
             return None
         try:
-            thread = await read(after.thread_id)
+            thread = await self.read(tx, after.thread_id)
         except ThreadNotFound:
             return None  # deleted with the run still interrupted on it
         moved = after_move(thread, before, after, values)
         if moved is not None:
-            await execute(self.update, self.update_row(moved))
+            await tx.run(self.update, self.update_row(moved))
         return promoted(thread, moved)
 
     def runs(
@@ -188,3 +243,85 @@ def page(rows: list[str], query: ThreadQuery, *, filtered: bool) -> list[ThreadR
         return threads
     found = [t for t in threads if matches(t, query)]
     return found[query.offset : query.offset + query.limit]
+
+
+class SqlThreads(DeferringStore):
+    """The thread concern of a SQL store, over the backend's ``_writing`` and ``_reading``."""
+
+    _sql: ClassVar[Statements]
+    #: The tables holding a run's rows, and the column naming the run: deleted with it.
+    _run_tables: ClassVar[tuple[tuple[str, str], ...]]
+
+    @abstractmethod
+    def _writing(self) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction."""
+
+    @abstractmethod
+    def _reading(self) -> AbstractAsyncContextManager[Tx]:
+        """A connection to read from, outside any other's write transaction."""
+
+    async def create_thread(self, thread: ThreadRecord) -> ThreadRecord:
+        async with self._writing() as tx:
+            await self._sql.add(tx, thread)
+        return thread
+
+    async def get_thread(self, thread_id: str) -> ThreadRecord:
+        async with self._reading() as tx:
+            return await self._sql.read(tx, thread_id, lock=False)
+
+    async def _search_threads(self, query: ThreadQuery) -> list[ThreadRecord]:
+        sql, args, filtered = self._sql.search(query)
+        async with self._reading() as tx:
+            rows = await tx.rows(sql, args)
+        return page([r[0] for r in rows], query, filtered=filtered)
+
+    async def _update_thread(self, thread_id: str, change: ThreadChange) -> ThreadRecord:
+        async with self._writing() as tx:
+            thread = change(await self._sql.read(tx, thread_id))
+            await tx.run(self._sql.update, self._sql.update_row(thread))
+        return thread
+
+    async def delete_thread(self, thread_id: str) -> None:
+        async with self._writing() as tx:
+            if self._sql.lock_runs is not None:
+                await tx.rows(self._sql.lock_runs, (thread_id,))
+            deletable(await self._sql.read(tx, thread_id))
+            run_ids = [run_id for _, run_id in await tx.rows(self._sql.links, (thread_id,))]
+            for sql, args in self._sql.delete_runs(self._run_tables, run_ids):
+                await tx.run(sql, args)
+            await tx.run(self._sql.unlink, (thread_id,))
+            await tx.run(self._sql.delete, (thread_id,))
+
+    async def erase_run(self, run_id: str) -> None:
+        async with self._writing() as tx:
+            rows = await tx.rows(self._sql.select_run, (run_id,))
+            if not rows:
+                raise RunNotFound(run_id)
+            erasable(RunRecord.model_validate_json(rows[0][0]))
+            for sql, args in self._sql.delete_runs(self._run_tables, [run_id]):
+                await tx.run(sql, args)
+
+    async def copy_thread(
+        self, thread_id: str, new_id: str, *, created_by: Actor | None = None
+    ) -> ThreadRecord:
+        if self._saver is not None:  # what its runs' savers still hold goes with the copy
+            async with self._reading() as tx:
+                links = await tx.rows(self._sql.links, (thread_id,))
+            for _, run_id in links:
+                await self._saver.flush(run_id)
+        async with self._writing() as tx:
+            copy = copy_of(await self._sql.read(tx, thread_id), new_id, created_by)
+            await self._sql.add(tx, copy)
+            for at, run_id in await tx.rows(self._sql.links, (thread_id,)):
+                target = copied_run_id(new_id, run_id)
+                for statement in self._sql.copy:
+                    await tx.run(statement, (target, run_id))
+                await tx.run(self._sql.link, (new_id, at, target))
+        return copy
+
+    async def _thread_runs(
+        self, thread_id: str, limit: int, before: str | None, inclusive: bool = False
+    ) -> list[str]:
+        sql, args = self._sql.runs(thread_id, limit, before, inclusive)
+        async with self._reading() as tx:
+            return [r[0] for r in await tx.rows(sql, args)]

@@ -6,10 +6,11 @@ from typing import Any
 
 import aiosqlite
 
+from agent_runtime.stores.base import Moved, NewEvent
 from agent_runtime.stores.errors import StoreError
 from agent_runtime.stores.fencing import check_held, holder
 from agent_runtime.stores.paging import RunQuery, page_of
-from agent_runtime.stores.records import RunEvent, RunPage, RunRecord, RunStatus, utcnow
+from agent_runtime.stores.records import RunPage, RunRecord, RunStatus, utcnow
 from agent_runtime.stores.sql.dialect import SQLITE
 from agent_runtime.stores.sql.listing import list_runs_query
 from agent_runtime.stores.sqlite.connection import SqliteConnection
@@ -81,8 +82,11 @@ class SqliteRuns(SqliteConnection):
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def transition(self, run_id: str, status: RunStatus, **changes: Any) -> RunRecord:
+    async def _transition(
+        self, run_id: str, status: RunStatus, changes: dict[str, Any], event: NewEvent | None
+    ) -> Moved:
         values = pop_values(changes)
+        appended = None
         async with self._tx() as db:
             run = await self._read(run_id)
             check_held(run, holder(run_id), utcnow())
@@ -90,20 +94,7 @@ class SqliteRuns(SqliteConnection):
             await self._write_run(updated)
             if next_run := await settle_thread(db, run, updated, values):
                 await self._write_run(next_run)
+            if event is not None:
+                appended = await insert_event(db, run_id, *event)
         self._outbox.moved(updated)
-        return updated
-
-    async def transition_and_emit(
-        self, run_id: str, status: RunStatus, kind: str, data: dict[str, Any], **changes: Any
-    ) -> tuple[RunRecord, RunEvent]:
-        values = pop_values(changes)
-        async with self._tx() as db:
-            run = await self._read(run_id)
-            check_held(run, holder(run_id), utcnow())
-            updated = apply_transition(run, status, changes)
-            await self._write_run(updated)
-            if next_run := await settle_thread(db, run, updated, values):
-                await self._write_run(next_run)
-            event = await insert_event(db, run_id, kind, data)
-        self._outbox.moved(updated)
-        return updated, event
+        return updated, appended
