@@ -76,6 +76,8 @@ class Scheduler:
     #: When this scheduler first saw each trigger: when one with no runs and no creation time
     #: (a file's) began.
     _seen: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    #: What was last logged as keeping each trigger from firing ("" for nothing).
+    _reported: dict[tuple[str, str], str] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -103,10 +105,11 @@ class Scheduler:
             # suspended or not, a trigger exists from here on (its ticks from now are missed)
             self._seen.setdefault((trigger.namespace, trigger.name), now)
             schedule = trigger.spec.schedule
-            if schedule is None or trigger.spec.suspend:
+            workflow = self._workflow(trigger)
+            if schedule is None or trigger.spec.suspend or workflow is None:
                 continue
             try:
-                run = await self._fire(trigger, schedule, now)
+                run = await self._fire(trigger, schedule, workflow, now)
             except AgentRuntimeError as exc:
                 log.warning("trigger %s/%s: %s", trigger.namespace, trigger.name, exc)
                 continue
@@ -114,7 +117,9 @@ class Scheduler:
                 fired.append(run)
         return fired
 
-    async def _fire(self, trigger: Trigger, schedule: Schedule, now: datetime) -> RunRecord | None:
+    async def _fire(
+        self, trigger: Trigger, schedule: Schedule, workflow: Workflow, now: datetime
+    ) -> RunRecord | None:
         key = (trigger.namespace, trigger.name)
         since = self._last.get(key)
         deadline = schedule.starting_deadline_seconds
@@ -132,9 +137,6 @@ class Scheduler:
         active = [r for r in runs if r.status in ACTIVE]
         if active and schedule.concurrency_policy == "Forbid":
             log.info("trigger %s/%s: tick %s skipped, a run is active", *key, tick.isoformat())
-            return None
-        workflow = self._workflow(trigger)
-        if workflow is None:
             return None
         identity = trigger_identity(trigger)
         if schedule.concurrency_policy == "Replace":
@@ -161,17 +163,18 @@ class Scheduler:
                 raise
 
     def _workflow(self, trigger: Trigger) -> Workflow | None:
+        """The trigger's Workflow, when its runs can start; else None, and why is logged once
+        (when the trigger is read, not at its first tick)."""
+        key = (trigger.namespace, trigger.name)
         entry = self.gateway.catalog.get(trigger.namespace, trigger.spec.workflow)
-        where = f"trigger {trigger.namespace}/{trigger.name}"
         if entry is None or entry.workflow is None or not entry.ready:
-            log.warning(
-                "%s: workflow %s is not ready; tick not fired", where, trigger.spec.workflow
-            )
-            return None
-        if problems := input_problems(trigger, entry.workflow):
-            log.warning("%s: %s; tick not fired", where, "; ".join(map(str, problems)))
-            return None
-        return entry.workflow
+            problem = f"spec.workflow: {trigger.spec.workflow!r} is not a ready Workflow here"
+        else:
+            problem = "; ".join(map(str, input_problems(trigger, entry.workflow)))
+        if problem and self._reported.get(key) != problem:
+            log.warning("trigger %s/%s: %s; it fires nothing", *key, problem)
+        self._reported[key] = problem
+        return None if problem or entry is None else entry.workflow
 
     async def _runs(self, trigger: Trigger) -> list[RunRecord]:
         """The trigger's runs that decide the next tick: the newest, and every active one."""
