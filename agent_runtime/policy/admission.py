@@ -1,9 +1,10 @@
 """Checking a Workflow's tools against the platform policy before it is stored or run.
 
 What can be decided without importing or connecting is decided here: ``function`` paths against
-``allowedFunctions``, MCP URLs and ``httpGet.allow`` prefixes against ``egressAllow`` and against
-what their hosts are when they spell an address or a known name. Names are not resolved (the
-agent does that, on every connection). The CLI (``validate``, ``run``) and the operator call it.
+``allowedFunctions``, MCP and A2A URLs and ``httpGet.allow`` prefixes against ``egressAllow``
+and against what their hosts are when they spell an address or a known name. Names are not
+resolved (the agent does that, on every connection). The CLI (``validate``, ``run``) and the
+operator call it.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ def tool_policy_problems(spec: WorkflowSpec, policy: ToolPolicy) -> list[Problem
             refusal = policy.function_refusal(tool.function)
             if refusal is not None:
                 problems.append(Problem(f"{at}.function", refusal))
-        if tool.mcp is not None:
+        for kind, remote in (("mcp", tool.mcp), ("a2a", tool.a2a)):
+            if remote is None:
+                continue
             try:
-                rule.admit(tool.mcp.url)
+                rule.admit(remote.url)
             except EgressRefusal as exc:
-                problems.append(Problem(f"{at}.mcp.url", f"{tool.mcp.url!r} is refused: {exc}"))
+                problems.append(Problem(f"{at}.{kind}.url", f"{remote.url!r} is refused: {exc}"))
         if tool.http_get is not None:
             for j, text in enumerate(tool.http_get.allow):
                 refusal = _prefix_refusal(rule, text)

@@ -176,8 +176,8 @@ RULES: dict[str, list[Schema]] = {
     "Workflow.spec.tools[]": [
         cel_rule(
             "(has(self.httpGet) ? 1 : 0) + (has(self.function) ? 1 : 0) + "
-            "(has(self.mcp) ? 1 : 0) == 1",
-            "a tool needs exactly one of httpGet, function or mcp",
+            "(has(self.mcp) ? 1 : 0) + (has(self.a2a) ? 1 : 0) == 1",
+            "a tool needs exactly one of httpGet, function, mcp or a2a",
         ),
     ],
     "Workflow.spec.nodes": [

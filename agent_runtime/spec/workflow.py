@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from agent_runtime.spec.a2a import A2aTool
 from agent_runtime.spec.common import (
     IDENTIFIER,
     Condition,
@@ -78,14 +79,19 @@ class McpTool(SpecModel):
     tool: str | None = None
 
 
+#: The kinds of tool, by field name: a tool has exactly one.
+TOOL_KINDS = ("http_get", "function", "mcp", "a2a")
+
+
 class ToolSpec(SpecModel):
-    """A tool nodes may call: the built-in ``httpGet``, a Python callable, or an MCP server's."""
+    """A tool nodes may call: ``httpGet``, a Python callable, an MCP server's, an A2A agent."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
     description: str = ""
     http_get: HttpGetTool | None = None
     function: Annotated[str, Field(pattern=r"^[\w.]+:[\w.]+$")] | None = None
     mcp: McpTool | None = None
+    a2a: A2aTool | None = Field(default=None, alias="a2a")  # not to_camel's "a2A"
     #: Every call of this tool, by any node, waits for a person to approve it.
     require_approval: bool = False
     #: Whether calling it twice does no more than once. A tool that is not is called by the
@@ -95,9 +101,9 @@ class ToolSpec(SpecModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> ToolSpec:
-        kinds = [k for k in ("http_get", "function", "mcp") if getattr(self, k) is not None]
+        kinds = [k for k in TOOL_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("a tool needs exactly one of httpGet, function or mcp")
+            raise ValueError("a tool needs exactly one of httpGet, function, mcp or a2a")
         return self
 
 

@@ -19,9 +19,10 @@ from functools import lru_cache
 from typing import Any
 
 #: Environment variable names whose values are credentials: ``KEY`` ending a word covers
-#: ``STRIPE_KEY``, ``PRIVATE_KEY`` and ``APIKEY`` (not ``KEYCLOAK_URL``).
+#: ``STRIPE_KEY``, ``PRIVATE_KEY`` and ``APIKEY`` (not ``KEYCLOAK_URL``); ``A2A_*`` variables
+#: hold the headers ``a2a`` tools send (``spec.a2a``), whatever their names.
 SECRET_NAME = re.compile(
-    r"(KEY(_|$)|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH)", re.IGNORECASE
+    r"(^A2A_|KEY(_|$)|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?|AUTH)", re.IGNORECASE
 )
 #: Comma-separated names of further variables whose values are secret, whatever their names.
 SECRET_ENV = "CONFIGURABLE_AGENTS_SECRET_ENV"

@@ -79,7 +79,61 @@ FIELD_CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "tool-with-two-kinds",
         edits(("spec.tools[0].mcp", {"url": "http://mcp"})),
         "spec.tools[0]",
-        "a tool needs exactly one of httpGet, function or mcp",
+        "a tool needs exactly one of httpGet, function, mcp or a2a",
+    ),
+    (
+        "a2a-url-not-http",
+        edits(("spec.tools[0]", {"name": "search", "a2a": {"url": "ftp://agents.example"}})),
+        "spec.tools[0].a2a.url",
+        "'ftp://agents.example' must be an http:// or https:// URL",
+    ),
+    (
+        "a2a-url-with-credentials",
+        edits(("spec.tools[0]", {"name": "search", "a2a": {"url": "https://me:pw@a.example"}})),
+        "spec.tools[0].a2a.url",
+        "the URL must not hold user info",
+    ),
+    (
+        "a2a-header-from-a-non-a2a-variable",
+        edits(
+            (
+                "spec.tools[0]",
+                {
+                    "name": "search",
+                    "a2a": {
+                        "url": "https://a.example",
+                        "headers": [{"name": "Authorization", "env": "OPENAI_API_KEY"}],
+                    },
+                },
+            )
+        ),
+        "spec.tools[0].a2a.headers[0].env",
+        "'OPENAI_API_KEY' is not an A2A_* variable",
+    ),
+    (
+        "a2a-header-the-client-sets",
+        edits(
+            (
+                "spec.tools[0]",
+                {
+                    "name": "search",
+                    "a2a": {
+                        "url": "https://a.example",
+                        "headers": [{"name": "traceparent", "env": "A2A_TRACE"}],
+                    },
+                },
+            )
+        ),
+        "spec.tools[0].a2a.headers[0].name",
+        "'traceparent' is set by the client itself",
+    ),
+    (
+        "a2a-bad-timeout",
+        edits(
+            ("spec.tools[0]", {"name": "search", "a2a": {"url": "https://a.ex", "timeout": "x"}})
+        ),
+        "spec.tools[0].a2a.timeout",
+        "invalid duration 'x'",
     ),
     # --- field-level (pydantic) rules ---
     ("unknown-field", edits(("spec.nodes[0].promt", "x")), "spec.nodes[0].promt", "unknown field"),

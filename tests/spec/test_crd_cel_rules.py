@@ -102,6 +102,11 @@ def test_base_passes_the_cel_rules() -> None:
     assert cel_failures(schema_of("Workflow"), BASE) == []
 
 
+def test_an_a2a_tool_passes_the_cel_rules() -> None:
+    tool = {"name": "search", "a2a": {"url": "https://agents.example/a2a/demo/brief"}}
+    assert cel_failures(schema_of("Workflow"), _set(BASE, "spec.tools.0", tool)) == []
+
+
 @pytest.mark.parametrize(
     ("path", "value", "where", "phrase"),
     [
@@ -155,6 +160,12 @@ def test_base_passes_the_cel_rules() -> None:
             "openai and ollama",
         ),
         ("spec.tools.0", {"name": "search"}, "spec.tools[0]", "exactly one of httpGet"),
+        (
+            "spec.tools.0",
+            {"name": "search", "function": "p.m:f", "a2a": {"url": "https://a.example"}},
+            "spec.tools[0]",
+            "exactly one of httpGet, function, mcp or a2a",
+        ),
         ("metadata.name", "Brief", "", "DNS label"),
     ],
 )
