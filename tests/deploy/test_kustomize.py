@@ -117,6 +117,7 @@ def test_overlay_matches_the_chart(tmp_path: Path, overlay: str) -> None:
         assert granted == permissions(chart, account), f"{overlay}: {account} permissions differ"
     assert {d["metadata"]["name"] for d in ours if d["kind"] == "CustomResourceDefinition"} >= {
         "agentpools.configurable-agents.io",
+        "triggers.configurable-agents.io",
         "workflows.configurable-agents.io",
         "clusterkopfpeerings.kopf.dev",
     }
