@@ -192,6 +192,7 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                         "finished_at": utcnow(),
                         "input_tokens": usage.input_tokens,
                         "output_tokens": usage.output_tokens,
+                        "child_tasks": result.child_tasks,
                     }
                 )
                 data = {
@@ -200,6 +201,10 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                     "attempt": attempt,
                     "usage": usage.model_dump(by_alias=True),
                 }
+                if result.child_tasks:  # a2a tools: the remote tasks the step delegated to
+                    data["childTasks"] = [
+                        c.model_dump(mode="json", by_alias=True) for c in result.child_tasks
+                    ]
                 if result.paused is not None:
                     paused = finished.model_copy(update={"status": StepStatus.PAUSED})
                     await ctx.step(paused, "node.paused", {**data, "reason": result.paused.reason})

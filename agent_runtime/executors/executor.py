@@ -33,9 +33,11 @@ from agent_runtime.providers import (
 from agent_runtime.providers.base import Delta
 from agent_runtime.providers.factory import create_model
 from agent_runtime.spec.workflow import ModelSpec
+from agent_runtime.stores.records import ChildTask
 from agent_runtime.telemetry.metrics import ExecutorMetrics
 from agent_runtime.telemetry.secrets import redact, redact_value, seal, unseal
 from agent_runtime.tools import ToolBox, ToolError
+from agent_runtime.tools.base import Delegated
 from agent_runtime.tools.egress import Resolver
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,14 @@ def _refusal(call: ToolCall, decision: Decision) -> Message:
     why = f": {decision.reason}" if decision.reason else ""
     content = json.dumps({"error": f"a person denied this call of '{call.name}'{why}"})
     return Message(role="tool", content=content, tool_call_id=call.id, name=call.name)
+
+
+def _delegated(result: Any, call_id: str | None, children: list[ChildTask]) -> Any:
+    """The result the model gets; the remote task behind it, if any, is kept for the step."""
+    if isinstance(result, Delegated):
+        children.append(result.task.model_copy(update={"call_id": call_id}))
+        return result.value
+    return result
 
 
 def _scrubbed(result: TaskResult, run_id: str) -> TaskResult:
@@ -163,9 +173,12 @@ class TaskExecutor:
                 f"({task.start_by:%H:%M:%S.%f} UTC) passed before this agent got to it"
             )
         with self.observe.tool_call(task.tool.name, task.args) as call:
-            output = await tool.call(unseal(task.args, task.run_id))
+            children: list[ChildTask] = []
+            output = _delegated(
+                await tool.call(unseal(task.args, task.run_id)), task.call_id, children
+            )
             call.result(output)
-        return TaskResult(output=output, tool_calls=1)
+        return TaskResult(output=output, tool_calls=1, child_tasks=children)
 
     async def _run_llm(self, task: NodeTask, on_delta: OnDelta | None = None) -> TaskResult:
         """The model's tool-calling loop. It stops before a round of tool calls that a gated
@@ -179,6 +192,7 @@ class TaskExecutor:
             for name, t in tools.items()
         ]
         usage, calls = Usage(), 0
+        children: list[ChildTask] = []  # remote tasks of its calls (a2a tools)
         opening = _opening(task)
         if task.resume is None:
             messages = list(opening)
@@ -217,7 +231,13 @@ class TaskExecutor:
                     if task.returns_messages:
                         answer = Message(role="assistant", content=completion.text)
                         added = [*messages[len(opening) :], answer]
-                    return TaskResult(output=output, usage=usage, tool_calls=calls, messages=added)
+                    return TaskResult(
+                        output=output,
+                        usage=usage,
+                        tool_calls=calls,
+                        messages=added,
+                        child_tasks=children,
+                    )
                 messages.append(
                     Message(
                         role="assistant", content=completion.text, tool_calls=completion.tool_calls
@@ -227,7 +247,9 @@ class TaskExecutor:
                 reason = _pause_reason(task, pending, usage, calls)
                 if reason is not None:
                     pause = TaskPause(reason=reason, messages=messages, rounds=rounds)
-                    return TaskResult(usage=usage, tool_calls=calls, paused=pause)
+                    return TaskResult(
+                        usage=usage, tool_calls=calls, paused=pause, child_tasks=children
+                    )
             for call in pending:
                 decision = decisions.get(call.id)
                 if call.name in task.approval_required and decision is None:
@@ -254,7 +276,9 @@ class TaskExecutor:
                         f"tool call {call.id!r} of '{call.name}' is the engine's to run"
                     )
                 calls += 1
-                messages.append(await self._call_tool(tools, call.name, call.args, call.id))
+                messages.append(
+                    await self._call_tool(tools, call.name, call.args, call.id, children)
+                )
             pending = []
 
     async def _complete(
@@ -276,9 +300,15 @@ class TaskExecutor:
         return completion
 
     async def _call_tool(
-        self, tools: dict[str, Any], name: str, args: dict[str, Any], call_id: str
+        self,
+        tools: dict[str, Any],
+        name: str,
+        args: dict[str, Any],
+        call_id: str,
+        children: list[ChildTask],
     ) -> Message:
-        """Run one requested call; failures go back to the model as the tool's answer."""
+        """Run one requested call; failures go back to the model as the tool's answer. A remote
+        task the call started is added to ``children``."""
         tool = tools.get(name)
         with self.observe.tool_call(name, args, call_id=call_id) as call:
             if tool is None:
@@ -287,7 +317,7 @@ class TaskExecutor:
                 content = json.dumps({"error": error})
             else:
                 try:
-                    result = await tool.call(args)
+                    result = _delegated(await tool.call(args), call_id, children)
                     content = result if isinstance(result, str) else json.dumps(result, default=str)
                     call.result(content)
                 except ToolError as exc:

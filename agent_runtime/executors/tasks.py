@@ -11,6 +11,7 @@ from pydantic import Field
 from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.providers.base import Message, ToolCall, Usage, WireModel
 from agent_runtime.spec.workflow import ModelSpec, ToolSpec
+from agent_runtime.stores.records import ChildTask
 
 PauseReason = Literal["approval", "tools", "maxTokens", "maxToolCalls"]
 
@@ -117,6 +118,8 @@ class TaskResult(WireModel):
     #: For a task that ``returns_messages``: the messages it added to the conversation (each
     #: round of tool calls with their results, then the model's answer).
     messages: list[Message] = Field(default_factory=list)
+    #: Tasks its tool calls started on remote agents (``a2a`` tools), for the step's record.
+    child_tasks: list[ChildTask] = Field(default_factory=list)
 
 
 class TaskDelta(WireModel):

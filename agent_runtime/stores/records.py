@@ -117,6 +117,20 @@ class RunRecord(Record):
     triggered_by: TriggeredBy | None = None
 
 
+class ChildTask(Record):
+    """A task a step's tool call started on another agent (an ``a2a`` tool): where to find it."""
+
+    tool: str
+    #: The model's id of the call, for an llm node's calls.
+    call_id: str | None = None
+    #: The remote agent's base URL, as the tool names it.
+    url: str
+    task_id: str
+    context_id: str | None = None
+    #: The remote task's state when the call returned (``completed``, ``input-required``...).
+    state: str
+
+
 class StepRecord(Record):
     """One attempt of one visit of one node."""
 
@@ -130,6 +144,8 @@ class StepRecord(Record):
     input_tokens: int = 0
     output_tokens: int = 0
     error: str | None = None
+    #: Tasks the attempt's tool calls started on remote agents (``a2a`` tools).
+    child_tasks: list[ChildTask] = Field(default_factory=list)
 
 
 class RunEvent(Record):

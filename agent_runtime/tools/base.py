@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.stores.records import ChildTask
 
 
 class ToolError(AgentRuntimeError, RuntimeError):
@@ -21,6 +23,15 @@ class ToolError(AgentRuntimeError, RuntimeError):
         self.retryable = retryable
 
 
+@dataclass(frozen=True)
+class Delegated:
+    """A tool's result that a task on a remote agent produced (``a2a`` tools): the executor
+    gives the model ``value`` and keeps ``task`` for the step's record."""
+
+    value: Any
+    task: ChildTask
+
+
 class Tool(ABC):
     name: str
     description: str
@@ -29,7 +40,8 @@ class Tool(ABC):
 
     @abstractmethod
     async def call(self, args: dict[str, Any]) -> Any:
-        """Run the tool; return a JSON-serialisable result or raise ToolError."""
+        """Run the tool; return a JSON-serialisable result (or a ``Delegated`` one) or raise
+        ToolError."""
 
     async def aclose(self) -> None:
         """Release connections; the default holds none."""

@@ -10,10 +10,12 @@ from agent_runtime.tools.base import Tool, ToolError
 from agent_runtime.tools.egress import Resolver
 from agent_runtime.tools.policy import check_function, policy_or_default
 
+#: Each kind's module and class, and the extra that installs what it needs.
 _KINDS = {
-    "http_get": ("agent_runtime.tools.http_get", "HttpGetTool"),
-    "function": ("agent_runtime.tools.python", "PythonTool"),
-    "mcp": ("agent_runtime.tools.mcp", "McpTool"),
+    "http_get": ("agent_runtime.tools.http_get", "HttpGetTool", ""),
+    "function": ("agent_runtime.tools.python", "PythonTool", ""),
+    "mcp": ("agent_runtime.tools.mcp", "McpTool", "mcp"),
+    "a2a": ("agent_runtime.tools.a2a", "A2aTool", "a2a"),
 }
 
 
@@ -52,13 +54,13 @@ class ToolBox:
             kind = kind_of(spec)
             if kind == "function":  # refused before the module holding it is imported
                 check_function(spec, self.policy)
-            module_name, class_name = _KINDS[kind]
+            module_name, class_name, extra = _KINDS[kind]
             try:
                 module = importlib.import_module(module_name)
             except ImportError as exc:
                 raise ToolError(
                     f"tool '{spec.name}' needs an optional dependency ({exc.name}); "
-                    "pip install 'configurable-agents[mcp]'"
+                    f"pip install 'configurable-agents[{extra}]'"
                 ) from None
             tool = await module.__dict__[class_name].create(
                 spec, policy=self.policy, resolver=self._resolver

@@ -53,6 +53,7 @@ async def test_result_carries_output_and_usage(client: httpx.AsyncClient) -> Non
         "toolCalls": 0,
         "paused": None,
         "messages": [],  # only a task whose node appends to a messages field returns them
+        "childTasks": [],  # only calls of a2a tools start tasks on remote agents
     }
 
 
