@@ -109,6 +109,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
             "auth_unavailable",
             "draining",
             "task_failed",
+            "task_not_started",
             "agent_lost",
             "no_agents",
             "waiting",

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from agent_runtime.errors import AgentRuntimeError, http_status
-from agent_runtime.executors import PermanentTaskError, TaskError
+from agent_runtime.executors import PermanentTaskError, TaskError, TaskNotStarted
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PermanentTaskError)
     async def task_permanent(_: Request, exc: PermanentTaskError) -> JSONResponse:
         return error(422, "task_permanent", str(exc) or "the task failed")
+
+    @app.exception_handler(TaskNotStarted)
+    async def task_not_started(_: Request, exc: TaskNotStarted) -> JSONResponse:
+        return error(503, exc.code, str(exc), headers=RETRYABLE)
 
     @app.exception_handler(TaskError)
     async def task_failed(_: Request, exc: TaskError) -> JSONResponse:

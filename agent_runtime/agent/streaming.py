@@ -24,6 +24,7 @@ from agent_runtime.executors import (
     PermanentTaskError,
     TaskDelta,
     TaskError,
+    TaskNotStarted,
     TaskResult,
 )
 
@@ -61,8 +62,8 @@ def line(key: str, value: object) -> bytes:
 
 def error_line(exc: BaseException) -> bytes:
     """The last line of a failed task: its error code as the JSON answers would give it."""
-    if isinstance(exc, PermanentTaskError):
-        code = "task_permanent"
+    if isinstance(exc, PermanentTaskError | TaskNotStarted):
+        code = exc.code
     elif isinstance(exc, TaskError):
         code = "task_failed"
     else:

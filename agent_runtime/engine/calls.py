@@ -18,7 +18,7 @@ from typing import Any
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import OutcomeUnknown, RunWaiting
 from agent_runtime.engine.gate import Gate, once
-from agent_runtime.executors import AgentLost, NoAgents, NodeTask, TaskError
+from agent_runtime.executors import AgentLost, NoAgents, NodeTask, TaskError, TaskNotStarted
 from agent_runtime.providers.base import ToolCall
 from agent_runtime.spec.workflow import LlmNode, ToolNode, WorkflowSpec
 from agent_runtime.telemetry.secrets import redact
@@ -122,6 +122,8 @@ async def call_tool(
             node=node.name,
             retry_after=exc.retry_after,
         ) from None
+    except TaskNotStarted as exc:  # came after its start deadline: not made; sent again later
+        raise RunWaiting(str(exc), node=node.name) from None
     except TaskError as exc:
         return json.dumps({"error": redact(str(exc))})
     return as_text(result.output)

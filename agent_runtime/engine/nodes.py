@@ -27,6 +27,7 @@ from agent_runtime.executors import (
     NoAgents,
     NodeTask,
     PermanentTaskError,
+    TaskNotStarted,
     TaskResult,
 )
 from agent_runtime.providers.base import ToolCall
@@ -169,6 +170,12 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                     node=node.name,
                     retry_after=exc.retry_after,
                 ) from None
+            except TaskNotStarted as exc:
+                # came to the agent after its start deadline: not made; sent again later
+                await ctx.record_step(
+                    step.model_copy(update={"status": StepStatus.PENDING, "error": str(exc)})
+                )
+                raise RunWaiting(str(exc), node=node.name) from None
             except LeaseLost:
                 if deltas is not None:
                     deltas.abandon()
@@ -182,6 +189,12 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
             except PermanentTaskError as exc:
                 error, permanent = str(exc), True
             except Exception as exc:
+                if ctx.store.is_transient(exc):
+                    # the store's passing trouble (a delta's write), not the node's: the run is
+                    # queued again and goes on from its last checkpoint
+                    if deltas is not None:
+                        deltas.abandon()
+                    raise
                 error, permanent = redact(str(exc)) or exc.__class__.__name__, False
             else:
                 await _charge(ctx, spec, node, result)

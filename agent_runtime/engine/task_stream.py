@@ -20,6 +20,7 @@ from agent_runtime.executors import (
     PermanentTaskError,
     TaskDelta,
     TaskError,
+    TaskNotStarted,
     TaskResult,
 )
 
@@ -35,6 +36,8 @@ def refusal(url: str, status: int, code: str, message: str, retryable: str | Non
         return PermanentTaskError(message)
     if code == "task_failed":
         return TaskError(message)
+    if code == "task_not_started":
+        return TaskNotStarted(message)
     what = f"{status} {code}" if code else str(status)
     if 400 <= status < 500 or retryable == "false":
         return PermanentTaskError(f"agent {url} refused the task ({what}): {message}")

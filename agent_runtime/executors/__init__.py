@@ -17,6 +17,7 @@ from agent_runtime.executors.tasks import (
     TaskBudget,
     TaskDelta,
     TaskError,
+    TaskNotStarted,
     TaskPause,
     TaskResult,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "TaskDelta",
     "TaskError",
     "TaskExecutor",
+    "TaskNotStarted",
     "TaskPause",
     "TaskResult",
 ]

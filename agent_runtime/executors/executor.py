@@ -16,6 +16,7 @@ from agent_runtime.executors.tasks import (
     PermanentTaskError,
     TaskDelta,
     TaskError,
+    TaskNotStarted,
     TaskPause,
     TaskResult,
 )
@@ -168,7 +169,7 @@ class TaskExecutor:
         tool = await self.tools.get(task.tool)
         if task.start_by is not None and datetime.now(UTC) > task.start_by:
             # not made: calling it again is safe, and the engine may be doing just that
-            raise TaskError(
+            raise TaskNotStarted(
                 f"tool '{task.tool.name}' not called: its start deadline "
                 f"({task.start_by:%H:%M:%S.%f} UTC) passed before this agent got to it"
             )

@@ -155,6 +155,14 @@ class AgentLost(TaskError):
     code = "agent_lost"
 
 
+class TaskNotStarted(TaskError):
+    """The agent did not start the task: a call to make once came after its start deadline
+    (``NodeTask.start_by``). Nothing took effect, so sending it again is safe; it is not a
+    failure of the node (its retries are not spent)."""
+
+    code = "task_not_started"
+
+
 class PermanentTaskError(TaskError):
     """A task failed in a way no retry can mend (bad configuration, refused request)."""
 

@@ -36,6 +36,11 @@ class RunWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
+        #: Runs this worker executes now. Its own lease on one may lapse while the store is
+        #: down, and the run be claimed again by this same process: executing it twice at
+        #: once cannot be fenced off (both write as the same owner), so the claim is left to
+        #: the execution already under way, which renews the lease.
+        self._executing: set[str] = set()
         self._loop: asyncio.Task[None] | None = None
         #: Told the id of each run this worker stopped executing (finished, interrupted, waiting).
         self.on_settled: Callable[[str], None] = lambda _run_id: None
@@ -72,8 +77,13 @@ class RunWorker:
                     async with asyncio.timeout(self.poll_interval):
                         await self._wake.wait()
                 continue
+            if run.id in self._executing:
+                log.warning("run %s: claimed again while this process executes it", run.id)
+                self._slots.release()
+                continue
             if run.status == RunStatus.RUNNING:  # its owner's lease expired: a takeover
                 lease_takeover()
+            self._executing.add(run.id)
             task = asyncio.create_task(self._execute(run.id), name=f"run-{run.id}")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
@@ -88,6 +98,7 @@ class RunWorker:
         except Exception:
             log.exception("run %s: unexpected failure", run_id)
         finally:
+            self._executing.discard(run_id)
             self.on_settled(run_id)
             self._slots.release()
             self._wake.set()  # a freed slot may take the next queued run at once
