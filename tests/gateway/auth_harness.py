@@ -4,6 +4,7 @@ shipped run roles, real tokens from the TokenRequest API, and a gateway that che
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,9 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from tests.conftest import REPO
+from tests.gateway.conftest import GatewayProcess
 from tests.kube_harness import run_kubectl, token_kubeconfig
+from tests.processes import stop
 
 RBAC = REPO / "manifests" / "rbac"
 AUDIENCE = "configurable-agents"
@@ -187,3 +190,24 @@ def start_run(client: httpx.Client, token: str, namespace: str, **body: Any) -> 
     run: dict[str, Any] = answer.json()
     assert run["status"] == "interrupted", run
     return run
+
+
+def auth_gateway(workdir: Path, *extra: str) -> GatewayProcess:
+    """``serve`` on the tenants' workflows, asking the API server as the gateway's account."""
+    return GatewayProcess(
+        f"sqlite:///{workdir / 'runs.db'}",
+        workdir,
+        *extra,
+        workflows=workdir / "workflows",
+        env={"KUBECONFIG": str(workdir / "gateway.kubeconfig")},
+    )
+
+
+@contextmanager
+def kube_auth_gateway(tenants: Tenants) -> Iterator[GatewayProcess]:
+    """``auth_gateway`` with Kubernetes authentication (TokenReview) and RBAC, for a module."""
+    started = auth_gateway(tenants.workdir, "--auth", "kubernetes", "--auth-audience", AUDIENCE)
+    try:
+        yield started
+    finally:
+        stop(started.proc, signal.SIGTERM)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLES, REPO
+from tests.gated_workflows import PAY_ONE
 from tests.processes import free_port, stop, wait_healthy
 
 
@@ -101,6 +102,19 @@ spec:
     - {{from: START, to: think}}
     - {{from: think, to: END}}
 """
+
+
+def protocol_folder(folder: Path) -> Path:
+    """What the protocol servers' tests serve: the linear-chain and human-approval examples,
+    ``slow`` (30 s) and ``pay`` (one tool call that waits for an approval)."""
+    for example in ("01-linear-chain", "04-human-approval"):
+        (folder / example).mkdir(parents=True)
+        (folder / example / "workflow.yaml").write_text(
+            (EXAMPLES / example / "workflow.yaml").read_text()
+        )
+    slow_workflow(folder, delay="30s")
+    (folder / "pay.yaml").write_text(PAY_ONE)
+    return folder
 
 
 def slow_workflow(folder: Path, *, namespace: str = "default", delay: str = "1s") -> Path:

@@ -6,7 +6,6 @@ plane."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,10 +16,8 @@ from a2a.types import CancelTaskRequest, GetTaskRequest, SubscribeToTaskRequest,
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
 
 from tests.gateway.a2a_harness import agent_client, agent_url, bare_card, data, events, task, text
-from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, tenants_in
+from tests.gateway.auth_harness import Tenants, bearer, kube_auth_gateway, tenants_in
 from tests.gateway.conftest import GatewayProcess
-from tests.gateway.test_auth_matrix import auth_gateway
-from tests.processes import stop
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -33,9 +30,8 @@ def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def served(tenants: Tenants) -> Iterator[GatewayProcess]:
-    started = auth_gateway(tenants.workdir, "--auth", "kubernetes", "--auth-audience", AUDIENCE)
-    yield started
-    stop(started.proc, signal.SIGTERM)
+    with kube_auth_gateway(tenants) as started:
+        yield started
 
 
 async def card_status(url: str, token: str | None) -> int:

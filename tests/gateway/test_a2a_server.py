@@ -28,8 +28,6 @@ from a2a.utils.errors import (
     TaskNotFoundError,
 )
 
-from tests.conftest import EXAMPLES
-from tests.gated_workflows import PAY_ONE
 from tests.gateway.a2a_harness import (
     agent_client,
     agent_url,
@@ -42,7 +40,7 @@ from tests.gateway.a2a_harness import (
     task,
     text,
 )
-from tests.gateway.conftest import GatewayProcess, slow_workflow
+from tests.gateway.conftest import GatewayProcess, protocol_folder
 from tests.gateway.test_streamed_conversation import FAST_DELTAS, talk_folder
 
 #: Two steps of a second each: a run to drop a stream of and take up again.
@@ -69,16 +67,9 @@ BRIEF = "Brief: durable agents checkpoint every step, so a run survives any cras
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "workflows"
-    for example in ("01-linear-chain", "04-human-approval"):
-        (folder / example).mkdir(parents=True)
-        (folder / example / "workflow.yaml").write_text(
-            (EXAMPLES / example / "workflow.yaml").read_text()
-        )
-    slow_workflow(folder, delay="30s")
+    folder = protocol_folder(tmp_path / "workflows")
     talk_folder(folder)
     (folder / "steps.yaml").write_text(STEPS)
-    (folder / "pay.yaml").write_text(PAY_ONE)  # one tool call that waits for an approval
     return folder
 
 

@@ -17,7 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, make_tenants, start_run
+from tests.gateway.auth_harness import (
+    AUDIENCE,
+    Tenants,
+    auth_gateway,
+    bearer,
+    make_tenants,
+    start_run,
+)
 from tests.gateway.conftest import GatewayProcess
 from tests.processes import stop
 
@@ -54,17 +61,6 @@ def expected(caller: str, route: str, where: str) -> int:
     if "update" not in verbs:
         return 403
     return 202 if route == "resume" else 200
-
-
-def auth_gateway(workdir: Path, *extra: str) -> GatewayProcess:
-    """``serve`` on the tenants' workflows, asking the API server as the gateway's account."""
-    return GatewayProcess(
-        f"sqlite:///{workdir / 'runs.db'}",
-        workdir,
-        *extra,
-        workflows=workdir / "workflows",
-        env={"KUBECONFIG": str(workdir / "gateway.kubeconfig")},
-    )
 
 
 @pytest.fixture(scope="module")

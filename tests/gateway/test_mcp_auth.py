@@ -4,7 +4,6 @@ bad token is a 401 before any MCP is spoken; with real tokens from the test cont
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,10 +15,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
-from tests.gateway.auth_harness import AUDIENCE, Tenants, tenants_in
+from tests.gateway.auth_harness import Tenants, kube_auth_gateway, tenants_in
 from tests.gateway.conftest import GatewayProcess
-from tests.gateway.test_auth_matrix import auth_gateway
-from tests.processes import stop
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -32,9 +29,8 @@ def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def served(tenants: Tenants) -> Iterator[GatewayProcess]:
-    started = auth_gateway(tenants.workdir, "--auth", "kubernetes", "--auth-audience", AUDIENCE)
-    yield started
-    stop(started.proc, signal.SIGTERM)
+    with kube_auth_gateway(tenants) as started:
+        yield started
 
 
 def as_caller(served: GatewayProcess, token: str) -> Client:

@@ -21,9 +21,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from tests.conftest import EXAMPLES
-from tests.gated_workflows import PAY_ONE
-from tests.gateway.conftest import GatewayProcess, slow_workflow
+from tests.gateway.conftest import GatewayProcess, protocol_folder
 
 LINEAR = "default.linear-chain"
 APPROVAL = "default.human-approval"
@@ -33,15 +31,7 @@ APPROVAL = "default.human-approval"
 def gateway(
     start_gateway: Callable[..., GatewayProcess], sqlite_url: str, tmp_path: Path
 ) -> GatewayProcess:
-    folder = tmp_path / "workflows"
-    for example in ("01-linear-chain", "04-human-approval"):
-        (folder / example).mkdir(parents=True)
-        (folder / example / "workflow.yaml").write_text(
-            (EXAMPLES / example / "workflow.yaml").read_text()
-        )
-    slow_workflow(folder, delay="30s")
-    (folder / "pay.yaml").write_text(PAY_ONE)  # one tool call that waits for an approval
-    return start_gateway(sqlite_url, workflows=folder)
+    return start_gateway(sqlite_url, workflows=protocol_folder(tmp_path / "workflows"))
 
 
 def mcp_url(gateway: GatewayProcess) -> str:

@@ -4,7 +4,6 @@ shape (a viewer's a 403), with real tokens from the test control plane."""
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,10 +11,8 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam as Message
 
-from tests.gateway.auth_harness import AUDIENCE, Tenants, tenants_in
+from tests.gateway.auth_harness import Tenants, kube_auth_gateway, tenants_in
 from tests.gateway.conftest import GatewayProcess
-from tests.gateway.test_auth_matrix import auth_gateway
-from tests.processes import stop
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -44,10 +41,8 @@ def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def served(tenants: Tenants) -> Iterator[GatewayProcess]:
-    workdir = tenants.workdir
-    started = auth_gateway(workdir, "--auth", "kubernetes", "--auth-audience", AUDIENCE)
-    yield started
-    stop(started.proc, signal.SIGTERM)
+    with kube_auth_gateway(tenants) as started:
+        yield started
 
 
 def as_caller(served: GatewayProcess, token: str) -> openai.OpenAI:

@@ -8,17 +8,20 @@ the shipped ClusterRoles bound per namespace, a ``serve --auth kubernetes`` proc
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, start_run, tenants_in
+from tests.gateway.auth_harness import (
+    Tenants,
+    bearer,
+    kube_auth_gateway,
+    start_run,
+    tenants_in,
+)
 from tests.gateway.conftest import GatewayProcess
-from tests.gateway.test_auth_matrix import auth_gateway
-from tests.processes import stop
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -33,10 +36,8 @@ def tenants(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="module")
 def gateway(tenants: Tenants) -> Iterator[GatewayProcess]:
-    workdir = tenants.workdir
-    started = auth_gateway(workdir, "--auth", "kubernetes", "--auth-audience", AUDIENCE)
-    yield started
-    stop(started.proc, signal.SIGTERM)
+    with kube_auth_gateway(tenants) as started:
+        yield started
 
 
 def thread_of_a(client: httpx.Client, tenants: Tenants) -> dict[str, Any]:
