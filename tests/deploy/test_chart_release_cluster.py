@@ -37,7 +37,11 @@ from tests.operator_harness import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("extra_crds")]
 
-CRDS = ["agentpools.configurable-agents.io", "workflows.configurable-agents.io"]
+CRDS = [
+    "agentpools.configurable-agents.io",
+    "triggers.configurable-agents.io",
+    "workflows.configurable-agents.io",
+]
 PEERING_CRDS = ["clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]
 POOL = """
 apiVersion: configurable-agents.io/v1alpha1

@@ -37,13 +37,13 @@ async def test_a_run_claimed_again_by_its_own_process_is_not_executed_twice(
     worker.start()
     try:
         async with asyncio.timeout(10):
-            while counts() != {"worked": 1}:  # the node is under way
+            while counts() != {"worked": 1}:  # noqa: ASYNC110 - polls a file: the node is under way
                 await asyncio.sleep(0.02)
         # its lease lapses (as when renewals cannot reach the store), and the worker polls
         assert await store.renew_lease(record.id, owner=engine.owner, ttl=-5)
         worker.wake()
         async with asyncio.timeout(40):
-            while (run := await store.get_run(record.id)).status != RunStatus.SUCCEEDED:
+            while (run := await store.get_run(record.id)).status != RunStatus.SUCCEEDED:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     finally:
         await worker.stop()
