@@ -96,6 +96,7 @@ async def test_a_duplicate_key_executes_once(
             "toolCalls": 1,
             "paused": None,
             "messages": [],
+            "childTasks": [],
         }
     )
     assert counts(agent.counter_dir)["dup"] == 1
