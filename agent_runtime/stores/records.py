@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -71,12 +71,21 @@ class Approval(Record):
 
 
 class TriggeredBy(Record):
-    """The Trigger that started a run unattended, and for what: a schedule's tick."""
+    """The Trigger that started a run unattended, and for what: a schedule's tick, a webhook's
+    delivery or a CloudEvent."""
 
     namespace: str
     name: str
+    #: What fired: ``schedule`` (``tick`` set), ``webhook`` (``delivery``) or ``cloudevent``
+    #: (``event_id`` and ``event_source``).
+    source: Literal["schedule", "webhook", "cloudevent"] = "schedule"
     #: The schedule's tick the run fired for (UTC).
     tick: datetime | None = None
+    #: The webhook delivery's id (``X-GitHub-Delivery``, ``X-Webhook-Id`` ...).
+    delivery: str | None = None
+    #: A CloudEvent's ``id`` and ``source`` (together unique, by the CloudEvents spec).
+    event_id: str | None = None
+    event_source: str | None = None
 
 
 class RunRecord(Record):
