@@ -221,6 +221,12 @@ class Retention(ABC):
     async def delete_runs(self, *, finished_before: datetime) -> int:
         """Remove finished runs (and their steps, events and checkpoints); returns how many."""
 
+    @abstractmethod
+    async def delete_run(self, run_id: str) -> bool:
+        """Remove one finished run with its steps, events and checkpoints (its idempotency key
+        freed), as ``delete_runs`` does; False, leaving everything, when the run is not finished
+        (a failed run retried meanwhile) or is gone already. A Trigger's history limits use it."""
+
     async def prune(self, older_than: timedelta) -> int:
         """Remove runs that finished (succeeded, failed, cancelled) more than ``older_than`` ago,
         with their steps, events and checkpoints; returns how many (``runs prune``)."""

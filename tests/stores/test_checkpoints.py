@@ -147,6 +147,48 @@ async def test_delete_runs_removes_only_old_finished_runs(store: RunStore) -> No
     assert await store.delete_runs(finished_before=now + timedelta(seconds=1)) == 2
 
 
+async def test_delete_run_removes_one_finished_run_and_frees_its_key(store: RunStore) -> None:
+    """``delete_run``: what a Trigger's history limits call; never a run still active."""
+    now = utcnow()
+    done = make_run(
+        "done",
+        status=RunStatus.FAILED,
+        created_at=now,
+        started_at=now,
+        finished_at=now,
+        idempotency_key="tick-1",
+    )
+    other = make_run("other", status=RunStatus.SUCCEEDED, created_at=now, finished_at=now)
+    active = [
+        make_run("queued", created_at=now),
+        make_run("running", status=RunStatus.RUNNING, created_at=now, started_at=now),
+        make_run("waiting", status=RunStatus.INTERRUPTED, created_at=now, started_at=now),
+    ]
+    for run in (done, other, *active):
+        await store.create_run(run)
+        await store.record_step(StepRecord(run_id=run.id, node="first", started_at=now))
+        await store.append_event(run.id, "run.started", {})
+        await run_graph(store, run.id)
+
+    assert await store.delete_run(done.id) is True
+    saver = store.checkpointer()
+    with pytest.raises(RunNotFound):
+        await store.get_run(done.id)
+    assert await store.list_steps(done.id) == []
+    assert await store.list_events(done.id) == []
+    assert await saver.aget_tuple(thread(done.id)) is None  # type: ignore[arg-type]
+    assert await store.delete_run(done.id) is False  # gone already
+    assert await store.delete_run("never-was") is False
+    for run in active:  # not finished: left as it is
+        assert await store.delete_run(run.id) is False
+    for run in (other, *active):
+        assert await store.get_run(run.id) == run
+        assert len(await store.list_events(run.id)) == 1
+        assert await saver.aget_tuple(thread(run.id)) is not None  # type: ignore[arg-type]
+    again = await store.create_run(make_run("again", idempotency_key="tick-1", created_at=now))
+    assert again.id == "again"  # the key is free: a new run, not the erased one
+
+
 async def test_prune_by_age(store: RunStore) -> None:
     """``prune(older_than)``: what ``runs prune --older-than`` calls, on every backend."""
     now = utcnow()

@@ -34,6 +34,21 @@ class PostgresRetention(PostgresConnection):
                         )
         return len(ids)
 
+    async def delete_run(self, run_id: str) -> bool:
+        async with self._connection() as conn:
+            async with conn.transaction():
+                cur = await conn.execute(
+                    "DELETE FROM ca_runs WHERE id = %s AND status = ANY(%s) RETURNING id",
+                    (run_id, list(FINISHED)),
+                )
+                if not await cur.fetchall():
+                    return False
+                for table, column in RUN_TABLES:
+                    await conn.execute(
+                        f"DELETE FROM {table} WHERE {column} = %s".encode(), (run_id,)
+                    )
+        return True
+
     async def add_spend(self, namespace: str, *, tokens: int, cost: float, at: datetime) -> None:
         day = spend_day(at)
         prune = self._spend_pruned.get(namespace) != day

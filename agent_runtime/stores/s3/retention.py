@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from agent_runtime.stores.records import Spend
 from agent_runtime.stores.s3 import expiry, spend
@@ -45,31 +46,41 @@ class S3Retention(S3Connection):
                 ExpressionAttributeValues={":fp": s("finished"), ":cut": s(cutoff)},
             )
         )
-        deleted = 0
-        for key in doomed:
-            run_id = run_pk_id(key[PK]["S"])
-            try:  # only if still finished before the cutoff (a failed run may be retried)
-                old = self.aws.dynamodb.delete_item(
-                    TableName=self._table,
-                    Key=self._key(run_id),
-                    ConditionExpression="attribute_exists(#fp) AND #fs < :cut",
-                    ExpressionAttributeNames={"#fp": FINISHED_PK, "#fs": FINISHED_SK},
-                    ExpressionAttributeValues={":cut": s(cutoff)},
-                    ReturnValues="ALL_OLD",
-                )["Attributes"]
-            except Exception as exc:
-                if not lost_race(exc):
-                    raise
-                continue
-            rest = list(partition(self.aws, run_pk(run_id), keys_only=True))
-            if "key_pk" in old:
-                rest.append({PK: old["key_pk"], SK: s("key")})
-            delete_items(self.aws, rest)
-            discard(self.aws, [object_of(old), *self._objects_of(run_id)])
-            self._numbers.forget(run_id)
-            self._forget(run_id)
-            deleted += 1
-        return deleted
+        # only if still finished before the cutoff (a failed run may be retried)
+        before = {
+            "ConditionExpression": "attribute_exists(#fp) AND #fs < :cut",
+            "ExpressionAttributeNames": {"#fp": FINISHED_PK, "#fs": FINISHED_SK},
+            "ExpressionAttributeValues": {":cut": s(cutoff)},
+        }
+        return sum(self._delete_finished(run_pk_id(key[PK]["S"]), before) for key in doomed)
+
+    async def delete_run(self, run_id: str) -> bool:
+        finished = {
+            "ConditionExpression": "attribute_exists(#fp)",
+            "ExpressionAttributeNames": {"#fp": FINISHED_PK},
+        }
+        return await self.aws.run(self._delete_finished, run_id, finished)
+
+    def _delete_finished(self, run_id: str, condition: dict[str, Any]) -> bool:
+        """The run's record, if ``condition`` (a DynamoDB condition with its names and values)
+        still holds of it, then every item and S3 object of the run; False when the condition
+        failed or the run is gone."""
+        try:
+            old = self.aws.dynamodb.delete_item(
+                TableName=self._table, Key=self._key(run_id), ReturnValues="ALL_OLD", **condition
+            )["Attributes"]
+        except Exception as exc:
+            if not lost_race(exc):
+                raise
+            return False
+        rest = list(partition(self.aws, run_pk(run_id), keys_only=True))
+        if "key_pk" in old:
+            rest.append({PK: old["key_pk"], SK: s("key")})
+        delete_items(self.aws, rest)
+        discard(self.aws, [object_of(old), *self._objects_of(run_id)])
+        self._numbers.forget(run_id)
+        self._forget(run_id)
+        return True
 
     def _objects_of(self, run_id: str) -> list[str | None]:
         """Every S3 object of a run, also any a crashed writer left behind."""

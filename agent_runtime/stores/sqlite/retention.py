@@ -34,6 +34,18 @@ class SqliteRetention(SqliteConnection):
                     await db.execute(f"DELETE FROM {table} WHERE {column}=?", (run_id,))
         return len(ids)
 
+    async def delete_run(self, run_id: str) -> bool:
+        async with self._tx() as db:
+            cur = await db.execute(
+                "DELETE FROM ca_runs WHERE id=? AND status IN ('succeeded','failed','cancelled')",
+                (run_id,),
+            )
+            if cur.rowcount != 1:
+                return False
+            for table, column in RUN_TABLES:
+                await db.execute(f"DELETE FROM {table} WHERE {column}=?", (run_id,))
+        return True
+
     async def add_spend(self, namespace: str, *, tokens: int, cost: float, at: datetime) -> None:
         day = spend_day(at)
         async with self._tx() as db:
