@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from agent_runtime.errors import AgentRuntimeError, http_status
-from agent_runtime.stores import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 3
 #: Statuses of codes that are the caller's mistake (exit 2): the request, a document or what it
@@ -29,6 +28,8 @@ def _lines(exc: BaseException) -> tuple[list[str], int]:
         if status == EXIT_INVALID:
             return exc.lines(), status
         # the store's own failures say where they come from; the caller's mistakes need not
+        from agent_runtime.stores import StoreError  # loaded only when something failed
+
         return [f"store: {exc}"] if isinstance(exc, StoreError) else exc.lines(), status
     return [
         f"internal error: {exc.__class__.__name__}: {exc} (run with --debug for details)"

@@ -7,14 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from agent_runtime.cli.inputs import parse_inputs
 from agent_runtime.cli.options import input_json_option, input_option, quiet_option, store_option
-from agent_runtime.cli.policy import check_tool_policy
-from agent_runtime.cli.progress import Progress
-from agent_runtime.cli.workflow_file import resume_fields
-from agent_runtime.spec.loader import pick_workflow
-from agent_runtime.spec.run_input import check_input
-from agent_runtime.stores import RunStatus
 
 if TYPE_CHECKING:
     from agent_runtime.engine import Engine
@@ -47,7 +40,14 @@ def run(
     quiet: bool,
 ) -> int:
     """Run the Workflow in FILE to completion and print its output as JSON."""
+    from agent_runtime.cli.inputs import parse_inputs
+    from agent_runtime.cli.policy import check_tool_policy
+    from agent_runtime.cli.progress import Progress
     from agent_runtime.cli.running import open_thread, report, resume_run, with_engine
+    from agent_runtime.cli.workflow_file import resume_fields
+    from agent_runtime.spec.loader import pick_workflow
+    from agent_runtime.spec.run_input import check_input
+    from agent_runtime.stores import RunStatus
 
     if resume_id and thread_id:
         raise click.UsageError("--thread starts a run on a thread; --resume goes on with a run")

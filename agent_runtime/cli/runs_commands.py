@@ -10,11 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from agent_runtime.cli.errors import EXIT_OK
-from agent_runtime.cli.inputs import parse_inputs
 from agent_runtime.cli.options import input_json_option, input_option, quiet_option, store_option
-from agent_runtime.cli.progress import Progress
-from agent_runtime.cli.workflow_file import resume_fields
-from agent_runtime.stores import RunStatus
+from agent_runtime.statuses import RunStatus
 
 if TYPE_CHECKING:
     from agent_runtime.engine import Engine
@@ -102,7 +99,10 @@ def runs_resume(
     run_id: str, pairs: tuple[str, ...], raw_json: str | None, store_url: str | None, quiet: bool
 ) -> int:
     """Answer an interrupted run's human node, or go on after a crash or failure."""
+    from agent_runtime.cli.inputs import parse_inputs
+    from agent_runtime.cli.progress import Progress
     from agent_runtime.cli.running import report, resume_run, with_engine
+    from agent_runtime.cli.workflow_file import resume_fields
 
     progress = Progress(quiet=quiet)
 
@@ -119,6 +119,7 @@ def runs_resume(
 
 def _decide(run_id: str, given: ApprovalInput, store_url: str | None, quiet: bool) -> int:
     """Record the decision as this machine's user and go on with the run."""
+    from agent_runtime.cli.progress import Progress
     from agent_runtime.cli.running import approve_run, report, with_engine
 
     progress = Progress(quiet=quiet)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from agent_runtime.cli.errors import EXIT_INVALID, EXIT_OK
-from agent_runtime.cli.policy import check_tool_policy
-from agent_runtime.spec import SpecError, Workflow, load_file
-from agent_runtime.spec.loader import Resource, pick_workflow
-from agent_runtime.spec.mermaid import to_mermaid
-from agent_runtime.spec.trigger import Trigger, input_problems
+
+if TYPE_CHECKING:
+    from agent_runtime.spec.loader import Resource
 
 
 @click.command("validate")
@@ -20,6 +19,10 @@ def validate(files: tuple[str, ...]) -> int:
     """Check Workflow, AgentPool and Trigger files; one line per problem, naming the field.
 
     A Trigger's input is checked against its Workflow when one of the files holds it."""
+    from agent_runtime.cli.policy import check_tool_policy
+    from agent_runtime.spec import SpecError, Workflow, load_file
+    from agent_runtime.spec.trigger import Trigger, input_problems
+
     failed = False
     loaded: list[tuple[str, Resource]] = []
     for path in files:
@@ -62,6 +65,9 @@ def validate(files: tuple[str, ...]) -> int:
 @click.option("--workflow", "workflow_name", help="Which Workflow of FILE to draw.")
 def graph(file: str, workflow_name: str | None) -> int:
     """Print the Workflow's graph as Mermaid text."""
+    from agent_runtime.spec.loader import pick_workflow
+    from agent_runtime.spec.mermaid import to_mermaid
+
     click.echo(to_mermaid(pick_workflow(file, workflow_name).spec), nl=False)
     return EXIT_OK
 

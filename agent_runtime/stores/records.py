@@ -9,30 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-
-class RunStatus(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    INTERRUPTED = "interrupted"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
-
-
-class StepStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    RETRYING = "retrying"
-    SKIPPED = "skipped"
-    #: The attempt stopped before its model's tool calls (an approval, a limit, the engine's
-    #: own calls); the node goes on as its next attempt.
-    PAUSED = "paused"
+# re-exported: the store's records are where the rest of the code finds them
+from agent_runtime.statuses import RunStatus as RunStatus
+from agent_runtime.statuses import StepStatus as StepStatus
 
 
 def utcnow() -> datetime:
@@ -124,6 +103,9 @@ class RunRecord(Record):
     traceparent: str | None = None
     #: The Trigger that started it (None: a caller did).
     triggered_by: TriggeredBy | None = None
+    #: While ``queued`` after no agent served or could take a node's task: that capability
+    #: (the gateway's queue figures per namespace and capability count the run under it).
+    waiting_for: str | None = None
 
 
 class ChildTask(Record):
