@@ -27,6 +27,7 @@ VERBS = {
     "operator": "server_commands:operator_command",
     "runs": "runs_commands:runs",
     "store": "runs_commands:store",
+    "compose": "compose_command:compose",
 }
 
 
