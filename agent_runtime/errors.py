@@ -46,8 +46,8 @@ def _codes(status: int, *codes: str) -> dict[str, int]:
 #: status of the answer it stands for.
 HTTP_STATUS: Mapping[str, int] = MappingProxyType(
     {
-        **_codes(400, "invalid_cursor"),
-        **_codes(401, "unauthenticated"),
+        **_codes(400, "invalid_cursor", "invalid_payload", "mapping_failed"),
+        **_codes(401, "unauthenticated", "signature_invalid"),
         **_codes(403, "forbidden", "cross_origin", "csrf_rejected"),
         **_codes(
             404,
@@ -56,6 +56,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
             "thread_not_found",
             "workflow_not_found",
             "model_not_found",
+            "trigger_not_found",
         ),
         **_codes(405, "method_not_allowed"),
         **_codes(
@@ -67,6 +68,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
             "idempotency_conflict",
             "workflow_not_ready",
             "capability_not_served",
+            "trigger_suspended",
         ),
         **_codes(
             422,
@@ -79,6 +81,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
             "invalid_settings",
             "task_permanent",
         ),
+        **_codes(413, "payload_too_large"),
         **_codes(429, "busy", "rate_limited", "namespace_busy"),
         # the server's own failures, and the codes a failed run records (never an answer)
         **_codes(
@@ -115,6 +118,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
             "waiting",
             "not_synced",
             "watch_failing",
+            "webhook_keys_unavailable",
         ),
     }
 )

@@ -28,11 +28,12 @@ from agent_runtime.gateway.cluster import ClusterWorkflows
 from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.origins import SameOriginWrites
 from agent_runtime.gateway.registry import EndpointRegistry
-from agent_runtime.gateway.routes import budgets, health, runs, threads, workflows
+from agent_runtime.gateway.routes import budgets, health, runs, threads, webhooks, workflows
 from agent_runtime.gateway.scheduler import Clock, Scheduler, SystemClock
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.trace_context import CallerTrace
 from agent_runtime.gateway.watches import NamespacedWatches
+from agent_runtime.gateway.webhooks import WebhookKeySource
 from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.kube import KubeClient
 from agent_runtime.policy import ToolPolicy
@@ -137,6 +138,9 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
                 client = KubeClient()
                 stack.push_async_callback(client.aclose)
             access = Access.from_settings(settings, client)
+            # webhook keys: a cluster's from Secrets in each Trigger's namespace, else the
+            # environment's (routes/webhooks.py)
+            app.state.webhook_keys = WebhookKeySource(client if settings.kubernetes else None)
             stack.push_async_callback(access.aclose)
             if settings.insecure_no_auth:
                 log.warning(
@@ -170,6 +174,7 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
         runs,
         threads,
         budgets,
+        webhooks,
         langgraph,
         openai_api,
         mcp_server,

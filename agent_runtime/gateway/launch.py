@@ -80,10 +80,12 @@ async def start_run(
     thread_id: str | None = None,
     enqueue: bool = False,
     triggered_by: TriggeredBy | None = None,
+    run_id: str | None = None,
 ) -> RunRecord:
     """Admit and record a queued run of ``workflow`` (from ``runnable``) and wake a worker; on
     ``thread_id``, a thread the caller may read (404 otherwise, as if there were none), queued
-    there while another run holds it with ``enqueue`` (``double_texting``)."""
+    there while another run holds it with ``enqueue`` (``double_texting``). ``run_id``: the
+    new run's id, so a caller can tell it from the run an idempotency key already named."""
     if thread_id is not None:
         await gateway.access.readable_thread(caller, await gateway.store.get_thread(thread_id))
     if refused := await gateway.admission.admit(caller, workflow.namespace, queue=queue):
@@ -104,6 +106,7 @@ async def start_run(
         enqueue=enqueue,
         traceparent=CALLER_TRACE.get(),
         triggered_by=triggered_by,
+        run_id=run_id,
     )
     gateway.worker.wake()
     return run

@@ -62,6 +62,8 @@ class GatewaySettings(BaseSettings):
     stream_tokens: bool = True
     #: Seconds of streamed text per ``node.delta`` event written (the first piece goes at once).
     delta_interval: float = Field(default=0.1, gt=0)
+    #: The largest webhook body taken (``/v1/triggers/.../webhook``); a larger one is a 413.
+    webhook_max_bytes: int = Field(default=1_048_576, ge=1)
 
     #: How callers are authenticated (env: ``kubernetes,oidc``); empty: nobody is asked.
     auth: Annotated[list[AuthMode], NoDecode] = Field(default_factory=list)

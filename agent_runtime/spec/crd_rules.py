@@ -90,7 +90,34 @@ RULES: dict[str, list[Schema]] = {
     "AgentPool": [NAME_RULE],
     "Trigger": [NAME_RULE],
     "Trigger.spec": [
-        cel_rule("has(self.schedule)", "a trigger fires on exactly one of: schedule", ".schedule")
+        cel_rule(
+            "(has(self.schedule) ? 1 : 0) + (has(self.webhook) ? 1 : 0) == 1",
+            "a trigger fires on exactly one of: schedule, webhook",
+            ".schedule",
+        )
+    ],
+    "Trigger.spec.webhook": [
+        cel_rule(
+            "self.signature != 'github' || !has(self.tolerance)",
+            "GitHub signs no timestamp; a tolerance applies to signature: standard",
+            ".tolerance",
+        ),
+        cel_rule(
+            "self.format != 'cloudevents' || !has(self.deliveryHeader)",
+            "a CloudEvent's source and id name its delivery; give no deliveryHeader",
+            ".deliveryHeader",
+        ),
+    ],
+    "Trigger.spec.webhook.keys": [
+        cel_rule(
+            "has(self.secretRef) && !has(self.env)",
+            "in a cluster a webhook's keys come from a Secret in the Trigger's namespace "
+            "(secretRef); env is for a gateway serving files",
+            ".secretRef",
+        )
+    ],
+    "Trigger.spec.webhook.keys.secretRef.keys": [
+        cel_rule("self.all(a, self.exists_one(b, b == a))", "each key may be listed once"),
     ],
     "Trigger.spec.schedule": [
         cel_rule(

@@ -1,4 +1,4 @@
-"""Trigger: a Workflow's runs started unattended, on a schedule (a webhook in a later version).
+"""Trigger: a Workflow's runs started unattended, on a schedule or by a webhook (or CloudEvent).
 
 A kind of its own rather than a Workflow field: who may start runs unattended is granted apart
 from who edits Workflows (RBAC); suspending or re-timing a schedule leaves the Workflow's
@@ -15,9 +15,12 @@ from agent_runtime.spec.common import DNS_LABEL, Condition, ObjectMeta, SpecMode
 from agent_runtime.spec.errors import Problem
 from agent_runtime.spec.run_input import InputError, check_input
 from agent_runtime.spec.schedule import Cron, cron_problem, zone_problem
+from agent_runtime.spec.webhook import Webhook
 from agent_runtime.spec.workflow import Workflow
 
 ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
+#: What a trigger may fire on, exactly one each.
+SOURCES = ("schedule", "webhook")
 
 
 class Schedule(SpecModel):
@@ -53,15 +56,30 @@ class Schedule(SpecModel):
 class TriggerSpec(SpecModel):
     #: A Workflow in the Trigger's namespace.
     workflow: Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
-    #: Each run's input, checked against the Workflow's inputs.
+    #: Each run's input, checked against the Workflow's inputs (a webhook's runs: with the
+    #: fields its ``input`` maps from the request).
     input: dict[str, Any] = Field(default_factory=dict)
     suspend: bool = False
     schedule: Schedule | None = None
+    webhook: Webhook | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> TriggerSpec:
-        if self.schedule is None:
-            raise ValueError("schedule: required (a trigger fires on exactly one of: schedule)")
+        given = [name for name in SOURCES if getattr(self, name) is not None]
+        if not given:
+            raise ValueError(
+                "schedule: required (a trigger fires on exactly one of: schedule, webhook)"
+            )
+        if len(given) > 1:
+            raise ValueError(
+                f"{given[1]}: a trigger fires on exactly one of: schedule, webhook (both given)"
+            )
+        if self.webhook is not None:
+            for name in self.webhook.input:
+                if name in self.input:
+                    raise ValueError(
+                        f"webhook.input.{name}: given in spec.input too; give it in one place"
+                    )
         return self
 
 
@@ -97,6 +115,8 @@ class Trigger(SpecModel):
 
 def input_problems(trigger: Trigger, workflow: Workflow) -> list[Problem]:
     """What is wrong with the trigger's input for this Workflow, each naming its field."""
+    if trigger.spec.webhook is not None:
+        return _mapped_input_problems(trigger.spec.input, trigger.spec.webhook, workflow)
     try:
         check_input(workflow.spec, trigger.spec.input)
     except InputError as exc:
@@ -105,3 +125,38 @@ def input_problems(trigger: Trigger, workflow: Workflow) -> list[Problem]:
             for line in exc.problems
         ]
     return []
+
+
+def _mapped_input_problems(
+    given: dict[str, Any], webhook: Webhook, workflow: Workflow
+) -> list[Problem]:
+    """A webhook's runs take the fixed ``input`` and the mapped fields: together exactly the
+    Workflow's inputs, the fixed ones each of its type (the mapped ones are checked per request)."""
+    spec, problems = workflow.spec, []
+    inputs = ", ".join(spec.input) or "none"
+    for name, value in given.items():
+        if name not in spec.input:
+            problems.append(
+                Problem(f"spec.input.{name}", f"not an input of this workflow (inputs: {inputs})")
+            )
+        elif (why := spec.state[name].check(value)) is not None:
+            inside = why.startswith(("[", "."))  # a problem inside the value: ``tags[0]: ...``
+            path, _, message = (f"{name}{why}" if inside else f"{name}: {why}").partition(": ")
+            problems.append(Problem(f"spec.input.{path}", message))
+    for name in webhook.input:
+        if name not in spec.input:
+            problems.append(
+                Problem(
+                    f"spec.webhook.input.{name}",
+                    f"not an input of this workflow (inputs: {inputs})",
+                )
+            )
+    for name in spec.input:
+        if name not in given and name not in webhook.input:
+            problems.append(
+                Problem(
+                    f"spec.webhook.input.{name}",
+                    "required: map it from the request (or give it in spec.input)",
+                )
+            )
+    return problems

@@ -149,6 +149,22 @@ class GatewayMetrics(_PerRegistry):
         )
 
 
+class WebhookMetrics(_PerRegistry):
+    """Deliveries to Triggers' webhooks, by how each was answered."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            f"{PREFIX}_webhook_deliveries_total",
+            "Webhook and CloudEvent deliveries, by namespace, trigger and outcome (accepted, "
+            "replayed, ignored, signature_invalid, keys_unavailable, trigger_suspended, "
+            "invalid_payload, mapping_failed, payload_too_large, refused); a delivery to no "
+            "webhook trigger is counted with empty namespace and trigger (unknown), so a "
+            "sender's made-up names add no series.",
+            ["namespace", "trigger", "outcome"],
+            registry=registry,
+        )
+
+
 class AuthMetrics(_PerRegistry):
     """What authenticating callers costs the API server: reviews asked (cache misses)."""
 
