@@ -24,6 +24,7 @@ from agent_runtime.spec.run_input import check_fields, check_input
 from agent_runtime.spec.workflow import HumanNode, Workflow
 from agent_runtime.stores import Actor, InvalidTransition, RunRecord, RunStatus, RunStore
 from agent_runtime.stores.records import TriggeredBy
+from agent_runtime.telemetry.metrics import TriggerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,10 @@ class Engine:
             triggered_by=triggered_by,
         )
         created = await self.store.create_run(record, enqueue=enqueue)
+        if created.id == record.id and triggered_by is not None:  # once, whoever fired it
+            TriggerMetrics.for_registry().runs.labels(
+                triggered_by.namespace, triggered_by.name, triggered_by.source
+            ).inc()
         if created.id == record.id:
             who = f" for {created_by.username}" if created_by else ""
             log.info(

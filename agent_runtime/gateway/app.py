@@ -24,14 +24,23 @@ from agent_runtime.gateway import (
 from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.admission import Admission
 from agent_runtime.gateway.catalog import Catalog
-from agent_runtime.gateway.cluster import ClusterWorkflows
+from agent_runtime.gateway.cluster import ClusterTriggers, ClusterWorkflows
 from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.origins import SameOriginWrites
 from agent_runtime.gateway.registry import EndpointRegistry
-from agent_runtime.gateway.routes import budgets, health, runs, threads, webhooks, workflows
+from agent_runtime.gateway.routes import (
+    budgets,
+    health,
+    runs,
+    threads,
+    triggers,
+    webhooks,
+    workflows,
+)
 from agent_runtime.gateway.scheduler import Clock, Scheduler, SystemClock
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.trace_context import CallerTrace
+from agent_runtime.gateway.trigger_status import ClusterStatus, StatusWriter
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.webhooks import WebhookKeySource
 from agent_runtime.gateway.worker import RunWorker
@@ -70,9 +79,11 @@ async def serving(
     watches: Sequence[NamespacedWatches] = (),
     access: Access | None = None,
     clock: Clock | None = None,
+    status_writer: StatusWriter | None = None,
 ) -> AsyncIterator[None]:
     """The store, the engine, the workers and the scheduler of one gateway, for the app's
-    lifetime (``clock``: the scheduler's, a test's own)."""
+    lifetime (``clock``: the scheduler's, a test's own; ``status_writer``: where Triggers'
+    status goes, the catalog alone when None)."""
     gauges.declare()
     async with open_store(settings.store) as store:
         policy = settings.budget_policy()
@@ -109,10 +120,17 @@ async def serving(
             budgets=namespace_budgets,
             watches=list(watches),
         )
-        worker.on_settled = gateway.notify
         app.state.gateway = gateway
+        app.state.scheduler = scheduler = Scheduler(
+            gateway, clock=clock or SystemClock(), writer=status_writer
+        )
+
+        def settled(run_id: str) -> None:
+            gateway.notify(run_id)
+            scheduler.settled(run_id)
+
+        worker.on_settled = settled
         worker.start()
-        app.state.scheduler = scheduler = Scheduler(gateway, clock=clock or SystemClock())
         scheduler.start()
         try:
             yield
@@ -147,16 +165,27 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
                     "authentication is off (--insecure-no-auth): anyone who reaches this "
                     "gateway may run, read, resume and cancel every run"
                 )
+            writer: StatusWriter | None = None
             if client is not None and settings.kubernetes:
                 namespaces = settings.served_namespaces
                 registry = EndpointRegistry(client, namespaces=namespaces)
                 watched = ClusterWorkflows(client, served, namespaces=namespaces)
-                for part in (registry, watched):
+                scheduled = ClusterTriggers(client, served, namespaces=namespaces)
+                for part in (registry, watched, scheduled):
                     part.start()
                     stack.push_async_callback(part.stop)
-                watches += [registry.watches, watched.watches]
+                watches += [registry.watches, watched.watches, scheduled.watches]
+                writer = ClusterStatus(served, client)
             dispatcher = make_dispatcher(settings, registry, policy)
-            async with serving(app, settings, served, dispatcher, watches=watches, access=access):
+            async with serving(
+                app,
+                settings,
+                served,
+                dispatcher,
+                watches=watches,
+                access=access,
+                status_writer=writer,
+            ):
                 yield
 
     app = FastAPI(
@@ -175,6 +204,7 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
         threads,
         budgets,
         webhooks,
+        triggers,
         langgraph,
         openai_api,
         mcp_server,

@@ -11,7 +11,7 @@ from agent_runtime.policy import ToolPolicy
 from agent_runtime.policy.admission import tool_policy_problems
 from agent_runtime.spec import SpecError, Workflow, load_file
 from agent_runtime.spec.loader import KINDS, load_documents
-from agent_runtime.spec.trigger import Trigger
+from agent_runtime.spec.trigger import Trigger, TriggerStatus
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class Catalog:
         """``policy``: Workflows whose tools it refuses are listed, not Ready, with the reasons."""
         self._entries: dict[tuple[str, str], Entry] = {}
         self._triggers: dict[tuple[str, str], Trigger] = {}
+        self._trigger_sources: dict[tuple[str, str], str] = {}
         self.policy = policy
 
     def get(self, namespace: str, name: str) -> Entry | None:
@@ -81,8 +82,36 @@ class Catalog:
         """The Triggers whose runs this gateway starts, by namespace and name."""
         return [self._triggers[k] for k in sorted(self._triggers)]
 
-    def put_trigger(self, trigger: Trigger) -> None:
-        self._triggers[(trigger.namespace, trigger.name)] = trigger
+    def trigger(self, namespace: str, name: str) -> Trigger | None:
+        return self._triggers.get((namespace, name))
+
+    def put_trigger(self, trigger: Trigger, *, source: str = "files") -> None:
+        key = (trigger.namespace, trigger.name)
+        self._triggers[key] = trigger
+        self._trigger_sources[key] = source
+
+    def remove_trigger(self, namespace: str, name: str) -> None:
+        self._triggers.pop((namespace, name), None)
+        self._trigger_sources.pop((namespace, name), None)
+
+    def replace_triggers(
+        self, triggers: list[Trigger], *, source: str, namespace: str | None = None
+    ) -> None:
+        """A re-list of one source's Triggers (in one namespace, or all), as ``replace``."""
+        for key, known in list(self._trigger_sources.items()):
+            if known == source and (namespace is None or key[0] == namespace):
+                self.remove_trigger(*key)
+        for trigger in triggers:
+            self.put_trigger(trigger, source=source)
+
+    def set_trigger_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge status fields (camelCase, as written to the cluster) into a served trigger's."""
+        trigger = self._triggers.get((namespace, name))
+        if trigger is None:
+            return
+        before = trigger.status.model_dump(by_alias=True) if trigger.status else {}
+        merged = TriggerStatus.model_validate({**before, **status})
+        self._triggers[(namespace, name)] = trigger.model_copy(update={"status": merged})
 
     def remove(self, namespace: str, name: str) -> None:
         self._entries.pop((namespace, name), None)

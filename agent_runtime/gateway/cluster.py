@@ -1,10 +1,12 @@
-"""Workflows served from the cluster: a watch on Workflow objects keeps the catalog current."""
+"""Workflows and Triggers served from the cluster: watches of their objects keep the catalog
+current (one list-then-watch per served namespace, ``NamespacedWatches``)."""
 
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
@@ -13,6 +15,8 @@ from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.kube import KubeClient
 from agent_runtime.spec import SpecError, Workflow, parse_workflow
 from agent_runtime.spec.common import GROUP_VERSION
+from agent_runtime.spec.loader import parse_resource
+from agent_runtime.spec.trigger import Trigger, TriggerStatus
 from agent_runtime.spec.workflow import WorkflowStatus
 
 log = logging.getLogger(__name__)
@@ -58,15 +62,18 @@ def entry_of(obj: dict[str, Any]) -> Entry:
     return Entry(namespace, name, _with_status(workflow, status), SOURCE, (), conditions)
 
 
-class ClusterWorkflows:
-    """Feeds a catalog from the Workflows of the given namespaces (one watch each), or of all."""
+class ClusterObjects(ABC):
+    """Feeds a catalog from one kind's objects in the given namespaces (one watch each), or in
+    all: a re-list replaces what that namespace's watch fed before."""
+
+    kind: ClassVar[str]
 
     def __init__(
         self, client: KubeClient, catalog: Catalog, *, namespaces: Sequence[str] = ()
     ) -> None:
         self.catalog = catalog
         self.watches = NamespacedWatches(
-            client, GROUP_VERSION, "Workflow", self._handle, namespaces=namespaces
+            client, GROUP_VERSION, self.kind, self._handle, namespaces=namespaces
         )
 
     def start(self) -> None:
@@ -77,10 +84,82 @@ class ClusterWorkflows:
 
     def _handle(self, scope: str | None, kind: str, obj: dict[str, Any]) -> None:
         if kind == "SYNCED":
-            entries = [entry_of(item) for item in obj["items"]]
-            self.catalog.replace(entries, source=SOURCE, namespace=scope)
+            self.relisted(scope, obj["items"])
         elif kind == "DELETED":
-            entry = entry_of(obj)
-            self.catalog.remove(entry.namespace, entry.name)
+            meta = obj.get("metadata") or {}
+            self.deleted(meta.get("namespace", "default"), meta.get("name", ""))
         else:
-            self.catalog.put(entry_of(obj))
+            self.changed(obj)
+
+    @abstractmethod
+    def relisted(self, scope: str | None, items: list[dict[str, Any]]) -> None: ...
+
+    @abstractmethod
+    def deleted(self, namespace: str, name: str) -> None: ...
+
+    @abstractmethod
+    def changed(self, obj: dict[str, Any]) -> None: ...
+
+
+class ClusterWorkflows(ClusterObjects):
+    kind = "Workflow"
+
+    def relisted(self, scope: str | None, items: list[dict[str, Any]]) -> None:
+        self.catalog.replace([entry_of(item) for item in items], source=SOURCE, namespace=scope)
+
+    def deleted(self, namespace: str, name: str) -> None:
+        self.catalog.remove(namespace, name)
+
+    def changed(self, obj: dict[str, Any]) -> None:
+        self.catalog.put(entry_of(obj))
+
+
+def trigger_of(obj: dict[str, Any]) -> Trigger | None:
+    """The Trigger with its status, uid and creation time (when it began: its first tick);
+    None, logged, when it is not one (admission refuses those; an older CRD might not)."""
+    meta = obj.get("metadata") or {}
+    keep = ("name", "namespace", "generation", "labels", "annotations", "uid", "creationTimestamp")
+    doc = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {k: meta[k] for k in keep if k in meta},
+        "spec": obj.get("spec") or {},
+    }
+    try:
+        trigger = parse_resource(doc)
+    except SpecError as exc:
+        where = f"{meta.get('namespace')}/{meta.get('name')}"
+        log.warning("trigger %s: not served: %s", where, "; ".join(exc.lines()))
+        return None
+    assert isinstance(trigger, Trigger)
+    return _trigger_status(trigger, obj.get("status") or {})
+
+
+def _trigger_status(trigger: Trigger, status: dict[str, Any]) -> Trigger:
+    """The trigger carrying its status, parsed apart from the spec as a Workflow's is."""
+    if not status:
+        return trigger
+    try:
+        return trigger.model_copy(update={"status": TriggerStatus.model_validate(status)})
+    except ValidationError as exc:
+        log.warning("trigger %s/%s: status ignored: %s", trigger.namespace, trigger.name, exc)
+        return trigger
+
+
+class ClusterTriggers(ClusterObjects):
+    kind = "Trigger"
+
+    def relisted(self, scope: str | None, items: list[dict[str, Any]]) -> None:
+        triggers = [t for item in items if (t := trigger_of(item)) is not None]
+        self.catalog.replace_triggers(triggers, source=SOURCE, namespace=scope)
+
+    def deleted(self, namespace: str, name: str) -> None:
+        self.catalog.remove_trigger(namespace, name)
+
+    def changed(self, obj: dict[str, Any]) -> None:
+        trigger = trigger_of(obj)
+        if trigger is None:
+            meta = obj.get("metadata") or {}
+            self.catalog.remove_trigger(meta.get("namespace", "default"), meta.get("name", ""))
+        else:
+            self.catalog.put_trigger(trigger, source=SOURCE)

@@ -121,6 +121,50 @@ class WorkflowList(Document):
     items: list[WorkflowEntry]
 
 
+class TriggerRunRef(Document):
+    run_id: str
+
+
+class TriggerStatusBody(Document):
+    """As a CronJob's: the newest tick fired, when a run last succeeded, the active runs."""
+
+    last_schedule_time: str | None = Field(description="RFC 3339, UTC")
+    last_successful_time: str | None = Field(description="RFC 3339, UTC")
+    active: list[TriggerRunRef]
+    conditions: list[dict[str, Any]]
+
+
+class TriggerEntry(Document):
+    """A served Trigger: its spec as written (camelCase) and its status."""
+
+    namespace: str
+    name: str
+    workflow: str
+    suspend: bool
+    spec: dict[str, Any]
+    status: TriggerStatusBody
+
+
+class TriggerList(Document):
+    items: list[TriggerEntry]
+
+
+class CapabilityFigures(BaseModel):
+    queued: int = Field(description="Runs waiting for an agent of the capability")
+    running: int = Field(description="Runs executing a Workflow that uses the capability")
+
+
+class QueueFigures(BaseModel):
+    """A namespace's work for some capabilities: what AgentPools on the queue metric scale on."""
+
+    namespace: str
+    capabilities: dict[str, CapabilityFigures]
+    queued: int
+    running: int
+    total: int = Field(description="queued + running: KEDA's metrics-api trigger reads it")
+    truncated: bool = Field(description="The count stopped at its bound (10000 runs a status)")
+
+
 class BudgetList(Document):
     configured: bool
     on_exceeded: str

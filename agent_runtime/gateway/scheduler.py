@@ -3,8 +3,13 @@
 Nothing is kept between ticks but what the store holds: the run of a tick carries the tick
 (``triggered_by``) and an idempotency key naming it, so a second replica creating the same
 tick's run gets the first one's, and the last tick fired is the newest run of the trigger, which
-survives every gateway stopping. Missed ticks, ``concurrencyPolicy`` and
-``startingDeadlineSeconds`` are a CronJob's (``spec.schedule.due_tick``).
+survives every gateway stopping (as does the status' ``lastScheduleTime``, once the history
+limits erase that run). Missed ticks, ``concurrencyPolicy`` and ``startingDeadlineSeconds`` are a
+CronJob's (``spec.schedule.due_tick``).
+
+Each trigger's status and history limits (``trigger_status``) are brought up to date when one of
+its ticks fires, when a run of it this replica executed stops, and every ``status_interval``
+seconds (runs other replicas executed, or that finished while this one was down).
 """
 
 from __future__ import annotations
@@ -14,25 +19,28 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent_runtime.auth import Identity
 from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.gateway import trigger_status
 from agent_runtime.gateway.access import actor
 from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.launch import start_run
+from agent_runtime.gateway.trigger_status import (
+    ACTIVE,
+    CatalogStatus,
+    StatusWriter,
+    parse_stamp,
+    trigger_identity,
+)
 from agent_runtime.spec import Workflow
 from agent_runtime.spec.schedule import due_tick
 from agent_runtime.spec.trigger import Schedule, Trigger, input_problems
-from agent_runtime.stores import RunRecord, RunStatus
+from agent_runtime.stores import RunNotFound, RunRecord
 from agent_runtime.stores.records import TriggeredBy
 
 log = logging.getLogger(__name__)
-
-#: A run of a trigger in one of these holds its turn (``Forbid``, ``Replace``).
-ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.INTERRUPTED)
-#: The group every trigger's identity is in.
-TRIGGERS_GROUP = "system:triggers"
 
 
 class Clock(Protocol):
@@ -51,13 +59,6 @@ class SystemClock:
         await asyncio.sleep(seconds)
 
 
-def trigger_identity(trigger: Trigger) -> Identity:
-    """Who a trigger's runs are created by: ``system:trigger:<namespace>:<name>``."""
-    return Identity(
-        username=f"system:trigger:{trigger.namespace}:{trigger.name}", groups=(TRIGGERS_GROUP,)
-    )
-
-
 def tick_key(trigger: Trigger, tick: datetime) -> str:
     """The idempotency key of a tick's run: one run per tick across replicas."""
     return f"trigger:{trigger.namespace}/{trigger.name}@{tick.astimezone(UTC).isoformat()}"
@@ -71,6 +72,10 @@ class Scheduler:
     clock: Clock = field(default_factory=SystemClock)
     #: Seconds between looks at the clock (a tick fires at most this late).
     interval: float = 1.0
+    #: Where triggers' status goes (None: the catalog only, for triggers read from files).
+    writer: StatusWriter | None = None
+    #: Seconds between refreshes of each trigger's status and history from the store.
+    status_interval: float = 30.0
     #: The last tick known fired per trigger: the store is asked only when a later one is due.
     _last: dict[tuple[str, str], datetime] = field(default_factory=dict)
     #: When this scheduler first saw each trigger: when one with no runs and no creation time
@@ -78,16 +83,27 @@ class Scheduler:
     _seen: dict[tuple[str, str], datetime] = field(default_factory=dict)
     #: What was last logged as keeping each trigger from firing ("" for nothing).
     _reported: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: When each trigger's status was last refreshed.
+    _refreshed: dict[tuple[str, str], datetime] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
+    #: Refreshes started by runs stopping, kept until done.
+    _pending: set[asyncio.Task[None]] = field(default_factory=set)
+    _stopped: bool = False
+
+    def __post_init__(self) -> None:
+        if self.writer is None:
+            self.writer = CatalogStatus(self.gateway.catalog)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="trigger-scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._stopped = True
+        for task in [self._task, *self._pending]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _loop(self) -> None:
         while True:
@@ -115,7 +131,51 @@ class Scheduler:
                 continue
             if run is not None:
                 fired.append(run)
+        await self._refresh_due(now)
         return fired
+
+    async def refresh(self, trigger: Trigger, *, prune: bool = True) -> dict[str, Any]:
+        """Apply the trigger's history limits (``prune``) and write its status if it changed;
+        the status (the gateway's fields)."""
+        assert self.writer is not None
+        trigger = self.gateway.catalog.trigger(trigger.namespace, trigger.name) or trigger
+        self._refreshed[(trigger.namespace, trigger.name)] = self.clock.now()
+        return await trigger_status.refresh(self.gateway.store, trigger, self.writer, prune=prune)
+
+    async def _refresh_due(self, now: datetime) -> None:
+        for trigger in self.gateway.catalog.triggers():
+            last = self._refreshed.get((trigger.namespace, trigger.name))
+            if last is None or (now - last).total_seconds() >= self.status_interval:
+                try:
+                    await self.refresh(trigger)
+                except AgentRuntimeError as exc:
+                    log.warning("trigger %s/%s: status: %s", trigger.namespace, trigger.name, exc)
+
+    def settled(self, run_id: str) -> None:
+        """A run this replica executed stopped: if a trigger started it, refresh that trigger
+        (its status, and its history once the run finished)."""
+        if self._stopped:  # the worker's last runs stopping as the gateway shuts down
+            return
+        task = asyncio.get_running_loop().create_task(self._settled(run_id))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _settled(self, run_id: str) -> None:
+        try:
+            run = await self.gateway.store.get_run(run_id)
+            by = run.triggered_by
+            trigger = self.gateway.catalog.trigger(by.namespace, by.name) if by else None
+            if trigger is not None:
+                await self.refresh(trigger, prune=run.status.finished)
+        except RunNotFound:
+            return
+        except Exception:  # the next periodic refresh tries again
+            log.exception("run %s: its trigger's status not refreshed", run_id)
+
+    async def drain(self) -> None:
+        """Until the refreshes started by runs stopping are done (tests)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
 
     async def _fire(
         self, trigger: Trigger, schedule: Schedule, workflow: Workflow, now: datetime
@@ -127,9 +187,11 @@ class Scheduler:
             return None
         runs = await self._runs(trigger)
         ticks = [r.triggered_by.tick for r in runs if r.triggered_by and r.triggered_by.tick]
-        since = (
-            max(ticks, default=None) or self._last.get(key) or _created(trigger, self._seen[key])
-        )
+        # the newest tick the store, the status (its run erased by the history limits) or this
+        # replica knows fired; else when the trigger began
+        status = trigger.status.last_schedule_time if trigger.status else None
+        known = [t for t in (*ticks, self._last.get(key), parse_stamp(status)) if t is not None]
+        since = max(known, default=None) or _created(trigger, self._seen[key])
         self._last[key] = since
         tick = due_tick(schedule.cron, since=since, now=now, deadline=deadline)
         if tick is None:
@@ -152,6 +214,10 @@ class Scheduler:
             triggered_by=TriggeredBy(namespace=trigger.namespace, name=trigger.name, tick=tick),
         )
         self._last[key] = tick
+        try:
+            await self.refresh(trigger, prune=False)
+        except AgentRuntimeError as exc:
+            log.warning("trigger %s/%s: status: %s", *key, exc)
         return run
 
     async def _cancel(self, run: RunRecord, identity: Identity) -> None:

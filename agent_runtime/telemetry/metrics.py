@@ -165,6 +165,34 @@ class WebhookMetrics(_PerRegistry):
         )
 
 
+class TriggerMetrics(_PerRegistry):
+    """Runs Triggers started (counted once however many replicas fire a tick) and, per trigger,
+    its active runs and newest tick, as its status says them."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter(
+            f"{PREFIX}_trigger_runs_total",
+            "Runs started by Triggers, by namespace, trigger and source (schedule, webhook, "
+            "cloudevent).",
+            ["namespace", "trigger", "source"],
+            registry=registry,
+        )
+        self.active = Gauge(
+            f"{PREFIX}_trigger_active_runs",
+            "A Trigger's runs queued, running or interrupted (its status' active), by namespace "
+            "and trigger.",
+            ["namespace", "trigger"],
+            registry=registry,
+        )
+        self.last_schedule = Gauge(
+            f"{PREFIX}_trigger_last_schedule_timestamp_seconds",
+            "The newest tick a Trigger's schedule fired (its status' lastScheduleTime), as Unix "
+            "time, by namespace and trigger.",
+            ["namespace", "trigger"],
+            registry=registry,
+        )
+
+
 class AuthMetrics(_PerRegistry):
     """What authenticating callers costs the API server: reviews asked (cache misses)."""
 

@@ -138,9 +138,12 @@ def test_namespaced_overlay_grants_nothing_cluster_wide_but_what_kopf_needs() ->
         (group, resource, verb)
         for group, resource in (
             ("configurable-agents.io", "workflows"),
+            ("configurable-agents.io", "triggers"),
             ("discovery.k8s.io", "endpointslices"),
         )
         for verb in ("list", "watch")
+    } | {
+        ("configurable-agents.io", "triggers/status", "patch"),
     }
     everywhere = {(g, r, v) for scope, g, r, v in operator if scope == "*"}
     assert everywhere == {

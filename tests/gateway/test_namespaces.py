@@ -40,7 +40,8 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: NAME}
 rules:
-  - {apiGroups: [configurable-agents.io], resources: [workflows], verbs: [list, watch]}
+  - {apiGroups: [configurable-agents.io], resources: [workflows, triggers], verbs: [list, watch]}
+  - {apiGroups: [configurable-agents.io], resources: [triggers/status], verbs: [patch]}
   - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}
 """
 

@@ -100,12 +100,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- else }}[]{{- end }}
 {{- end }}
 
-{{/* What the gateway may do in the namespaces it serves: read Workflows and EndpointSlices. */}}
+{{/* What the gateway may do in the namespaces it serves: read Workflows, Triggers and
+EndpointSlices; write the status of Triggers (lastScheduleTime, active, lastSuccessfulTime). */}}
 {{- define "ca.gatewayRules" -}}
 rules:
   - apiGroups: [configurable-agents.io]
-    resources: [workflows]
+    resources: [workflows, triggers]
     verbs: [list, watch]
+  - apiGroups: [configurable-agents.io]
+    resources: [triggers/status]
+    verbs: [patch]
   - apiGroups: [discovery.k8s.io]
     resources: [endpointslices]
     verbs: [list, watch]
