@@ -33,6 +33,7 @@ from agent_runtime.compose.quantities import compose_resources
 from agent_runtime.policy import POLICY_ENV_PREFIX, ToolPolicy
 from agent_runtime.spec import SpecError
 from agent_runtime.spec.agentpool import AgentPool
+from agent_runtime.spec.common import API_GROUP
 from agent_runtime.spec.errors import Problem
 from agent_runtime.telemetry.secrets import SECRET_ENV
 
@@ -236,6 +237,21 @@ def _pool_env(pool: AgentPool, out: ComposeFile, taken: set[str]) -> tuple[Obj, 
     return env, secret_names
 
 
+def _pod_labels(pool: AgentPool) -> dict[str, str]:
+    """The labels the operator gives a pool's pods (the pool, one per capability, the usual
+    app labels, the pod template's own), so containers are found by the same selectors."""
+    name = pool.metadata.name
+    return {
+        "app.kubernetes.io/name": "agent",
+        "app.kubernetes.io/instance": name,
+        "app.kubernetes.io/component": "agent-pool",
+        "app.kubernetes.io/managed-by": "configurable-agents",
+        f"{API_GROUP}/pool": name,
+        **{f"capability.{API_GROUP}/{c}": "true" for c in pool.spec.capabilities},
+        **pool.spec.pod_template.labels,
+    }
+
+
 def _agent(pool: AgentPool, options: ComposeOptions, out: ComposeFile) -> Obj:
     spec = pool.spec
     ours: Obj = {
@@ -275,10 +291,7 @@ def _agent(pool: AgentPool, options: ComposeOptions, out: ComposeFile) -> Obj:
             "healthcheck": _http_check(AGENT_PORT, "/readyz"),
             "deploy": deploy,
             "stop_grace_period": "60s",
-            "labels": {
-                "configurable-agents.io/pool": pool.metadata.name,
-                **{f"capability.configurable-agents.io/{c}": "true" for c in spec.capabilities},
-            },
+            "labels": _pod_labels(pool),
         }
     )
 
