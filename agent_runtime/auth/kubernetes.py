@@ -68,7 +68,8 @@ class TokenReviewer:
 
 
 class AccessReviewer:
-    """May this identity do ``verb`` on ``workflows/runs`` in a namespace? Asked of RBAC."""
+    """May this identity do ``verb`` on ``workflows/runs`` (or another resource of the group)
+    in a namespace? Asked of RBAC."""
 
     def __init__(self, client: KubeClient, *, ttl: float = 10.0, denied_ttl: float = 5.0) -> None:
         self.client = client
@@ -77,15 +78,31 @@ class AccessReviewer:
         )
 
     async def allowed(
-        self, identity: Identity, verb: str, *, namespace: str = "", name: str = ""
+        self,
+        identity: Identity,
+        verb: str,
+        *,
+        namespace: str = "",
+        name: str = "",
+        resource: tuple[str, str] = ("workflows", "runs"),
     ) -> bool:
-        """``namespace`` empty: in every namespace (cluster-wide)."""
-        key = (identity.key, verb, namespace, name)
+        """``namespace`` empty: in every namespace (cluster-wide). ``resource``: (resource,
+        subresource) of the group, ``workflows/runs`` unless another is named."""
+        key = (identity.key, verb, namespace, name, *resource)
         return await self.cache.get(
-            key, lambda: self._review(identity, verb, namespace=namespace, name=name)
+            key,
+            lambda: self._review(identity, verb, namespace=namespace, name=name, resource=resource),
         )
 
-    async def _review(self, identity: Identity, verb: str, *, namespace: str, name: str) -> bool:
+    async def _review(
+        self,
+        identity: Identity,
+        verb: str,
+        *,
+        namespace: str,
+        name: str,
+        resource: tuple[str, str] = ("workflows", "runs"),
+    ) -> bool:
         spec = SubjectAccessReviewSpec(
             user=identity.username,
             uid=identity.uid,
@@ -93,8 +110,8 @@ class AccessReviewer:
             extra={k: list(v) for k, v in identity.extra.items()},
             resourceAttributes=ResourceAttributes(
                 group=GROUP,
-                resource="workflows",
-                subresource="runs",
+                resource=resource[0],
+                subresource=resource[1],
                 verb=verb,
                 namespace=namespace or None,  # none: in every namespace
                 name=name or None,

@@ -121,6 +121,7 @@ async def call_tool(
             f"waiting for an agent serving '{node.capability}'",
             node=node.name,
             retry_after=exc.retry_after,
+            capability=node.capability,
         ) from None
     except TaskNotStarted as exc:  # came after its start deadline: not made; sent again later
         raise RunWaiting(str(exc), node=node.name) from None

@@ -44,9 +44,19 @@ class RunWaiting(RunError):
     code = "waiting"
     retryable = True
 
-    def __init__(self, message: str, *, node: str | None = None, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        node: str | None = None,
+        retry_after: float | None = None,
+        capability: str | None = None,
+    ):
         super().__init__(message, node=node)
         self.retry_after = retry_after
+        #: The capability no agent served or could take (None: waiting for another reason):
+        #: recorded on the run (``waitingFor``), which the queue figures count it under.
+        self.capability = capability
 
 
 class OutcomeUnknown(AgentRuntimeError, RuntimeError):

@@ -172,6 +172,7 @@ class Execution:
                 error=None,
                 interrupt=None,
                 resume_input=None,
+                waiting_for=None,
             )
         except BaseException:
             watch.finish(run)
@@ -271,6 +272,7 @@ class Execution:
             ("run.waiting", waiting.as_dict()),
             lease_owner=None,
             lease_expires_at=retry_at,
+            waiting_for=waiting.capability,
         )
 
     async def _requeue_after_store_failure(self, exc: Exception) -> None:

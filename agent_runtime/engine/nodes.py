@@ -169,6 +169,7 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                     f"waiting for an agent serving '{node.capability}'",
                     node=node.name,
                     retry_after=exc.retry_after,
+                    capability=node.capability,
                 ) from None
             except TaskNotStarted as exc:
                 # came to the agent after its start deadline: not made; sent again later

@@ -82,6 +82,15 @@ class Access:
             return True
         return await self.reviewer.allowed(caller, verb, namespace=namespace, name=name)
 
+    async def may_read_queue(self, caller: Identity, namespace: str) -> bool:
+        """Whether RBAC allows ``get`` on ``agentpools/queue`` in ``namespace``: the queue's
+        figures (counts, no run) for autoscalers, which need no right on runs themselves."""
+        if self.reviewer is None:
+            return True
+        return await self.reviewer.allowed(
+            caller, "get", namespace=namespace, resource=("agentpools", "queue")
+        )
+
     async def readable(self, caller: Identity, run: RunRecord) -> RunRecord:
         """The run, if the caller may read it; else the same RunNotFound as a missing run."""
         if not await self.may(caller, "get", run.namespace, run.workflow):

@@ -31,6 +31,7 @@ from agent_runtime.gateway.registry import EndpointRegistry
 from agent_runtime.gateway.routes import (
     budgets,
     health,
+    queue,
     runs,
     threads,
     triggers,
@@ -205,6 +206,7 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
         budgets,
         webhooks,
         triggers,
+        queue,
         langgraph,
         openai_api,
         mcp_server,

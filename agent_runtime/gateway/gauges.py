@@ -12,6 +12,7 @@ import logging
 import time
 
 from agent_runtime.gateway.components import Gateway
+from agent_runtime.gateway.queue_load import figures_of
 from agent_runtime.stores import RunStatus
 from agent_runtime.telemetry.metrics import AuthMetrics, BudgetMetrics, GatewayMetrics, RunMetrics
 
@@ -45,10 +46,16 @@ async def refresh(gateway: Gateway) -> None:
                     running = await gateway.admission.in_flight(namespace)
                     metrics.namespace_in_flight.labels(namespace).set(running)
             await _budgets(gateway)
+            load = await figures_of(gateway.store).get()
     except Exception as exc:  # a scrape must answer even when the store does not
         log.debug("queue depth not refreshed: %s", exc)
         return
     metrics.queue_depth.set(queued)
+    # Set afresh, so that a (namespace, capability) with no work left is 0 then gone, not stale.
+    metrics.capability_runs.clear()
+    for (namespace, capability), figures in load.loads.items():
+        metrics.capability_runs.labels(namespace, capability, "queued").set(figures.queued)
+        metrics.capability_runs.labels(namespace, capability, "running").set(figures.running)
 
 
 async def _budgets(gateway: Gateway) -> None:

@@ -169,5 +169,18 @@ class KubeClient:
             created: Global = await self.api.create(obj)
         return created
 
+    async def serves(self, group_version: str, plural: str) -> bool:
+        """Whether the API server serves ``plural`` in ``group_version`` (discovery), e.g. a
+        CRD another project installs; a refusal other than 404 is raised."""
+        path = f"/apis/{group_version}" if "/" in group_version else f"/api/{group_version}"
+        # lightkube has no discovery call: its own HTTP client (credentials, transport) asks.
+        http = self.api._client._client
+        response = await http.get(path)
+        if response.status_code == 404:
+            return False
+        if response.is_error:
+            raise KubeError(response.status_code, response.reason_phrase)
+        return any(r.get("name") == plural for r in response.json().get("resources", []))
+
     async def aclose(self) -> None:
         await self.api.close()

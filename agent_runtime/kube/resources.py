@@ -36,9 +36,18 @@ def resource(api_version: str, kind: str) -> Resource:
     return twin
 
 
+#: Other projects' kinds the operator writes when their API server serves them:
+#: (group, version, kind, plural).
+FOREIGN = [("keda.sh", "v1alpha1", "ScaledObject", "scaledobjects")]
+
+
 @functools.cache
 def _custom_resources() -> dict[tuple[str, str], Resource]:
     found: dict[tuple[str, str], Resource] = {}
+    for group, version, kind, plural in FOREIGN:
+        found[(f"{group}/{version}", kind)] = create_namespaced_resource(
+            group, version, kind, plural
+        )
     for crd in build_crds():
         spec, names = crd["spec"], crd["spec"]["names"]
         assert spec["scope"] == "Namespaced", crd["metadata"]["name"]

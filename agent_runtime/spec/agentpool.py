@@ -42,18 +42,54 @@ def _quantity_problems(resources: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+#: What an autoscaled pool scales on: its pods' CPU (an HPA), or the work waiting for its
+#: capabilities at the gateway (a KEDA ScaledObject, or an HPA on an External metric).
+ScalingMetric = Literal["cpu", "queue"]
+
+
+class QueueScaling(SpecModel):
+    """Scaling on the queue (``autoscaling.metric: queue``): the gateway's figure for the pool is
+    the runs waiting for an agent of its capabilities plus those executing that use them (summed
+    over its capabilities, in its namespace); replicas = ceil(figure / ``targetPerReplica``)."""
+
+    #: Runs (queued + running) one replica should carry: ``maxConcurrentTasks`` is a natural value.
+    target_per_replica: int = Field(default=8, ge=1, le=10_000)
+    #: How long the figure must stay at zero before the pool goes back to ``minReplicas: 0``
+    #: (KEDA's ``cooldownPeriod``); scaling between 1 and N follows the HPA's own stabilization.
+    cooldown_seconds: int = Field(default=300, ge=0, le=86_400)
+
+
 class Autoscaling(SpecModel):
-    min_replicas: int = Field(default=1, ge=1)
+    metric: ScalingMetric = "cpu"
+    #: 0 only with ``metric: queue``: pods cost nothing while no work waits.
+    min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(ge=1)
+    #: With ``metric: cpu`` only (the API server fills in its default whatever the metric).
     target_cpu_utilization_percentage: int = Field(
         default=70, ge=1, le=100, alias="targetCPUUtilizationPercentage"
     )
+    queue: QueueScaling | None = None
 
     @model_validator(mode="after")
     def _bounds(self) -> Autoscaling:
+        problems: list[Problem] = []
         if self.max_replicas < self.min_replicas:
-            raise ValueError(f"maxReplicas: must not be below minReplicas ({self.min_replicas})")
+            message = f"must not be below minReplicas ({self.min_replicas})"
+            problems.append(Problem("maxReplicas", message))
+        if self.metric == "cpu":
+            if self.min_replicas == 0:
+                message = "0 needs metric: queue (CPU cannot wake a pool that has no pods)"
+                problems.append(Problem("minReplicas", message))
+            if self.queue is not None:
+                problems.append(Problem("queue", "only with metric: queue"))
+        if problems:
+            raise SpecError(problems)
         return self
+
+    @property
+    def queue_scaling(self) -> QueueScaling:
+        """The queue settings, defaults when none are given."""
+        return self.queue or QueueScaling()
 
 
 class EnvVar(SpecModel):

@@ -263,6 +263,17 @@ RULES: dict[str, list[Schema]] = {
             "'maxReplicas' must not be below 'minReplicas'",
             ".maxReplicas",
         ),
+        cel_rule(
+            "!has(self.minReplicas) || self.minReplicas > 0 || "
+            "(has(self.metric) && self.metric == 'queue')",
+            "'minReplicas' 0 needs metric: queue (CPU cannot wake a pool that has no pods)",
+            ".minReplicas",
+        ),
+        cel_rule(
+            "!has(self.queue) || (has(self.metric) && self.metric == 'queue')",
+            "'queue' only with metric: queue",
+            ".queue",
+        ),
     ],
     "AgentPool.spec.env[]": [
         cel_rule(

@@ -147,6 +147,14 @@ class GatewayMetrics(_PerRegistry):
             ["namespace"],
             registry=registry,
         )
+        self.capability_runs = Gauge(
+            f"{PREFIX}_capability_runs",
+            "Runs per namespace and capability at each scrape: state=queued waiting for an agent "
+            "of it, state=running executing a Workflow that uses it (what AgentPools with "
+            "autoscaling.metric: queue scale on).",
+            ["namespace", "capability", "state"],
+            registry=registry,
+        )
 
 
 class WebhookMetrics(_PerRegistry):

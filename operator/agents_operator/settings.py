@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -69,6 +69,28 @@ class OperatorSettings(BaseSettings):
     #: NetworkPolicyEgressRules every pool gets as they are, as a JSON list (in-cluster peers
     #: chosen by namespace and pod labels, which a CIDR cannot name).
     egress_rules: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
+
+    #: What renders pools with ``autoscaling.metric: queue``: ``keda`` a KEDA ScaledObject (scales
+    #: to zero), ``hpa`` an HPA on the External metric ``configurable_agents_capability_runs``
+    #: (needs an external metrics adapter; at least one replica), ``auto`` KEDA when the API
+    #: server serves ``keda.sh/v1alpha1`` ScaledObjects at start, else the HPA.
+    queue_scaler: Literal["auto", "keda", "hpa"] = "auto"
+    #: The gateway's base URL as KEDA reaches it (in-cluster, e.g.
+    #: ``http://configurable-agents-gateway.ca-system.svc:8080``): its ``metrics-api`` trigger
+    #: reads ``/v1/namespaces/NS/queue`` there. Required for ScaledObjects.
+    queue_gateway_url: str = ""
+    #: The ClusterTriggerAuthentication giving KEDA a bearer token that may ``get``
+    #: ``agentpools/queue`` (the chart installs one); empty: the gateway takes no credentials.
+    queue_authentication: str = "configurable-agents-queue-reader"
+    #: How often KEDA asks the gateway (its ``pollingInterval``), seconds.
+    queue_polling_seconds: int = Field(default=15, ge=1, le=3600)
+
+    @field_validator("queue_gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(f"{value!r}: expected http(s)://HOST[:PORT][/PATH]")
+        return value.rstrip("/")
 
     @field_validator("egress_dns", "egress_rules", mode="before")
     @classmethod

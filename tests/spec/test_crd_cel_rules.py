@@ -194,9 +194,21 @@ POOL: dict[str, Any] = {
         ("spec.capabilities", ["llm", "llm"], "spec.capabilities", "listed once"),
         ("spec.autoscaling.maxReplicas", 1, "spec.autoscaling.maxReplicas", "below 'minReplicas'"),
         ("spec.env.0", {"name": "api_token", "value": "x"}, "spec.env[0].value", "credential"),
+        (
+            "spec.autoscaling.minReplicas",
+            0,
+            "spec.autoscaling.minReplicas",
+            "0 needs metric: queue",
+        ),
+        ("spec.autoscaling.queue", {}, "spec.autoscaling.queue", "only with metric: queue"),
     ],
 )
 def test_agentpool_cel_rule_rejects(path: str, value: Any, where: str, phrase: str) -> None:
     assert cel_failures(schema_of("AgentPool"), POOL) == []
     failures = cel_failures(schema_of("AgentPool"), _set(POOL, path, value))
     assert any(p == where and phrase in m for p, m in failures), failures
+
+
+def test_agentpool_on_the_queue_may_scale_to_zero() -> None:
+    queue = {"metric": "queue", "minReplicas": 0, "maxReplicas": 4, "queue": {"cooldownSeconds": 5}}
+    assert cel_failures(schema_of("AgentPool"), _set(POOL, "spec.autoscaling", queue)) == []

@@ -11,15 +11,19 @@ from agents_operator.builders.egress import agent_egress
 from agents_operator.builders.ingress import agent_ingress, task_auth_env, task_auth_volumes
 from agents_operator.builders.labels import pool_labels, pool_selector
 from agents_operator.builders.policy import is_policy_setting, tool_policy_env
+from agents_operator.builders.scaling import KEDA_API_VERSION, scaler
 from agents_operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
 
 
-def optional_children(pool: str) -> list[tuple[str, str, str]]:
-    """(apiVersion, kind, name) of children a pool has only with some specs: the ones to prune."""
+def optional_children(pool: str, *, keda: bool = False) -> list[tuple[str, str, str]]:
+    """(apiVersion, kind, name) of children a pool has only with some specs: the ones to prune
+    (ScaledObjects only where the API server serves them)."""
     names = child_names(pool)
+    scaled = [(KEDA_API_VERSION, "ScaledObject", names["scaledObject"])] if keda else []
     return [
+        *scaled,
         ("apps/v1", "Deployment", names["workload"]),
         ("apps/v1", "StatefulSet", names["workload"]),
         ("v1", "Service", names["headless"]),
@@ -37,6 +41,7 @@ def child_names(pool: str) -> dict[str, str]:
         "serviceAccount": f"{pool}-agent",
         "pdb": pool,
         "hpa": pool,
+        "scaledObject": pool,
         "networkPolicy": pool,
         "egressPolicy": f"{pool}-egress",
     }
@@ -187,38 +192,6 @@ def _pdb(pool: AgentPool) -> Obj:
     }
 
 
-def _hpa(pool: AgentPool) -> Obj:
-    scaling = pool.spec.autoscaling
-    assert scaling is not None
-    names = child_names(pool.metadata.name)
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": _meta(names["hpa"], pool),
-        "spec": {
-            "scaleTargetRef": {
-                "apiVersion": "apps/v1",
-                "kind": pool.spec.workload,
-                "name": names["workload"],
-            },
-            "minReplicas": scaling.min_replicas,
-            "maxReplicas": scaling.max_replicas,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {
-                            "type": "Utilization",
-                            "averageUtilization": scaling.target_cpu_utilization_percentage,
-                        },
-                    },
-                }
-            ],
-        },
-    }
-
-
 def _service_account(pool: AgentPool) -> Obj:
     return {
         "apiVersion": "v1",
@@ -256,13 +229,19 @@ def _egress_policy(
 
 
 def build_children(
-    pool: AgentPool, settings: OperatorSettings, policy: ToolPolicy, api_server: Obj | None = None
+    pool: AgentPool,
+    settings: OperatorSettings,
+    policy: ToolPolicy,
+    api_server: Obj | None = None,
+    *,
+    keda: bool = False,
 ) -> list[Obj]:
     """Every object the pool should own right now (owner references are added by the caller),
     in the order to apply them: the NetworkPolicies before the workload, so that no agent pod is
     ever reachable by more than the gateway, nor reaches more than it may. Agents get ``policy``,
     the one the operator admits Workflows under; ``api_server`` is the egress rule to the API
-    server (see builders.egress), which agents verifying task tokens need."""
+    server (see builders.egress), which agents verifying task tokens need; ``keda``: whether the
+    queue metric is served by a KEDA ScaledObject (else an HPA on an External metric)."""
     children = [_service_account(pool), _service(pool, settings, headless=False)]
     if pool.spec.workload == "StatefulSet":
         children.append(_service(pool, settings, headless=True))
@@ -273,6 +252,8 @@ def build_children(
         if network_policy is not None:
             children.append(network_policy)
     children += [_workload(pool, settings, policy), _pdb(pool)]
-    if pool.spec.autoscaling is not None:
-        children.append(_hpa(pool))
+    names = child_names(pool.metadata.name)
+    owner_of_replicas = scaler(pool, _meta(names["hpa"], pool), settings, keda=keda)
+    if owner_of_replicas is not None:
+        children.append(owner_of_replicas)
     return children

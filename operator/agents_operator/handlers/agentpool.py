@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from agent_runtime.kube import KubeError
 from agent_runtime.spec.agentpool import AgentPool
+from agent_runtime.spec.errors import SpecError
 from agent_runtime.spec.loader import problems_from
 from agents_operator.builders import build_children
 from agents_operator.builders.children import optional_children
@@ -69,7 +70,11 @@ class PoolReconciler:
             return cached[1]
         pool = AgentPool.model_validate(plain(body))
         children = build_children(
-            pool, self.ctx.settings, self.ctx.policy, self.ctx.api_server_egress
+            pool,
+            self.ctx.settings,
+            self.ctx.policy,
+            self.ctx.api_server_egress,
+            keda=self.ctx.keda,
         )
         owner = owner_reference(body)
         for child in children:
@@ -86,8 +91,9 @@ class PoolReconciler:
     async def _reconcile(self, body: Any, *, prune: bool) -> None:
         try:
             children = self.desired(body)
-        except ValidationError as exc:
-            problems = "; ".join(str(p) for p in problems_from(exc))
+        except (ValidationError, SpecError) as exc:
+            found = exc.problems if isinstance(exc, SpecError) else problems_from(exc)
+            problems = "; ".join(str(p) for p in found)
             await self.write_status(body, stalled=f"invalid spec: {problems}")
             raise kopf.PermanentError(problems) from None
         for child in children:
@@ -115,7 +121,7 @@ class PoolReconciler:
         """Delete children the spec no longer wants (an HPA after autoscaling is unset, say)."""
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         wanted = {(c["kind"], c["metadata"]["name"]) for c in children}
-        for api_version, kind, child_name in optional_children(name):
+        for api_version, kind, child_name in optional_children(name, keda=self.ctx.keda):
             if (kind, child_name) not in wanted:
                 found = await self.ctx.kube.get(api_version, kind, namespace, child_name)
                 if found is not None and is_owned_by(found, body["metadata"]["uid"]):
@@ -133,7 +139,7 @@ class PoolReconciler:
                 for c in self.desired(body)
                 if c["kind"] == kind and c["metadata"]["name"] == child_name
             )
-        except (StopIteration, ValidationError):
+        except (StopIteration, ValidationError, SpecError):
             return
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
         if event_type == "DELETED" or not subset(desired, dict(child)):
@@ -265,6 +271,7 @@ for _resource in [
     ("policy", "v1", "poddisruptionbudgets"),
     ("autoscaling", "v2", "horizontalpodautoscalers"),
     ("networking.k8s.io", "v1", "networkpolicies"),
+    ("keda.sh", "v1alpha1", "scaledobjects"),  # watched once KEDA's CRD is there
 ]:
     # Matched by owner reference, not labels: a child whose labels were edited is still ours.
     @kopf.on.event(

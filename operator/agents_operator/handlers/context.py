@@ -42,6 +42,9 @@ class OperatorContext:
     #: The egress rule to the API server agents verify task tokens against, read at start
     #: (None: unknown, or not needed).
     api_server_egress: dict[str, Any] | None = None
+    #: Whether pools on the queue metric get a KEDA ScaledObject (else an HPA on an External
+    #: metric): the ``queue_scaler`` setting, or for ``auto`` discovery at start.
+    keda: bool = False
 
     def note_workload(self, pool_uid: str, workload: dict[str, Any]) -> None:
         """Keep the newest version: an older one arriving late must not roll status back."""

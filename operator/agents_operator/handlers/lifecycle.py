@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx2
 import kopf
 from prometheus_client import start_http_server
 
@@ -12,6 +13,7 @@ from agent_runtime.kube import KubeClient, KubeError
 from agent_runtime.policy import ToolPolicy, load_policy
 from agent_runtime.telemetry.metrics import OperatorMetrics
 from agents_operator.builders.egress import api_server_rule
+from agents_operator.builders.scaling import KEDA_API_VERSION
 from agents_operator.handlers.context import OperatorContext
 from agents_operator.settings import OperatorSettings
 
@@ -47,6 +49,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     if operator_settings.egress_enforce and operator_settings.task_callers:
         ctx.api_server_egress = await api_server_egress(ctx.kube)
+    ctx.keda = await uses_keda(ctx.kube, operator_settings)
     memo["ctx"] = ctx
     if operator_settings.metrics_port and not memo.get("metrics_started"):
         start_http_server(operator_settings.metrics_port)
@@ -58,6 +61,23 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     ctx = memo.get("ctx")
     if ctx is not None:
         await ctx.kube.aclose()
+
+
+async def uses_keda(kube: KubeClient, settings: OperatorSettings) -> bool:
+    """Whether queue-scaled pools get KEDA ScaledObjects: ``auto`` asks discovery once at start
+    (KEDA installed later: restart the operator, or set ``keda``)."""
+    if settings.queue_scaler != "auto":
+        return settings.queue_scaler == "keda"
+    try:
+        served = await kube.serves(KEDA_API_VERSION, "scaledobjects")
+    except (KubeError, httpx2.HTTPError) as exc:
+        log.warning("cannot tell whether KEDA is installed (%s): queue scaling uses HPAs", exc)
+        return False
+    log.info(
+        "pools scaling on the queue get %s",
+        "KEDA ScaledObjects" if served else "HPAs on an External metric (KEDA is not installed)",
+    )
+    return served
 
 
 async def api_server_egress(kube: KubeClient) -> dict[str, Any] | None:
