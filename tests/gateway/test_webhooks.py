@@ -497,3 +497,12 @@ def test_deliveries_are_counted_by_trigger_and_outcome(client: httpx.Client) -> 
     assert any(all(part in line for part in accepted) for line in lines)
     assert any(all(part in line for part in unknown) for line in lines)
     assert not any("made-up-name" in line for line in lines)
+
+
+def test_the_route_is_documented_without_a_bearer_token(client: httpx.Client) -> None:
+    """Its authentication is the signature: the OpenAPI document asks for no token."""
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/v1/triggers/{namespace}/{name}/webhook"]["post"]
+    assert operation["operationId"] == "deliverWebhook"
+    assert "security" not in operation
+    assert {"200", "202", "400", "401", "409", "413", "429"} <= set(operation["responses"])

@@ -72,7 +72,7 @@ def test_a_trigger_needs_a_schedule() -> None:
     doc = trigger_doc()
     del doc["spec"]["schedule"]
     assert problems(doc) == [
-        "spec.schedule: required (a trigger fires on exactly one of: schedule)"
+        "spec.schedule: required (a trigger fires on exactly one of: schedule, webhook)"
     ]
 
 
@@ -167,5 +167,5 @@ def test_the_crd_refuses_a_trigger_without_a_schedule() -> None:
     doc = trigger_doc()
     del doc["spec"]["schedule"]
     assert cel_failures(schema_of("Trigger"), doc) == [
-        ("spec.schedule", "a trigger fires on exactly one of: schedule")
+        ("spec.schedule", "a trigger fires on exactly one of: schedule, webhook")
     ]

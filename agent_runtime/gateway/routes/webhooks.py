@@ -28,7 +28,7 @@ from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.gateway.deps import GatewayDep
 from agent_runtime.gateway.launch import Refused, start_run
 from agent_runtime.gateway.openapi import ErrorBody, RunAccepted
-from agent_runtime.gateway.scheduler import trigger_identity
+from agent_runtime.gateway.trigger_status import trigger_identity
 from agent_runtime.gateway.webhooks import (
     KeysUnavailable,
     WebhookKeySource,
@@ -70,6 +70,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         "webhook trigger (one answer for both); or, signed, a timestamp outside the tolerance",
         409: "The trigger is suspended, or its Workflow is not ready",
         413: "The body is larger than the gateway takes",
+        422: "A path parameter the gateway cannot use",
         429: "The namespace's rate limit or cap of runs in flight (Retry-After)",
         503: "The run store does not answer",
     }.items()
