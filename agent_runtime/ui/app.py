@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from agent_runtime import __version__
-from agent_runtime.ui import budgets_page, pages
+from agent_runtime.ui import budgets_page, pages, triggers_page
 from agent_runtime.ui.client import GatewayClient
 from agent_runtime.ui.csrf import CsrfGuard, CsrfRejected, secret_from_env
 from agent_runtime.ui.headers import SecurityHeaders
@@ -52,6 +52,7 @@ def create_dashboard(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages.router)
     app.include_router(budgets_page.router)
+    app.include_router(triggers_page.router)
     app.state.signin = signin
     if signin is not None:
         from starlette.middleware.sessions import SessionMiddleware

@@ -193,6 +193,10 @@ class GatewayClient:
         """The namespaces' budgets and spend the caller may see (``GET /v1/budgets``)."""
         return dict(await self._call("GET", "/v1/budgets"))
 
+    async def triggers(self) -> dict[str, Any]:
+        """The Triggers whose runs the caller may read, with their status (``GET /v1/triggers``)."""
+        return dict(await self._call("GET", "/v1/triggers"))
+
     async def cancel(self, run_id: str) -> dict[str, Any]:
         return dict(await self._call("POST", f"/v1/runs/{run_id}/cancel"))
 

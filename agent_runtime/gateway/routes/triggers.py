@@ -31,13 +31,14 @@ def conditions(trigger: Trigger, catalog: Catalog) -> list[dict[str, Any]]:
         workflow_health="Ready" if entry is not None and entry.ready else "Stalled",
         workflow_message="; ".join(entry.problems) if entry is not None else "",
     )
+    generation = trigger.metadata.generation
     return [
         {
             "type": kind,
             "status": "True" if kind == verdict.health else "False",
             "reason": verdict.reason,
             "message": verdict.message,
-            "observedGeneration": trigger.metadata.generation,
+            **({"observedGeneration": generation} if generation is not None else {}),
         }
         for kind in ("Ready", "Reconciling", "Stalled")
     ]
