@@ -25,12 +25,21 @@ from agent_runtime.cli.errors import EXIT_OK
 )
 @click.option("--agent-image", help="The gateway's and agents' image (default: this version's).")
 @click.option("--ui-image", help="The dashboard's image (default: this version's).")
+@click.option(
+    "--allow-function",
+    "allowed_functions",
+    multiple=True,
+    metavar="PATTERN",
+    help="Let `function` tools name this import path (pkg.module:fn, pkg.module:*, pkg.*; "
+    "repeatable), as the chart's policy.tools.allowedFunctions does; default: none.",
+)
 def compose(
     folder: Path,
     output: Path | None,
     env_file: Path | None,
     agent_image: str | None,
     ui_image: str | None,
+    allowed_functions: tuple[str, ...],
 ) -> int:
     """Write a compose.yaml for FOLDER: the gateway with its dashboard, PostgreSQL, one agent
     service per AgentPool, and under profiles an OpenTelemetry collector, Prometheus and MLflow.
@@ -38,6 +47,8 @@ def compose(
     It runs what the Helm chart and the operator run, without a cluster; secrets come from an
     env file (see the file's header), never from the compose file or an image.
     """
+    from pydantic import ValidationError
+
     from agent_runtime.compose import (
         ComposeOptions,
         build_compose,
@@ -45,12 +56,19 @@ def compose(
         render_compose,
         write_env_file,
     )
+    from agent_runtime.policy import ToolPolicy
 
+    try:
+        policy = ToolPolicy(allowed_functions=list(allowed_functions))
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise click.BadParameter(message, param_hint="--allow-function") from None
     project = read_folder(folder)
     base = (output.resolve().parent if output else Path.cwd()).resolve()
     source = os.path.relpath(folder.resolve(), base)
     options = ComposeOptions(
         workflows_source=source if source.startswith(".") else f"./{source}",
+        policy=policy,
         **{k: v for k, v in {"agent_image": agent_image, "ui_image": ui_image}.items() if v},
     )
     result = build_compose(project, options)

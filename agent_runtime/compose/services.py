@@ -31,6 +31,7 @@ from agent_runtime.compose.envfile import EnvVariable
 from agent_runtime.compose.folder import Project
 from agent_runtime.compose.quantities import compose_resources
 from agent_runtime.policy import POLICY_ENV_PREFIX, ToolPolicy
+from agent_runtime.policy.admission import tool_policy_problems
 from agent_runtime.spec import SpecError
 from agent_runtime.spec.agentpool import AgentPool
 from agent_runtime.spec.common import API_GROUP
@@ -138,6 +139,10 @@ class ComposeOptions:
     workflows_source: str
     agent_image: str = AGENT_IMAGE
     ui_image: str = UI_IMAGE
+    #: The platform tool policy of the gateway and every agent: the chart's default (the
+    #: cluster preset: no ``function`` tools, public addresses only) unless the installer
+    #: loosens it, as ``policy.tools.*`` does in the chart.
+    policy: ToolPolicy = field(default_factory=ToolPolicy.cluster)
 
 
 @dataclass
@@ -186,9 +191,8 @@ def _hardened(service: Obj) -> Obj:
     }
 
 
-def _policy_env() -> Obj:
-    """The chart's default tool policy (the cluster preset), as the operator gives it agents."""
-    policy = ToolPolicy.cluster()
+def _policy_env(policy: ToolPolicy) -> Obj:
+    """The tool policy, every setting spelled out, as the operator gives it agents."""
     return {
         f"{POLICY_ENV_PREFIX}PRESET": "cluster",
         f"{POLICY_ENV_PREFIX}ALLOWED_FUNCTIONS": json.dumps(policy.allowed_functions),
@@ -259,7 +263,7 @@ def _agent(pool: AgentPool, options: ComposeOptions, out: ComposeFile) -> Obj:
         "CONFIGURABLE_AGENTS_CAPABILITIES": ",".join(spec.capabilities),
         "CONFIGURABLE_AGENTS_TASK_AUTH": "secret",
         TASK_SECRET.name: out.need(TASK_SECRET),
-        **_policy_env(),
+        **_policy_env(options.policy),
         OTEL_ENDPOINT.name: out.need(OTEL_ENDPOINT),
         OTEL_HEADERS.name: out.need(OTEL_HEADERS),
     }
@@ -331,7 +335,7 @@ def _gateway(project: Project, options: ComposeOptions, out: ComposeFile) -> Obj
                 UI_SECRET.name: out.need(UI_SECRET),
                 "CONFIGURABLE_AGENTS_STORE": store,
                 TASK_SECRET.name: out.need(TASK_SECRET),
-                **_policy_env(),
+                **_policy_env(options.policy),
                 OTEL_ENDPOINT.name: out.need(OTEL_ENDPOINT),
                 OTEL_HEADERS.name: out.need(OTEL_HEADERS),
             },
@@ -493,10 +497,21 @@ def _mlflow() -> Obj:
     )
 
 
+def _policy_notes(project: Project, options: ComposeOptions, out: ComposeFile) -> None:
+    """Tools the policy refuses: their Workflows would never be Ready, so say it now."""
+    for workflow in project.workflows:
+        for problem in tool_policy_problems(workflow.spec, options.policy):
+            out.notes.append(
+                f"Workflow {workflow.name}: {problem} (the gateway will not run it; "
+                "--allow-function loosens the tool policy)"
+            )
+
+
 def build_compose(project: Project, options: ComposeOptions) -> ComposeFile:
     """The compose document for a folder (services in a stable order, so that a generated file
     can be checked for being current)."""
     out = ComposeFile({})
+    _policy_notes(project, options, out)
     services: Obj = {
         "gateway": _gateway(project, options, out),
         "postgres": _postgres(out),

@@ -307,3 +307,25 @@ def test_kubernetes_quantities_become_compose_limits() -> None:
     assert compose_resources({"limits": {"memory": "1Gi", "nvidia.com/gpu": "1"}}) == {
         "limits": {"memory": "1024M"}
     }
+
+
+def test_function_tools_need_the_platforms_leave(tmp_path: Path) -> None:
+    """The chart's default tool policy refuses function tools; compose says which and how to
+    allow them, and --allow-function gives the gateway and every agent the same policy."""
+    folder = COMMITTED_SOURCE.parent / "05-tool-agent"
+    refused = cli("compose", str(folder))
+    assert refused.returncode == 0
+    notes = [line for line in refused.stderr.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 2 and all("--allow-function" in n for n in notes), notes
+    assert "spec.tools[0].function" in notes[0]
+    allowed = cli("compose", str(folder), "--allow-function", "agent_runtime.tools.library:*")
+    assert allowed.returncode == 0 and "note:" not in allowed.stderr
+    services = yaml.safe_load(allowed.stdout)["services"]
+    for name in ("gateway", "agent-calculators"):
+        env = services[name]["environment"]
+        assert env["CONFIGURABLE_AGENTS_POLICY_ALLOWED_FUNCTIONS"] == (
+            '["agent_runtime.tools.library:*"]'
+        )
+    bad = cli("compose", str(folder), "--allow-function", "not a pattern")
+    assert bad.returncode == 2
+    assert "--allow-function" in bad.stderr and "not a function pattern" in bad.stderr
