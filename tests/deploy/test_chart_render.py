@@ -119,8 +119,9 @@ def test_full_values_render_every_optional_object(tmp_path: Path) -> None:
         # where the API server is, for the pools' egress policies (test_agent_egress_render)
         ("default", "Role", "ca-configurable-agents-operator-api-server")
     }
-    # The gateway reads Workflows, Triggers and EndpointSlices in those namespaces and writes
-    # Triggers' status; cluster-wide it may only ask who a token is and what RBAC allows them.
+    # The gateway reads Workflows, Triggers and EndpointSlices in those namespaces, gets the
+    # Secrets webhook Triggers name (their keys) and writes Triggers' status; cluster-wide it
+    # may only ask who a token is and what RBAC allows them.
     assert permissions(docs, "ca-configurable-agents-gateway") == {
         (ns, group, resource, verb)
         for ns in ("demo", "team-b")
@@ -132,7 +133,7 @@ def test_full_values_render_every_optional_object(tmp_path: Path) -> None:
         for verb in ("list", "watch")
     } | {
         (ns, "configurable-agents.io", "triggers/status", "patch") for ns in ("demo", "team-b")
-    } | {
+    } | {(ns, "", "secrets", "get") for ns in ("demo", "team-b")} | {
         ("*", "authentication.k8s.io", "tokenreviews", "create"),
         ("*", "authorization.k8s.io", "subjectaccessreviews", "create"),
     }

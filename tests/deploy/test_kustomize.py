@@ -144,6 +144,7 @@ def test_namespaced_overlay_grants_nothing_cluster_wide_but_what_kopf_needs() ->
         for verb in ("list", "watch")
     } | {
         ("configurable-agents.io", "triggers/status", "patch"),
+        ("", "secrets", "get"),  # the Secret a webhook Trigger names: its keys
     }
     everywhere = {(g, r, v) for scope, g, r, v in operator if scope == "*"}
     assert everywhere == {

@@ -113,6 +113,11 @@ rules:
   - apiGroups: [discovery.k8s.io]
     resources: [endpointslices]
     verbs: [list, watch]
+  {{- /* A webhook Trigger's signing keys: the one Secret its spec names, in its own namespace,
+  read when a delivery is verified. get only: the gateway cannot list or watch Secrets. */}}
+  - apiGroups: [""]
+    resources: [secrets]
+    verbs: [get]
 {{- end }}
 
 {{- define "ca.checks" -}}
