@@ -9,13 +9,15 @@ resolves to; the tools' egress guard calls it on every connection, redirects inc
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from agent_runtime.policy.addresses import AddressClass, IPAddress, classify, classify_name
 from agent_runtime.policy.addresses import parse_host as _parse_host
 from agent_runtime.policy.model import ToolPolicy
 from agent_runtime.policy.prefixes import parse_url, url_shape_problem
+
+if TYPE_CHECKING:
+    import httpx
 
 _SWITCH = {
     AddressClass.LOOPBACK: "allowLoopback",

@@ -8,8 +8,10 @@ URLs with user info, dot segments, backslashes, or a scheme other than http(s) a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -32,6 +34,8 @@ def url_shape_problem(url: httpx.URL) -> str | None:
 
 def parse_url(text: str | httpx.URL) -> httpx.URL:
     """``text`` as a URL; ValueError saying why it is none."""
+    import httpx  # here: validating a Workflow that names no URL need not load an HTTP client
+
     if isinstance(text, httpx.URL):
         return text
     try:

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
-import cel
-
 from agent_runtime.spec.errors import Problem, SpecError
 
 if TYPE_CHECKING:
@@ -38,6 +36,10 @@ def _does_not_parse(exc: Exception) -> ExpressionError:
 
 @lru_cache(maxsize=4096)
 def compile_condition(source: str) -> Any:
+    # imported here: the package's __init__ loads its command line (typer, rich, prompt_toolkit),
+    # a fifth of a second that validating a Workflow without conditions need not pay
+    import cel
+
     try:
         return cel.compile(source)
     except (ValueError, RuntimeError) as exc:
