@@ -56,7 +56,6 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
             "thread_not_found",
             "workflow_not_found",
             "model_not_found",
-            "trigger_not_found",
         ),
         **_codes(405, "method_not_allowed"),
         **_codes(

@@ -338,9 +338,10 @@ def test_both_keys_verify_during_a_rotation_and_the_old_one_not_after(
                 url("standard"), content=body, headers=standard_headers(body, secret=secret)
             )
             assert answer.status_code == 202, answer.text
-    # the rotation ends: the previous key's variable is unset
+    # the rotation ends: the previous key's variable is unset (and GitHub's is forgotten)
     store = f"sqlite:///{tmp_path / 'after.db'}"
-    after = start(tmp_path, store, {k: v for k, v in KEYS.items() if k != "WEBHOOK_PREVIOUS"})
+    kept = {k: v for k, v in KEYS.items() if k not in ("WEBHOOK_PREVIOUS", "WEBHOOK_GITHUB")}
+    after = start(tmp_path, store, kept)
     try:
         with after.client() as client:
             old = client.post(
@@ -349,8 +350,17 @@ def test_both_keys_verify_during_a_rotation_and_the_old_one_not_after(
             refused(old, 401, "signature_invalid")
             new = client.post(url("standard"), content=body, headers=standard_headers(body))
             assert new.status_code == 202, new.text
+            # no key at all: refused as any unverified delivery; the log says why, no key in it
+            github = pull_request(1)
+            keyless = client.post(
+                url("pull-requests"), content=github, headers=github_headers(github)
+            )
+            refused(keyless, 401, "signature_invalid")
     finally:
         after.kill(signal.SIGTERM)
+    log = after.log.read_text()
+    assert "spec.webhook.keys.env: none of WEBHOOK_GITHUB is set" in log
+    assert not any(key in log for key in (GITHUB_KEY, CURRENT, PREVIOUS))
 
 
 # --- CloudEvents -------------------------------------------------------------------------------
