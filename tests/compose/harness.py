@@ -23,7 +23,7 @@ from tests.conftest import CLI, EXAMPLES, REPO
 EXAMPLE_FOLDERS = sorted(p.parent for p in EXAMPLES.glob("*/workflow.yaml"))
 PROFILES = ("dashboard", "observability", "mlflow")
 #: The committed compose file and the folder it is generated from.
-COMMITTED = EXAMPLES / "compose" / "compose.yaml"
+COMMITTED = REPO / "compose.yaml"
 COMMITTED_SOURCE = EXAMPLES / "01-linear-chain"
 
 
