@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 POOL_LABEL = "configurable-agents.io/pool"
 CAPABILITY_PREFIX = "capability.configurable-agents.io/"
-#: Test seam: "podIP:port=host:port,..." rewrites agent addresses (e.g. to loopback processes).
+#: Test seam: "podIP:port=host:port,..." rewrites agent addresses (e.g. to loopback processes);
+#: "*:port=host:port" rewrites every address on that port (pods whose IPs are not known yet).
 ADDRESS_MAP_ENV = "CONFIGURABLE_AGENTS_ENDPOINT_MAP"
 
 
@@ -75,7 +76,8 @@ class EndpointRegistry:
                 continue
             for address in endpoint.get("addresses") or []:
                 target = f"{address}:{ports[0]}"
-                urls.append(f"http://{self.address_map.get(target, target)}")
+                mapped = self.address_map.get(target) or self.address_map.get(f"*:{ports[0]}")
+                urls.append(f"http://{mapped or target}")
         return tuple(urls)
 
     def _entry(
