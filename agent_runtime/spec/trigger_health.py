@@ -58,4 +58,7 @@ def judge(
     if schedule is not None:
         when = f"{schedule.schedule!r} in {schedule.time_zone}"
         return Verdict("Ready", "Scheduled", f"fires Workflow {name!r} on {when}")
+    if trigger.spec.webhook is not None:
+        route = f"/v1/triggers/{trigger.namespace}/{trigger.name}/webhook"
+        return Verdict("Ready", "Listening", f"starts Workflow {name!r} for deliveries to {route}")
     return Verdict("Ready", "Ready", f"fires Workflow {name!r}")

@@ -14,6 +14,7 @@ import yaml
 
 from agent_runtime.spec import SpecError, parse_resource, parse_workflow
 from agent_runtime.spec.trigger import Trigger, input_problems
+from agent_runtime.spec.trigger_health import judge
 from tests.conftest import EXAMPLES, REPO
 from tests.spec.crd_schema import cel_failures, schema_of
 
@@ -232,3 +233,16 @@ def test_the_example_validates_with_its_workflow(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "spec.webhook.input.topic: CEL does not parse" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_webhook_trigger_is_ready_naming_its_route_or_stalled_naming_the_field() -> None:
+    good = parse_resource(trigger_doc())
+    assert isinstance(good, Trigger)
+    verdict = judge(good, WORKFLOW, found=True, workflow_health="Ready")
+    assert (verdict.health, verdict.reason) == ("Ready", "Listening")
+    assert "/v1/triggers/team-a/pull-requests/webhook" in verdict.message
+    bad = parse_resource(trigger_doc(input={"title": "body.title"}))
+    assert isinstance(bad, Trigger)
+    verdict = judge(bad, WORKFLOW, found=True, workflow_health="Ready")
+    assert (verdict.health, verdict.reason) == ("Stalled", "InvalidInput")
+    assert verdict.message.startswith("spec.webhook.input.number: required")
