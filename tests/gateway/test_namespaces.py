@@ -179,11 +179,16 @@ def test_readiness_waits_for_every_namespace_watch(
                 answer = httpx.get(f"{url}/readyz", timeout=5)
                 assert answer.status_code == 503, answer.text
                 error: dict[str, Any] = answer.json()["error"]
-                return error if error["code"] == "not_synced" else {}
+                if error["code"] != "not_synced":
+                    return {}
+                # once the watches of a have listed (they may be a moment behind)
+                in_b = all(f"/namespaces/{b}/" in p for p in error["details"]["pending"])
+                return error if in_b else {}
 
             error = eventually(not_ready)
             pending = error["details"]["pending"]
             assert sorted(pending) == [
+                f"/apis/configurable-agents.io/v1alpha1/namespaces/{b}/triggers",
                 f"/apis/configurable-agents.io/v1alpha1/namespaces/{b}/workflows",
                 f"/apis/discovery.k8s.io/v1/namespaces/{b}/endpointslices",
             ], pending
@@ -292,6 +297,7 @@ def test_readiness_reports_a_watch_that_lost_its_access(
             assert time.monotonic() - cut_at >= STALE_AFTER - 1
             stale = sorted(error["details"]["failing"])
             assert stale == [
+                f"/apis/configurable-agents.io/v1alpha1/namespaces/{b}/triggers",
                 f"/apis/configurable-agents.io/v1alpha1/namespaces/{b}/workflows",
                 f"/apis/discovery.k8s.io/v1/namespaces/{b}/endpointslices",
             ], stale
