@@ -9,6 +9,11 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -31,6 +36,7 @@ from agent_runtime.kube import KubeClient, load_configuration
 from tests.conftest import REPO
 from tests.gateway.test_trigger_status import QUICK
 from tests.kube_harness import token_kubeconfig
+from tests.processes import free_port, stop
 
 pytestmark = pytest.mark.cluster
 
@@ -180,3 +186,51 @@ def test_a_webhook_that_cannot_work_in_a_cluster_is_refused_at_admission(
     assert done.returncode != 0 and "exactly one of: schedule, webhook" in done.stderr
     good = kubectl("apply", "-f", "-", stdin=yaml.safe_dump(trigger(namespace)), check=False)
     assert good.returncode == 0, good.stderr
+
+
+def test_serve_in_a_cluster_verifies_with_the_secret(
+    control_plane: Any, kubectl: Kubectl, namespace: str, tmp_path: Path, sqlite_url: str
+) -> None:
+    """`serve --kubernetes` as the gateway's ServiceAccount: its webhook route reads the keys
+    from the cluster (the app's wiring), and refuses the same delivery signed with another key."""
+    kubectl("create", "serviceaccount", "gateway", "-n", namespace)
+    kubectl("apply", "-f", "-", stdin=gateway_role(namespace))
+    kubectl("apply", "-f", "-", stdin=secret(namespace, current=NEW))
+    workflow = {**QUICK, "metadata": {"name": "quick", "namespace": namespace}}
+    kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([workflow, trigger(namespace)]))
+    config = token_kubeconfig(control_plane, namespace, "gateway", tmp_path / "gw.kubeconfig")
+    port = free_port()
+    env = dict(os.environ, KUBECONFIG=str(config), PYTHONPATH=str(REPO))
+    env.pop("WEBHOOK_CURRENT", None)
+    with (tmp_path / "gateway.log").open("wb") as log:
+        gateway = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "agent_runtime", "serve", "--kubernetes"),
+                *("--insecure-no-auth", "--namespace", namespace, "--port", str(port)),
+                *("--store", sqlite_url),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/v1/triggers/{namespace}/on-push/webhook"
+        body = json.dumps({"ref": "refs/tags/v1"}).encode()
+        answer = None
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and gateway.poll() is None:
+            try:
+                answer = httpx.post(url, content=body, headers=signed(NEW, body, "d1"), timeout=5)
+            except httpx.HTTPError:
+                answer = None
+            if answer is not None and answer.status_code in (200, 202):
+                break
+            time.sleep(0.3)
+        assert answer is not None and answer.status_code in (200, 202), (
+            answer.text if answer is not None else (tmp_path / "gateway.log").read_text()[-2000:]
+        )
+        wrong = httpx.post(url, content=body, headers=signed(OLD, body, "d2"), timeout=5)
+        assert wrong.status_code == 401, wrong.text
+    finally:
+        stop(gateway, signal.SIGTERM)
+    assert NEW not in (tmp_path / "gateway.log").read_text()
