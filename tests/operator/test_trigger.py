@@ -44,7 +44,7 @@ def test_a_trigger_waits_stalled_for_its_workflow_then_turns_ready(
     # agents serve it: Ready (Current), and the operator wrote only its own fields
     apply(kubectl, namespace, POOL.format(name="agents", extra=""))
     v = settle(kstatus, what, "Current", reason("Ready", "Scheduled"), timeout=120)
-    assert "'0 7 * * *' in Europe/Berlin" in v.message
+    assert "'0 7 * * *' in Europe/Berlin" in (v.condition("Ready") or {})["message"]
     status = yaml.safe_load(
         kubectl("get", "catr", "daily-report", "-n", namespace, "-o", "yaml").stdout
     )["status"]
