@@ -96,10 +96,8 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _webhook_trigger(gateway: GatewayDep, namespace: str, name: str) -> Trigger | None:
-    for trigger in gateway.catalog.triggers():
-        if (trigger.namespace, trigger.name) == (namespace, name):
-            return trigger if trigger.spec.webhook is not None else None
-    return None
+    trigger = gateway.catalog.trigger(namespace, name)
+    return trigger if trigger is not None and trigger.spec.webhook is not None else None
 
 
 @router.post(
