@@ -277,3 +277,97 @@ def test_zero_replicas_on_cpu_is_refused_at_admission(kubectl: Any, namespace: s
     assert refused.returncode != 0
     assert "spec.autoscaling.minReplicas" in refused.stderr
     assert "0 needs metric: queue" in refused.stderr
+
+
+def _stalled_message(kubectl: Any, namespace: str) -> str:
+    pool = _json(kubectl, "get", "agentpool", "thinkers", "-n", namespace)
+    for condition in pool.get("status", {}).get("conditions", []):
+        if condition["type"] == "Stalled" and condition["status"] == "True":
+            return str(condition["message"])
+    return ""
+
+
+@pytest.mark.expected_errors(r"Handler '\w+' failed permanently: spec\.autoscaling\.metric")
+@pytest.mark.timeout(400)
+def test_without_keda_an_hpa_on_the_external_metric_and_a_missing_gateway_url_stalls(
+    keda: Keda,  # noqa: F811  (its CRDs: the ScaledObjects of the later steps)
+    operator: OperatorProcess,
+    kubectl: Any,
+    namespace: str,
+) -> None:
+    try:
+        # The fallback: an HPA on the External metric, never below one replica.
+        restart_with(operator, PREFIX, {"QUEUE_SCALER": "hpa"})
+        kubectl("apply", "-n", namespace, "-f", "-", stdin=POOL)
+        hpa = json.loads(
+            _wait(
+                lambda: (
+                    kubectl(
+                        "get", "hpa", "thinkers", "-n", namespace, "-o", "json", check=False
+                    ).stdout
+                ),
+                60,
+                "the fallback HPA",
+            )
+        )
+        assert hpa["spec"]["minReplicas"] == 1
+        assert hpa["spec"]["maxReplicas"] == MAX_REPLICAS
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["type"] == "External"
+        assert metric["external"]["metric"]["name"] == "configurable_agents_capability_runs"
+        assert metric["external"]["target"] == {"type": "AverageValue", "averageValue": "1"}
+        assert kubectl("get", "scaledobject", "-n", namespace, "-o", "name").stdout == ""
+
+        # KEDA chosen but no gateway URL to read: the pool is Stalled, naming the field and the
+        # setting; its fallback HPA is pruned (the pool's spec wants a ScaledObject now).
+        restart_with(operator, PREFIX, {"QUEUE_SCALER": "keda"})
+        message = _wait(lambda: _stalled_message(kubectl, namespace), 60, "the pool Stalled")
+        assert "spec.autoscaling.metric" in message
+        assert "CONFIGURABLE_AGENTS_OPERATOR_QUEUE_GATEWAY_URL" in message
+
+        # With the URL the ScaledObject is made and the HPA the operator made is gone.
+        restart_with(
+            operator,
+            PREFIX,
+            {"QUEUE_SCALER": "keda", "QUEUE_GATEWAY_URL": "http://gateway.example:8080"},
+        )
+        _wait(
+            lambda: (
+                kubectl("get", "scaledobject", "thinkers", "-n", namespace, check=False).returncode
+                == 0
+            ),
+            60,
+            "the ScaledObject",
+        )
+        _wait(
+            lambda: kubectl("get", "hpa", "thinkers", "-n", namespace, check=False).returncode != 0,
+            60,
+            "the operator's HPA pruned",
+        )
+        assert not _stalled_message(kubectl, namespace)
+        # Back to CPU: the ScaledObject is pruned and a CPU HPA owns the count.
+        kubectl("patch", "agentpool", "thinkers", "-n", namespace, "--type=json", "-p",
+                '[{"op": "replace", "path": "/spec/autoscaling", "value": {"minReplicas": 1, "maxReplicas": 2}}]')  # fmt: skip
+        _wait(
+            lambda: (
+                kubectl("get", "scaledobject", "thinkers", "-n", namespace, check=False).returncode
+                != 0
+            ),
+            60,
+            "the ScaledObject pruned",
+        )
+        cpu = json.loads(
+            _wait(
+                lambda: (
+                    kubectl(
+                        "get", "hpa", "thinkers", "-n", namespace, "-o", "json", check=False
+                    ).stdout
+                ),
+                60,
+                "the CPU HPA",
+            )
+        )
+        assert cpu["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    finally:
+        kubectl("delete", "agentpool", "thinkers", "-n", namespace, "--wait=false", check=False)
+        restart_with(operator, PREFIX, {})
