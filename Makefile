@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell pwd | sha1sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: help dev demo test fuzz chaos test-quick lint crds kind-e2e locks cluster-build dex-build kstatus-build toxiproxy-build compose-config-build cluster-up system-packages mlflow-venv bench clean
+.PHONY: help dev demo test fuzz chaos test-quick lint crds kind-e2e locks cluster-build dex-build kstatus-build toxiproxy-build compose-config-build keda-build cluster-up system-packages mlflow-venv bench clean
 
 help:
 	@echo "make demo    install, then run an example workflow end to end"
@@ -27,7 +27,7 @@ dev: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/configurable-agents run examples/01-linear-chain/workflow.yaml --input topic="durable agents"
 
-test: $(STAMP) cluster-build dex-build kstatus-build toxiproxy-build compose-config-build system-packages mlflow-venv checkov-venv
+test: $(STAMP) cluster-build dex-build kstatus-build toxiproxy-build compose-config-build keda-build system-packages mlflow-venv checkov-venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Property-based fuzzing of Workflow parsing and of the gateway's API (its OpenAPI document) at
@@ -93,6 +93,11 @@ toxiproxy-build:
 # tests validate generated files with besides Debian's docker-compose (hack/build-compose-config.sh).
 compose-config-build:
 	bash hack/build-compose-config.sh >/dev/null
+
+# KEDA's operator and metrics API server, which the queue-autoscaling tests run against the test
+# control plane (hack/build-keda.sh; cached, idempotent; cold: 16 min on 2 busy cores, 4 GB of Go caches).
+keda-build:
+	bash hack/build-keda.sh >/dev/null
 
 # Chromium, Prometheus and the other programs tests run (Debian packages; a no-op once installed).
 system-packages:

@@ -12,8 +12,9 @@ module by ``hack/build-keda.sh``, run as local processes against the API server.
   gRPC link and the adapter serves with; the APIService skips verifying it (loopback).
 
 A session fixture (``keda``) for the tests that ask for it: built when missing (minutes, cold;
-see README "Scaling on the queue"), unless CONFIGURABLE_AGENTS_NO_BUILD is set (then skipped, or
-failed under CONFIGURABLE_AGENTS_REQUIRE_CLUSTER).
+see README "Scaling on the queue"; ``make test`` builds it first), unless
+CONFIGURABLE_AGENTS_NO_BUILD is set: then skipped, or failed under CONFIGURABLE_AGENTS_REQUIRE_KEDA
+(CI sets it).
 """
 
 from __future__ import annotations
@@ -196,8 +197,8 @@ def keda(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """KEDA running against the session's control plane (built when missing)."""
     folder = built_keda()
     if isinstance(folder, str):
-        if _truthy("CONFIGURABLE_AGENTS_REQUIRE_CLUSTER"):
-            pytest.fail(f"KEDA required (CONFIGURABLE_AGENTS_REQUIRE_CLUSTER) but {folder}")
+        if _truthy("CONFIGURABLE_AGENTS_REQUIRE_KEDA"):
+            pytest.fail(f"KEDA required (CONFIGURABLE_AGENTS_REQUIRE_KEDA) but {folder}")
         pytest.skip(f"no KEDA: {folder}")
     started = start_keda(control_plane, folder, tmp_path_factory.mktemp("keda"))
     try:
