@@ -69,11 +69,12 @@ async def runs_of(
     trigger: Trigger,
     *,
     status: RunStatus | None = None,
-    pages: int | None = None,
+    enough: int | None = None,
 ) -> list[RunRecord]:
-    """The runs the trigger created (newest first), with ``status``; at most ``pages`` pages."""
+    """The runs the trigger created (newest first), with ``status``; with ``enough``, once at
+    least that many are found (a page filtered by creator may hold none while more follow)."""
     found: list[RunRecord] = []
-    cursor, read = None, 0
+    cursor = None
     while True:
         page = await store.list_runs(
             status=status,
@@ -87,17 +88,17 @@ async def runs_of(
             for r in page.items
             if r.triggered_by is not None and r.triggered_by.name == trigger.name
         ]
-        cursor, read = page.next_cursor, read + 1
-        if cursor is None or (pages is not None and read >= pages):
+        cursor = page.next_cursor
+        if cursor is None or (enough is not None and len(found) >= enough):
             return found
 
 
 async def observed(store: RunStore, trigger: Trigger) -> dict[str, Any]:
     """The gateway's part of the trigger's status, as the store has it now."""
     known = trigger.status
-    newest = await runs_of(store, trigger, pages=1)
+    newest = await runs_of(store, trigger, enough=1)
     active = {r.id: r for status in ACTIVE for r in await runs_of(store, trigger, status=status)}
-    succeeded = await runs_of(store, trigger, status=RunStatus.SUCCEEDED, pages=1)
+    succeeded = await runs_of(store, trigger, status=RunStatus.SUCCEEDED, enough=1)
     ticks = [stamp(r.triggered_by.tick) for r in newest if r.triggered_by and r.triggered_by.tick]
     finished = [stamp(r.finished_at) for r in succeeded if r.finished_at is not None]
     oldest_first = sorted(active.values(), key=lambda r: (r.created_at, r.id))
