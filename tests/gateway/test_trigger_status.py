@@ -302,3 +302,35 @@ async def test_trigger_metrics_count_a_tick_once_across_replicas(
             "configurable_agents_trigger_last_schedule_timestamp_seconds", gauge
         )
         assert last == at(2026, 5, 1, 7, 0).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("policy", "last", "active"),
+    [
+        # both ticks' runs wait at review, oldest first
+        ("Allow", "2026-05-01T08:00:00Z", ["07", "08"]),
+        # 08:00 skipped while the 07:00 run waits: the newest tick fired is still 07:00
+        ("Forbid", "2026-05-01T07:00:00Z", ["07"]),
+        # the 07:00 run cancelled for the 08:00 one
+        ("Replace", "2026-05-01T08:00:00Z", ["08"]),
+    ],
+)
+async def test_status_across_ticks_under_each_policy(
+    gateway_with: Start, sqlite_url: str, policy: str, last: str, active: list[str]
+) -> None:
+    clock = TestClock(at(2026, 5, 1, 6, 30))
+    doc = trigger(concurrencyPolicy=policy)
+    async with gateway_with(clock, [WORKFLOW, doc], sqlite_url) as (scheduler, gateway, _):
+        await scheduler.fire_due()
+        runs: dict[str, RunRecord] = {}
+        for hour in (7, 8):
+            clock.moment = at(2026, 5, 1, hour, 0)
+            for run in await scheduler.fire_due():
+                runs[f"{hour:02}"] = await until_status(gateway, run, RunStatus.INTERRUPTED)
+        await scheduler.drain()
+        await scheduler.refresh(gateway.catalog.triggers()[0])
+        assert status_of(gateway) == {
+            "lastScheduleTime": last,
+            "lastSuccessfulTime": None,
+            "active": [{"runId": runs[key].id} for key in active],
+        }
