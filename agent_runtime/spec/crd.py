@@ -144,6 +144,7 @@ def build_crds() -> list[Schema]:
             columns=[
                 {"name": "Workflow", "type": "string", "jsonPath": ".spec.workflow"},
                 {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule.schedule"},
+                {"name": "Webhook", "type": "string", "jsonPath": ".spec.webhook.signature"},
                 {"name": "Suspend", "type": "boolean", "jsonPath": ".spec.suspend"},
                 {"name": "Last Schedule", "type": "date", "jsonPath": ".status.lastScheduleTime"},
                 {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},

@@ -186,6 +186,8 @@ def test_a_webhook_that_cannot_work_in_a_cluster_is_refused_at_admission(
     assert done.returncode != 0 and "exactly one of: schedule, webhook" in done.stderr
     good = kubectl("apply", "-f", "-", stdin=yaml.safe_dump(trigger(namespace)), check=False)
     assert good.returncode == 0, good.stderr
+    header, row = kubectl("get", "catr", "on-push", "-n", namespace).stdout.splitlines()
+    assert "WEBHOOK" in header.split() and "github" in row.split()
 
 
 def test_serve_in_a_cluster_verifies_with_the_secret(
