@@ -325,12 +325,9 @@ def test_without_keda_an_hpa_on_the_external_metric_and_a_missing_gateway_url_st
         assert "spec.autoscaling.metric" in message
         assert "CONFIGURABLE_AGENTS_OPERATOR_QUEUE_GATEWAY_URL" in message
 
-        # With the URL the ScaledObject is made and the HPA the operator made is gone.
-        restart_with(
-            operator,
-            PREFIX,
-            {"QUEUE_SCALER": "keda", "QUEUE_GATEWAY_URL": "http://gateway.example:8080"},
-        )
+        # With the URL, and KEDA found in discovery (``auto``, the default), the ScaledObject is
+        # made and the HPA the operator made is gone.
+        restart_with(operator, PREFIX, {"QUEUE_GATEWAY_URL": "http://gateway.example:8080"})
         _wait(
             lambda: (
                 kubectl("get", "scaledobject", "thinkers", "-n", namespace, check=False).returncode
