@@ -368,3 +368,63 @@ def test_without_keda_an_hpa_on_the_external_metric_and_a_missing_gateway_url_st
     finally:
         kubectl("delete", "agentpool", "thinkers", "-n", namespace, "--wait=false", check=False)
         restart_with(operator, PREFIX, {})
+
+
+def test_the_charts_keda_objects_are_admitted_and_its_token_reads_the_queue(
+    keda: Keda,  # noqa: F811  (its CRDs)
+    kubectl: Any,
+    tmp_path: Path,
+) -> None:
+    """The chart's queueScaling.keda.authentication objects, applied server-side against KEDA's
+    CRDs: the account's token Secret is filled in, and the role bound to it may get
+    agentpools/queue and nothing about runs."""
+    from tests.deploy.tools import render
+
+    release = f"q{uuid.uuid4().hex[:6]}"
+    docs = render(
+        tmp_path,
+        {"queueScaling": {"keda": {"authentication": True, "authenticationName": release}}},
+        release=release,
+        namespace="ca-system",
+    )
+    wanted = {"ServiceAccount", "Secret", "ClusterRole", "ClusterRoleBinding"}
+    ours = [
+        d
+        for d in docs
+        if d["kind"] == "ClusterTriggerAuthentication"
+        or (d["kind"] in wanted and d["metadata"]["name"].endswith("queue-reader"))
+        or (d["kind"] == "Secret" and d["metadata"]["name"].endswith("queue-reader-token"))
+    ]
+    assert sorted(d["kind"] for d in ours) == sorted([*wanted, "ClusterTriggerAuthentication"])
+    stdin = "\n---\n".join(json.dumps(d) for d in ours)
+    kubectl("apply", "--server-side", "-f", "-", stdin=stdin)
+    account = next(d for d in ours if d["kind"] == "ServiceAccount")["metadata"]["name"]
+    try:
+        subject = f"system:serviceaccount:{KEDA_NAMESPACE}:{account}"
+
+        def can(resource: str, subresource: str = "") -> str:
+            asked = kubectl("auth", "can-i", "get", resource, "--as", subject, "-n", "anywhere",
+                            *([f"--subresource={subresource}"] if subresource else []),
+                            check=False)  # fmt: skip
+            return str(asked.stdout.strip())
+
+        assert can("agentpools.configurable-agents.io", "queue") == "yes"
+        assert can("workflows.configurable-agents.io", "runs") == "no"
+        assert can("agentpools.configurable-agents.io") == "no"
+        assert can("secrets") == "no"
+        token = _wait(
+            lambda: (
+                _json(kubectl, "get", "secret", f"{account}-token", "-n", KEDA_NAMESPACE)
+                .get("data", {})
+                .get("token")
+            ),
+            30,
+            "the token Secret filled in",
+        )
+        assert token
+        cta = _json(kubectl, "get", "clustertriggerauthentication", release)
+        assert cta["spec"]["secretTargetRef"] == [
+            {"parameter": "token", "name": f"{account}-token", "key": "token"}
+        ]
+    finally:
+        kubectl("delete", "-f", "-", "--ignore-not-found", stdin=stdin, check=False)
