@@ -143,7 +143,11 @@ class Scheduler:
         return await trigger_status.refresh(self.gateway.store, trigger, self.writer, prune=prune)
 
     async def _refresh_due(self, now: datetime) -> None:
-        for trigger in self.gateway.catalog.triggers():
+        served = self.gateway.catalog.triggers()
+        for gone in set(self._refreshed) - {(t.namespace, t.name) for t in served}:
+            del self._refreshed[gone]  # deleted: its gauges go with it
+            trigger_status.forget(*gone)
+        for trigger in served:
             last = self._refreshed.get((trigger.namespace, trigger.name))
             if last is None or (now - last).total_seconds() >= self.status_interval:
                 try:

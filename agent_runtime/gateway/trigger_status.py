@@ -15,6 +15,7 @@ runs it created, never an active one. A cancelled run (``Replace``, or by hand) 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -188,6 +189,14 @@ class ClusterStatus(CatalogStatus):
 
 def _key(trigger: Trigger) -> tuple[str, str]:
     return trigger.namespace, trigger.name
+
+
+def forget(namespace: str, name: str) -> None:
+    """A trigger no longer served: its gauges' series go."""
+    metrics = TriggerMetrics.for_registry()
+    for gauge in (metrics.active, metrics.last_schedule):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, name)
 
 
 async def refresh(

@@ -302,6 +302,11 @@ async def test_trigger_metrics_count_a_tick_once_across_replicas(
             "configurable_agents_trigger_last_schedule_timestamp_seconds", gauge
         )
         assert last == at(2026, 5, 1, 7, 0).timestamp()
+        # a trigger no longer served (deleted): its series go
+        for replica, served in ((one, one.gateway), (two, gateway)):
+            served.catalog.remove_trigger(NAMESPACE, NAME)
+            await replica.fire_due()
+        assert REGISTRY.get_sample_value("configurable_agents_trigger_active_runs", gauge) is None
 
 
 @pytest.mark.parametrize(
