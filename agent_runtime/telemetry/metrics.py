@@ -360,7 +360,7 @@ class OperatorMetrics(_PerRegistry):
         )
         self.managed = Gauge(
             f"{prefix}_managed_resources",
-            "AgentPools and Workflows the operator manages now, by kind.",
+            "AgentPools, Workflows and Triggers the operator manages now, by kind.",
             ["kind"],
             registry=registry,
         )
