@@ -91,10 +91,12 @@ OTEL_HEADERS = EnvVariable(
 
 @dataclass(frozen=True)
 class Difference:
-    """Names the chart's object has and the compose service has not, and the reverse."""
+    """Names the chart's object has and the compose service has not, and the reverse; and
+    names both have whose values differ on purpose."""
 
     cluster_only: frozenset[str]
     compose_only: frozenset[str]
+    other_values: frozenset[str] = frozenset()
 
 
 _OTEL = frozenset({OTEL_ENDPOINT.name, OTEL_HEADERS.name})
@@ -124,6 +126,8 @@ DIFFERENCES: dict[tuple[str, str], Difference] = {
             }
         ),
         frozenset({TASK_SECRET.name, *_OTEL}),
+        # a shared secret proves the gateway's tasks, not a ServiceAccount token
+        frozenset({"CONFIGURABLE_AGENTS_TASK_AUTH"}),
     ),
     ("postgres", "env"): Difference(
         frozenset({"POSTGRES_PASSWORD_FILE"}), frozenset({POSTGRES_PASSWORD.name})
