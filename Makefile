@@ -136,6 +136,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/operator_pools.py --pools 500
 	$(BIN)/python bench/auth_overhead.py --requests 1000
 	$(BIN)/python bench/token_stream.py
+	$(BIN)/python bench/cli_startup.py --rounds 30
 
 clean:
 	rm -rf build dist *.egg-info
