@@ -7,6 +7,7 @@ cluster scope; uninstall leaves only the CRDs. One release, phase after phase.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -104,10 +105,21 @@ def test_install_run_operator_upgrade_uninstall(
     )
     values = {"rbac": {"scope": "namespaces", "namespaces": served}}
     install(release, values)
-    operator_with_the_charts_rbac(release)
-    gateway_with_the_charts_rbac(release)
-    upgrade(release, values)
-    cluster_scope(release)
+    try:
+        operator_with_the_charts_rbac(release)
+        gateway_with_the_charts_rbac(release)
+        upgrade(release, values)
+        cluster_scope(release)
+    except BaseException:
+        # the release's cluster-scoped objects (its admission policy binding above all) would
+        # refuse every later test's AgentPools: a failed phase takes the release with it
+        subprocess.run(
+            [helm, "uninstall", release.name, "-n", namespace, "--wait", "--timeout=60s"],
+            env=env,
+            check=False,
+            capture_output=True,
+        )
+        raise
 
     # Uninstall leaves nothing of the release behind (the PVC goes with the StatefulSet), only CRDs.
     kubectl("delete", "agentpool/pool", "-n", target, "--wait=false")
