@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent_runtime.gateway.catalog import Catalog, Entry
 from agent_runtime.gateway.watches import NamespacedWatches
@@ -20,13 +20,20 @@ from agent_runtime.spec.trigger import Trigger, TriggerStatus
 from agent_runtime.spec.workflow import WorkflowStatus
 
 log = logging.getLogger(__name__)
+#: What ``_with_status`` gives status to.
+Carrying = TypeVar("Carrying", Workflow, Trigger)
 #: The catalog source of Workflows read from the cluster.
 SOURCE = "cluster"
 
 
-def _plain(obj: dict[str, Any]) -> dict[str, Any]:
+#: The metadata a Workflow keeps from the cluster's object (status and the server's bookkeeping
+#: go); a Trigger also keeps its uid and creation time (when it began: its first tick).
+WORKFLOW_META = ("name", "namespace", "generation", "labels", "annotations")
+TRIGGER_META = (*WORKFLOW_META, "uid", "creationTimestamp")
+
+
+def _plain(obj: dict[str, Any], keep: tuple[str, ...] = WORKFLOW_META) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
-    keep = ("name", "namespace", "generation", "labels", "annotations")
     return {
         "apiVersion": obj.get("apiVersion"),
         "kind": obj.get("kind"),
@@ -35,19 +42,21 @@ def _plain(obj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _with_status(workflow: Workflow, status: dict[str, Any]) -> Workflow:
-    """The workflow carrying the operator's status (which pools serve each capability).
+def _with_status(resource: Carrying, model: type[BaseModel], status: dict[str, Any]) -> Carrying:
+    """The Workflow or Trigger carrying its status (which pools serve each capability; the
+    times a schedule fired).
 
     Parsed apart from the spec, so a status the gateway cannot read never makes a good spec
     look invalid: it is only left out.
     """
     if not status:
-        return workflow
+        return resource
     try:
-        return workflow.model_copy(update={"status": WorkflowStatus.model_validate(status)})
+        return resource.model_copy(update={"status": model.model_validate(status)})
     except ValidationError as exc:
-        log.warning("workflow %s/%s: status ignored: %s", workflow.namespace, workflow.name, exc)
-        return workflow
+        kind, namespace, name = resource.kind, resource.namespace, resource.name
+        log.warning("%s %s/%s: status ignored: %s", kind.lower(), namespace, name, exc)
+        return resource
 
 
 def entry_of(obj: dict[str, Any]) -> Entry:
@@ -59,7 +68,8 @@ def entry_of(obj: dict[str, Any]) -> Entry:
         workflow = parse_workflow(_plain(obj))
     except SpecError as exc:
         return Entry(namespace, name, None, SOURCE, tuple(str(p) for p in exc.problems), conditions)
-    return Entry(namespace, name, _with_status(workflow, status), SOURCE, (), conditions)
+    workflow = _with_status(workflow, WorkflowStatus, status)
+    return Entry(namespace, name, workflow, SOURCE, (), conditions)
 
 
 class ClusterObjects(ABC):
@@ -118,32 +128,14 @@ def trigger_of(obj: dict[str, Any]) -> Trigger | None:
     """The Trigger with its status, uid and creation time (when it began: its first tick);
     None, logged, when it is not one (admission refuses those; an older CRD might not)."""
     meta = obj.get("metadata") or {}
-    keep = ("name", "namespace", "generation", "labels", "annotations", "uid", "creationTimestamp")
-    doc = {
-        "apiVersion": obj.get("apiVersion"),
-        "kind": obj.get("kind"),
-        "metadata": {k: meta[k] for k in keep if k in meta},
-        "spec": obj.get("spec") or {},
-    }
     try:
-        trigger = parse_resource(doc)
+        trigger = parse_resource(_plain(obj, TRIGGER_META))
     except SpecError as exc:
         where = f"{meta.get('namespace')}/{meta.get('name')}"
         log.warning("trigger %s: not served: %s", where, "; ".join(exc.lines()))
         return None
     assert isinstance(trigger, Trigger)
-    return _trigger_status(trigger, obj.get("status") or {})
-
-
-def _trigger_status(trigger: Trigger, status: dict[str, Any]) -> Trigger:
-    """The trigger carrying its status, parsed apart from the spec as a Workflow's is."""
-    if not status:
-        return trigger
-    try:
-        return trigger.model_copy(update={"status": TriggerStatus.model_validate(status)})
-    except ValidationError as exc:
-        log.warning("trigger %s/%s: status ignored: %s", trigger.namespace, trigger.name, exc)
-        return trigger
+    return _with_status(trigger, TriggerStatus, obj.get("status") or {})
 
 
 class ClusterTriggers(ClusterObjects):
