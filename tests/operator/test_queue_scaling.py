@@ -326,8 +326,9 @@ def test_without_keda_an_hpa_on_the_external_metric_and_a_missing_gateway_url_st
         assert "CONFIGURABLE_AGENTS_OPERATOR_QUEUE_GATEWAY_URL" in message
 
         # With the URL, and KEDA found in discovery (``auto``, the default), the ScaledObject is
-        # made and the HPA the operator made is gone.
-        restart_with(operator, PREFIX, {"QUEUE_GATEWAY_URL": "http://gateway.example:8080"})
+        # made and the HPA the operator made is gone. KEDA is running and polls what the URL
+        # names: a loopback port nobody serves, never a name to resolve.
+        restart_with(operator, PREFIX, {"QUEUE_GATEWAY_URL": "http://127.0.0.1:9"})
         _wait(
             lambda: (
                 kubectl("get", "scaledobject", "thinkers", "-n", namespace, check=False).returncode
