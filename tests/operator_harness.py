@@ -53,12 +53,33 @@ class OperatorProcess:
                     "apiVersion": "v1",
                     "kind": "Config",
                     "clusters": [{"name": "test", "cluster": cluster}],
-                    "users": [{"name": SA, "user": {"token": token}}],
+                    "users": [{"name": SA, "user": {"exec": self.exec_plugin(token)}}],
                     "contexts": [{"name": "operator", "context": {"cluster": "test", "user": SA}}],
                     "current-context": "operator",
                 }
             )
         )
+
+    def exec_plugin(self, token: str) -> dict[str, Any]:
+        """An exec credential plugin handing out the token, as EKS's and GKE's do: kopf's login
+        (agents_operator/login.py) and lightkube both run it, so every test here covers it."""
+        (self.workdir / "token").write_text(token)
+        credential = {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "kind": "ExecCredential",
+            "status": {"token": "TOKEN", "expirationTimestamp": "2099-01-01T00:00:00Z"},
+        }
+        script = (
+            "import json, pathlib, sys; "
+            f"credential = {credential!r}; "
+            f"credential['status']['token'] = pathlib.Path({str(self.workdir / 'token')!r})"
+            ".read_text(); print(json.dumps(credential))"
+        )
+        return {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": ["-c", script],
+        }
 
     def start(self) -> None:
         env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))

@@ -69,16 +69,23 @@ def test_the_error_root_is_the_bottom_layer_under_telemetry() -> None:
 
 
 def test_the_operator_runs_without_the_workflow_engine() -> None:
-    """Its image (requirements/operator.in) has no LangGraph, LLM clients or store drivers."""
+    """Its image (requirements/operator.in) has no LangGraph, LLM clients, store drivers or
+    ``kubernetes`` client (kopf logs in through agents_operator/login.py)."""
     code = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("langgraph", "langchain_core", "aiosqlite", "openai", "anthropic",
-                                  "psycopg", "boto3", "fastapi", "mcp"):
+                                  "psycopg", "boto3", "botocore", "fastapi", "mcp", "kubernetes",
+                                  "grpc", "pandas", "numpy", "pip", "setuptools"):
             raise ImportError("not in the operator image: " + name)
 sys.meta_path.insert(0, Block())
-import agent_runtime.cli.main, agents_operator.handlers, agents_operator.main
+import agent_runtime.cli.main, agents_operator.handlers, agents_operator.main, agents_operator.login
+import kopf
+from kopf._core.intents.causes import Activity
+# kopf's login: ours (agents_operator/login.py), never its fallbacks
+logins = kopf.get_default_registry()._activities.get_handlers(activity=Activity.AUTHENTICATION)
+assert [handler.fn.__module__ for handler in logins] == ["agents_operator.login"], logins
 print("ok")
 """
     done = subprocess.run(

@@ -23,7 +23,9 @@ __all__ = ["OperatorSettings", "run"]
 
 def run(settings: OperatorSettings, *, verbose: bool = False) -> None:
     """Run until SIGINT/SIGTERM, against the current kubeconfig or the in-cluster account."""
-    import agents_operator.handlers  # noqa: F401 - registers the handlers
+    # Importing them registers them: the handlers, and kopf's login from lightkube's configuration.
+    import agents_operator.handlers
+    import agents_operator.login  # noqa: F401
 
     policy = tool_policy()
     # JSON lines (with trace ids) unless on a terminal; CONFIGURABLE_AGENTS_LOG_FORMAT decides.
