@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from agent_runtime.engine.context import RunContext
-from agent_runtime.engine.errors import OutcomeUnknown, RunWaiting
+from agent_runtime.engine.errors import NodeFailed, OutcomeUnknown, RunWaiting
 from agent_runtime.engine.gate import Gate, once
 from agent_runtime.executors import AgentLost, NoAgents, NodeTask, TaskError, TaskNotStarted
 from agent_runtime.providers.base import ToolCall
@@ -25,7 +25,8 @@ from agent_runtime.telemetry.secrets import redact
 
 STARTED, FINISHED = "tool.started", "tool.finished"
 #: The call failed (the agent said so) or was never sent (no agent): calling again is safe, or
-#: what a person asked for by retrying the run.
+#: what a person asked for by retrying the run. Only those: an error of the store's after the
+#: agent's answer (a Postgres restart as the step was recorded) leaves the start alone.
 FAILED, UNSENT = "tool.failed", "tool.unsent"
 
 
@@ -39,7 +40,11 @@ async def recorded_call(
 ) -> dict[str, Any]:
     """``{"done": result}`` of the call under ``key`` (made now, or recorded before), or
     ``{"unknown": true}`` when an earlier try started it and left no result. ``again``: make the
-    call whatever is recorded (a person said so)."""
+    call whatever is recorded (a person said so).
+
+    Any other error (the store's passing trouble as the agent's answer was being recorded, a lost
+    lease) says nothing of the call: it may have taken effect, so it leaves no record and a
+    replay asks a person."""
     if not again:
         started = False
         for event in await ctx.store.list_events(ctx.run_id):
@@ -58,7 +63,7 @@ async def recorded_call(
     except RunWaiting:
         await ctx.emit(UNSENT, {"key": key, "tool": tool})
         raise
-    except Exception as exc:
+    except (NodeFailed, TaskError) as exc:  # the agent answered that the call failed
         await ctx.emit(FAILED, {"key": key, "tool": tool, "error": str(exc)})
         raise
     await ctx.emit(FINISHED, {"key": key, "tool": tool, "result": result})

@@ -27,6 +27,7 @@ from agent_runtime.executors import (
     NoAgents,
     NodeTask,
     PermanentTaskError,
+    TaskError,
     TaskNotStarted,
     TaskResult,
 )
@@ -197,6 +198,9 @@ def executed_node(spec: WorkflowSpec, node: LlmNode | ToolNode) -> NodeFn:
                         deltas.abandon()
                     raise
                 error, permanent = redact(str(exc)) or exc.__class__.__name__, False
+                if not isinstance(exc, TaskError):  # not the agent's failure: after a call made
+                    # once was sent (an answer that does not map), its outcome is unknown
+                    unknown = permanent = tool_node and bool(task.recorded_tools)
             else:
                 await _charge(ctx, spec, node, result)
                 usage = result.usage

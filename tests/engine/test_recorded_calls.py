@@ -17,8 +17,9 @@ from agent_runtime.engine.approvals import ApprovalInput
 from agent_runtime.engine.calls import recorded_call
 from agent_runtime.engine.context import RunContext
 from agent_runtime.engine.errors import RunWaiting
+from agent_runtime.executors import TaskError
 from agent_runtime.spec.workflow import Workflow
-from agent_runtime.stores import RunStatus
+from agent_runtime.stores import RunStatus, StoreError
 from tests.conftest import CLI
 from tests.counting_tools import counts
 from tests.engine.conftest import workflow as shared_workflow
@@ -56,16 +57,27 @@ async def test_a_recorded_call_runs_once_and_its_result_is_found_again(engine: E
         raise RunWaiting("no agent", node="pay")
 
     async def fails() -> str:
-        raise RuntimeError("the agent answered: refused")
+        raise TaskError("the agent answered: refused")
 
     for key, how in (("pay/0/c3", no_agent), ("pay/0/c4", fails)):
-        with pytest.raises((RunWaiting, RuntimeError)):
+        with pytest.raises((RunWaiting, TaskError)):
             await recorded_call(ctx, key, "charge", how)
         # never sent, or failed as the agent said: calling again is safe
         assert (await recorded_call(ctx, key, "charge", call))["done"].startswith("result")
     types = [e.type for e in await engine.store.list_events(run.id)]
     assert types.count("tool.finished") == 4 and "tool.unsent" in types
     assert "tool.failed" in types
+
+    async def made_then_store_fails() -> str:
+        """The agent made the call; recording its step met a Postgres restart."""
+        made.append(1)
+        raise StoreError("connection lost")
+
+    with pytest.raises(StoreError):
+        await recorded_call(ctx, "pay/0/c5", "charge", made_then_store_fails)
+    # the store's trouble says nothing of the call: a replay asks, it does not call again
+    assert await recorded_call(ctx, "pay/0/c5", "charge", call) == {"unknown": True}
+    assert len(made) == 5
 
 
 #: A model that asks for a non-idempotent tool twice (two rounds), then answers.
