@@ -172,7 +172,6 @@ class Execution:
                 error=None,
                 interrupt=None,
                 resume_input=None,
-                waiting_for=None,
             )
         except BaseException:
             watch.finish(run)

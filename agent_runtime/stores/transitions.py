@@ -28,7 +28,8 @@ def check_transition(run: RunRecord, status: RunStatus) -> None:
 
 
 def apply_transition(run: RunRecord, status: RunStatus, changes: dict[str, Any]) -> RunRecord:
-    """The record after a checked transition: timestamps, and no lease once finished.
+    """The record after a checked transition: timestamps, no lease once finished, and no
+    capability waited for once out of the queue.
 
     Shared by every backend so that they agree on what a transition means.
     """
@@ -37,6 +38,8 @@ def apply_transition(run: RunRecord, status: RunStatus, changes: dict[str, Any])
     extra: dict[str, Any] = {"status": status, "updated_at": now}
     if status == RunStatus.RUNNING and run.started_at is None:
         extra["started_at"] = now
+    if status != RunStatus.QUEUED:
+        extra["waiting_for"] = None  # a run waits for a capability's agents only while queued
     if status.finished:
         extra.update(finished_at=now, lease_owner=None, lease_expires_at=None)
     else:

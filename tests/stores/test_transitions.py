@@ -27,7 +27,15 @@ from tests.stores.helpers import BASE, assert_between, make_run
 ALLOWED = sorted((old, new) for new, olds in TRANSITIONS.items() for old in olds)
 DISALLOWED = sorted(set(itertools.product(RunStatus, RunStatus)) - set(ALLOWED))
 #: Fields a transition itself may change; everything else must stay as it was.
-MOVING = {"status", "updated_at", "started_at", "finished_at", "lease_owner", "lease_expires_at"}
+MOVING = {
+    "status",
+    "updated_at",
+    "started_at",
+    "finished_at",
+    "lease_owner",
+    "lease_expires_at",
+    "waiting_for",
+}
 
 
 def run_in(status: RunStatus) -> RunRecord:
@@ -44,6 +52,7 @@ def run_in(status: RunStatus) -> RunRecord:
         input={"q": "x"},
         lease_owner="owner-a" if leased else None,
         lease_expires_at=utcnow() + timedelta(minutes=5) if leased else None,
+        waiting_for="llm" if status == RunStatus.QUEUED else None,  # no agent took its task
     )
 
 
@@ -65,6 +74,8 @@ async def test_allowed_transition(store: RunStore, old: RunStatus, new: RunStatu
         assert moved.lease_owner is None and moved.lease_expires_at is None
     else:
         assert moved.finished_at is None
+    # a run waits for a capability's agents only while queued (then cancelled, or running)
+    assert moved.waiting_for == (before_run.waiting_for if new == RunStatus.QUEUED else None)
     assert moved.model_dump(exclude=MOVING) == before_run.model_dump(exclude=MOVING)
 
 
