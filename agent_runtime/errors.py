@@ -48,7 +48,14 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
     {
         **_codes(400, "invalid_cursor", "invalid_payload", "mapping_failed"),
         **_codes(401, "unauthenticated", "signature_invalid"),
-        **_codes(403, "forbidden", "cross_origin", "csrf_rejected"),
+        **_codes(
+            403,
+            "forbidden",
+            "cross_origin",
+            "csrf_rejected",
+            "external_members_disabled",
+            "registration_refused",
+        ),
         **_codes(
             404,
             "not_found",
@@ -56,6 +63,9 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
             "thread_not_found",
             "workflow_not_found",
             "model_not_found",
+            "pool_not_found",
+            "member_not_found",
+            "lease_not_found",
         ),
         **_codes(405, "method_not_allowed"),
         **_codes(
@@ -68,6 +78,11 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
             "workflow_not_ready",
             "capability_not_served",
             "trigger_suspended",
+            "no_external_agents",
+            "member_taken",
+            "member_not_pulling",
+            "pool_full",
+            "lease_settled",
         ),
         **_codes(
             422,

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agent_runtime.agent import errors
+from agent_runtime.agent.membership import Membership, RegistrationRefused
 from agent_runtime.agent.routes import health, tasks
 from agent_runtime.agent.runner import TaskRunner
 from agent_runtime.agent.settings import AgentSettings
@@ -32,9 +33,20 @@ def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None)
         )
         runner = TaskRunner(settings, own, metrics)
         app.state.runner = runner
+        membership = None
+        if settings.gateway is not None:
+            membership = Membership(settings, runner)
+            try:
+                await membership.start()
+            except RegistrationRefused as exc:
+                log.error("%s", exc)
+                await membership.stop()
+                raise
         try:
             yield
         finally:
+            if membership is not None:
+                await membership.stop()
             await runner.executor.aclose()
             await verifier.aclose()
 

@@ -76,8 +76,9 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def run_agent(settings: AgentSettings) -> None:
-    """Serve the agent until SIGTERM/SIGINT and its drain; logging is configured here."""
+def run_agent(settings: AgentSettings) -> bool:
+    """Serve the agent until SIGTERM/SIGINT and its drain; logging is configured here. False
+    when it did not start (a port taken, a registration the gateway refused)."""
     configure_logging(settings.log_level, settings.log_format, service="agent", pool=settings.pool)
     setup_tracing("configurable-agents-agent")
     app = create_app(settings)
@@ -99,4 +100,6 @@ def run_agent(settings: AgentSettings) -> None:
         ", ".join(settings.capabilities) or "any capability",
         settings.max_concurrent_tasks,
     )
-    DrainingServer(config, app, settings.drain_timeout).run()
+    server = DrainingServer(config, app, settings.drain_timeout)
+    server.run()
+    return server.started

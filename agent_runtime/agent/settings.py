@@ -12,6 +12,8 @@ from agent_runtime.policy import PolicyError, Preset, ToolPolicy, policy_from
 from agent_runtime.policy.loading import ENV_VARIABLES, split_setting
 from agent_runtime.spec.common import Duration
 
+#: A DNS label, or empty.
+_NAME = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
 #: Where a pod finds its own ServiceAccount's token and the cluster's CA.
 POD_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -57,6 +59,25 @@ class AgentSettings(BaseSettings):
     task_discovery_token_file: str | None = f"{POD_ACCOUNT}/token"
     #: With ``secret``: the shared secret (from a Secret, through the environment).
     task_secret: SecretStr | None = None
+
+    #: Outside the cluster (``agent --gateway URL``): the gateway this agent registers with as
+    #: a member of the AgentPool ``pool`` in ``namespace`` (``agent_runtime.agent.membership``).
+    gateway: str | None = Field(default=None, pattern=r"^https?://")
+    namespace: str = Field(default="", max_length=63)
+    #: Take tasks by asking the gateway for them (behind NAT) instead of being sent them.
+    pull: bool = False
+    #: The member's name in the pool (default: this host's name and port).
+    member_name: str = Field(
+        default="", max_length=63, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
+    )
+    #: Where the gateway sends tasks to this agent (push): ``http(s)://host:port``.
+    advertise: str | None = Field(default=None, pattern=r"^https?://")
+    #: The registration's time to live; the heartbeat renews it three times within it.
+    member_ttl: Duration = Field(default=15.0, ge=3, le=300)
+    #: The credential the gateway authenticates (a ServiceAccount or OIDC token): from the
+    #: environment, or a file read again at each call (a projected token rotates).
+    gateway_token: SecretStr | None = None
+    gateway_token_file: str | None = None
 
     #: The platform tool policy (``agent_runtime.policy``), ``CONFIGURABLE_AGENTS_POLICY_*``:
     #: a preset (an agent starts from ``cluster``: no function tools, no loopback or private
@@ -111,6 +132,22 @@ class AgentSettings(BaseSettings):
             raise ValueError("task_auth kubernetes needs task_callers (the gateway's accounts)")
         if self.task_auth == "secret" and not self.task_secret:
             raise ValueError("task_auth secret needs task_secret")
+        return self
+
+    @model_validator(mode="after")
+    def _membership_complete(self) -> AgentSettings:
+        if self.gateway is None:
+            return self
+        if not self.pool:
+            raise ValueError("pool: an agent registering with a gateway needs --pool")
+        if not self.namespace:
+            raise ValueError("namespace: an agent registering with a gateway needs --namespace")
+        if not self.pull and not self.advertise:
+            raise ValueError("advertise: give the URL the gateway reaches this agent at, or --pull")
+        if self.pull and self.advertise:
+            raise ValueError("advertise: a pulling agent is not reached by the gateway")
+        if self.gateway_token and self.gateway_token_file:
+            raise ValueError("gateway_token_file: give the token or its file, not both")
         return self
 
     def task_verifier(self) -> TaskTokenVerifier:

@@ -145,17 +145,76 @@ def serve(
     default=None,
     help="Tasks at once; beyond it the agent answers 429.",
 )
-def agent(host: str | None, port: int | None, max_concurrent_tasks: int | None) -> int:
-    """Run an agent server (what AgentPool pods run); drains on SIGTERM."""
+@click.option(
+    "--gateway",
+    metavar="URL",
+    default=None,
+    help="Outside the cluster: register with this gateway as a member of --pool. The "
+    "credential comes from CONFIGURABLE_AGENTS_GATEWAY_TOKEN or the file named by "
+    "--token-file (never a flag value).",
+)
+@click.option("--pool", default=None, help="The AgentPool to join (with --gateway).")
+@click.option("--namespace", default=None, help="The AgentPool's namespace (with --gateway).")
+@click.option(
+    "--capability",
+    "capabilities",
+    multiple=True,
+    help="A capability served (repeatable; default CONFIGURABLE_AGENTS_CAPABILITIES: any).",
+)
+@click.option(
+    "--pull",
+    is_flag=True,
+    default=None,
+    help="Ask the gateway for tasks (behind NAT) instead of being sent them.",
+)
+@click.option(
+    "--advertise",
+    metavar="URL",
+    default=None,
+    help="Where the gateway sends tasks to this agent, e.g. http://203.0.113.7:8080.",
+)
+@click.option("--name", "member_name", default=None, help="The member's name (default: host-port).")
+@click.option(
+    "--token-file",
+    "gateway_token_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A file holding the credential, read at each call (a rotated token is picked up).",
+)
+def agent(
+    host: str | None,
+    port: int | None,
+    max_concurrent_tasks: int | None,
+    gateway: str | None,
+    pool: str | None,
+    namespace: str | None,
+    capabilities: tuple[str, ...],
+    pull: bool | None,
+    advertise: str | None,
+    member_name: str | None,
+    gateway_token_file: str | None,
+) -> int:
+    """Run an agent server (what AgentPool pods run); drains on SIGTERM. With --gateway it
+    registers with the gateway and keeps a heartbeat, and with --pull it asks for its tasks."""
     from agent_runtime.agent import AgentSettings, run_agent
 
     flags: dict[str, Any] = {
         "host": host,
         "port": port,
         "max_concurrent_tasks": max_concurrent_tasks,
+        "gateway": gateway,
+        "pool": pool,
+        "namespace": namespace,
+        "capabilities": list(capabilities) or None,
+        "pull": pull,
+        "advertise": advertise,
+        "member_name": member_name,
+        "gateway_token_file": gateway_token_file,
     }
-    run_agent(settings_of(AgentSettings, **{k: v for k, v in flags.items() if v is not None}))
-    return EXIT_OK
+    started = run_agent(
+        settings_of(AgentSettings, **{k: v for k, v in flags.items() if v is not None})
+    )
+    return EXIT_OK if started else EXIT_FAILED
 
 
 def _loopback(host: str, port: int) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -73,6 +73,17 @@ class StaticEndpoints:
 
     def endpoints(self, capability: str, namespace: str | None = None) -> list[str]:
         return list(self.mapping.get(capability, ()))
+
+
+class PassOver(Exception):
+    """An agent reached by other means than HTTP (an external agent that pulls its tasks)
+    cannot take the task now; nothing was handed to it, so the next agent may."""
+
+
+#: Hands a task to an agent that pulls its tasks (``pull://`` endpoints): its result, or
+#: ``PassOver`` when it cannot take it now, or ``AgentLost`` when it went away holding it.
+Handoff = Callable[[str, NodeTask], Awaitable[TaskResult]]
+PULL_SCHEME = "pull://"
 
 
 class NoEndpoints(NoAgents):
@@ -134,9 +145,12 @@ class HttpDispatcher:
         max_connections: int | None = 1000,
         trace_headers: Callable[[], Mapping[str, str]] = current_trace_headers,
         credentials: Callable[[], Mapping[str, str]] | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
-        """``credentials``: headers that prove to agents the task is the gateway's (a token)."""
+        """``credentials``: headers that prove to agents the task is the gateway's (a token);
+        ``handoff``: where tasks for ``pull://`` endpoints go (external agents that pull)."""
         self.endpoints = endpoints
+        self.handoff = handoff
         self.trace_headers = trace_headers
         self.credentials = credentials
         self._owns_client = client is None
@@ -176,6 +190,15 @@ class HttpDispatcher:
         passed: list[str] = []
         waits: list[float] = []
         for url in self._in_turn(task.capability, urls):
+            if url.startswith(PULL_SCHEME):
+                if self.handoff is None:
+                    passed.append(f"{url} pulls, and this gateway hands no task to pullers")
+                    continue
+                try:
+                    return await self.handoff(url, task)
+                except PassOver as exc:
+                    passed.append(str(exc))
+                    continue
             try:
                 async with self.client.stream(
                     "POST", url.rstrip("/") + TASKS_PATH, content=body, headers=headers

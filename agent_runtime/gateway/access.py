@@ -91,6 +91,16 @@ class Access:
             caller, "get", namespace=namespace, resource=("agentpools", "queue")
         )
 
+    async def may_join(self, caller: Identity, namespace: str, pool: str) -> bool:
+        """Whether RBAC allows ``create`` on ``agentpools/members`` of ``pool`` in ``namespace``:
+        an agent outside the cluster registering as a member of the pool, renewing that, and
+        pulling and answering its tasks. It grants no right on runs."""
+        if self.reviewer is None:
+            return True
+        return await self.reviewer.allowed(
+            caller, "create", namespace=namespace, name=pool, resource=("agentpools", "members")
+        )
+
     async def readable(self, caller: Identity, run: RunRecord) -> RunRecord:
         """The run, if the caller may read it; else the same RunNotFound as a missing run."""
         if not await self.may(caller, "get", run.namespace, run.workflow):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -26,11 +27,14 @@ from agent_runtime.gateway.admission import Admission
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.cluster import ClusterTriggers, ClusterWorkflows
 from agent_runtime.gateway.components import Gateway
+from agent_runtime.gateway.members import LeaseMembers, MemberStore, MemoryMembers, WithMembers
 from agent_runtime.gateway.origins import SameOriginWrites
+from agent_runtime.gateway.pull import PullQueues
 from agent_runtime.gateway.registry import EndpointRegistry
 from agent_runtime.gateway.routes import (
     budgets,
     health,
+    members,
     queue,
     runs,
     threads,
@@ -54,18 +58,28 @@ log = logging.getLogger(__name__)
 
 
 def make_dispatcher(
-    settings: GatewaySettings, registry: EndpointRegistry | None, policy: ToolPolicy
+    settings: GatewaySettings,
+    registry: EndpointRegistry | None,
+    policy: ToolPolicy,
+    *,
+    members: MemberStore | None = None,
+    pulls: PullQueues | None = None,
 ) -> Dispatcher:
     """Agents from the cluster's registry, from a fixed list, or in this process (whose tools
-    run under ``policy``)."""
+    run under ``policy``); with ``members``, external agents join the same list (one balancing
+    rule), and ``pulls`` hands tasks to those that pull them."""
     if registry is None and not settings.agents:
         return LocalDispatcher(TaskExecutor(policy=policy))
     from agent_runtime.engine.remote import EndpointSource, HttpDispatcher, StaticEndpoints
 
     source: EndpointSource = StaticEndpoints(settings.agents) if settings.agents else registry  # type: ignore[assignment]
+    if members is not None:
+        source = WithMembers(source, members)
     tokens = settings.task_tokens()
     dispatcher: Dispatcher = HttpDispatcher(
-        source, credentials=tokens.headers if tokens is not None else None
+        source,
+        credentials=tokens.headers if tokens is not None else None,
+        handoff=pulls.handoff if pulls is not None else None,
     )
     return dispatcher
 
@@ -81,6 +95,9 @@ async def serving(
     access: Access | None = None,
     clock: Clock | None = None,
     status_writer: StatusWriter | None = None,
+    external: MemberStore | None = None,
+    pulls: PullQueues | None = None,
+    pools: Callable[[str, str], Awaitable[dict[str, Any] | None]] | None = None,
 ) -> AsyncIterator[None]:
     """The store, the engine, the workers and the scheduler of one gateway, for the app's
     lifetime (``clock``: the scheduler's, a test's own; ``status_writer``: where Triggers'
@@ -120,6 +137,9 @@ async def serving(
             access=access or Access(),
             budgets=namespace_budgets,
             watches=list(watches),
+            members=external,
+            pulls=pulls,
+            pools=pools,
         )
         app.state.gateway = gateway
         app.state.scheduler = scheduler = Scheduler(
@@ -139,6 +159,13 @@ async def serving(
             await scheduler.stop()
             await worker.stop()
             await dispatcher.aclose()
+
+
+def _pool_reader(client: KubeClient) -> Callable[[str, str], Awaitable[dict[str, Any] | None]]:
+    async def pool(namespace: str, name: str) -> dict[str, Any] | None:
+        return await client.get("configurable-agents.io/v1alpha1", "AgentPool", namespace, name)
+
+    return pool
 
 
 def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> FastAPI:
@@ -177,7 +204,18 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
                     stack.push_async_callback(part.stop)
                 watches += [registry.watches, watched.watches, scheduled.watches]
                 writer = ClusterStatus(served, client)
-            dispatcher = make_dispatcher(settings, registry, policy)
+            external: MemberStore | None = None
+            pools = None
+            if client is not None and settings.kubernetes:
+                external = LeaseMembers(client, namespaces=settings.served_namespaces)
+                external.start()
+                stack.push_async_callback(external.stop)
+                watches.append(external.watches)
+                pools = _pool_reader(client)
+            elif settings.agents:
+                external = MemoryMembers()
+            pulls = PullQueues(external) if external is not None else None
+            dispatcher = make_dispatcher(settings, registry, policy, members=external, pulls=pulls)
             async with serving(
                 app,
                 settings,
@@ -186,6 +224,9 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
                 watches=watches,
                 access=access,
                 status_writer=writer,
+                external=external,
+                pulls=pulls,
+                pools=pools,
             ):
                 yield
 
@@ -207,6 +248,7 @@ def create_app(settings: GatewaySettings, *, catalog: Catalog | None = None) -> 
         webhooks,
         triggers,
         queue,
+        members,
         langgraph,
         openai_api,
         mcp_server,

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent_runtime.engine import Dispatcher, Engine
 from agent_runtime.engine.budgets import NamespaceBudgets
 from agent_runtime.gateway.access import Access
 from agent_runtime.gateway.admission import Admission
 from agent_runtime.gateway.catalog import Catalog
+from agent_runtime.gateway.members import MemberStore
+from agent_runtime.gateway.pull import PullQueues
 from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.gateway.worker import RunWorker
@@ -35,6 +39,12 @@ class Gateway:
     budgets: NamespaceBudgets | None = None
     #: The cluster watches feeding the catalog and the registry (none without ``kubernetes``).
     watches: list[NamespacedWatches] = field(default_factory=list)
+    #: Registrations of agents outside the cluster (None: tasks run in this process).
+    members: MemberStore | None = None
+    #: Tasks waiting for the external agents that pull them, in this replica.
+    pulls: PullQueues | None = None
+    #: Reads an AgentPool (namespace, name) from the cluster; None without one.
+    pools: Callable[[str, str], Awaitable[dict[str, Any] | None]] | None = None
     _settled: defaultdict[str, asyncio.Event] = field(
         default_factory=lambda: defaultdict(asyncio.Event)
     )

@@ -120,8 +120,11 @@ class KubeClient:
             items = [dict(item) async for item in listed]
         return items, listed.resourceVersion
 
-    async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply: we own exactly the fields we send, and take them back on drift."""
+    async def apply(
+        self, obj: dict[str, Any], *, field_manager: str | None = None
+    ) -> dict[str, Any]:
+        """Server-side apply: we own exactly the fields we send, and take them back on drift
+        (``field_manager``: as whom, when not the client's own)."""
         meta = obj["metadata"]
         with _translated():
             applied = await self.api.patch(
@@ -130,6 +133,7 @@ class KubeClient:
                 obj,
                 namespace=meta.get("namespace"),
                 patch_type=PatchType.APPLY,
+                field_manager=field_manager,
                 force=True,
             )
         return dict(applied)

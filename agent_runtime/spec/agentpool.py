@@ -180,6 +180,19 @@ class EgressRule(SpecModel):
         return self
 
 
+class ExternalMembers(SpecModel):
+    """Agents outside the cluster that register with the gateway to serve its capabilities."""
+
+    # ``configurable-agents agent --gateway URL --pool NAME`` with a credential RBAC lets
+    # ``create`` ``agentpools/members`` in the pool's namespace; it serves the pool's
+    # capabilities (or some of them) and no other.
+
+    #: Whether registrations are accepted at all (off by default: a pool is its pods).
+    enabled: bool = False
+    #: Live registrations at most; one more is refused (409) until one leaves or lapses.
+    max_members: int = Field(default=10, ge=1, le=1000)
+
+
 class AgentPoolSpec(SpecModel):
     capabilities: list[Capability] = Field(min_length=1)
     image: str = ""
@@ -193,6 +206,8 @@ class AgentPoolSpec(SpecModel):
     #: Where the pool's pods may connect besides DNS (and what the platform adds): the operator
     #: makes it a NetworkPolicy. Empty: nowhere else.
     egress: list[EgressRule] = Field(default_factory=list, max_length=64)
+    #: Agents outside the cluster that may register as members of the pool.
+    external: ExternalMembers = Field(default_factory=ExternalMembers)
 
     @field_validator("resources")
     @classmethod
@@ -215,6 +230,8 @@ class AgentPoolStatus(SpecModel):
     replicas: int = 0
     ready_replicas: int = 0
     selector: str = ""
+    #: Registered agents outside the cluster whose heartbeat is current.
+    external_members: int = 0
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
 

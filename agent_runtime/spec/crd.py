@@ -114,6 +114,7 @@ def build_crds() -> list[Schema]:
                 {"name": "Workload", "type": "string", "jsonPath": ".spec.workload"},
                 {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas"},
                 {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+                {"name": "External", "type": "integer", "jsonPath": ".status.externalMembers"},
                 {"name": "Capabilities", "type": "string", "jsonPath": ".spec.capabilities"},
                 _AGE,
             ],

@@ -87,7 +87,9 @@ class AgentProcess:
         drain_timeout: str = "10s",
         port: int | None = None,
         extra_env: dict[str, str] | None = None,
+        cli_args: Iterable[str] | None = None,
     ) -> None:
+        """``cli_args``: run ``configurable-agents agent ARGS`` instead of the module."""
         self.name = name
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -109,7 +111,9 @@ class AgentProcess:
         )
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent_runtime.agent"],
+            [sys.executable, "-m", "agent_runtime", "agent", *cli_args]
+            if cli_args is not None
+            else [sys.executable, "-m", "agent_runtime.agent"],
             env=env,
             cwd=folder,
             stdout=self._log,

@@ -108,6 +108,7 @@ def test_agentpool_scale_columns_and_status() -> None:
         "Workload": (".spec.workload", "string"),
         "Desired": (".spec.replicas", "integer"),
         "Ready": (".status.readyReplicas", "integer"),
+        "External": (".status.externalMembers", "integer"),
         "Capabilities": (".spec.capabilities", "string"),
         "Age": (".metadata.creationTimestamp", "date"),
     }
