@@ -19,36 +19,4 @@ GO_BUILD_NAME=build-compose-config
 . "$HERE/lib/go-build.sh"  # log, die, the pins, CACHE, need_go, go_build_env, build_lock...
 
 check_args "$@"
-
-SRC="$HERE/compose-config"
-VERSION="$(sed -n 's|^require github.com/compose-spec/compose-go/v2 \(v[^[:space:]]*\).*|\1|p' "$SRC/go.mod")"
-[[ -n "$VERSION" ]] || die "no github.com/compose-spec/compose-go/v2 version in $SRC/go.mod"
-STAMP="$VERSION $(cat "$SRC/go.mod" "$SRC/go.sum" "$SRC/main.go" | sha256sum | cut -c1-16)"
-BIN="$CACHE/bin/compose-config-$VERSION"
-LOG="$CACHE/logs/build-compose-config.log"
-
-built() { [[ -x "$BIN/compose-config" && -f "$BIN/.compose-config.version" && "$(cat "$BIN/.compose-config.version")" == "$STAMP" ]]; }
-
-if built; then echo "$BIN/compose-config"; exit 0; fi
-if [[ $CHECK -eq 1 ]]; then exit 1; fi
-
-need_go
-# -mod=readonly: the checked-in go.sum is the pin; a build never rewrites it.
-go_build_env "-trimpath -buildvcs=false -mod=readonly"
-mkdir -p "$BIN" "$(dirname "$LOG")"
-
-build_lock "$CACHE/build-compose-config.lock"
-if built; then echo "$BIN/compose-config"; exit 0; fi  # another process built it meanwhile
-
-START=$(date +%s)
-build_tmp "$BIN"
-log "building compose-config (compose-go $VERSION) with $("$GO_CMD" version | cut -d' ' -f3) (-p $JOBS); log: $LOG"
-if ! (cd "$SRC" && echo "== $(date -u +%FT%TZ) go build compose-config $STAMP" &&
-      "$GO_CMD" build -p "$JOBS" -ldflags "-s -w" -o "$TMP/compose-config" .) >>"$LOG" 2>&1; then
-  tail -n 20 "$LOG" >&2
-  die "the compose-config build failed; the whole log is $LOG"
-fi
-mv -f "$TMP/compose-config" "$BIN/compose-config"
-echo "$STAMP" > "$BIN/.compose-config.version"
-log "built $BIN/compose-config in $(( $(date +%s) - START )) s ($(du -h "$BIN/compose-config" | cut -f1))"
-echo "$BIN/compose-config"
+build_hack_program compose-config github.com/compose-spec/compose-go/v2 compose-go

@@ -12,6 +12,9 @@
 #   write_go_mod DIR              stdin becomes DIR/go.mod when it differs (dropping a stale go.sum)
 #   go_mod_file MODULE@VERSION    downloads the module and prints the path of its go.mod
 #   check_args "$@"               CHECK=1 for --check; -h/--help prints the script's header
+#   build_hack_program NAME MODULE LABEL
+#                                 builds hack/NAME (its go.mod pins MODULE) as a whole build script
+#                                 does: the --check answer, the stamp, the lock, the log, the path
 
 : "${GO_BUILD_NAME:?set GO_BUILD_NAME before sourcing hack/lib/go-build.sh}"
 GO_BUILD_HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -111,4 +114,40 @@ check_args() {
       *) die "unknown argument: $arg" ;;
     esac
   done
+}
+
+build_hack_program() { # NAME MODULE LABEL: hack/NAME, whose go.mod requires MODULE; LABEL in messages
+  local name="$1" module="$2" label="$3"
+  local src="$GO_BUILD_HACK/$name" version stamp bin log start
+  version="$(sed -n "s|^[[:space:]]*\(require \)\{0,1\}$module \(v[^[:space:]]*\).*|\2|p" "$src/go.mod")"
+  [[ -n "$version" ]] || die "no $module version in $src/go.mod"
+  # the pin and the program's files: editing main.go rebuilds it
+  stamp="$version $(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-16)"
+  bin="$CACHE/bin/$name-$version"
+  log="$CACHE/logs/build-$name.log"
+  _built() { [[ -x "$bin/$name" && -f "$bin/.$name.version" && "$(cat "$bin/.$name.version")" == "$stamp" ]]; }
+
+  if _built; then echo "$bin/$name"; return 0; fi
+  if [[ $CHECK -eq 1 ]]; then exit 1; fi
+
+  need_go
+  # -mod=readonly: the checked-in go.sum is the pin; a build never rewrites it.
+  go_build_env "-trimpath -buildvcs=false -mod=readonly"
+  mkdir -p "$bin" "$(dirname "$log")"
+
+  build_lock "$CACHE/build-$name.lock"
+  if _built; then echo "$bin/$name"; return 0; fi  # another process built it meanwhile
+
+  start=$(date +%s)
+  build_tmp "$bin"
+  log "building $name ($label $version) with $("$GO_CMD" version | cut -d' ' -f3) (-p $JOBS); log: $log"
+  if ! (cd "$src" && echo "== $(date -u +%FT%TZ) go build $name $stamp" &&
+        "$GO_CMD" build -p "$JOBS" -ldflags "-s -w" -o "$TMP/$name" .) >>"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "the $name build failed; the whole log is $log"
+  fi
+  mv -f "$TMP/$name" "$bin/$name"
+  echo "$stamp" > "$bin/.$name.version"
+  log "built $bin/$name in $(( $(date +%s) - start )) s ($(du -h "$bin/$name" | cut -f1))"
+  echo "$bin/$name"
 }
