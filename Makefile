@@ -62,15 +62,17 @@ crds: $(STAMP)
 kind-e2e:
 	bash hack/kind-e2e.sh
 
-# Pinned, hashed dependencies of the images (Dockerfile.agent, Dockerfile.operator, Dockerfile.ui).
+# Pinned, hashed dependencies of the images (Dockerfile.agent, Dockerfile.operator, Dockerfile.ui),
+# installed there with --no-deps: requirements/image.excludes leaves out what nothing needs.
 LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu -q
 locks: $(STAMP)
 	$(BIN)/pip install -q uv
-	$(BIN)/uv pip compile requirements/operator.in $(LOCK_FLAGS) -o requirements/operator.lock
+	$(BIN)/uv pip compile requirements/operator.in $(LOCK_FLAGS) --excludes requirements/image.excludes \
+		-o requirements/operator.lock
 	$(BIN)/uv pip compile requirements/ui.in $(LOCK_FLAGS) -o requirements/ui.lock
 	$(BIN)/uv pip compile pyproject.toml --extra openai --extra anthropic --extra google \
 		--extra ollama --extra mcp --extra a2a --extra postgres --extra s3 --extra server $(LOCK_FLAGS) \
-		-o requirements/agent.lock
+		--excludes requirements/image.excludes -o requirements/agent.lock
 
 cluster-build:
 	$(PYTHON) hack/controlplane.py build
@@ -137,6 +139,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/auth_overhead.py --requests 1000
 	$(BIN)/python bench/token_stream.py
 	$(BIN)/python bench/cli_startup.py --rounds 30
+	$(BIN)/pip install -q uv
+	$(BIN)/python bench/image_sizes.py
 
 clean:
 	rm -rf build dist *.egg-info

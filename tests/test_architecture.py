@@ -77,7 +77,8 @@ class Block:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("langgraph", "langchain_core", "aiosqlite", "openai", "anthropic",
                                   "psycopg", "boto3", "botocore", "fastapi", "mcp", "kubernetes",
-                                  "grpc", "pandas", "numpy", "pip", "setuptools"):
+                                  "grpc", "pandas", "numpy", "pip", "setuptools", "typer", "rich",
+                                  "prompt_toolkit", "pygments", "wcwidth", "zstandard"):
             raise ImportError("not in the operator image: " + name)
 sys.meta_path.insert(0, Block())
 import agent_runtime.cli.main, agents_operator.handlers, agents_operator.main, agents_operator.login
@@ -86,6 +87,9 @@ from kopf._core.intents.causes import Activity
 # kopf's login: ours (agents_operator/login.py), never its fallbacks
 logins = kopf.get_default_registry()._activities.get_handlers(activity=Activity.AUTHENTICATION)
 assert [handler.fn.__module__ for handler in logins] == ["agents_operator.login"], logins
+# the admission of Workflows compiles their CEL branch conditions, without cel's REPL
+from agent_runtime.spec.expressions import evaluate
+assert evaluate("state.n > 1 && size(state.items) == 2", {"n": 2, "items": [1, 2]})
 print("ok")
 """
     done = subprocess.run(
@@ -93,3 +97,52 @@ print("ok")
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+#: Module names of what requirements/image.excludes leaves out of the agent and operator images.
+IMAGE_EXCLUDED_MODULES = {
+    "zstandard": "zstandard",
+    "typer": "typer",
+    "rich": "rich",
+    "prompt-toolkit": "prompt_toolkit",
+    "pygments": "pygments",
+    "wcwidth": "wcwidth",
+    "shellingham": "shellingham",
+    "markdown-it-py": "markdown_it",
+    "mdurl": "mdurl",
+}
+
+
+def image_excludes() -> list[str]:
+    text = (REPO / "requirements" / "image.excludes").read_text()
+    return [line.split("#")[0].strip() for line in text.splitlines() if line.split("#")[0].strip()]
+
+
+def test_the_agent_image_runs_without_what_its_lock_leaves_out(tmp_path: Path) -> None:
+    """requirements/image.excludes and hack/prune-venv.sh take packages out of the images: every
+    module of agent_runtime imports without them, and a workflow with a CEL branch runs."""
+    assert sorted(image_excludes()) == sorted(IMAGE_EXCLUDED_MODULES)
+    blocked = {*IMAGE_EXCLUDED_MODULES.values(), "pip", "setuptools", "pkg_resources"}
+    code = f"""
+import importlib, pkgutil, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {sorted(blocked)!r}:
+            raise ImportError("not in the image: " + name)
+sys.meta_path.insert(0, Block())
+import agent_runtime
+for module in pkgutil.walk_packages(agent_runtime.__path__, "agent_runtime."):
+    # the chat page's Blocks import Gradio, which only the UI image has
+    if not module.name.endswith("__main__") and module.name != "agent_runtime.ui.chat_page":
+        importlib.import_module(module.name)
+import langsmith._internal._background_thread, openai, anthropic, google.genai, boto3, psycopg
+from agent_runtime.cli.main import main
+sys.argv = ["configurable-agents", "run", "examples/02-router-loop/workflow.yaml",
+            "--store", "sqlite:///{tmp_path}/runs.db", "--input", "topic=images"]
+main()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().startswith("{"), done.stdout
