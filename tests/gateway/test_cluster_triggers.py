@@ -23,7 +23,7 @@ from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.trigger_status import ClusterStatus, parse_stamp, stamp
 from agent_runtime.kube import KubeClient, load_configuration
 from agent_runtime.spec.schedule import Cron
-from tests.conftest import REPO
+from tests.gateway.gateway_account import bind_gateway
 from tests.gateway.test_scheduler import TestClock
 from tests.gateway.test_trigger_status import QUICK
 from tests.kube_harness import token_kubeconfig
@@ -31,23 +31,6 @@ from tests.kube_harness import token_kubeconfig
 pytestmark = pytest.mark.cluster
 
 SCHEDULE = "*/5 * * * *"
-
-
-def gateway_role(namespace: str) -> str:
-    """The Role the manifests give the gateway in a served namespace, bound to ``gateway``."""
-    docs = yaml.safe_load_all(
-        (REPO / "manifests" / "components" / "namespaced" / "served" / "rbac.yaml").read_text()
-    )
-    [role] = [d for d in docs if d["kind"] == "Role"]
-    role["metadata"] = {"name": "gateway", "namespace": namespace}
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "gateway", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gateway"},
-        "subjects": [{"kind": "ServiceAccount", "name": "gateway", "namespace": namespace}],
-    }
-    return yaml.safe_dump_all([role, binding])
 
 
 def trigger_doc(namespace: str) -> str:
@@ -73,8 +56,7 @@ async def test_a_trigger_created_after_start_fires_and_its_status_is_written(
     sqlite_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    kubectl("create", "serviceaccount", "gateway", "-n", namespace)
-    kubectl("apply", "-f", "-", stdin=gateway_role(namespace))
+    bind_gateway(kubectl, namespace)
     workflow = {**QUICK, "metadata": {"name": "quick", "namespace": namespace}}
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump(workflow))
     config = token_kubeconfig(control_plane, namespace, "gateway", tmp_path / "gw.kubeconfig")

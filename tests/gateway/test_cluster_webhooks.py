@@ -34,6 +34,7 @@ from agent_runtime.gateway.settings import GatewaySettings
 from agent_runtime.gateway.webhooks import WebhookKeySource
 from agent_runtime.kube import KubeClient, load_configuration
 from tests.conftest import REPO
+from tests.gateway.gateway_account import bind_gateway
 from tests.gateway.test_trigger_status import QUICK
 from tests.kube_harness import token_kubeconfig
 from tests.processes import free_port, stop
@@ -42,23 +43,6 @@ pytestmark = pytest.mark.cluster
 
 Kubectl = Callable[..., CompletedProcess[str]]
 NEW, OLD = "the-new-key-0123456789", "the-old-key-9876543210"
-
-
-def gateway_role(namespace: str) -> str:
-    """The Role the manifests give the gateway in a served namespace, bound to ``gateway``."""
-    docs = yaml.safe_load_all(
-        (REPO / "manifests" / "components" / "namespaced" / "served" / "rbac.yaml").read_text()
-    )
-    [role] = [d for d in docs if d["kind"] == "Role"]
-    role["metadata"] = {"name": "gateway", "namespace": namespace}
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "gateway", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gateway"},
-        "subjects": [{"kind": "ServiceAccount", "name": "gateway", "namespace": namespace}],
-    }
-    return yaml.safe_dump_all([role, binding])
 
 
 def secret(namespace: str, **keys: str) -> str:
@@ -102,8 +86,7 @@ async def test_keys_come_from_the_named_secret_and_rotate(
     sqlite_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    kubectl("create", "serviceaccount", "gateway", "-n", namespace)
-    kubectl("apply", "-f", "-", stdin=gateway_role(namespace))
+    bind_gateway(kubectl, namespace)
     kubectl("apply", "-f", "-", stdin=secret(namespace, current=NEW, previous=OLD))
     workflow = {**QUICK, "metadata": {"name": "quick", "namespace": namespace}}
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([workflow, trigger(namespace)]))
@@ -160,8 +143,7 @@ async def test_keys_come_from_the_named_secret_and_rotate(
 
 def test_the_gateway_may_get_only_secrets_by_name(kubectl: Kubectl, namespace: str) -> None:
     """The Role lets it read a Secret it is told of, never list or watch them."""
-    kubectl("create", "serviceaccount", "gateway", "-n", namespace)
-    kubectl("apply", "-f", "-", stdin=gateway_role(namespace))
+    bind_gateway(kubectl, namespace)
     who = f"system:serviceaccount:{namespace}:gateway"
     for verb, allowed in (("get", "yes"), ("list", "no"), ("watch", "no")):
         done = kubectl("auth", "can-i", verb, "secrets", "-n", namespace, "--as", who, check=False)
@@ -195,8 +177,7 @@ def test_serve_in_a_cluster_verifies_with_the_secret(
 ) -> None:
     """`serve --kubernetes` as the gateway's ServiceAccount: its webhook route reads the keys
     from the cluster (the app's wiring), and refuses the same delivery signed with another key."""
-    kubectl("create", "serviceaccount", "gateway", "-n", namespace)
-    kubectl("apply", "-f", "-", stdin=gateway_role(namespace))
+    bind_gateway(kubectl, namespace)
     kubectl("apply", "-f", "-", stdin=secret(namespace, current=NEW))
     workflow = {**QUICK, "metadata": {"name": "quick", "namespace": namespace}}
     kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([workflow, trigger(namespace)]))
