@@ -34,7 +34,7 @@ def test_every_example_workflow_becomes_ready(
     for name in workflows:
         wait_ready(kubectl, namespace, f"workflow/{name}", timeout=90)
     # Ready needs one endpoint per capability; the count reaches all four pods a little later
-    want = {"pools": ["researchers", "searchers"], "readyEndpoints": 4}
+    want = {"pools": ["researchers", "searchers"], "readyEndpoints": 4, "externalMembers": 0}
     eventually(
         lambda: (
             get(kubectl, namespace, "workflow", "linear-chain")["status"]["capabilities"][

@@ -113,6 +113,14 @@ rules:
   - apiGroups: [discovery.k8s.io]
     resources: [endpointslices]
     verbs: [list, watch]
+  {{- /* Agents outside the cluster: one Lease per registered member (its heartbeat), and the
+  AgentPool it joins (spec.external, spec.capabilities), read at each registration. */}}
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [configurable-agents.io]
+    resources: [agentpools]
+    verbs: [get]
   {{- /* A webhook Trigger's signing keys: the one Secret its spec names, in its own namespace,
   read when a delivery is verified. get only: the gateway cannot list or watch Secrets. */}}
   - apiGroups: [""]

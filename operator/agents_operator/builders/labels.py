@@ -6,6 +6,9 @@ from agent_runtime.spec.common import API_GROUP
 
 POOL_LABEL = f"{API_GROUP}/pool"
 CAPABILITY_PREFIX = f"capability.{API_GROUP}/"
+#: On the Leases the gateway keeps for agents outside the cluster, one per registered member
+#: (``agent_runtime.gateway.members``; the value is ``push`` or ``pull``).
+EXTERNAL_MEMBER_LABEL = f"{API_GROUP}/external-member"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "configurable-agents"
 

@@ -167,9 +167,11 @@ class PoolReconciler:
         meta = body["metadata"]
         previous = self.ctx.written.get(meta["uid"]) or dict(body.get("status") or {})
         generation = meta.get("generation")
+        external = self.ctx.external.get((meta["namespace"], meta["name"]), 0)
         status: dict[str, Any] = {
             "selector": f"{POOL_LABEL}={meta['name']}",
             "observedGeneration": generation,
+            "externalMembers": external,
         }
         if stalled:
             health, reason, message = Health.STALLED, "InvalidSpec", stalled
@@ -184,6 +186,8 @@ class PoolReconciler:
             status["replicas"] = desired
             status["readyReplicas"] = ready
             message = f"{ready}/{desired} replicas ready"
+            if external:
+                message += f"; {external} external member(s)"
             if current and ready >= desired and updated >= desired:
                 health, reason = Health.READY, "ReplicasReady"
             else:

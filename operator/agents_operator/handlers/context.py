@@ -45,6 +45,8 @@ class OperatorContext:
     #: Whether pools on the queue metric get a KEDA ScaledObject (else an HPA on an External
     #: metric): the ``queue_scaler`` setting, or for ``auto`` discovery at start.
     keda: bool = False
+    #: (namespace, pool) -> external members whose Lease is current, as last counted.
+    external: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def note_workload(self, pool_uid: str, workload: dict[str, Any]) -> None:
         """Keep the newest version: an older one arriving late must not roll status back."""

@@ -18,9 +18,10 @@ from agent_runtime.spec.errors import SpecError
 from agent_runtime.spec.loader import parse_workflow
 from agent_runtime.spec.mermaid import to_mermaid
 from agent_runtime.spec.workflow import LlmNode, ToolNode, Workflow
-from agents_operator.builders.labels import POOL_LABEL
+from agents_operator.builders.labels import EXTERNAL_MEMBER_LABEL, POOL_LABEL
 from agents_operator.conditions import Health, conditions, same_conditions
 from agents_operator.handlers.context import GROUP, VERSION, context_of, plain, trimmed
+from agents_operator.handlers.members import Members, live, members_changed
 from agents_operator.reconciles import count_managed, reconciling
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,10 @@ def resolve(
     capabilities: Iterable[str],
     pools: kopf.Index[Any, Any],
     endpoints: kopf.Index[Any, Any],
+    members: Members | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """capability -> the pools serving it in this namespace and their ready endpoints."""
+    """capability -> the pools serving it in this namespace, their ready endpoints in the
+    cluster and their live external members serving it (agents outside the cluster)."""
     serving = list(pools.get(namespace, []))
     out: dict[str, dict[str, Any]] = {}
     for capability in capabilities:
@@ -68,7 +71,14 @@ def resolve(
         ready = {
             name: sum(n for _slice, n in endpoints.get((namespace, name), [])) for name in names
         }
-        out[capability] = {"pools": names, "readyEndpoints": sum(ready.values())}
+        external = sum(
+            capability in caps for name in names for caps in live(members, namespace, name)
+        )
+        out[capability] = {
+            "pools": names,
+            "readyEndpoints": sum(ready.values()),
+            "externalMembers": external,
+        }
     return out
 
 
@@ -98,6 +108,7 @@ def evaluate(
     pools: kopf.Index[Any, Any],
     endpoints: kopf.Index[Any, Any],
     policy: ToolPolicy,
+    members: Members | None = None,
 ) -> dict[str, Any]:
     """The status a Workflow should have now. Tools the platform policy refuses stall it, so
     what agents would refuse at run time is seen when the Workflow is applied."""
@@ -114,8 +125,8 @@ def evaluate(
         lines = [str(p) for p in refused]
         graph = to_mermaid(workflow.spec)
         return _stalled(status, "ToolPolicy", lines, generation, previous, graph)
-    resolved = resolve(namespace, needed_capabilities(workflow), pools, endpoints)
-    missing = [c for c, r in resolved.items() if r["readyEndpoints"] == 0]
+    resolved = resolve(namespace, needed_capabilities(workflow), pools, endpoints, members)
+    missing = [c for c, r in resolved.items() if r["readyEndpoints"] + r["externalMembers"] == 0]
     if missing:
         unserved = [c for c in missing if not resolved[c]["pools"]]
         detail = (
@@ -151,10 +162,14 @@ async def write_if_changed(memo: kopf.Memo, body: Any, status: dict[str, Any]) -
 
 
 async def reconcile(
-    memo: kopf.Memo, body: Any, pools: kopf.Index[Any, Any], endpoints: kopf.Index[Any, Any]
+    memo: kopf.Memo,
+    body: Any,
+    pools: kopf.Index[Any, Any],
+    endpoints: kopf.Index[Any, Any],
+    members: Members | None = None,
 ) -> None:
     with reconciling(KIND):
-        status = evaluate(body, pools, endpoints, context_of(memo).policy)
+        status = evaluate(body, pools, endpoints, context_of(memo).policy, members)
         await write_if_changed(memo, body, status)
 
 
@@ -166,12 +181,13 @@ async def workflow_event(
     pool_capabilities: kopf.Index[Any, Any],
     pool_endpoints: kopf.Index[Any, Any],
     workflows_by_namespace: kopf.Index[Any, Any],
+    external_members: Members,
     **_: Any,
 ) -> None:
     count_managed(KIND, workflows_by_namespace)
     if event.get("type") == "DELETED" or body["metadata"].get("deletionTimestamp"):
         return
-    await reconcile(memo, body, pool_capabilities, pool_endpoints)
+    await reconcile(memo, body, pool_capabilities, pool_endpoints, external_members)
 
 
 @kopf.on.event(GROUP, VERSION, "agentpools", id="workflows-on-pools")
@@ -188,13 +204,61 @@ async def serving_changed(
     pool_capabilities: kopf.Index[Any, Any],
     pool_endpoints: kopf.Index[Any, Any],
     workflows_by_namespace: kopf.Index[Any, Any],
+    external_members: Members,
     **_: Any,
 ) -> None:
     """Pools or endpoints of a namespace changed: re-evaluate the Workflows there."""
-    namespace = body["metadata"].get("namespace")
+    await _reevaluate(
+        body["metadata"].get("namespace"),
+        memo,
+        pool_capabilities,
+        pool_endpoints,
+        workflows_by_namespace,
+        external_members,
+    )
+
+
+@kopf.on.event(
+    "coordination.k8s.io",
+    "v1",
+    "leases",
+    labels={EXTERNAL_MEMBER_LABEL: kopf.PRESENT},
+    id="external-members",
+)
+async def external_members_changed(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    pool_capabilities: kopf.Index[Any, Any],
+    pool_endpoints: kopf.Index[Any, Any],
+    workflows_by_namespace: kopf.Index[Any, Any],
+    external_members: Members,
+    pools_by_name: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """An agent outside the cluster registered, renewed, left or lapsed: when its pool's count
+    of live members changed, its status and the namespace's Workflows follow."""
+    if await members_changed(body, memo, external_members, pools_by_name):
+        await _reevaluate(
+            body["metadata"].get("namespace"),
+            memo,
+            pool_capabilities,
+            pool_endpoints,
+            workflows_by_namespace,
+            external_members,
+        )
+
+
+async def _reevaluate(
+    namespace: str | None,
+    memo: kopf.Memo,
+    pool_capabilities: kopf.Index[Any, Any],
+    pool_endpoints: kopf.Index[Any, Any],
+    workflows_by_namespace: kopf.Index[Any, Any],
+    external_members: Members,
+) -> None:
     for workflow in list(workflows_by_namespace.get(namespace, [])):
         try:
-            await reconcile(memo, workflow, pool_capabilities, pool_endpoints)
+            await reconcile(memo, workflow, pool_capabilities, pool_endpoints, external_members)
         except (kopf.TemporaryError, kopf.PermanentError) as exc:  # what reconciling made of it
             if not isinstance(exc.__cause__, KubeError):
                 raise
