@@ -110,6 +110,8 @@ IMAGE_EXCLUDED_MODULES = {
     "shellingham": "shellingham",
     "markdown-it-py": "markdown_it",
     "mdurl": "mdurl",
+    "pyasn1": "pyasn1",
+    "pyasn1-modules": "pyasn1_modules",
 }
 
 
@@ -136,6 +138,7 @@ for module in pkgutil.walk_packages(agent_runtime.__path__, "agent_runtime."):
     if not module.name.endswith("__main__") and module.name != "agent_runtime.ui.chat_page":
         importlib.import_module(module.name)
 import langsmith._internal._background_thread, openai, anthropic, google.genai, boto3, psycopg
+import google.auth.crypt, google.oauth2.service_account  # Vertex AI's service-account keys
 from agent_runtime.cli.main import main
 sys.argv = ["configurable-agents", "run", "examples/02-router-loop/workflow.yaml",
             "--store", "sqlite:///{tmp_path}/runs.db", "--input", "topic=images"]
