@@ -131,10 +131,23 @@ def main() -> None:
     print(f"environments under {CACHE}; MB of site-packages (.pyc included)")
     print(f"| image | packages | MB | {args.top} largest packages, MB |")
     print("| --- | --- | --- | --- |")
+    measured: set[Path] = set()
     for image, lock in IMAGES.items():
         if args.ref:
+            measured.add(build(lock, args.ref))
             report(f"{image} ({args.ref})", build(lock, args.ref), args.top)
+        measured.add(build(lock, None))
         report(image, build(lock, None), args.top)
+    forget_others(measured)
+
+
+def forget_others(measured: set[Path]) -> None:
+    """Environments of locks not measured this time (earlier edits of them) take 100-400 MB each."""
+    for path in CACHE.iterdir():
+        if path.is_dir() and path not in measured:
+            shutil.rmtree(path, ignore_errors=True)
+            for sibling in CACHE.glob(path.name + ".*"):
+                sibling.unlink()
 
 
 if __name__ == "__main__":

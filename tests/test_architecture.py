@@ -149,3 +149,20 @@ main()
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().startswith("{"), done.stdout
+
+
+def test_the_images_install_their_whole_lock_and_prune_it() -> None:
+    """The agent and operator locks leave packages out (requirements/image.excludes), so the
+    images install them with --no-deps; every image deletes pip and the rest after its installs."""
+    for name, lock in (("agent", "agent"), ("operator", "operator"), ("ui", "ui")):
+        dockerfile = (REPO / f"Dockerfile.{name}").read_text()
+        build = dockerfile.split("\nFROM ")[1]  # the build stage
+        assert f"COPY requirements/{lock}.lock ./requirements.lock" in build
+        assert build.rstrip().endswith("RUN sh prune-venv.sh /opt/venv"), name
+        if name != "ui":
+            assert "pip install --no-deps --require-hashes -r requirements.lock" in build
+        text = (REPO / "requirements" / f"{lock}.lock").read_text()
+        for excluded in image_excludes() if name != "ui" else ():
+            assert f"\n{excluded}==" not in text, (lock, excluded)
+    makefile = (REPO / "Makefile").read_text()
+    assert makefile.count("--excludes requirements/image.excludes") == 2
