@@ -69,7 +69,7 @@ async def submit_all(base: str, runs: int, concurrency: int) -> dict[str, Any]:
         accepting = time.perf_counter() - began
         # every run executed (the worker started on them while they came in); cheap polls, so
         # that the benchmark does not load the gateway it measures
-        while await unfinished(client):
+        while await unfinished(client):  # noqa: ASYNC110 (polling another process)
             await asyncio.sleep(0.5)
         if (count := await succeeded(client)) != runs:
             raise RuntimeError(f"{count} of {runs} runs succeeded")
@@ -132,8 +132,13 @@ def gateway(args: argparse.Namespace, work: Path, store_url: str, name: str) -> 
         if args.py_spy:  # where the gateway's time goes: py-spy's folded stacks, one file a store
             out_file = Path(args.py_spy) / f"submissions-{name}.folded"
             spy = subprocess.Popen(
-                ["py-spy", "record", "--format", "raw", "-o", str(out_file)]
-                + ["--pid", str(proc.pid)],
+                [
+                    *("py-spy", "record", "--format", "raw"),
+                    "-o",
+                    str(out_file),
+                    "--pid",
+                    str(proc.pid),
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
