@@ -203,9 +203,12 @@ def external(
         "CONFIGURABLE_AGENTS_MEMBER_TTL": TTL,
     }
     ns = namespace or tenants.a
-    if pull:
+    if pull:  # the credential from a file (read at each call), not the environment
+        token_file = tenants.workdir / f"{name}.token"
+        token_file.write_text(env.pop("CONFIGURABLE_AGENTS_GATEWAY_TOKEN"))
         args = ["--gateway", gateway.url, "--pool", "remote", "--namespace", ns]
         args += ["--pull", "--name", name, "--capability", "outside"]
+        args += ["--token-file", str(token_file)]
         agent = AgentProcess(
             tenants.workdir,
             name=name,
@@ -324,9 +327,11 @@ def test_mixed_runs_kill_lapse_and_return(
             puller.wait_stopped()
             push = external(tenants, gateway, "push-1", pull=False)
             finished = wait_run(client, runner, started["id"], "succeeded", limit=60)
-            attempts = [s for s in finished["steps"] if s["node"] == "write"]
-            assert len(attempts) == 2, attempts
-            assert "went away" in (attempts[0].get("error") or ""), attempts[0]
+            steps = [s for s in finished["steps"] if s["node"] == "write"]
+            assert {s["attempt"] for s in steps} == {1, 2}, steps
+            lost = [s for s in steps if s["attempt"] == 1 and "went away" in (s.get("error") or "")]
+            assert lost, steps
+            assert [s["status"] for s in steps if s["attempt"] == 2][-1] == "succeeded", steps
             assert tasks(push) == 1
             eventually(lambda: "external.remote.pull-1" not in members(tenants, a), timeout=20)
 
@@ -463,6 +468,11 @@ def test_bad_registrations_name_the_field(tenants: Tenants, gateway: GatewayProc
         closed = register("closed", good)
         assert closed.status_code == 403
         assert "spec.external.enabled" in closed.json()["error"]["message"]
+        elsewhere = client.post(
+            "/v1/namespaces/default/agentpools/remote/members", json=good, headers=token
+        )
+        assert elsewhere.status_code == 404, elsewhere.text
+        assert "does not serve namespace default" in elsewhere.json()["error"]["message"]
         missing = register("nowhere", good)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "pool_not_found"
         # maxMembers: 3

@@ -43,6 +43,10 @@ rules:
   - {apiGroups: [configurable-agents.io], resources: [workflows, triggers], verbs: [list, watch]}
   - {apiGroups: [configurable-agents.io], resources: [triggers/status], verbs: [patch]}
   - {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    verbs: [get, list, watch, create, patch, delete]
+  - {apiGroups: [configurable-agents.io], resources: [agentpools], verbs: [get]}
 """
 
 
@@ -190,6 +194,7 @@ def test_readiness_waits_for_every_namespace_watch(
             assert sorted(pending) == [
                 f"/apis/configurable-agents.io/v1alpha1/namespaces/{b}/triggers",
                 f"/apis/configurable-agents.io/v1alpha1/namespaces/{b}/workflows",
+                f"/apis/coordination.k8s.io/v1/namespaces/{b}/leases",
                 f"/apis/discovery.k8s.io/v1/namespaces/{b}/endpointslices",
             ], pending
             assert listed(url) == {(a, "linear-chain")}, "what it may read is served meanwhile"
@@ -287,6 +292,7 @@ def test_readiness_reports_a_watch_that_lost_its_access(
             expected = [
                 f"/apis/configurable-agents.io/v1alpha1/namespaces/{b}/triggers",
                 f"/apis/configurable-agents.io/v1alpha1/namespaces/{b}/workflows",
+                f"/apis/coordination.k8s.io/v1/namespaces/{b}/leases",
                 f"/apis/discovery.k8s.io/v1/namespaces/{b}/endpointslices",
             ]
 

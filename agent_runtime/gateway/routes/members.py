@@ -116,6 +116,9 @@ async def _refused(
             "this gateway executes tasks in its own process: start it with --kubernetes or "
             "--agents to take external agents",
         )
+    served = gateway.settings.served_namespaces
+    if served and namespace not in served:
+        return error(404, "pool_not_found", f"this gateway does not serve namespace {namespace}")
     if not await gateway.access.may_join(caller, namespace, pool):
         return error(
             403, "forbidden", f"you may not create agentpools/members of {pool} in {namespace}"
