@@ -34,10 +34,14 @@ def judge(
     found: bool,
     workflow_health: Health,
     workflow_message: str = "",
+    keys_problem: str | None = None,
 ) -> Verdict:
     """The trigger's health, given its Workflow: ``found`` (the object exists), ``workflow``
-    (its spec, None when invalid) and that Workflow's own health and message."""
+    (its spec, None when invalid) and that Workflow's own health and message; ``keys_problem``:
+    why the gateway cannot have the webhook's keys, whatever a delivery brings."""
     name = trigger.spec.workflow
+    if keys_problem is not None:
+        return Verdict("Stalled", "KeysUnavailable", keys_problem)
     if not found:
         return Verdict(
             "Stalled",

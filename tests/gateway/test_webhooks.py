@@ -100,6 +100,9 @@ DOCUMENTS = [
     trigger("standard", STANDARD, input={"repo": "octo/std"}),
     trigger("events", EVENTS, input={"repo": "octo/events"}),
     trigger("paused", STANDARD, input={"repo": "octo/paused"}, suspend=True),
+    # keys this gateway cannot have: a Secret (it serves files), a variable not set
+    trigger("from-secret", {**STANDARD, "keys": {"secretRef": {"name": "hook-keys"}}}),
+    trigger("unset", {**STANDARD, "keys": {"env": ["WEBHOOK_NOT_SET"]}}),
     NIGHTLY,
 ]
 KEYS = {"WEBHOOK_GITHUB": GITHUB_KEY, "WEBHOOK_CURRENT": CURRENT, "WEBHOOK_PREVIOUS": PREVIOUS}
@@ -475,6 +478,33 @@ def test_an_oversized_body_is_a_413(tmp_path: Path) -> None:
             )
     finally:
         small.kill(signal.SIGTERM)
+
+
+def test_keys_the_gateway_cannot_have_show_before_any_delivery(client: httpx.Client) -> None:
+    """A Trigger whose keys a gateway serving files cannot have is listed Stalled, naming the
+    field; a delivery to it is answered as any unverified one."""
+    listed = {
+        t["name"]: t["status"]["conditions"] for t in client.get("/v1/triggers").json()["items"]
+    }
+
+    def verdict(name: str) -> tuple[str, str, str]:
+        [true] = [c for c in listed[name] if c["status"] == "True"]
+        return true["type"], true["reason"], true["message"]
+
+    kind, reason, message = verdict("from-secret")
+    assert (kind, reason) == ("Stalled", "KeysUnavailable")
+    assert message.startswith("spec.webhook.keys.secretRef: a gateway serving files has no")
+    assert verdict("unset") == (
+        "Stalled",
+        "KeysUnavailable",
+        "spec.webhook.keys.env: none of WEBHOOK_NOT_SET is set",
+    )
+    assert verdict("standard")[:2] == ("Ready", "Listening")
+    body = json.dumps({"title": "t", "number": 1}).encode()
+    for name in ("from-secret", "unset"):
+        answer = client.post(url(name), content=body, headers=standard_headers(body))
+        refused(answer, 401, "signature_invalid")
+        assert runs_of(client, name) == []
 
 
 def test_a_trigger_starts_runs_only_in_its_own_namespace(client: httpx.Client) -> None:

@@ -6,21 +6,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from agent_runtime.gateway.catalog import Catalog
 from agent_runtime.gateway.deps import CallerDep, GatewayDep
 from agent_runtime.gateway.openapi import TriggerList, errors
 from agent_runtime.gateway.trigger_status import current
+from agent_runtime.gateway.webhooks import WebhookKeySource, key_source
 from agent_runtime.spec.trigger import Trigger
 from agent_runtime.spec.trigger_health import judge
 
 router = APIRouter(tags=["triggers"])
 
 
-def conditions(trigger: Trigger, catalog: Catalog) -> list[dict[str, Any]]:
+def conditions(trigger: Trigger, catalog: Catalog, keys: WebhookKeySource) -> list[dict[str, Any]]:
     """The operator's conditions (a Trigger read from the cluster), else the same judgement
-    made here against the served Workflow (a Trigger read from a file)."""
+    made here against the served Workflow (a Trigger read from a file), and its webhook's keys
+    (a ``secretRef`` a gateway serving files cannot read, ``env`` variables not set)."""
     if trigger.status is not None and trigger.status.conditions:
         return [c.model_dump(by_alias=True, exclude_none=True) for c in trigger.status.conditions]
     entry = catalog.get(trigger.namespace, trigger.spec.workflow)
@@ -30,6 +32,7 @@ def conditions(trigger: Trigger, catalog: Catalog) -> list[dict[str, Any]]:
         found=entry is not None,
         workflow_health="Ready" if entry is not None and entry.ready else "Stalled",
         workflow_message="; ".join(entry.problems) if entry is not None else "",
+        keys_problem=keys.problem(trigger),
     )
     generation = trigger.metadata.generation
     return [
@@ -44,7 +47,7 @@ def conditions(trigger: Trigger, catalog: Catalog) -> list[dict[str, Any]]:
     ]
 
 
-def described(trigger: Trigger, catalog: Catalog) -> dict[str, Any]:
+def described(trigger: Trigger, catalog: Catalog, keys: WebhookKeySource) -> dict[str, Any]:
     spec = trigger.spec.model_dump(by_alias=True, exclude_none=True)
     return {
         "namespace": trigger.namespace,
@@ -52,7 +55,7 @@ def described(trigger: Trigger, catalog: Catalog) -> dict[str, Any]:
         "workflow": trigger.spec.workflow,
         "suspend": trigger.spec.suspend,
         "spec": spec,
-        "status": {**current(trigger), "conditions": conditions(trigger, catalog)},
+        "status": {**current(trigger), "conditions": conditions(trigger, catalog, keys)},
     }
 
 
@@ -62,7 +65,7 @@ def described(trigger: Trigger, catalog: Catalog) -> dict[str, Any]:
     response_model=None,
     responses={200: {"model": TriggerList}, **errors(401, 503)},
 )
-async def list_triggers(gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
+async def list_triggers(request: Request, gateway: GatewayDep, caller: CallerDep) -> dict[str, Any]:
     """Triggers whose Workflow's runs the caller may read (as ``GET /v1/runs`` would show
     them), with their status."""
     served = gateway.catalog.triggers()
@@ -71,7 +74,7 @@ async def list_triggers(gateway: GatewayDep, caller: CallerDep) -> dict[str, Any
     )
     return {
         "items": [
-            described(trigger, gateway.catalog)
+            described(trigger, gateway.catalog, key_source(request.app))
             for trigger, ok in zip(served, shown, strict=True)
             if ok
         ]

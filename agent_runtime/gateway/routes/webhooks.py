@@ -31,7 +31,7 @@ from agent_runtime.gateway.openapi import ErrorBody, RunAccepted
 from agent_runtime.gateway.trigger_status import trigger_identity
 from agent_runtime.gateway.webhooks import (
     KeysUnavailable,
-    WebhookKeySource,
+    key_source,
     mapped_input,
     read_delivery,
     verify,
@@ -45,9 +45,6 @@ from agent_runtime.telemetry.metrics import WebhookMetrics
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["triggers"])
-
-#: Keys from the environment: a gateway whose app set none (no cluster).
-_FROM_ENVIRONMENT = WebhookKeySource()
 
 _BODY = {
     "description": "The payload as the sender signed it: any JSON (a CloudEvent in structured "
@@ -146,8 +143,7 @@ async def _deliver(
     if trigger is None or trigger.spec.webhook is None:
         raise unverified(namespace, name)
     webhook = trigger.spec.webhook
-    source: WebhookKeySource = getattr(request.app.state, "webhook_keys", _FROM_ENVIRONMENT)
-    keys = await source.keys(trigger)
+    keys = await key_source(request.app).keys(trigger)
     headers = {k.lower(): v for k, v in request.headers.items()}
     verify(webhook, keys, headers, body, now=time.time(), namespace=namespace, name=name)
     if trigger.spec.suspend:

@@ -5,7 +5,7 @@ webhook sender holds no Kubernetes token, and starts the run as the Trigger thro
 start path (``launch.start_run``).
 """
 
-from agent_runtime.gateway.webhooks.keys import KeysUnavailable, WebhookKeySource
+from agent_runtime.gateway.webhooks.keys import KeysUnavailable, WebhookKeySource, key_source
 from agent_runtime.gateway.webhooks.mapping import MappingFailed, mapped_input, wanted
 from agent_runtime.gateway.webhooks.payload import Delivery, InvalidPayload, read_delivery
 from agent_runtime.gateway.webhooks.signatures import SignatureInvalid, verify
@@ -17,6 +17,7 @@ __all__ = [
     "MappingFailed",
     "SignatureInvalid",
     "WebhookKeySource",
+    "key_source",
     "mapped_input",
     "read_delivery",
     "verify",

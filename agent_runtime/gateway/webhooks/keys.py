@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.kube import KubeClient
@@ -68,32 +69,42 @@ class WebhookKeySource:
         self._secrets: dict[tuple[str, str], tuple[float, dict[str, bytes] | None]] = {}
         self._lock = asyncio.Lock()
 
+    def problem(self, trigger: Trigger) -> str | None:
+        """Why the trigger's keys cannot be had here whatever the cluster holds (the field at
+        fault), or None: a Trigger listing shows it as ``Stalled`` before any delivery comes."""
+        webhook = trigger.spec.webhook
+        if webhook is None:
+            return None
+        where = webhook.keys
+        if where.env is not None:
+            if self.client is not None:
+                return (
+                    "spec.webhook.keys.env: a gateway in a cluster takes keys only from a Secret "
+                    "in the Trigger's namespace (secretRef)"
+                )
+            if not any(self.environ.get(name) for name in where.env):
+                return f"spec.webhook.keys.env: none of {', '.join(where.env)} is set"
+        elif self.client is None:
+            return (
+                "spec.webhook.keys.secretRef: a gateway serving files has no Secrets; give "
+                "keys.env (WEBHOOK_* variables) instead"
+            )
+        return None
+
     async def keys(self, trigger: Trigger) -> list[bytes]:
         """Every key set for the trigger (current first); KeysUnavailable when none is."""
         webhook = trigger.spec.webhook
         assert webhook is not None, "only webhook triggers have keys"
+        if problem := self.problem(trigger):
+            raise KeysUnavailable(problem)
         where = webhook.keys
         if where.env is not None:
-            if self.client is not None:
-                raise KeysUnavailable(
-                    "spec.webhook.keys.env: a gateway in a cluster takes keys only from a Secret "
-                    "in the Trigger's namespace (secretRef)"
-                )
             values: list[str | bytes] = [
                 self.environ[name] for name in where.env if self.environ.get(name)
             ]
-            if not values:
-                raise KeysUnavailable(
-                    f"spec.webhook.keys.env: none of {', '.join(where.env)} is set"
-                )
         else:
             ref = where.secret_ref
             assert ref is not None
-            if self.client is None:
-                raise KeysUnavailable(
-                    "spec.webhook.keys.secretRef: a gateway serving files has no Secrets; give "
-                    "keys.env (WEBHOOK_* variables) instead"
-                )
             data = await self._secret(trigger.namespace, ref.name)
             if data is None:
                 raise KeysUnavailable(
@@ -139,3 +150,13 @@ class WebhookKeySource:
             except (binascii.Error, ValueError):
                 continue
         return out
+
+
+#: Keys from the environment: a gateway whose app set none (no cluster).
+_FROM_ENVIRONMENT = WebhookKeySource()
+
+
+def key_source(app: Any) -> WebhookKeySource:
+    """The app's key source (``app.state.webhook_keys``), else the environment's."""
+    source: WebhookKeySource = getattr(app.state, "webhook_keys", _FROM_ENVIRONMENT)
+    return source
