@@ -134,6 +134,11 @@ def test_full_values_render_every_optional_object(tmp_path: Path) -> None:
     } | {
         (ns, "configurable-agents.io", "triggers/status", "patch") for ns in ("demo", "team-b")
     } | {(ns, "", "secrets", "get") for ns in ("demo", "team-b")} | {
+        # agents outside the cluster: their member Leases, and the AgentPool they join
+        (ns, "coordination.k8s.io", "leases", verb)
+        for ns in ("demo", "team-b")
+        for verb in ("get", "list", "watch", "create", "patch", "delete")
+    } | {(ns, "configurable-agents.io", "agentpools", "get") for ns in ("demo", "team-b")} | {
         ("*", "authentication.k8s.io", "tokenreviews", "create"),
         ("*", "authorization.k8s.io", "subjectaccessreviews", "create"),
     }

@@ -145,6 +145,10 @@ def test_namespaced_overlay_grants_nothing_cluster_wide_but_what_kopf_needs() ->
     } | {
         ("configurable-agents.io", "triggers/status", "patch"),
         ("", "secrets", "get"),  # the Secret a webhook Trigger names: its keys
+        ("configurable-agents.io", "agentpools", "get"),  # the pool an external agent joins
+    } | {
+        ("coordination.k8s.io", "leases", verb)  # external agents' registrations
+        for verb in ("get", "list", "watch", "create", "patch", "delete")
     }
     everywhere = {(g, r, v) for scope, g, r, v in operator if scope == "*"}
     assert everywhere == {
