@@ -1,0 +1,87 @@
+"""External agents with no cluster: a loopback ``serve --agents ...`` keeps registrations in its
+memory, and a pull-only agent process serves a capability no fixed agent does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from tests.agent.harness import AgentProcess
+from tests.conftest import REPO
+from tests.gateway.conftest import GatewayProcess
+
+
+def test_a_pull_agent_serves_a_capability_of_a_gateway_without_a_cluster(
+    start_gateway: Callable[..., GatewayProcess], sqlite_url: str, tmp_path: Path
+) -> None:
+    research = AgentProcess(tmp_path, name="research", capabilities=("web-research",))
+    research.wait_ready()
+    gateway = start_gateway(sqlite_url, "--agents", f"web-research={research.url}")
+    puller = AgentProcess(
+        tmp_path,
+        name="puller",
+        capabilities=("llm",),
+        cli_args=[
+            "--gateway",
+            gateway.url,
+            "--pool",
+            "laptops",
+            "--namespace",
+            "default",
+            "--pull",
+            "--name",
+            "laptop",
+        ],
+    )
+    try:
+        puller.wait_ready()
+        with gateway.client() as client:
+            for _ in range(3):
+                done = client.post(
+                    "/v1/workflows/default/linear-chain/runs",
+                    json={"input": {"topic": "pull"}, "wait": True},
+                ).json()
+                assert done["status"] == "succeeded", done
+                assert done["output"]["draft"].startswith("Brief:")
+        assert research.tasks_done() == 3
+        assert puller.tasks_done() == 3  # every write task, pulled
+    finally:
+        puller.stop()
+        research.stop()
+    assert "registered with" in puller.log()
+
+
+def test_a_gateway_running_tasks_in_process_takes_no_external_agents(
+    start_gateway: Callable[..., GatewayProcess], sqlite_url: str
+) -> None:
+    gateway = start_gateway(sqlite_url)
+    answer = httpx.post(
+        f"{gateway.url}/v1/namespaces/default/agentpools/p/members",
+        json={"name": "m", "capabilities": ["llm"], "pull": True},
+    )
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "no_external_agents"
+
+
+def test_agent_flags_missing_for_a_gateway_are_named(tmp_path: Path) -> None:
+    def agent(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "agent_runtime", "agent", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
+        )
+
+    no_pool = agent("--gateway", "http://127.0.0.1:9", "--namespace", "a", "--pull")
+    assert no_pool.returncode == 2 and "pool" in no_pool.stderr, no_pool.stderr
+    no_address = agent("--gateway", "http://127.0.0.1:9", "--namespace", "a", "--pool", "p")
+    assert no_address.returncode == 2 and "advertise" in no_address.stderr, no_address.stderr
+    bad_url = agent("--gateway", "gateway:80", "--namespace", "a", "--pool", "p", "--pull")
+    assert bad_url.returncode == 2 and "gateway" in bad_url.stderr, bad_url.stderr
+    assert "Traceback" not in no_pool.stderr + no_address.stderr + bad_url.stderr
