@@ -84,6 +84,9 @@ class PassOver(Exception):
 #: ``PassOver`` when it cannot take it now, or ``AgentLost`` when it went away holding it.
 Handoff = Callable[[str, NodeTask], Awaitable[TaskResult]]
 PULL_SCHEME = "pull://"
+#: Marks the address of an agent outside the cluster that is sent its tasks (a push member):
+#: it is posted to like a pod, without the credentials meant for the cluster's agents.
+EXTERNAL_PREFIX = "external+"
 
 
 class NoEndpoints(NoAgents):
@@ -147,8 +150,10 @@ class HttpDispatcher:
         credentials: Callable[[], Mapping[str, str]] | None = None,
         handoff: Handoff | None = None,
     ) -> None:
-        """``credentials``: headers that prove to agents the task is the gateway's (a token);
-        ``handoff``: where tasks for ``pull://`` endpoints go (external agents that pull)."""
+        """``credentials``: headers that prove to agents the task is the gateway's (a token),
+        never sent to ``external+`` endpoints (agents outside the cluster: one holding them
+        could pass for the gateway to the cluster's agents); ``handoff``: where tasks for
+        ``pull://`` endpoints go (external agents that pull)."""
         self.endpoints = endpoints
         self.handoff = handoff
         self.trace_headers = trace_headers
@@ -182,11 +187,12 @@ class HttpDispatcher:
         if not urls:
             raise NoEndpoints(task.capability)
         body = task.model_dump_json(by_alias=True)
-        headers = {"content-type": "application/json", **self.trace_headers()}
-        if self.credentials is not None:
-            headers.update(self.credentials())
+        plain = {"content-type": "application/json", **self.trace_headers()}
         if on_delta is not None:
-            headers["accept"] = f"{TASK_STREAM_MEDIA_TYPE}, application/json"
+            plain["accept"] = f"{TASK_STREAM_MEDIA_TYPE}, application/json"
+        signed = dict(plain)
+        if self.credentials is not None:
+            signed.update(self.credentials())
         passed: list[str] = []
         waits: list[float] = []
         for url in self._in_turn(task.capability, urls):
@@ -199,9 +205,11 @@ class HttpDispatcher:
                 except PassOver as exc:
                     passed.append(str(exc))
                     continue
+            outside = url.startswith(EXTERNAL_PREFIX)
+            target = url.removeprefix(EXTERNAL_PREFIX).rstrip("/") + TASKS_PATH
             try:
                 async with self.client.stream(
-                    "POST", url.rstrip("/") + TASKS_PATH, content=body, headers=headers
+                    "POST", target, content=body, headers=plain if outside else signed
                 ) as response:
                     if response.status_code == 200 and is_stream(response):
                         return await relay(url, response, on_delta)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_runtime.engine.remote import EndpointSource
+from agent_runtime.engine.remote import EXTERNAL_PREFIX, PULL_SCHEME, EndpointSource
 from agent_runtime.gateway.registry import CAPABILITY_PREFIX, POOL_LABEL
 from agent_runtime.gateway.watches import NamespacedWatches
 from agent_runtime.kube import KubeClient
@@ -37,8 +37,6 @@ MEMBER_LABEL = "configurable-agents.io/external-member"
 ADDRESS_ANNOTATION = "configurable-agents.io/address"
 LEASE_VERSION = "coordination.k8s.io/v1"
 FIELD_MANAGER = "configurable-agents-gateway"
-#: A pull member's pseudo-URL in the registry: tasks for it wait here until it asks for them.
-PULL_SCHEME = "pull://"
 #: How often lapsed Leases are deleted (any replica may; the registry ignores them at once).
 SWEEP_INTERVAL = 5.0
 
@@ -67,8 +65,11 @@ class Member:
 
     @property
     def url(self) -> str:
-        """Where the dispatcher sends its tasks: its address, or its pull queue."""
-        return self.address or f"{PULL_SCHEME}{self.namespace}/{self.pool}/{self.name}"
+        """Where the dispatcher sends its tasks: its address (marked as outside the cluster,
+        so it gets no credentials meant for the cluster's agents), or its pull queue."""
+        if self.address:
+            return f"{EXTERNAL_PREFIX}{self.address}"
+        return f"{PULL_SCHEME}{self.namespace}/{self.pool}/{self.name}"
 
     def alive(self, now: float | None = None) -> bool:
         return self.renewed + self.ttl > (time.time() if now is None else now)

@@ -67,6 +67,7 @@ def serving(workflow: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         pools = list((entry or {}).get("pools") or [])
         ready = int((entry or {}).get("readyEndpoints") or 0)
+        ready += int((entry or {}).get("externalMembers") or 0)  # agents outside the cluster
         state = "served" if ready else ("unready" if pools else "no-pool")
         rows.append({"name": name, "pools": pools, "ready": ready, "state": state})
     return rows

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.agent.harness import AgentProcess
+from tests.agent.harness import SECRET, AgentProcess
 from tests.conftest import REPO
 from tests.gateway.conftest import GatewayProcess
+from tests.processes import free_port
 
 
 def test_a_pull_agent_serves_a_capability_of_a_gateway_without_a_cluster(
@@ -53,6 +54,58 @@ def test_a_pull_agent_serves_a_capability_of_a_gateway_without_a_cluster(
         puller.stop()
         research.stop()
     assert "registered with" in puller.log()
+
+
+def test_the_clusters_task_credentials_never_reach_an_external_agent(
+    start_gateway: Callable[..., GatewayProcess], sqlite_url: str, tmp_path: Path
+) -> None:
+    """The gateway signs tasks for its own agents; an external push agent gets them unsigned
+    (holding the token, it could pass for the gateway): one demanding it refuses the task."""
+    secret = {"CONFIGURABLE_AGENTS_TASK_AUTH": "secret", "CONFIGURABLE_AGENTS_TASK_SECRET": SECRET}
+    research = AgentProcess(
+        tmp_path, name="research", capabilities=("web-research",), extra_env=secret
+    )
+    research.wait_ready()
+    gateway = start_gateway(
+        sqlite_url,
+        "--agents",
+        f"web-research={research.url}",
+        env={"CONFIGURABLE_AGENTS_TASK_SECRET": SECRET},
+    )
+    port = free_port()
+    outsider = AgentProcess(
+        tmp_path,
+        name="outsider",
+        port=port,
+        capabilities=("llm",),
+        extra_env=secret,
+        cli_args=[
+            "--gateway",
+            gateway.url,
+            "--pool",
+            "laptops",
+            "--namespace",
+            "default",
+            "--advertise",
+            f"http://127.0.0.1:{port}",
+            "--name",
+            "outsider",
+        ],
+    )
+    try:
+        outsider.wait_ready()
+        with gateway.client() as client:
+            done = client.post(
+                "/v1/workflows/default/linear-chain/runs",
+                json={"input": {"topic": "tokens"}, "wait": True},
+            ).json()
+        assert research.tasks_done() == 1  # signed for the gateway's own agent
+        assert done["status"] == "failed", done
+        assert "401" in done["error"]["message"], done["error"]
+        assert "refused a task" in outsider.log()
+    finally:
+        outsider.stop()
+        research.stop()
 
 
 def test_a_gateway_running_tasks_in_process_takes_no_external_agents(

@@ -46,7 +46,7 @@ async def test_one_registry_lists_cluster_then_external_members() -> None:
     assert source.endpoints("llm", "a") == [
         "http://pod:8080",
         "pull://a/p/pulls",
-        "http://10.0.0.9:8080",
+        "external+http://10.0.0.9:8080",
     ]
     assert source.endpoints("llm", "b") == []
     assert source.endpoints("other", "a") == ["http://pod:8080"]

@@ -87,3 +87,17 @@ def test_a_file_carrying_a_status_passes_its_capabilities(tmp_path: Path) -> Non
     }
     # For files the gateway judges Ready itself (it runs them on its own agents).
     assert item["conditions"][0]["status"] == "True"
+
+
+def test_external_members_serving_a_capability_are_shown() -> None:
+    """Agents outside the cluster count for a capability in the operator's status; the gateway
+    shows them, and the dashboard counts a capability they alone serve as served."""
+    from agent_runtime.gateway.routes.workflows import _serving
+    from agent_runtime.ui.views import serving
+
+    found = {"pools": ["remote"], "readyEndpoints": 0, "externalMembers": 2}
+    assert _serving(found) == found
+    assert _serving({**found, "externalMembers": -1}) == {"pools": ["remote"], "readyEndpoints": 0}
+    status = {"observedGeneration": 1, "capabilities": {"outside": found}}
+    [row] = serving({"capabilities": ["outside"], "status": status})
+    assert row["state"] == "served" and row["ready"] == 2

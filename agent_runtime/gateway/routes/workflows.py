@@ -40,10 +40,14 @@ def _serving(found: Any) -> dict[str, Any]:
     found = found if isinstance(found, dict) else {}
     pools = found.get("pools")
     ready = found.get("readyEndpoints")
-    return {
+    serving = {
         "pools": [str(p) for p in pools] if isinstance(pools, list) else [],
         "readyEndpoints": ready if isinstance(ready, int) and ready >= 0 else 0,
     }
+    external = found.get("externalMembers")
+    if isinstance(external, int) and external > 0:  # agents outside the cluster serving it
+        serving["externalMembers"] = external
+    return serving
 
 
 def described(entry: Entry) -> dict[str, Any]:
