@@ -500,3 +500,55 @@ def test_the_agent_exits_when_its_registration_is_refused(
     log = agent.log()
     assert "refused to register" in log and "403" in log
     assert tenants.tokens["agent-b"] not in log
+
+
+def test_every_gateway_replica_sees_the_registrations(
+    tenants: Tenants, gateway: GatewayProcess, inside_agent: AgentProcess
+) -> None:
+    """Registrations are Leases: a second replica (its own store here) dispatches to a member
+    registered with the first, takes its heartbeat, and forgets it when it leaves."""
+    a = tenants.a
+    second = GatewayProcess(
+        f"sqlite:///{tenants.workdir / 'second.db'}",
+        tenants.workdir,
+        "--kubernetes",
+        "--namespace",
+        a,
+        "--auth",
+        "kubernetes",
+        "--auth-audience",
+        AUDIENCE,
+        workflows=tenants.workdir / "no-files",
+        env={
+            "KUBECONFIG": str(tenants.cp.kubeconfig),
+            "CONFIGURABLE_AGENTS_ENDPOINT_MAP": f"*:8080={inside_agent.url.removeprefix('http://')}",
+            "CONFIGURABLE_AGENTS_WAIT_BACKOFF": "0.2",
+        },
+    )
+    push = external(tenants, gateway, "push-2", pull=False)  # registered with the first
+    try:
+        with second.client() as client:
+            done = run(client, tenants.tokens["runner-a"], a, "mixed")
+            assert done["status"] == "succeeded", done
+            assert tasks(push) == 1
+            renewed = client.post(
+                f"/v1/namespaces/{a}/agentpools/remote/members/push-2/heartbeat",
+                json={},
+                headers=bearer(tenants.tokens["agent-a"]),
+            )
+            assert renewed.status_code == 200, renewed.text
+            push.stop()  # leaves through the first replica
+            eventually(
+                lambda: (
+                    client.post(
+                        f"/v1/namespaces/{a}/agentpools/remote/members/push-2/heartbeat",
+                        json={},
+                        headers=bearer(tenants.tokens["agent-a"]),
+                    ).status_code
+                    == 404
+                ),
+                timeout=10,
+            )
+    finally:
+        push.stop()
+        stop(second.proc, signal.SIGTERM)
