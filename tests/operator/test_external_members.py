@@ -98,13 +98,19 @@ def test_external_members_count_in_pool_status_column_and_workflow_ready(
     assert "EXTERNAL" in header
     assert printed[1].split()[header.index("EXTERNAL")] == "2"
 
-    # one lapsed and swept (the gateway deletes a lapsed member's Lease), then the other
+    # one lapsed and swept (the gateway deletes a lapsed member's Lease), then the other left
     kubectl("delete", "lease", "external.remote.laptop", "-n", namespace)
     eventually(lambda: external() == 1, timeout=30)
     assert condition(workflow(), "Ready")["status"] == "True"
-    # an expired Lease still listed does not count once anything recounts
-    kubectl("apply", "-f", "-", stdin=lease(namespace, "stale", ttl=1))
-    time.sleep(1.5)
     kubectl("delete", "lease", "external.remote.edge", "-n", namespace)
     eventually(lambda: external() == 0, timeout=30)
+    eventually(lambda: condition(workflow(), "Ready")["status"] == "False", timeout=30)
+
+    # a member that lapses with no gateway to delete its Lease: the pool's timer recounts
+    kubectl("apply", "-f", "-", stdin=lease(namespace, "stale", ttl=3))
+    eventually(lambda: external() == 1, timeout=30)
+    eventually(lambda: condition(workflow(), "Ready")["status"] == "True", timeout=30)
+    started = time.monotonic()
+    eventually(lambda: external() == 0, timeout=30)
+    assert time.monotonic() - started < 3 + 10  # its TTL, then a recount (every 5 s)
     eventually(lambda: condition(workflow(), "Ready")["status"] == "False", timeout=30)

@@ -5,8 +5,8 @@ labelled with the pool, its capabilities and ``external-member``, renewed by its
 index keeps them; a member counts while ``renewTime + leaseDurationSeconds`` is in the future.
 The pool's ``status.externalMembers`` and the capabilities of Workflows (``Ready`` when a
 capability is served only by external members) follow them. A lapsed member's Lease is deleted by
-the gateway within seconds (that event recounts); until then it no longer counts at the next
-recount.
+the gateway within seconds (that event recounts); a timer on pools taking external members
+recounts every few seconds too, so a lapse shows even while no gateway runs.
 """
 
 from __future__ import annotations
@@ -70,11 +70,22 @@ async def members_changed(
     external_members: Members,
     pools_by_name: kopf.Index[Any, Any],
 ) -> bool:
-    """Recount the pool's live members; True when the count changed (and status was written)."""
+    """A member Lease changed: recount its pool (``recount``)."""
     namespace = body["metadata"].get("namespace")
     pool = (body["metadata"].get("labels") or {}).get(POOL_LABEL)
     if not namespace or not pool:
         return False
+    return await recount(namespace, pool, memo, external_members, pools_by_name)
+
+
+async def recount(
+    namespace: str,
+    pool: str,
+    memo: kopf.Memo,
+    external_members: Members,
+    pools_by_name: kopf.Index[Any, Any],
+) -> bool:
+    """Recount the pool's live members; True when the count changed (and status was written)."""
     ctx = context_of(memo)
     counted = count(external_members, namespace, pool)
     if ctx.external.get((namespace, pool)) == counted:

@@ -21,12 +21,14 @@ from agent_runtime.spec.workflow import LlmNode, ToolNode, Workflow
 from agents_operator.builders.labels import EXTERNAL_MEMBER_LABEL, POOL_LABEL
 from agents_operator.conditions import Health, conditions, same_conditions
 from agents_operator.handlers.context import GROUP, VERSION, context_of, plain, trimmed
-from agents_operator.handlers.members import Members, live, members_changed
+from agents_operator.handlers.members import Members, live, members_changed, recount
 from agents_operator.reconciles import count_managed, reconciling
 
 log = logging.getLogger(__name__)
 KIND = "Workflow"
 MAX_PROBLEMS = 5
+#: Seconds between recounts of a pool's external members (they lapse with no event).
+RECOUNT_EVERY = 5.0
 
 
 @kopf.index(GROUP, VERSION, "agentpools")
@@ -240,6 +242,37 @@ async def external_members_changed(
     if await members_changed(body, memo, external_members, pools_by_name):
         await _reevaluate(
             body["metadata"].get("namespace"),
+            memo,
+            pool_capabilities,
+            pool_endpoints,
+            workflows_by_namespace,
+            external_members,
+        )
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    "agentpools",
+    interval=RECOUNT_EVERY,
+    when=lambda spec, **_: bool((spec.get("external") or {}).get("enabled")),
+    id="recount-external-members",
+)
+async def external_members_lapsed(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    pool_capabilities: kopf.Index[Any, Any],
+    pool_endpoints: kopf.Index[Any, Any],
+    workflows_by_namespace: kopf.Index[Any, Any],
+    external_members: Members,
+    pools_by_name: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """Members lapse with no event (their Lease just stops being renewed): recount."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    if await recount(namespace, name, memo, external_members, pools_by_name):
+        await _reevaluate(
+            namespace,
             memo,
             pool_capabilities,
             pool_endpoints,
