@@ -85,6 +85,11 @@ class PullQueues:
             log.debug("task %s handed to %s under lease %s", task.idempotency_key, url, held.lease)
         try:
             return await self._outcome(held)
+        except asyncio.CancelledError:
+            # the engine stopped waiting (the node's timeout, a cancelled run): the lease goes,
+            # so the agent's result is refused and its heartbeat told the task is lost
+            self._forget(held)
+            raise
         finally:
             if held.outcome.done():
                 self._forget(held)

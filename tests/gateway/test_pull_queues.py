@@ -135,3 +135,20 @@ async def test_a_poll_with_nothing_to_do_ends_empty() -> None:
     queues = pull.PullQueues(members)
     assert await queues.next(m, 0.1) is None
     assert queues.polling(m) == 0
+
+
+async def test_a_dispatch_given_up_forgets_its_lease() -> None:
+    """The node's timeout cancels the dispatch: the agent's late result finds no lease, and its
+    heartbeat is told the task is lost."""
+    members = MemoryMembers()
+    m = await members.put(member())
+    queues = pull.PullQueues(members, offer_wait=1)
+    poll = asyncio.create_task(queues.next(m, 5))
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            dispatched = asyncio.create_task(queues.handoff(m.url, task()))
+            held = await poll
+            await dispatched
+    assert held is not None
+    assert queues.held_by(m, held.lease) is None
+    assert queues.renew(m, [held.lease]) == [held.lease]
