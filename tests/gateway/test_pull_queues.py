@@ -152,3 +152,17 @@ async def test_a_dispatch_given_up_forgets_its_lease() -> None:
     assert held is not None
     assert queues.held_by(m, held.lease) is None
     assert queues.renew(m, [held.lease]) == [held.lease]
+
+
+async def test_a_task_the_agent_refused_unstarted_passes_over() -> None:
+    """Busy or draining when the task came: the dispatcher goes on to the next agent."""
+    members = MemoryMembers()
+    m = await members.put(member())
+    queues = pull.PullQueues(members, offer_wait=1)
+    poll = asyncio.create_task(queues.next(m, 5))
+    dispatched = asyncio.create_task(queues.handoff(m.url, task()))
+    held = await poll
+    assert held is not None
+    queues.complete(held, PassOver("external agent a/p/m draining"))
+    with pytest.raises(PassOver, match="draining"):
+        await dispatched

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from agent_runtime.auth import Identity
+from agent_runtime.engine.remote import PassOver
 from agent_runtime.engine.task_stream import refusal
 from agent_runtime.executors import TaskResult
 from agent_runtime.gateway.components import Gateway
@@ -41,6 +42,8 @@ BASE = "/v1/namespaces/{namespace}/agentpools/{pool}/members"
 Namespace = Annotated[str, Path(max_length=63, pattern=DNS_LABEL)]
 Pool = Annotated[str, Path(max_length=63, pattern=DNS_LABEL)]
 Name = Annotated[str, Path(max_length=63, pattern=DNS_LABEL)]
+#: Error codes of a pulled task the agent refused before running it.
+NOT_STARTED = frozenset({"busy", "draining", "capability_not_served"})
 #: Longest a pull waits for a task: below the usual 60 s idle timeouts of proxies on the way.
 MAX_WAIT = 50.0
 
@@ -354,6 +357,10 @@ async def answer(
     outcome: TaskResult | BaseException
     if body.result is not None:
         outcome = body.result
+    elif body.error is not None and body.error.code in NOT_STARTED:
+        # refused before it ran (at its limit, draining): like a pod's 429 or 503, the task
+        # passes to the next agent and the node's retries are not spent
+        outcome = PassOver(f"external agent {namespace}/{pool}/{name} {body.error.code}")
     else:
         assert body.error is not None
         url = f"external agent {namespace}/{pool}/{name}"
