@@ -54,5 +54,6 @@ def test_a_deleted_workflow_leaves_the_count() -> None:
         pool_capabilities={},
         pool_endpoints={},
         workflows_by_namespace=remaining,
+        external_members={},
     )
     assert managed("Workflow") == 1
