@@ -243,6 +243,15 @@ class PostgresServer:
             self._spares.append(self._worker.submit(self._create))
         return self._spares.pop(0).result()
 
+    def durable_commits(self, name: str) -> None:
+        """Make the database's commits durable across a crash of the server (``synchronous_
+        commit`` on: a commit is answered once its WAL is written, as in production). The server
+        keeps ``fsync`` off, which only an operating system crash would show: tests that crash
+        the server (``stop("immediate")``) and count what it acknowledged need this."""
+        self._worker.submit(
+            self._admin_sql, f"ALTER DATABASE {name} SET synchronous_commit = on"
+        ).result()
+
     def drop_database(self, name: str, *, wait: bool = False) -> None:
         """Drop a database (closing its connections), in the background unless ``wait``."""
         done = self._worker.submit(self._admin_sql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

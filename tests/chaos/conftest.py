@@ -1,11 +1,14 @@
-"""What the chaos tests share besides their fleet: a folder of the Workflow they run."""
+"""What the chaos tests share besides their fleet: a folder of the Workflow they run, and a
+database whose commits survive the server's crashes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.postgres_harness import PostgresServer
 
 
 @pytest.fixture
@@ -21,3 +24,16 @@ def workflows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str]
         return out
 
     return folder
+
+
+@pytest.fixture
+def durable_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh database with durable commits: the schedule crashes the server, and a run whose
+    creation it acknowledged must be there afterwards (the tests' other databases commit
+    asynchronously, which loses the last commits to a crash by design)."""
+    name = postgres_server.create_database()
+    postgres_server.durable_commits(name)
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)

@@ -28,10 +28,13 @@ RUNS = int(os.environ.get("CONFIGURABLE_AGENTS_CHAOS_RUNS", "60"))
 
 @pytest.mark.timeout(600 + RUNS * 4)
 def test_runs_survive_sustained_faults(
-    postgres_server: Any, postgres_url: str, tmp_path: Path, workflows: Callable[[str], Path]
+    postgres_server: Any,
+    durable_postgres_url: str,
+    tmp_path: Path,
+    workflows: Callable[[str], Path],
 ) -> None:
     folder = workflows(WORKFLOW)
-    fleet = Fleet(tmp_path, postgres_url, folder, postgres_server, env=GATEWAY_ENV)
+    fleet = Fleet(tmp_path, durable_postgres_url, folder, postgres_server, env=GATEWAY_ENV)
     fleet.start()
     schedule = FaultSchedule(fleet, gap=GAP, down=DOWN)
     started = time.monotonic()
@@ -41,4 +44,4 @@ def test_runs_survive_sustained_faults(
     finally:
         schedule.stop()
         fleet.stop()
-    tally_and_check("chaos", postgres_url, ids, schedule, time.monotonic() - started)
+    tally_and_check("chaos", durable_postgres_url, ids, schedule, time.monotonic() - started)
