@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -259,8 +260,6 @@ async def heartbeat(
     if refusal_ is not None:
         return refusal_
     assert gateway.members is not None
-    from dataclasses import replace
-
     member = await gateway.members.put(replace(member, renewed=time.time()))
     lost = gateway.pulls.renew(member, (body or Heartbeat()).leases) if gateway.pulls else []
     return {**shown(member), "lost": lost}
