@@ -10,9 +10,10 @@ from typing import Any
 
 import kopf
 
-from agent_runtime.kube import KubeClient
+from agent_runtime.kube import KubeClient, KubeError
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.common import API_GROUP, API_VERSION, GROUP_VERSION
+from agents_operator.conditions import same_conditions
 from agents_operator.settings import OperatorSettings
 
 GROUP, VERSION = API_GROUP, API_VERSION
@@ -119,3 +120,23 @@ def is_owned_by(obj: Any, uid: str) -> bool:
     return any(
         ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences") or []
     )
+
+
+async def write_status_if_changed(
+    memo: kopf.Memo, body: Any, kind: str, status: dict[str, Any]
+) -> None:
+    """Patch the object's status when ``status`` differs from what it carries (conditions
+    compared without their transition times); an object gone meanwhile is no error. Fields the
+    patch leaves out (a Trigger's, which the gateway writes) are left alone."""
+    previous = dict(body.get("status") or {})
+    same = all(previous.get(k) == v for k, v in status.items() if k != "conditions")
+    if same and same_conditions(previous.get("conditions"), status["conditions"]):
+        return
+    meta = body["metadata"]
+    try:
+        await context_of(memo).kube.patch_status(
+            body["apiVersion"], kind, meta["namespace"], meta["name"], status
+        )
+    except KubeError as exc:
+        if exc.status != 404:
+            raise

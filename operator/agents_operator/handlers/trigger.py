@@ -23,8 +23,14 @@ from agent_runtime.spec.trigger import Trigger
 from agent_runtime.spec.trigger_health import Health as Verdicts
 from agent_runtime.spec.trigger_health import judge
 from agent_runtime.spec.workflow import Workflow
-from agents_operator.conditions import Health, conditions, same_conditions
-from agents_operator.handlers.context import GROUP, VERSION, context_of, plain, trimmed
+from agents_operator.conditions import Health, conditions
+from agents_operator.handlers.context import (
+    GROUP,
+    VERSION,
+    plain,
+    trimmed,
+    write_status_if_changed,
+)
 from agents_operator.reconciles import count_managed, reconciling
 
 log = logging.getLogger(__name__)
@@ -103,24 +109,9 @@ def evaluate(body: Any, workflows: kopf.Index[Any, Any]) -> dict[str, Any]:
     return status
 
 
-async def write_if_changed(memo: kopf.Memo, body: Any, status: dict[str, Any]) -> None:
-    previous = dict(body.get("status") or {})
-    same = previous.get("observedGeneration") == status["observedGeneration"]
-    if same and same_conditions(previous.get("conditions"), status["conditions"]):
-        return
-    meta = body["metadata"]
-    try:
-        await context_of(memo).kube.patch_status(
-            body["apiVersion"], KIND, meta["namespace"], meta["name"], status
-        )
-    except KubeError as exc:
-        if exc.status != 404:
-            raise
-
-
 async def reconcile(memo: kopf.Memo, body: Any, workflows: kopf.Index[Any, Any]) -> None:
     with reconciling(KIND):
-        await write_if_changed(memo, body, evaluate(body, workflows))
+        await write_status_if_changed(memo, body, KIND, evaluate(body, workflows))
 
 
 @kopf.on.event(GROUP, VERSION, "triggers")

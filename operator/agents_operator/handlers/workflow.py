@@ -19,8 +19,15 @@ from agent_runtime.spec.loader import parse_workflow
 from agent_runtime.spec.mermaid import to_mermaid
 from agent_runtime.spec.workflow import LlmNode, ToolNode, Workflow
 from agents_operator.builders.labels import EXTERNAL_MEMBER_LABEL, POOL_LABEL
-from agents_operator.conditions import Health, conditions, same_conditions
-from agents_operator.handlers.context import GROUP, VERSION, context_of, plain, trimmed
+from agents_operator.conditions import Health, conditions
+from agents_operator.handlers.context import (
+    GROUP,
+    VERSION,
+    context_of,
+    plain,
+    trimmed,
+    write_status_if_changed,
+)
 from agents_operator.handlers.members import Members, live, members_changed, recount
 from agents_operator.reconciles import count_managed, reconciling
 
@@ -148,21 +155,6 @@ def evaluate(
     return status
 
 
-async def write_if_changed(memo: kopf.Memo, body: Any, status: dict[str, Any]) -> None:
-    previous = dict(body.get("status") or {})
-    same = all(previous.get(k) == v for k, v in status.items() if k != "conditions")
-    if same and same_conditions(previous.get("conditions"), status["conditions"]):
-        return
-    meta = body["metadata"]
-    try:
-        await context_of(memo).kube.patch_status(
-            body["apiVersion"], KIND, meta["namespace"], meta["name"], status
-        )
-    except KubeError as exc:
-        if exc.status != 404:
-            raise
-
-
 async def reconcile(
     memo: kopf.Memo,
     body: Any,
@@ -172,7 +164,7 @@ async def reconcile(
 ) -> None:
     with reconciling(KIND):
         status = evaluate(body, pools, endpoints, context_of(memo).policy, members)
-        await write_if_changed(memo, body, status)
+        await write_status_if_changed(memo, body, KIND, status)
 
 
 @kopf.on.event(GROUP, VERSION, "workflows")
