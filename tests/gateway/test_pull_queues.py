@@ -35,21 +35,21 @@ def task(run: str = "r1", attempt: int = 1) -> NodeTask:
 async def test_one_registry_lists_cluster_then_external_members() -> None:
     members = MemoryMembers()
     await members.put(member("pulls"))
-    await members.put(member("pushed", address="http://10.0.0.9:8080"))
+    await members.put(member("pushed", address="http://127.0.0.9:8080"))
     await members.put(dataclasses.replace(member("lapsed"), renewed=time.time() - 60))
 
     class Inside:
         def endpoints(self, capability: str, namespace: str | None = None) -> list[str]:
-            return ["http://pod:8080"] if namespace == "a" else []
+            return ["http://127.0.0.8:8080"] if namespace == "a" else []
 
     source = WithMembers(Inside(), members)
     assert source.endpoints("llm", "a") == [
-        "http://pod:8080",
+        "http://127.0.0.8:8080",
         "pull://a/p/pulls",
-        "external+http://10.0.0.9:8080",
+        "external+http://127.0.0.9:8080",
     ]
     assert source.endpoints("llm", "b") == []
-    assert source.endpoints("other", "a") == ["http://pod:8080"]
+    assert source.endpoints("other", "a") == ["http://127.0.0.8:8080"]
 
 
 async def test_a_task_goes_to_a_waiting_poll_and_its_result_comes_back() -> None:
