@@ -29,8 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -164,25 +165,20 @@ def measure(
 # ---------------------------------------------------------------- our gateway
 
 
-def gateway(args: argparse.Namespace, work: Path, store_url: str) -> dict[str, float]:
-    folder = work / "workflows"
+@contextmanager
+def serving(
+    work: Path, store_url: str, *options: str, name: str = "gateway"
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A ``configurable-agents serve`` process serving the 5-step workflow (its base URL and
+    process), ready; stopped afterwards."""
+    folder = work / f"workflows-{name}"
     folder.mkdir()
     (folder / "five-steps.yaml").write_text(WORKFLOW_YAML)
     port = free_port()
-    log = work / "gateway.log"
+    log = work / f"{name}.log"
     command = [
-        sys.executable,
-        "-m",
-        "agent_runtime",
-        "serve",
-        "--workflows",
-        str(folder),
-        "--store",
-        store_url,
-        "--port",
-        str(port),
-        "--concurrency",
-        str(args.concurrency),
+        *(sys.executable, "-m", "agent_runtime", "serve"),
+        *("--workflows", str(folder), "--store", store_url, "--port", str(port), *options),
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with log.open("wb") as out:
@@ -194,6 +190,13 @@ def gateway(args: argparse.Namespace, work: Path, store_url: str) -> dict[str, f
         why = wait_ready(f"{base}/readyz", proc, log, 60)
         if why:
             raise RuntimeError(f"configurable-agents serve {why}")
+        yield base, proc
+    finally:
+        stop(proc)
+
+
+def gateway(args: argparse.Namespace, work: Path, store_url: str) -> dict[str, float]:
+    with serving(work, store_url, "--concurrency", str(args.concurrency)) as (base, _):
         limits = httpx.Limits(max_connections=args.concurrency * 2)
         with httpx.Client(base_url=base, timeout=60, limits=limits) as client:
 
@@ -209,8 +212,6 @@ def gateway(args: argparse.Namespace, work: Path, store_url: str) -> dict[str, f
                     raise RuntimeError(f"unexpected output: {body.get('output')}")
 
             return measure(run, args.runs, args.concurrency, args.warmup)
-    finally:
-        stop(proc)
 
 
 # ---------------------------------------------------------------- langgraph dev

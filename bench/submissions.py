@@ -30,9 +30,8 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _postgres import REPO, postgres_server, settings  # noqa: E402
-from http_runs import free_port, pct, stop, wait_ready  # noqa: E402
-from step_overhead import WORKFLOW_YAML  # noqa: E402
+from _postgres import postgres_server, settings  # noqa: E402
+from http_runs import pct, serving  # noqa: E402
 
 PATH = "/v1/workflows/default/five-steps/runs"
 
@@ -109,31 +108,16 @@ async def succeeded(client: httpx.AsyncClient) -> int:
 
 
 def gateway(args: argparse.Namespace, work: Path, store_url: str, name: str) -> dict[str, Any]:
-    folder = work / f"workflows-{name}"
-    folder.mkdir()
-    (folder / "five-steps.yaml").write_text(WORKFLOW_YAML)
-    port = free_port()
-    log = work / f"gateway-{name}.log"
-    command = [
-        *(sys.executable, "-m", "agent_runtime", "serve"),
-        *("--workflows", str(folder), "--store", store_url, "--port", str(port)),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        why = wait_ready(f"{base}/readyz", proc, log, 60)
-        if why:
-            raise RuntimeError(f"configurable-agents serve {why}")
+    with serving(work, store_url, name=f"gateway-{name}") as (base, proc):
         spy = None
         if args.py_spy:  # where the gateway's time goes: py-spy's folded stacks, one file a store
             out_file = Path(args.py_spy) / f"submissions-{name}.folded"
             spy = subprocess.Popen(
                 [
-                    *("py-spy", "record", "--format", "raw"),
+                    "py-spy",
+                    "record",
+                    "--format",
+                    "raw",
                     "-o",
                     str(out_file),
                     "--pid",
@@ -148,8 +132,6 @@ def gateway(args: argparse.Namespace, work: Path, store_url: str, name: str) -> 
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
                 spy.wait(30)
-    finally:
-        stop(proc)
 
 
 def main() -> None:
