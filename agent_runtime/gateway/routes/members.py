@@ -29,7 +29,7 @@ from agent_runtime.engine.task_stream import refusal
 from agent_runtime.executors import TaskResult
 from agent_runtime.gateway.components import Gateway
 from agent_runtime.gateway.deps import CallerDep, GatewayDep
-from agent_runtime.gateway.errors import error
+from agent_runtime.gateway.launch import Refused
 from agent_runtime.gateway.members import Member
 from agent_runtime.gateway.openapi import errors
 from agent_runtime.spec.agentpool import Capability
@@ -110,79 +110,75 @@ def shown(member: Member) -> dict[str, Any]:
     }
 
 
-async def _refused(
-    gateway: Gateway, caller: Identity, namespace: str, pool: str
-) -> Response | None:
+async def _admitted(gateway: Gateway, caller: Identity, namespace: str, pool: str) -> None:
+    """Refused (``Refused``, answered with its code's status) unless this gateway takes external
+    members of the namespace and RBAC lets the caller join the pool."""
     if gateway.members is None:
-        return error(
-            409,
+        raise Refused(
             "no_external_agents",
             "this gateway executes tasks in its own process: start it with --kubernetes or "
             "--agents to take external agents",
         )
     served = gateway.settings.served_namespaces
     if served and namespace not in served:
-        return error(404, "pool_not_found", f"this gateway does not serve namespace {namespace}")
+        raise Refused("pool_not_found", f"this gateway does not serve namespace {namespace}")
     if not await gateway.access.may_join(caller, namespace, pool):
-        return error(
-            403, "forbidden", f"you may not create agentpools/members of {pool} in {namespace}"
+        raise Refused(
+            "forbidden", f"you may not create agentpools/members of {pool} in {namespace}"
         )
-    return None
 
 
-async def _pool_refusal(
+async def _pool_takes(
     gateway: Gateway, namespace: str, pool: str, capabilities: list[str], name: str
-) -> Response | None:
-    """Whether the cluster's AgentPool takes this member (nothing to ask without a cluster)."""
+) -> None:
+    """Refused unless the cluster's AgentPool takes this member (nothing to ask without one)."""
     if gateway.pools is None:
-        return None
+        return
     found = await gateway.pools(namespace, pool)
     if found is None:
-        return error(404, "pool_not_found", f"no AgentPool {pool} in {namespace}")
+        raise Refused("pool_not_found", f"no AgentPool {pool} in {namespace}")
     spec = found.get("spec") or {}
     external = spec.get("external") or {}
     if not external.get("enabled"):
-        return error(
-            403,
+        raise Refused(
             "external_members_disabled",
             f"AgentPool {namespace}/{pool} takes no external members (spec.external.enabled)",
         )
     allowed = set(spec.get("capabilities") or [])
     for i, capability in enumerate(capabilities):
         if capability not in allowed:
-            return error(
-                422,
+            field = f"capabilities[{i}]"
+            message = (
+                f"{capability!r} is not a capability of AgentPool {pool} "
+                f"({', '.join(sorted(allowed))})"
+            )
+            raise Refused(
                 "invalid_request",
-                f"body.capabilities[{i}]: {capability!r} is not a capability of AgentPool "
-                f"{pool} ({', '.join(sorted(allowed))})",
-                [{"loc": ["body", "capabilities", i], "msg": "not a capability of the pool"}],
+                f"body.{field}: {message}",
+                details=[{"field": field, "message": message}],
             )
     assert gateway.members is not None
     others = [m for m in gateway.members.live(namespace, pool) if m.name != name]
     limit = int(external.get("maxMembers") or 10)
     if len(others) >= limit:
-        return error(
-            409,
+        raise Refused(
             "pool_full",
             f"AgentPool {namespace}/{pool} has its {limit} external members "
             "(spec.external.maxMembers)",
         )
-    return None
 
 
-def _own(gateway: Gateway, caller: Identity, namespace: str, pool: str, name: str) -> Member | None:
-    """The caller's live registration, or None (another's is as good as none)."""
+async def _own(gateway: Gateway, caller: Identity, namespace: str, pool: str, name: str) -> Member:
+    """The caller's live registration; another's is as good as none (404 either way)."""
+    await _admitted(gateway, caller, namespace, pool)
     assert gateway.members is not None
     member = gateway.members.get(namespace, pool, name)
-    return member if member is not None and member.holder == caller.username else None
-
-
-def _gone(namespace: str, pool: str, name: str) -> Response:
-    return error(
-        404,
-        "member_not_found",
-        f"no live registration {name} of {namespace}/{pool} of yours: register again",
-    )
+    if member is None or member.holder != caller.username:
+        raise Refused(
+            "member_not_found",
+            f"no live registration {name} of {namespace}/{pool} of yours: register again",
+        )
+    return member
 
 
 @router.post(
@@ -198,20 +194,14 @@ async def register(
     namespace: Namespace,
     pool: Pool,
     body: Registration,
-    response: Response,
-) -> dict[str, Any] | Response:
+) -> dict[str, Any]:
     """Join the pool as an external member (again: renews it and replaces what it says)."""
-    if (refused := await _refused(gateway, caller, namespace, pool)) is not None:
-        return refused
+    await _admitted(gateway, caller, namespace, pool)
     assert gateway.members is not None
     held = gateway.members.get(namespace, pool, body.name)
     if held is not None and held.holder != caller.username:
-        return error(
-            409, "member_taken", f"member {body.name} of {namespace}/{pool} is someone else's"
-        )
-    refusal_ = await _pool_refusal(gateway, namespace, pool, body.capabilities, body.name)
-    if refusal_ is not None:
-        return refusal_
+        raise Refused("member_taken", f"member {body.name} of {namespace}/{pool} is someone else's")
+    await _pool_takes(gateway, namespace, pool, body.capabilities, body.name)
     member = await gateway.members.put(
         Member(
             namespace=namespace,
@@ -248,20 +238,15 @@ async def heartbeat(
     pool: Pool,
     name: Name,
     body: Heartbeat | None = None,
-) -> dict[str, Any] | Response:
+) -> dict[str, Any]:
     """Renew the registration, and the leases of the pulled tasks the member holds; ``lost``
     names the leases it holds no more (their tasks went to another member)."""
-    if (refused := await _refused(gateway, caller, namespace, pool)) is not None:
-        return refused
-    member = _own(gateway, caller, namespace, pool, name)
-    if member is None:
-        return _gone(namespace, pool, name)
-    refusal_ = await _pool_refusal(gateway, namespace, pool, sorted(member.capabilities), name)
-    if refusal_ is not None:
-        return refusal_
+    member = await _own(gateway, caller, namespace, pool, name)
+    await _pool_takes(gateway, namespace, pool, sorted(member.capabilities), name)
     assert gateway.members is not None
     member = await gateway.members.put(replace(member, renewed=time.time()))
-    lost = gateway.pulls.renew(member, (body or Heartbeat()).leases) if gateway.pulls else []
+    assert gateway.pulls is not None, "a gateway taking members takes their polls"
+    lost = gateway.pulls.renew(member, (body or Heartbeat()).leases)
     return {**shown(member), "lost": lost}
 
 
@@ -276,11 +261,7 @@ async def leave(
     gateway: GatewayDep, caller: CallerDep, namespace: Namespace, pool: Pool, name: Name
 ) -> Response:
     """Leave the pool at once (an agent stopping), rather than lapse."""
-    if (refused := await _refused(gateway, caller, namespace, pool)) is not None:
-        return refused
-    member = _own(gateway, caller, namespace, pool, name)
-    if member is None:
-        return _gone(namespace, pool, name)
+    member = await _own(gateway, caller, namespace, pool, name)
     assert gateway.members is not None
     await gateway.members.remove(member)
     log.info("external agent %s/%s/%s left", namespace, pool, name)
@@ -306,14 +287,11 @@ async def pull(
 ) -> dict[str, Any] | Response:
     """The next task for this member (which registered with ``pull``), waiting up to ``wait``
     seconds for one: ``{"lease", "leaseSeconds", "task"}``, or 204."""
-    if (refused := await _refused(gateway, caller, namespace, pool)) is not None:
-        return refused
-    member = _own(gateway, caller, namespace, pool, name)
-    if member is None or gateway.pulls is None:
-        return _gone(namespace, pool, name)
+    member = await _own(gateway, caller, namespace, pool, name)
+    assert gateway.pulls is not None, "a gateway taking members takes their polls"
     if not member.pull:
-        return error(
-            409, "member_not_pulling", f"member {name} registered an address: tasks are pushed"
+        raise Refused(
+            "member_not_pulling", f"member {name} registered an address: tasks are pushed"
         )
     held = await gateway.pulls.next(member, wait)
     if held is None:
@@ -342,13 +320,11 @@ async def answer(
     body: TaskOutcome,
 ) -> Response:
     """The outcome of a pulled task this member holds: its result, or its error."""
-    if (refused := await _refused(gateway, caller, namespace, pool)) is not None:
-        return refused
-    member = _own(gateway, caller, namespace, pool, name)
-    held = gateway.pulls.held_by(member, lease) if member and gateway.pulls else None
+    member = await _own(gateway, caller, namespace, pool, name)
+    assert gateway.pulls is not None, "a gateway taking members takes their polls"
+    held = gateway.pulls.held_by(member, lease)
     if held is None:
-        return error(
-            404,
+        raise Refused(
             "lease_not_found",
             f"member {name} of {namespace}/{pool} holds no task under lease {lease} "
             "(it lapsed, went to another member, or was never this member's)",
@@ -366,6 +342,6 @@ async def answer(
         status = 503 if body.error.retryable else 422
         retryable = "true" if body.error.retryable else "false"
         outcome = refusal(url, status, body.error.code, body.error.message, retryable)
-    if not gateway.pulls or not gateway.pulls.complete(held, outcome):
-        return error(409, "lease_settled", f"the task under lease {lease} was answered already")
+    if not gateway.pulls.complete(held, outcome):
+        raise Refused("lease_settled", f"the task under lease {lease} was answered already")
     return Response(status_code=204)
