@@ -22,6 +22,7 @@ from tests.agent.harness import AgentProcess
 from tests.conftest import REPO
 from tests.gateway.auth_harness import AUDIENCE, Tenants, bearer, tenants_in
 from tests.gateway.conftest import GatewayProcess
+from tests.gateway.test_registry import pool_objects
 from tests.kube_harness import run_kubectl
 from tests.operator_harness import eventually
 from tests.processes import free_port, stop
@@ -31,28 +32,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 TTL = "3s"
 MEMBER_ROLE = "configurable-agents-agent-member"
 
-INSIDE = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: inside}
-spec:
-  replicas: 1
-  selector: {matchLabels: {configurable-agents.io/pool: inside}}
-  template:
-    metadata:
-      labels: {configurable-agents.io/pool: inside, capability.configurable-agents.io/inside: "true"}
-    spec:
-      containers: [{name: agent, image: agent, ports: [{name: http, containerPort: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: inside
-  labels: {configurable-agents.io/pool: inside, capability.configurable-agents.io/inside: "true"}
-spec:
-  selector: {configurable-agents.io/pool: inside}
-  ports: [{name: http, port: 8080, targetPort: http}]
-"""
+INSIDE = pool_objects("inside", "inside")
 
 POOLS = """
 apiVersion: configurable-agents.io/v1alpha1

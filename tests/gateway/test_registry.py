@@ -15,28 +15,39 @@ from agent_runtime.kube import KubeClient, load_configuration
 
 pytestmark = pytest.mark.cluster
 
-POOL = """
+
+def pool_objects(name: str, capability: str, replicas: int = 1) -> str:
+    """A Deployment and Service labelled as the operator labels an AgentPool's (no operator:
+    the registry's tests and others read the pool's EndpointSlices as the gateway does)."""
+    labels = (
+        f"{{configurable-agents.io/pool: {name}, "
+        f'capability.configurable-agents.io/{capability}: "true"}}'
+    )
+    return f"""
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: searchers}
+metadata: {{name: {name}}}
 spec:
-  replicas: 2
-  selector: {matchLabels: {configurable-agents.io/pool: searchers}}
+  replicas: {replicas}
+  selector: {{matchLabels: {{configurable-agents.io/pool: {name}}}}}
   template:
     metadata:
-      labels: {configurable-agents.io/pool: searchers, capability.configurable-agents.io/search: "true"}
+      labels: {labels}
     spec:
-      containers: [{name: agent, image: agent, ports: [{name: http, containerPort: 8080}]}]
+      containers: [{{name: agent, image: agent, ports: [{{name: http, containerPort: 8080}}]}}]
 ---
 apiVersion: v1
 kind: Service
 metadata:
-  name: searchers
-  labels: {configurable-agents.io/pool: searchers, capability.configurable-agents.io/search: "true"}
+  name: {name}
+  labels: {labels}
 spec:
-  selector: {configurable-agents.io/pool: searchers}
-  ports: [{name: http, port: 8080, targetPort: http}]
+  selector: {{configurable-agents.io/pool: {name}}}
+  ports: [{{name: http, port: 8080, targetPort: http}}]
 """
+
+
+POOL = pool_objects("searchers", "search", replicas=2)
 
 
 async def until(
@@ -106,7 +117,7 @@ async def test_address_map_seam(
     kubectl: Any, namespace: str, kubeconfig: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
-    kubectl("apply", "-n", namespace, "-f", "-", stdin=POOL.replace("replicas: 2", "replicas: 1"))
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=pool_objects("searchers", "search"))
     client = KubeClient(load_configuration())
     probe = EndpointRegistry(client, namespaces=[namespace], address_map={})
     probe.start()
