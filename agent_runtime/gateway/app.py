@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from cachetools import TTLCache
 from fastapi import FastAPI
 
 from agent_runtime import __version__
@@ -161,9 +162,23 @@ async def serving(
             await dispatcher.aclose()
 
 
+#: Seconds an AgentPool read for its external members is kept: every member's heartbeat (a
+#: third of its TTL) asks, and a change of ``spec.external`` is seen within this.
+POOL_READ_TTL = 5.0
+
+
 def _pool_reader(client: KubeClient) -> Callable[[str, str], Awaitable[dict[str, Any] | None]]:
+    """The AgentPool an external member joins, read from the API server at most once per
+    ``POOL_READ_TTL`` per pool (found or not), however many members' heartbeats ask."""
+    read: TTLCache[tuple[str, str], dict[str, Any] | None] = TTLCache(1024, POOL_READ_TTL)
+
     async def pool(namespace: str, name: str) -> dict[str, Any] | None:
-        return await client.get("configurable-agents.io/v1alpha1", "AgentPool", namespace, name)
+        key = (namespace, name)
+        if key not in read:
+            read[key] = await client.get(
+                "configurable-agents.io/v1alpha1", "AgentPool", namespace, name
+            )
+        return read[key]
 
     return pool
 
