@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from agent_runtime.agent import errors
-from agent_runtime.agent.membership import Membership, RegistrationRefused
+from agent_runtime.agent.membership import Membership
 from agent_runtime.agent.routes import health, tasks
 from agent_runtime.agent.runner import TaskRunner
 from agent_runtime.agent.settings import AgentSettings
@@ -33,15 +33,10 @@ def create_app(settings: AgentSettings, *, executor: TaskExecutor | None = None)
         )
         runner = TaskRunner(settings, own, metrics)
         app.state.runner = runner
-        membership = None
-        if settings.gateway is not None:
-            membership = Membership(settings, runner)
-            try:
-                await membership.start()
-            except RegistrationRefused as exc:
-                log.error("%s", exc)
-                await membership.stop()
-                raise
+        # an agent outside the cluster registers once it listens (agent.server), so that the
+        # gateway never pushes a task to a port not open yet
+        membership = Membership(settings, runner) if settings.gateway is not None else None
+        app.state.membership = membership
         try:
             yield
         finally:

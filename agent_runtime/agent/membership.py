@@ -73,7 +73,13 @@ class Membership:
         if self.settings.gateway_token is not None:
             token = self.settings.gateway_token.get_secret_value()
         elif self.settings.gateway_token_file:
-            token = Path(self.settings.gateway_token_file).read_text().strip()
+            path = Path(self.settings.gateway_token_file)
+            try:
+                token = path.read_text().strip()
+            except OSError as exc:
+                raise RegistrationRefused(
+                    f"gateway_token_file: cannot read {path}: {exc.strerror or exc}"
+                ) from None
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _body(self) -> dict[str, Any]:
@@ -109,10 +115,30 @@ class Membership:
         )
 
     async def start(self) -> None:
-        """Register (raising RegistrationRefused), then heartbeat and, with pull, poll."""
+        """Register (raising RegistrationRefused; a gateway not reachable yet is tried again
+        with back-off), then heartbeat and, with pull, poll."""
         if not self.settings.capabilities:
             raise RegistrationRefused("capabilities: an external agent names what it serves")
-        await self.register()
+        failures = 0
+        # a gateway not up yet (or failing) is waited for, until the agent is told to stop; a
+        # refusal is final
+        while not self.runner.draining:
+            try:
+                await self.register()
+                break
+            except httpx.HTTPError as exc:
+                wait = BACKOFF[min(failures, len(BACKOFF) - 1)]
+                failures += 1
+                log.warning(
+                    "cannot register with %s (%d in a row): %s; trying again in %g s",
+                    self.settings.gateway,
+                    failures,
+                    _why(exc),
+                    wait,
+                )
+                await asyncio.sleep(wait)
+        if not self.registered.is_set():
+            return
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="heartbeat"))
         if self.settings.pull:
             for slot in range(self.settings.max_concurrent_tasks):
@@ -125,8 +151,9 @@ class Membership:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        with contextlib.suppress(httpx.HTTPError):
-            await self.client.delete(f"{self.url}/{self.name}", headers=self._headers())
+        if self.registered.is_set():
+            with contextlib.suppress(httpx.HTTPError, RegistrationRefused):
+                await self.client.delete(f"{self.url}/{self.name}", headers=self._headers())
         await self.client.aclose()
 
     async def _heartbeats(self) -> None:

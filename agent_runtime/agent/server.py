@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from agent_runtime.agent.app import create_app
+from agent_runtime.agent.membership import Membership, RegistrationRefused
 from agent_runtime.agent.runner import TaskRunner
 from agent_runtime.agent.settings import AgentSettings
 from agent_runtime.telemetry import configure_logging
@@ -40,10 +41,26 @@ class DrainingServer(uvicorn.Server):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain: asyncio.Task[None] | None = None
         self._signalled = False
+        #: The gateway refused this agent's registration: it stops, and did not start.
+        self.refused = False
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Listen, then (an agent outside the cluster) register with the gateway: a refusal is
+        one clear log line and exit status 3, not a failed lifespan's traceback."""
+        await super().startup(sockets)
+        membership: Membership | None = getattr(self.app.state, "membership", None)
+        if membership is None or self.should_exit:
+            return
+        try:
+            await membership.start()
+        except RegistrationRefused as exc:
+            log.error("%s", exc)
+            self.refused = True
+            self.should_exit = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Unlike uvicorn's, this handler does not re-raise the signal after shutdown: exit 0.
@@ -102,4 +119,4 @@ def run_agent(settings: AgentSettings) -> bool:
     )
     server = DrainingServer(config, app, settings.drain_timeout)
     server.run()
-    return server.started
+    return server.started and not server.refused

@@ -26,8 +26,9 @@ class GatewayProcess:
         workflows: Path = EXAMPLES,
         env: dict[str, str] | None = None,
         ready_timeout: float = 30,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"gateway-{self.port}.log"
         environ = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))

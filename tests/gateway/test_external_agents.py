@@ -467,7 +467,8 @@ def test_bad_registrations_name_the_field(tenants: Tenants, gateway: GatewayProc
 def test_the_agent_exits_when_its_registration_is_refused(
     tenants: Tenants, gateway: GatewayProcess
 ) -> None:
-    """B's credential registering into A: the process stops at once, saying why (exit 3)."""
+    """B's credential registering into A: the process stops at once, saying why in one line
+    (exit 1, no traceback)."""
     agent = AgentProcess(
         tenants.workdir,
         name="refused",
@@ -475,10 +476,11 @@ def test_the_agent_exits_when_its_registration_is_refused(
         extra_env={"CONFIGURABLE_AGENTS_GATEWAY_TOKEN": tenants.tokens["agent-b"]},
         cli_args=["--gateway", gateway.url, "--pool", "remote", "--namespace", tenants.a, "--pull"],
     )
-    assert agent.proc.wait(30) == 3  # uvicorn: start-up failed
+    assert agent.proc.wait(30) == 1
     agent.wait_stopped()
     log = agent.log()
     assert "refused to register" in log and "403" in log
+    assert "Traceback" not in log
     assert tenants.tokens["agent-b"] not in log
 
 

@@ -3,6 +3,7 @@ memory, and a pull-only agent process serves a capability no fixed agent does.""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import httpx
 from tests.agent.harness import SECRET, AgentProcess
 from tests.conftest import REPO
 from tests.gateway.conftest import GatewayProcess
+from tests.operator_harness import eventually
 from tests.processes import free_port
 
 
@@ -118,6 +120,58 @@ def test_a_gateway_running_tasks_in_process_takes_no_external_agents(
     )
     assert answer.status_code == 409
     assert answer.json()["error"]["code"] == "no_external_agents"
+
+
+def test_an_agent_started_before_its_gateway_waits_for_it(sqlite_url: str, tmp_path: Path) -> None:
+    """No gateway listening yet: the agent says so in a line per try (no traceback), is not
+    ready, and registers once the gateway is up; a token file it cannot read is one line."""
+    port = free_port()
+    early = AgentProcess(
+        tmp_path,
+        name="early",
+        capabilities=("llm",),
+        cli_args=[
+            *("--gateway", f"http://127.0.0.1:{port}", "--pool", "laptops"),
+            *("--namespace", "default", "--pull", "--name", "early"),
+        ],
+    )
+    research = AgentProcess(tmp_path, name="research", capabilities=("web-research",))
+    gateway = None
+    try:
+        eventually(lambda: "cannot register with" in early.log(), timeout=30)
+        assert httpx.get(f"{early.url}/readyz").status_code == 503
+        research.wait_ready()
+        gateway = GatewayProcess(
+            sqlite_url, tmp_path, "--agents", f"web-research={research.url}", port=port
+        )
+        early.wait_ready(timeout=30)
+        with gateway.client() as client:
+            done = client.post(
+                "/v1/workflows/default/linear-chain/runs",
+                json={"input": {"topic": "late"}, "wait": True},
+            ).json()
+        assert done["status"] == "succeeded", done
+        assert early.tasks_done() == 1
+    finally:
+        early.stop()
+        research.stop()
+        if gateway is not None:
+            gateway.kill(signal.SIGTERM)
+    assert "registered with" in early.log() and "Traceback" not in early.log()
+
+    unreadable = AgentProcess(
+        tmp_path,
+        name="unreadable",
+        capabilities=("llm",),
+        extra_env={"CONFIGURABLE_AGENTS_GATEWAY_TOKEN_FILE": str(tmp_path / "no-such-token")},
+        cli_args=[
+            *("--gateway", f"http://127.0.0.1:{port}", "--pool", "laptops"),
+            *("--namespace", "default", "--pull"),
+        ],
+    )
+    assert unreadable.proc.wait(30) == 1
+    log = unreadable.log()
+    assert "gateway_token_file: cannot read" in log and "Traceback" not in log
 
 
 def test_agent_flags_missing_for_a_gateway_are_named(tmp_path: Path) -> None:
