@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+import yaml
 from lightkube import ConfigError, KubeConfig, SingleConfig
 
 from agent_runtime.errors import AgentRuntimeError
@@ -34,10 +35,11 @@ def load_configuration(kubeconfig: str | None = None) -> SingleConfig:
     where = kubeconfig or "~/.kube/config"
     try:
         return _current(KubeConfig.from_file(where))
-    except (ConfigError, OSError, ValueError, TypeError, KeyError) as exc:
+    except (ConfigError, OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:
+        why = " ".join(str(exc).split())  # YAML's errors span lines, with a caret
         raise KubeConfigError(
             f"no Kubernetes credentials: not in a pod, and the kubeconfig {where} "
-            f"is unusable ({exc})"
+            f"is unusable ({why})"
         ) from None
 
 

@@ -107,6 +107,22 @@ def test_a_missing_kubeconfig_is_one_line(tmp_path: Path, monkeypatch: pytest.Mo
     assert "\n" not in message
 
 
+def test_a_kubeconfig_that_is_not_yaml_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    broken = tmp_path / "config"
+    broken.write_text("clusters: [unclosed\n")
+    monkeypatch.setenv("KUBECONFIG", str(broken))
+    with pytest.raises(KubeConfigError) as caught:
+        load_configuration()
+    message = str(caught.value)
+    assert message.startswith(
+        f"no Kubernetes credentials: not in a pod, and the kubeconfig {broken}"
+    )
+    assert "\n" not in message
+
+
 def test_the_first_kubeconfig_of_the_list_is_read(
     api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
