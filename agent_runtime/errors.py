@@ -133,6 +133,7 @@ HTTP_STATUS: Mapping[str, int] = MappingProxyType(
             "not_synced",
             "watch_failing",
             "webhook_keys_unavailable",
+            "not_registered",
         ),
     }
 )
