@@ -175,7 +175,10 @@ class Leases(ABC):
     async def claim_run(
         self, *, owner: str, ttl: float, max_per_namespace: int = 0
     ) -> RunRecord | None:
-        """Take the lease of the oldest queued run, or of a running one whose lease expired.
+        """Take the lease of a queued run, or of a running one whose lease expired: the oldest
+        of its namespace. SQLite and Postgres are fair across namespaces (the one holding the
+        fewest leases first, ties in turn), so a few runs do not wait behind a crowded
+        namespace's thousands; the S3 store takes the oldest of any namespace.
 
         ``max_per_namespace`` (0: no cap): pass over namespaces that already hold that many
         leases, across every replica sharing the store, so their runs wait queued.

@@ -7,8 +7,12 @@ from collections import Counter
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
+import pytest
+
 from agent_runtime.stores import RunStatus, RunStore, open_store
+from agent_runtime.stores.postgres import schema as postgres_schema
 from agent_runtime.stores.records import utcnow
+from agent_runtime.stores.sqlite import schema as sqlite_schema
 from tests.stores.helpers import BASE, assert_between, make_run
 
 SHORT = 0.2  # seconds: a lease that expires during the test
@@ -40,6 +44,98 @@ async def test_claim_takes_the_oldest_queued_run(store: RunStore) -> None:
     assert third is not None and third.id == "newest"
     assert await store.claim_run(owner="owner-d", ttl=30) is None
     assert (await store.get_run("oldest")).lease_owner == "owner-a"
+
+
+def skip_unless_fair(store_url: str) -> None:
+    if store_url.startswith("s3://"):
+        pytest.skip("the s3 store claims the oldest claimable run of any namespace")
+
+
+async def test_claims_take_namespaces_in_turn(store: RunStore, store_url: str) -> None:
+    skip_unless_fair(store_url)
+    for i in range(50):
+        await store.create_run(
+            make_run(f"a-{i:02d}", namespace="a", created_at=BASE + timedelta(seconds=i))
+        )
+    for i in range(2):
+        await store.create_run(
+            make_run(f"b-{i}", namespace="b", created_at=BASE + timedelta(minutes=5, seconds=i))
+        )
+    # claims holding their leases: b holds fewer, so its runs come between a's
+    held = [await store.claim_run(owner="o", ttl=30) for _ in range(4)]
+    assert [r.id for r in held if r] == ["a-00", "b-0", "a-01", "b-1"]
+    # b has none left: a's next, oldest first
+    after = await store.claim_run(owner="o", ttl=30)
+    assert after is not None and after.id == "a-02"
+
+
+async def test_claims_finished_at_once_still_take_namespaces_in_turn(
+    store: RunStore, store_url: str
+) -> None:
+    # one claimer that finishes each run before the next claim: no namespace holds a lease
+    # when it claims, so turns, not lease counts, keep b from waiting behind all of a's runs
+    skip_unless_fair(store_url)
+    for i in range(50):
+        await store.create_run(
+            make_run(f"a-{i:02d}", namespace="a", created_at=BASE + timedelta(seconds=i))
+        )
+    for i in range(2):
+        await store.create_run(
+            make_run(f"b-{i}", namespace="b", created_at=BASE + timedelta(minutes=5, seconds=i))
+        )
+    order = []
+    for _ in range(5):
+        run = await store.claim_run(owner="o", ttl=30)
+        assert run is not None
+        order.append(run.id)
+        await store.transition(run.id, RunStatus.RUNNING)
+        await store.transition(run.id, RunStatus.SUCCEEDED)
+    assert order == ["a-00", "b-0", "a-01", "b-1", "a-02"]
+
+
+async def test_a_replica_claims_from_the_namespace_holding_fewest_leases(
+    store: RunStore, store_url: str
+) -> None:
+    skip_unless_fair(store_url)
+    for i in range(3):
+        await store.create_run(
+            make_run(f"a-{i}", namespace="a", created_at=BASE + timedelta(seconds=i))
+        )
+    await store.create_run(make_run("z-0", namespace="z", created_at=BASE + timedelta(minutes=1)))
+    first = await store.claim_run(owner="replica-1", ttl=30)
+    assert first is not None and first.id == "a-0"
+    # another replica, which has claimed nothing yet: a holds a lease, z none
+    async with open_store(store_url) as other:
+        second = await other.claim_run(owner="replica-2", ttl=30)
+    assert second is not None and second.id == "z-0"
+
+
+async def test_fair_claims_leave_runs_backing_off_alone(store: RunStore, store_url: str) -> None:
+    skip_unless_fair(store_url)
+    await store.create_run(make_run("a-0", namespace="a", created_at=BASE))
+    await store.create_run(make_run("a-1", namespace="a", created_at=BASE + timedelta(seconds=1)))
+    later = utcnow() + timedelta(minutes=1)  # waiting for agents, out of reach of claims
+    await store.create_run(make_run("b-0", namespace="b", created_at=BASE, lease_expires_at=later))
+    claimed = [await store.claim_run(owner="o", ttl=30) for _ in range(3)]
+    assert [r.id if r else None for r in claimed] == ["a-0", "a-1", None]
+
+
+async def test_a_database_from_before_fair_claims_migrates(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    skip_unless_fair(store_url)
+    schema = postgres_schema if store_url.startswith("postgresql") else sqlite_schema
+    fair = next(i for i, script in enumerate(schema.MIGRATIONS) if "ca_runs_leased" in script)
+    with monkeypatch.context() as patch:
+        patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:fair])
+        async with open_store(store_url) as old:
+            for i in range(3):
+                created = BASE + timedelta(seconds=i)
+                await old.create_run(make_run(f"a-{i}", namespace="a", created_at=created))
+            await old.create_run(make_run("b-0", namespace="b", created_at=BASE + timedelta(1)))
+    async with open_store(store_url) as store:
+        claimed = [await store.claim_run(owner="o", ttl=30) for _ in range(3)]
+    assert [r.id if r else None for r in claimed] == ["a-0", "b-0", "a-1"]
 
 
 async def test_claim_on_empty_store(store: RunStore) -> None:

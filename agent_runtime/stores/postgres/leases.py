@@ -13,27 +13,45 @@ from agent_runtime.stores.records import RunRecord, utcnow
 #: pg_advisory_xact_lock key serialising claims while a per-namespace cap holds.
 CLAIM_LOCK = 0x63612D636C6D  # "ca-clm"
 
-#: Rows another claimer has locked are skipped; a row that stopped qualifying while we waited
-#: for it is re-checked and passed over for the next one. ``capped`` narrows the candidates.
+#: Fair across namespaces: the namespaces with queued or running runs (one index probe each,
+#: a loose index scan), those holding the fewest unexpired leases first (runs some replica is
+#: executing), ties taken in turn by name after the one this process claimed from last; then,
+#: in that order, each namespace's oldest claimable run until one is not locked by another
+#: claimer (``SKIP LOCKED``; a row that stopped qualifying while we waited for it is passed
+#: over). The namespaces' order is materialised, so that only the run claimed is locked.
+#: ``capped`` passes over namespaces at their cap.
 CLAIM = (
-    "WITH candidate AS ("
-    " SELECT id FROM ca_runs WHERE status IN ('queued', 'running')"
-    " AND (lease_expires_at IS NULL OR lease_expires_at < %(now)s){capped}"
-    " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+    "WITH RECURSIVE ns AS ("
+    " (SELECT namespace FROM ca_runs WHERE status IN ('queued', 'running')"
+    " ORDER BY namespace LIMIT 1)"
+    " UNION ALL SELECT (SELECT r.namespace FROM ca_runs r WHERE r.status IN ('queued', 'running')"
+    " AND r.namespace > ns.namespace ORDER BY r.namespace LIMIT 1)"
+    " FROM ns WHERE ns.namespace IS NOT NULL),"
+    " turns AS MATERIALIZED ("
+    " SELECT ns.namespace, (SELECT count(*) FROM ca_runs l WHERE l.namespace = ns.namespace"
+    " AND l.status IN ('queued', 'running') AND l.lease_owner IS NOT NULL"
+    " AND l.lease_expires_at >= %(now)s) AS leased"
+    " FROM ns WHERE ns.namespace IS NOT NULL"
+    " ORDER BY leased, ns.namespace <= %(last)s, ns.namespace),"
+    " candidate AS ("
+    " SELECT c.id FROM turns CROSS JOIN LATERAL ("
+    " SELECT id FROM ca_runs WHERE namespace = turns.namespace"
+    " AND status IN ('queued', 'running')"
+    " AND (lease_expires_at IS NULL OR lease_expires_at < %(now)s)"
+    " ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) c{capped} LIMIT 1)"
     " UPDATE ca_runs AS r SET lease_owner = %(owner)s, lease_expires_at = %(expires)s,"
     " record = r.record || jsonb_build_object("
     "'lease_owner', %(owner)s::text, 'lease_expires_at', %(expires_json)s::text)"
     " FROM candidate WHERE r.id = candidate.id RETURNING r.record::text AS record"
 )
-#: Namespaces holding ``cap`` leases already (runs some replica is executing).
-AT_CAP = (
-    " AND namespace NOT IN (SELECT namespace FROM ca_runs"
-    " WHERE status IN ('queued', 'running') AND lease_owner IS NOT NULL"
-    " AND lease_expires_at >= %(now)s GROUP BY namespace HAVING count(*) >= %(cap)s)"
-)
+#: Namespaces holding ``cap`` leases already are passed over.
+AT_CAP = " WHERE turns.leased < %(cap)s"
 
 
 class PostgresLeases(PostgresConnection):
+    #: The namespace this process claimed its last run from: ties go on from the next one.
+    _claimed_from = ""
+
     async def claim_run(
         self, *, owner: str, ttl: float, max_per_namespace: int = 0
     ) -> RunRecord | None:
@@ -45,6 +63,7 @@ class PostgresLeases(PostgresConnection):
             "expires": expires,
             "expires_json": json_time(expires),
             "cap": max_per_namespace,
+            "last": self._claimed_from,
         }
         async with self._connection() as conn:
             if not max_per_namespace:
@@ -57,7 +76,11 @@ class PostgresLeases(PostgresConnection):
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
                     cur = await conn.execute(CLAIM.format(capped=AT_CAP).encode(), params)
                     row = await cur.fetchone()
-        return RunRecord.model_validate_json(row["record"]) if row else None
+        if row is None:
+            return None
+        run = RunRecord.model_validate_json(row["record"])
+        self._claimed_from = run.namespace
+        return run
 
     async def take_token(self, key: str, *, rate: float, burst: int) -> float:
         # The server's clock, so that every replica counts time the same way.

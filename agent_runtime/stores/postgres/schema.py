@@ -78,6 +78,14 @@ MIGRATIONS = [
     FENCE_SCHEMA,
     # Threads (conversations) and the runs of each, in order.
     thread_schema(POSTGRES),
+    # Claims fair across namespaces (``leases``): each namespace's queue in order, and its leases.
+    """
+    CREATE INDEX ca_runs_claimable_by_namespace ON ca_runs (namespace, created_at, id)
+        INCLUDE (lease_expires_at) WHERE status IN ('queued', 'running');
+    CREATE INDEX ca_runs_leased ON ca_runs (namespace) INCLUDE (lease_expires_at)
+        WHERE lease_owner IS NOT NULL AND status IN ('queued', 'running');
+    DROP INDEX ca_runs_claimable;
+    """,
 ]
 
 #: pg_advisory_xact_lock key for MIGRATIONS.

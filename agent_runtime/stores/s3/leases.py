@@ -69,6 +69,9 @@ class S3Leases(S3Connection):
         raise StoreError(f"rate limit {key!r}: too much contention")
 
     def _claim(self, owner: str, ttl: float) -> RunRecord | None:
+        """The oldest claimable run of any namespace: the claim index is one partition ordered
+        by when runs became claimable, so claims are not fair across namespaces here (they
+        are on SQLite and Postgres); that would need the index partitioned by namespace."""
         for _ in range(5):
             now = utcnow()
             candidates = self.aws.dynamodb.query(

@@ -61,6 +61,14 @@ MIGRATIONS = [
     """,
     # Threads (conversations) and the runs of each, in order.
     thread_schema(SQLITE),
+    # Claims fair across namespaces (``leases``): each namespace's queue in order, and its leases.
+    """
+    CREATE INDEX IF NOT EXISTS ca_runs_claimable_by_namespace
+        ON ca_runs (namespace, created_at, id, lease_expires_at)
+        WHERE status IN ('queued','running');
+    CREATE INDEX IF NOT EXISTS ca_runs_leased ON ca_runs (namespace, lease_expires_at)
+        WHERE lease_owner IS NOT NULL AND status IN ('queued','running');
+    """,
 ]
 
 #: Seconds to keep trying to open a file that other processes are setting up.
