@@ -6,11 +6,12 @@ The images (Dockerfile.agent, Dockerfile.operator, Dockerfile.ui) cannot be buil
 Docker), so this builds what their build stage builds: a venv (``python -m venv``, so pip and
 setuptools as the image's venv has them unless the Dockerfile removes them), the lock installed
 with ``--require-hashes`` and byte-compiled (as pip does in the image), then the project with
-``--no-deps``, then whatever the Dockerfile's build stage deletes (``hack/prune-venv.sh``).
-Prints each image's package count, its site-packages in MB (apparent file sizes, ``__pycache__``
-included) and its largest packages. With ``--ref``, the locks of that git revision are built too
-and shown beside the working tree's. Environments are cached by the lock's content under
-``~/.cache/configurable-agents/image-sizes``, so a second run only measures.
+``--no-deps``, then whatever the Dockerfile's build stage deletes (``hack/prune-venv.sh``, with
+the flags that Dockerfile gives it). Prints each image's package count, its site-packages in MB
+(apparent file sizes, bytecode included) and its largest packages. With ``--ref``, the locks,
+pruning and Dockerfiles of that git revision are built too and shown beside the working tree's.
+Environments are cached by all three under ``~/.cache/configurable-agents/image-sizes``, so a
+second run only measures.
 """
 
 from __future__ import annotations
@@ -64,10 +65,27 @@ def prune_script(ref: str | None) -> str:
     return shown.stdout if shown.returncode == 0 else ""
 
 
+def prune_flags(lock: str, ref: str | None) -> list[str]:
+    """The flags ``Dockerfile.<lock>`` of ``ref`` runs the pruning script with (``--sourceless``)."""
+    if ref is None:
+        dockerfile = (REPO / f"Dockerfile.{lock}").read_text()
+    else:
+        dockerfile = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{ref}:Dockerfile.{lock}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    for line in dockerfile.splitlines():
+        if line.startswith("RUN sh prune-venv.sh "):
+            return line.split()[3:-1]
+    return []
+
+
 def build(lock: str, ref: str | None) -> Path:
-    """A venv as the image's build stage makes it; cached by lock and pruning script."""
-    text, prune = lock_text(lock, ref), prune_script(ref)
-    key = hashlib.sha256((text + "\0" + prune).encode()).hexdigest()[:12]
+    """A venv as the image's build stage makes it; cached by lock, pruning script and flags."""
+    text, prune, flags = lock_text(lock, ref), prune_script(ref), prune_flags(lock, ref)
+    key = hashlib.sha256("\0".join([text, prune, *flags]).encode()).hexdigest()[:12]
     venv = CACHE / f"{lock}-{key}"
     if (venv / ".built").exists():
         return venv
@@ -85,7 +103,7 @@ def build(lock: str, ref: str | None) -> Path:
     if prune:
         script = venv.parent / f"{lock}-{key}.prune.sh"
         script.write_text(prune)
-        subprocess.run(["sh", str(script), str(venv)], check=True)
+        subprocess.run(["sh", str(script), *flags, str(venv)], check=True)
     (venv / ".built").touch()
     return venv
 
@@ -95,7 +113,8 @@ def site_packages(venv: Path) -> Path:
 
 
 def sizes(venv: Path) -> dict[str, int]:
-    """Bytes per distribution: its RECORD's files, plus the bytecode of its sources."""
+    """Bytes per distribution: its RECORD's files, plus the bytecode of its sources (in
+    ``__pycache__``, or where the source was when the image ships bytecode only)."""
     site = site_packages(venv)
     owner: dict[Path, str] = {}
     for dist in metadata.distributions(path=[str(site)]):
@@ -110,6 +129,8 @@ def sizes(venv: Path) -> dict[str, int]:
         if name is None and path.parent.name == "__pycache__":
             source = path.parent.parent / (path.name.split(".")[0] + ".py")
             name = owner.get(source.resolve())
+        elif name is None and path.suffix == ".pyc":
+            name = owner.get(path.with_suffix(".py").resolve())
         totals[name or "(unowned)"] += path.stat().st_size
     return dict(totals)
 
