@@ -5,7 +5,7 @@ pruned-away module or a source file that something reads at run time fails here.
 
 The environment is made from this one's installed packages (the lock's names, whatever versions
 are installed here) and cached under ``~/.cache/configurable-agents/image-env`` by the script,
-the versions and the Python, so after the first run (about 20 s) a session only uses it.
+the versions and the Python, so after the first run (a minute) a session only uses it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import venv
 from collections.abc import Iterator
 from importlib import metadata
@@ -89,8 +90,11 @@ def image_python() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (root / ".built").exists():
             build(root, dists)
-        for other in CACHE.glob("agent-*"):  # environments of earlier scripts or versions
-            if other != root:
+        (root / ".built").touch()
+        for other in CACHE.glob("agent-*"):  # of earlier scripts or versions, unused for a day
+            built = other / ".built"
+            used = built.stat().st_mtime if built.exists() else other.stat().st_mtime
+            if other != root and used < time.time() - 86400:
                 shutil.rmtree(other, ignore_errors=True)
     return root / "bin" / "python"
 
