@@ -46,6 +46,13 @@ CLAIM = (
 )
 #: Namespaces holding ``cap`` leases already are passed over.
 AT_CAP = " WHERE turns.leased < %(cap)s"
+#: For the claim's transaction: walk each namespace's index in order. Without statistics (a
+#: table that filled faster than autovacuum analyses it) the planner guesses that a namespace
+#: holds a row or two and sorts all of its runs, or counts its leases from dead index entries
+#: it never marks dead: 13 ms a claim instead of 0.2 with 10,000 queued.
+WALK_INDEXES = (
+    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+)
 
 
 class PostgresLeases(PostgresConnection):
@@ -66,16 +73,19 @@ class PostgresLeases(PostgresConnection):
             "last": self._claimed_from,
         }
         async with self._connection() as conn:
-            if not max_per_namespace:
-                cur = await conn.execute(CLAIM.format(capped="").encode(), params)
-                row = await cur.fetchone()
-            else:
-                # Claims are serialised while a cap holds, so that two replicas never both take
-                # a namespace's last slot (each would count the other's claim as not there yet).
-                async with conn.transaction():
+            # One round trip: BEGIN, the plan settings, the claim, COMMIT, pipelined by hand.
+            async with conn.pipeline():
+                await conn.execute("BEGIN")
+                await conn.execute(WALK_INDEXES)
+                if max_per_namespace:
+                    # Claims are serialised while a cap holds, so that two replicas never both
+                    # take a namespace's last slot (each would count the other's claim as not
+                    # there yet).
                     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (CLAIM_LOCK,))
-                    cur = await conn.execute(CLAIM.format(capped=AT_CAP).encode(), params)
-                    row = await cur.fetchone()
+                capped = AT_CAP if max_per_namespace else ""
+                cur = await conn.execute(CLAIM.format(capped=capped).encode(), params)
+                await conn.execute("COMMIT")
+            row = await cur.fetchone()
         if row is None:
             return None
         run = RunRecord.model_validate_json(row["record"])
