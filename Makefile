@@ -129,7 +129,7 @@ cluster-up: $(STAMP) cluster-build
 # uvloop and httptools would otherwise change how our servers run).
 BENCH_VENV := $(CACHE)/bench-langgraph-venv
 bench: $(STAMP)
-	$(BIN)/pip install -q 'dbos>=3' 'langgraph-checkpoint-postgres>=3.2,<4'
+	$(BIN)/pip install -q 'dbos>=3' 'langgraph-checkpoint-postgres>=3.2,<4' 'langgraph-checkpoint-sqlite>=3,<4' 'matplotlib>=3.8'
 	@test -x $(BENCH_VENV)/bin/langgraph || ($(PYTHON) -m venv $(BENCH_VENV) && \
 		$(BENCH_VENV)/bin/pip install -q 'langgraph-cli[inmem]')
 	$(BIN)/python bench/step_overhead.py
