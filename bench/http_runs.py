@@ -7,6 +7,8 @@ Starts a throwaway PostgreSQL (``--no-fsync`` for the tests' settings), one
 ``bench/step_overhead.py`` (``scripted`` provider, no delay, agents in-process), and submits
 ``--runs`` runs with ``{"wait": true}``: one at a time (latency p50, p99, runs/s), then
 ``--concurrency`` in flight (runs/s), each request on a thread of its own (httpx, one client).
+The same runs are then made in this process, without HTTP (the engine and store of
+``bench/step_overhead.py`` on a database of the same server): what the gateway adds.
 
 Then the same graph in plain LangGraph under LangGraph's own server, ``langgraph dev`` (in-memory
 runtime, no reload, no browser, tracing and analytics off, its default 10 jobs per worker unless
@@ -20,6 +22,7 @@ on PATH; ``--langgraph-bin`` names it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import signal
@@ -31,7 +34,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +42,19 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _chart import OUT, Panel, write_chart  # noqa: E402
 from _postgres import REPO, postgres_server, settings  # noqa: E402
-from step_overhead import WORKFLOW_YAML  # noqa: E402
+from step_overhead import WORKFLOW_YAML, engine_variant  # noqa: E402
 
 SIDE_VENV = Path.home() / ".cache" / "configurable-agents" / "bench-langgraph-venv"
+SERVE = "configurable-agents serve (postgres)"
+IN_PROCESS = "the same runs in process (no HTTP)"
+LANGGRAPH_DEV = "langgraph dev (inmem)"
+
+
+def aim(met: bool) -> str:
+    return "met" if met else "NOT met"
+
 
 GRAPH_PY = '''\
 """The 5-node linear graph of bench/step_overhead.py, for `langgraph dev`."""
@@ -160,6 +172,42 @@ def measure(
         "rpsN": runs / parallel,
         "serial_runs": serial_runs,
     }
+
+
+def in_process(args: argparse.Namespace, store_url: str) -> dict[str, float]:
+    """The same run without HTTP: ``bench/step_overhead.py``'s engine in this process, on a
+    database of its own of the same server, so that what the gateway adds is seen."""
+
+    async def go() -> dict[str, float]:
+        async with AsyncExitStack() as stack:
+            run = await engine_variant(stack, store_url)
+            for _ in range(args.warmup):
+                await run()
+            latencies: list[float] = []
+            began = time.perf_counter()
+            for _ in range(args.runs):
+                t0 = time.perf_counter()
+                await run()
+                latencies.append((time.perf_counter() - t0) * 1000)
+            serial = time.perf_counter() - began
+            gate = asyncio.Semaphore(args.concurrency)
+
+            async def gated() -> None:
+                async with gate:
+                    await run()
+
+            began = time.perf_counter()
+            await asyncio.gather(*(gated() for _ in range(args.runs)))
+            parallel = time.perf_counter() - began
+        return {
+            "p50": statistics.median(latencies),
+            "p99": pct(latencies, 0.99),
+            "rps1": args.runs / serial,
+            "rpsN": args.runs / parallel,
+            "serial_runs": args.runs,
+        }
+
+    return asyncio.run(go())
 
 
 # ---------------------------------------------------------------- our gateway
@@ -323,6 +371,9 @@ def main() -> None:
     )
     parser.add_argument("--langgraph-bin", help="the `langgraph` CLI to run `langgraph dev` with")
     parser.add_argument("--no-langgraph", action="store_true", help="leave `langgraph dev` out")
+    parser.add_argument(
+        "--chart", type=Path, default=OUT / "http_runs.png", help="where the chart goes"
+    )
     args = parser.parse_args()
 
     rows: dict[str, dict[str, float]] = {}
@@ -333,10 +384,10 @@ def main() -> None:
         with postgres_server(durable=not args.no_fsync) as pg:
             server = ", ".join(f"{k}={v}" for k, v in settings(pg).items())
             print(f"PostgreSQL on 127.0.0.1:{pg.port}: {server}", file=sys.stderr, flush=True)
-            rows["configurable-agents serve (postgres)"] = gateway(
-                args, work, pg.url(pg.create_database())
-            )
+            rows[SERVE] = gateway(args, work, pg.url(pg.create_database()))
             print("  measured our gateway", file=sys.stderr, flush=True)
+            rows[IN_PROCESS] = in_process(args, pg.url(pg.create_database()))
+            print("  measured the same runs in process", file=sys.stderr, flush=True)
             pg.settle()
         if args.no_langgraph:
             notes.append("langgraph dev: skipped (--no-langgraph)")
@@ -345,7 +396,7 @@ def main() -> None:
             if figures is None:
                 notes.append(f"langgraph dev: not measured: {why}")
             else:
-                rows["langgraph dev (inmem)"] = figures
+                rows[LANGGRAPH_DEV] = figures
     elapsed = time.perf_counter() - started
 
     n = args.concurrency
@@ -362,6 +413,27 @@ def main() -> None:
         )
     for note in notes:
         print(note)
+    ours, alone, theirs = rows[SERVE], rows[IN_PROCESS], rows.get(LANGGRAPH_DEV)
+    print(
+        f"serve: p50 {ours['p50']:.1f} ms a run, {ours['p50'] / alone['p50']:.2f}x the same run in "
+        f"process (aims 7 ms and 1.3x: {aim(ours['p50'] <= 7 and ours['p50'] <= 1.3 * alone['p50'])}); "
+        f"{ours['rpsN']:.0f} runs/s at {n} in flight"
+        + (f", {ours['rpsN'] / theirs['rpsN']:.2f}x langgraph dev" if theirs else "")
+        + f" (aims 300 and 2x: {aim(ours['rpsN'] >= 300 and (not theirs or ours['rpsN'] >= 2 * theirs['rpsN']))})"
+    )
+    shown = list(rows)
+    write_chart(
+        args.chart,
+        f"5-step runs over HTTP, wait=true (PostgreSQL {server}; {os.cpu_count()} CPUs)",
+        shown,
+        [
+            Panel("p50 ms per run, one at a time", [rows[k]["p50"] for k in shown]),
+            Panel(
+                f"runs/s, {n} in flight", [rows[k]["rpsN"] for k in shown], lower_is_better=False
+            ),
+        ],
+        ours=[SERVE, IN_PROCESS],
+    )
     print(
         f"({args.runs} runs of the 5-step workflow per server, wait=true, PostgreSQL {server}; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {elapsed:.0f} s in all)"
