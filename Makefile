@@ -135,6 +135,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/step_overhead.py
 	$(BIN)/python bench/http_runs.py
 	$(BIN)/python bench/submissions.py --runs 1500
+	$(BIN)/python bench/queue_fairness.py --big 2000
 	$(BIN)/python bench/store_overhead.py --runs 30
 	$(BIN)/python bench/operator_pools.py --pools 500
 	$(BIN)/python bench/auth_overhead.py --requests 1000
