@@ -268,6 +268,40 @@ def test_restart_creates_no_duplicates(
     assert len(get(kubectl, namespace, "replicasets")["items"]) == 1
 
 
+def test_the_operator_writes_a_pool_only_through_its_status(
+    operator: OperatorProcess, kubectl: Any, namespace: str
+) -> None:
+    """kopf keeps what it handled in memory: no annotation of its own, no PATCH of the pool."""
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=pool_yaml())
+    wait_ready(kubectl, namespace, "agentpool/pool")
+    pool = get(kubectl, namespace, "agentpool", "pool", "--show-managed-fields")
+    annotations = pool["metadata"].get("annotations") or {}
+    assert not [k for k in annotations if k.startswith("configurable-agents.io/")], annotations
+    ours = [
+        (m.get("subresource", ""), m["operation"])
+        for m in pool["metadata"]["managedFields"]
+        if not m["manager"].startswith("kubectl")
+    ]
+    assert ours and all(subresource == "status" for subresource, _ in ours), ours
+
+
+def test_a_change_made_while_the_operator_was_down_is_pruned_after(
+    operator: OperatorProcess, kubectl: Any, namespace: str
+) -> None:
+    """A restarted operator sees every pool as new: one it reconciled before is pruned."""
+    extra = "  autoscaling: {minReplicas: 2, maxReplicas: 6, targetCPUUtilizationPercentage: 60}"
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=pool_yaml(extra=extra))
+    eventually(lambda: get(kubectl, namespace, "horizontalpodautoscaler", "pool"))
+    wait_ready(kubectl, namespace, "agentpool/pool")
+    operator.stop()
+    try:
+        kubectl("apply", "-n", namespace, "-f", "-", stdin=pool_yaml())
+    finally:
+        operator.start()
+    eventually(lambda: kubectl("get", "hpa", "pool", "-n", namespace, check=False).returncode != 0)
+    wait_ready(kubectl, namespace, "agentpool/pool")
+
+
 def test_every_example_pool_becomes_ready(
     operator: OperatorProcess, kubectl: Any, namespace: str
 ) -> None:

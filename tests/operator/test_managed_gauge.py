@@ -40,7 +40,10 @@ def test_the_gauge_counts_every_object_of_the_index() -> None:
 
 def test_pool_events_set_the_pool_count() -> None:
     pools = {("a", "p1"): [body("a", "p1")], ("b", "p2"): [body("b", "p2")]}
-    call(pool_gone, event={"type": "MODIFIED"}, body=body("a", "p1"), pools_by_name=pools)
+    call(pool_gone, event={"type": "ADDED"}, body=body("a", "p1"), pools_by_name=pools)
+    assert managed("AgentPool") == 2
+    # A change (a status write, say) adds or removes no pool: no walk over all of them.
+    call(pool_gone, event={"type": "MODIFIED"}, body=body("a", "p1"), pools_by_name={})
     assert managed("AgentPool") == 2
 
 

@@ -33,7 +33,7 @@ KIND = "AgentPool"
 
 
 @kopf.index(GROUP, VERSION, "agentpools")
-def pools_by_name(
+async def pools_by_name(
     namespace: str, name: str, body: kopf.Body, **_: Any
 ) -> dict[tuple[str, str], Any]:
     return {(namespace, name): trimmed(body)}
@@ -112,7 +112,7 @@ class PoolReconciler:
                 await self.write_status(body, stalled=refused)
                 raise kopf.PermanentError(refused) from None
             if child["kind"] in ("Deployment", "StatefulSet"):
-                self.ctx.note_workload(body["metadata"]["uid"], trimmed(applied))
+                self.ctx.note_workload(body["metadata"]["uid"], workload_view(applied))
         if prune:
             await self.prune(body, children)
         await self.write_status(body)
@@ -152,7 +152,7 @@ class PoolReconciler:
                         return
                     raise
         if kind in ("Deployment", "StatefulSet"):
-            self.ctx.note_workload(body["metadata"]["uid"], trimmed(child))
+            self.ctx.note_workload(body["metadata"]["uid"], workload_view(child))
             await self.write_status(body)
 
     async def write_status(self, body: Any, *, stalled: str = "") -> None:
@@ -212,14 +212,38 @@ class PoolReconciler:
         self.ctx.written[meta["uid"]] = status
 
 
+def workload_view(workload: Any) -> dict[str, Any]:
+    """What the pool's status is made from: one is kept per pool, so not the pod template."""
+    meta, spec, status = (workload.get(k) or {} for k in ("metadata", "spec", "status"))
+    return {
+        "metadata": {k: meta[k] for k in ("generation", "resourceVersion") if k in meta},
+        "spec": {"replicas": spec.get("replicas")},
+        "status": {
+            k: status[k]
+            for k in ("observedGeneration", "replicas", "readyReplicas", "updatedReplicas")
+            if k in status
+        },
+    }
+
+
 def reconciler(memo: kopf.Memo) -> PoolReconciler:
     return PoolReconciler(context_of(memo))
+
+
+def needs_prune(body: Any, reason: str) -> bool:
+    """Whether children the spec does not want may exist: not for a pool never reconciled whose
+    spec never changed. kopf keeps what it handled in memory (agents_operator.persistence), so
+    after a restart every pool comes as created: its status tells one reconciled before."""
+    if reason != "create":
+        return True
+    observed = (body.get("status") or {}).get("observedGeneration")
+    return bool(observed) or (body["metadata"].get("generation") or 1) > 1
 
 
 @kopf.on.resume(GROUP, VERSION, "agentpools")
 @kopf.on.create(GROUP, VERSION, "agentpools")
 async def pool_created(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> None:
-    await reconciler(memo).reconcile(body, prune=reason == "resume")
+    await reconciler(memo).reconcile(body, prune=needs_prune(body, reason))
 
 
 @kopf.on.update(GROUP, VERSION, "agentpools", field="spec")
@@ -236,7 +260,8 @@ async def pool_gone(
     **_: Any,
 ) -> None:
     """Drop what was kept for a deleted pool, so memory follows the number of live pools."""
-    count_managed(KIND, pools_by_name)
+    if event.get("type") != "MODIFIED":  # a count is a walk over every pool: not per status write
+        count_managed(KIND, pools_by_name)
     if event.get("type") == "DELETED":
         ctx = context_of(memo)
         ctx.forget(body["metadata"]["uid"])

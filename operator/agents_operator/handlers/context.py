@@ -14,6 +14,7 @@ from agent_runtime.kube import KubeClient, KubeError
 from agent_runtime.policy import ToolPolicy
 from agent_runtime.spec.common import API_GROUP, API_VERSION, GROUP_VERSION
 from agents_operator.conditions import same_conditions
+from agents_operator.persistence import MemoryDiffBase
 from agents_operator.settings import OperatorSettings
 
 GROUP, VERSION = API_GROUP, API_VERSION
@@ -48,6 +49,8 @@ class OperatorContext:
     keda: bool = False
     #: (namespace, pool) -> external members whose Lease is current, as last counted.
     external: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: What kopf last handled of each pool (kopf's diff base, kept in memory).
+    diffbase: MemoryDiffBase = field(default_factory=MemoryDiffBase)
 
     def note_workload(self, pool_uid: str, workload: dict[str, Any]) -> None:
         """Keep the newest version: an older one arriving late must not roll status back."""
@@ -58,6 +61,7 @@ class OperatorContext:
     def forget(self, pool_uid: str) -> None:
         for kept in (self.desired, self.workloads, self.written, self.status_locks):
             kept.pop(pool_uid, None)
+        self.diffbase.forget(pool_uid)
 
 
 def _version(obj: dict[str, Any]) -> int:

@@ -15,6 +15,7 @@ from agent_runtime.telemetry.metrics import OperatorMetrics
 from agents_operator.builders.egress import api_server_rule
 from agents_operator.builders.scaling import KEDA_API_VERSION
 from agents_operator.handlers.context import OperatorContext
+from agents_operator.persistence import AnnotationsProgress, MemoryDiffBase
 from agents_operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,11 @@ PREFIX = "configurable-agents.io"
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # The CRDs' status schemas are strict: kopf keeps its own bookkeeping in annotations instead.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=PREFIX, key="last-handled-configuration"
-    )
+    # The CRDs' status schemas are strict: kopf keeps a retried handler's progress in annotations,
+    # and what it last handled in memory (an annotation would cost a PATCH per handled change).
+    settings.persistence.progress_storage = AnnotationsProgress(prefix=PREFIX)
+    diffbase = MemoryDiffBase()
+    settings.persistence.diffbase_storage = diffbase
     settings.persistence.finalizer = f"{PREFIX}/operator"
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
@@ -42,6 +43,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     ctx = OperatorContext(
         settings=operator_settings,
         policy=policy,
+        diffbase=diffbase,
         kube=KubeClient(
             field_manager=operator_settings.field_manager,
             on_request=lambda verb: metrics.api_requests.labels(verb).inc(),

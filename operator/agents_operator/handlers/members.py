@@ -35,7 +35,7 @@ def _epoch(text: Any) -> float:
 
 
 @kopf.index("coordination.k8s.io", "v1", "leases", labels={EXTERNAL_MEMBER_LABEL: kopf.PRESENT})
-def external_members(
+async def external_members(
     namespace: str, name: str, labels: kopf.Labels, spec: kopf.Spec, **_: Any
 ) -> dict[Any, Any]:
     pool = labels.get(POOL_LABEL)

@@ -43,7 +43,7 @@ HEALTH: dict[Verdicts, Health] = {
 
 
 @kopf.index(GROUP, VERSION, "triggers")
-def triggers_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+async def triggers_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
     return {namespace: trimmed(body)}
 
 

@@ -39,12 +39,12 @@ RECOUNT_EVERY = 5.0
 
 
 @kopf.index(GROUP, VERSION, "agentpools")
-def pool_capabilities(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
+async def pool_capabilities(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
     return {namespace: (name, tuple(spec.get("capabilities") or ()))}
 
 
 @kopf.index("discovery.k8s.io", "v1", "endpointslices", labels={POOL_LABEL: kopf.PRESENT})
-def pool_endpoints(
+async def pool_endpoints(
     namespace: str, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
     ready = sum(
@@ -56,7 +56,7 @@ def pool_endpoints(
 
 
 @kopf.index(GROUP, VERSION, "workflows")
-def workflows_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+async def workflows_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
     return {namespace: trimmed(body)}
 
 
