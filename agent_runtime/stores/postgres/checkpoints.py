@@ -4,9 +4,10 @@ LangGraph's own ``AsyncPostgresSaver`` costs two transactions a step (the task's
 checkpoint), serialises off-thread and splits state into blob rows. This saver keeps a checkpoint
 in one row (LangGraph's serde, one blob) and commits a step (see ``coalescing``) as one statement
 that writes the checkpoint, the step records and events the engine handed over for the run
-(``StepOutbox``) and reads the run's status (so checking for a cancel costs no read). Writes not
+(``StepOutbox``) and reads the run's status (so checking for a cancel costs no read); a fenced
+run's statement checks its lease first (``ca_fence``, ``postgres.fencing``). Writes not
 superseded and older checkpoints go before it in the same pipeline: one transaction, one round
-trip, which a fenced run's begins with ``ca_fence`` (``postgres.fencing``).
+trip.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from agent_runtime.stores.coalescing import Listing, PendingCheckpoint, TaskWrit
 from agent_runtime.stores.fencing import holder
 from agent_runtime.stores.postgres.connection import PostgresConnection
 from agent_runtime.stores.postgres.events import record_ctes
-from agent_runtime.stores.postgres.fencing import FENCE
+from agent_runtime.stores.postgres.fencing import FENCE_CTE
 from agent_runtime.stores.postgres.schema import Conn
 from agent_runtime.stores.sql.checkpoints import (
     checkpoint_row,
@@ -52,6 +53,8 @@ _SELECT = (
     " AND w.checkpoint_id = c.checkpoint_id) w ON true"
 )
 _READ_STATUS = "SELECT status FROM ca_runs WHERE id = %(run)s"
+#: The status read after the fence (``FENCE_CTE``), which must run whether or not the run exists.
+_READ_FENCED_STATUS = f"SELECT ({_READ_STATUS}) AS status FROM fence"
 #: The checkpoint's upsert with named arguments, to be a CTE of the step's one statement.
 _CHECKPOINT_ARGS = ("c_thread", "c_ns", "c_id", "c_parent", "c_type", "c_blob", "c_meta")
 _CHECKPOINT_CTE = upsert_checkpoint(", ".join(f"%({a})s" for a in _CHECKPOINT_ARGS) + "::jsonb")
@@ -81,8 +84,6 @@ class PostgresCheckpointer(OutboxSaver):
         that writes the newest checkpoint, the run's steps and events and reads its status."""
         deferred = self.outbox.take(thread_id)
         statements = self._rows(thread_id, writes)
-        if owner := holder(thread_id):
-            statements.insert(0, (FENCE, [(thread_id, owner)]))
         if len(checkpoints) > 1:
             statements.append((UPSERT_CHECKPOINT, [checkpoint_row(cp) for cp in checkpoints[:-1]]))
         steps = [step for step, _ in deferred if step is not None]
@@ -91,7 +92,12 @@ class PostgresCheckpointer(OutboxSaver):
         if checkpoints:
             ctes.insert(0, f"c AS ({_CHECKPOINT_CTE} RETURNING 1)")
             args.update(zip(_CHECKPOINT_ARGS, checkpoint_row(checkpoints[-1]), strict=True))
-        last = (f"WITH {', '.join(ctes)} {_READ_STATUS}" if ctes else _READ_STATUS, args)
+        status = _READ_STATUS
+        if owner := holder(thread_id):
+            ctes.insert(0, FENCE_CTE)
+            args.update(fence_run=thread_id, fence_owner=owner)
+            status = _READ_FENCED_STATUS
+        last = (f"WITH {', '.join(ctes)} {status}" if ctes else status, args)
         try:
             found = await self._send(statements, last)
         except BaseException:

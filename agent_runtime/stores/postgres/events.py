@@ -10,7 +10,7 @@ from typing import Any
 
 from agent_runtime.stores.fencing import holder
 from agent_runtime.stores.postgres.connection import PostgresConnection
-from agent_runtime.stores.postgres.fencing import FENCE
+from agent_runtime.stores.postgres.fencing import FENCE_CTE
 from agent_runtime.stores.postgres.schema import Conn
 from agent_runtime.stores.records import RunEvent, StepRecord
 
@@ -57,19 +57,22 @@ def record_ctes(
 async def write_records(
     conn: Conn, run_id: str, steps: list[StepRecord], events: list[RunEvent]
 ) -> list[int]:
-    """Steps (upserted by key) and events (numbered in order) of one run in one statement (after
-    ``ca_fence`` in the same transaction when the run is fenced); returns the events' numbers."""
+    """Steps (upserted by key) and events (numbered in order) of one run in one statement (its
+    lease checked by ``ca_fence`` in it when the run is fenced); returns the events' numbers."""
     ctes, args = record_ctes(run_id, steps, events)
     if not ctes:
         return []
-    sql = f"WITH {', '.join(ctes)} {'SELECT seq FROM ev' if events else 'SELECT 1'}"
+    select = "SELECT seq FROM ev" if events else "SELECT 1 AS seq"
     if owner := holder(run_id):
-        async with conn.pipeline():  # one implicit transaction, one round trip
-            await conn.execute(FENCE, (run_id, owner))
-            cur = await conn.execute(sql, args)
-    else:
-        cur = await conn.execute(sql, args)
-    return sorted(int(row["seq"]) for row in await cur.fetchall()) if events else []
+        ctes.insert(0, FENCE_CTE)
+        args.update(fence_run=run_id, fence_owner=owner)
+        # The fence is the outer side, so it runs even where nothing else is read.
+        select = "SELECT 1 AS seq FROM fence"
+        if events:
+            select = "SELECT ev.seq FROM fence LEFT JOIN ev ON true"
+    cur = await conn.execute(f"WITH {', '.join(ctes)} {select}", args)
+    rows = await cur.fetchall()
+    return sorted(int(row["seq"]) for row in rows if row["seq"] is not None) if events else []
 
 
 class PostgresEvents(PostgresConnection):

@@ -1,4 +1,4 @@
-"""Postgres fencing (``stores.fencing``): a fenced write's transaction begins with ``ca_fence``,
+"""Postgres fencing (``stores.fencing``): every fenced write runs ``ca_fence`` in its statement,
 which locks the run's row (``FOR SHARE``) and aborts the transaction unless the writer holds the
 lease, unexpired by the server's clock. The row lock keeps a claim or a renewal from changing
 the lease until the write commits; shared, it lets a run's parallel branches commit at once."""
@@ -24,8 +24,11 @@ BEGIN
 END $$;
 """
 
-#: The first statement of a fenced write's transaction.
-FENCE = "SELECT ca_fence(%s, %s)"
+#: The fence as a CTE of a write's one statement, which must select ``FROM fence`` so that it
+#: runs (a volatile function's CTE is evaluated when read). Its abort undoes the whole statement
+#: and its row lock holds to the commit, as at the head of a transaction; one statement costs
+#: the client less than a pipeline of two.
+FENCE_CTE = "fence AS (SELECT ca_fence(%(fence_run)s, %(fence_owner)s))"
 
 
 def lease_lost(exc: BaseException) -> LeaseLost | None:
