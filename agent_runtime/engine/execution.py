@@ -97,6 +97,8 @@ class Execution:
         except LeaseLost:
             return await self._refused()
         lost = False
+        if not started and resume is None:
+            self.store.expect_new_thread(self.run.id)
         with fenced(self.run.id, self.owner):
             renewal = LeaseRenewal(self.store, self.run.id, owner=self.owner, ttl=self.lease_ttl)
             self.ctx.lease = renewal

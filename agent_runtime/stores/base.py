@@ -216,6 +216,14 @@ class Checkpoints(ABC):
     def _new_saver(self) -> BaseCheckpointSaver[Any]:
         """The backend's saver, made once the store is open (``open`` calls it)."""
 
+    def expect_new_thread(self, run_id: str) -> None:
+        """The run has no checkpoint yet (it never started, and this process holds it): its
+        saver may answer the first read of its checkpoints without asking the backend."""
+        from agent_runtime.stores.coalescing import CoalescingSaver
+
+        if isinstance(self._saver, CoalescingSaver):
+            self._saver.expect_new(run_id)
+
 
 class Retention(ABC):
     """How long finished runs stay, and the namespaces' spend counters (kept ``SPEND_KEPT``)."""

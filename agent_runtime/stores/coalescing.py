@@ -96,13 +96,26 @@ class CoalescingSaver(BaseCheckpointSaver[Any]):
         super().__init__()
         self._staged: dict[str, _Staged] = {}
         self._inputs: dict[str, list[PendingCheckpoint]] = {}
+        #: Threads known to have no checkpoint yet (``expect_new``): their first read is skipped.
+        self._new: set[str] = set()
 
     @abstractmethod
     async def _prune(self, thread_ids: list[str], strategy: str) -> None:
         """Delete the threads' checkpoints (``delete``) or all but each namespace's newest."""
 
+    def expect_new(self, thread_id: str) -> None:
+        """The thread has no checkpoint (a run about to start for the first time, under its
+        lease): the read LangGraph makes before its input checkpoint is answered without a
+        round trip. Only that one read: every later one goes to the store."""
+        self._new.add(thread_id)
+
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        await self._before_reading(str(config["configurable"]["thread_id"]))
+        thread_id = str(config["configurable"]["thread_id"])
+        if thread_id in self._new:
+            self._new.discard(thread_id)
+            if thread_id not in self._inputs:
+                return None
+        await self._before_reading(thread_id)
         return await self._read_one(config)
 
     async def alist(
@@ -277,6 +290,7 @@ class CoalescingSaver(BaseCheckpointSaver[Any]):
         """Drop what waits for a run this process stops executing (after a failed ``flush``, or
         a lost lease): nothing of it is written, and whoever waits for staged writes is told."""
         self._inputs.pop(thread_id, None)
+        self._new.discard(thread_id)
         staged = self._take(thread_id)
         if staged is not None:
             _settle(staged.done, StoreError(f"run {thread_id!r} is no longer executed here"))

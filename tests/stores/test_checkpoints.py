@@ -55,6 +55,18 @@ async def test_checkpointer_is_a_langgraph_saver(store: RunStore) -> None:
     assert isinstance(store.checkpointer(), BaseCheckpointSaver)
 
 
+async def test_a_new_thread_skips_one_read_and_only_one(store: RunStore) -> None:
+    """``expect_new_thread`` answers the first read (LangGraph's, before the input checkpoint)
+    without asking; every later read asks: the run's checkpoints are found after its steps."""
+    store.expect_new_thread("fresh")
+    await run_graph(store, "fresh", "new")
+    found = await store.checkpointer().aget_tuple(thread("fresh"))  # type: ignore[arg-type]
+    assert found is not None and found.checkpoint["channel_values"]["text"] == "new!"
+    graph = tiny_graph(store.checkpointer())
+    state = await graph.aget_state(thread("fresh"))
+    assert state.values["visited"] == ["first", "second"]
+
+
 @pytest.mark.parametrize("text", ["hi", LARGE], ids=["small", "2MB"])
 async def test_checkpoints_survive_a_restart(store_url: str, text: str) -> None:
     async with open_store(store_url) as store:
