@@ -141,9 +141,13 @@ class Engine:
         *,
         resume: dict[str, Any] | None = None,
         listeners: list[Listener] | None = None,
+        claimed: RunRecord | None = None,
     ) -> RunRecord:
-        """Run (or go on with) a run until it finishes or waits at a human node."""
-        run = await self.store.get_run(run_id)
+        """Run (or go on with) a run until it finishes or waits at a human node. ``claimed``:
+        the run as this process's claim of it returned it, current, so not read again."""
+        run = claimed if claimed is not None and claimed.id == run_id else None
+        if run is None:
+            run = await self.store.get_run(run_id)
         if run.status in (RunStatus.SUCCEEDED, RunStatus.CANCELLED):
             return run
         resume = _answer_to_give(run, resume)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from agent_runtime.engine import Engine, RunError
 from agent_runtime.engine.observe import lease_takeover
-from agent_runtime.stores import RunStatus, StoreError
+from agent_runtime.stores import RunRecord, RunStatus, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,14 @@ class RunWorker:
             if run.status == RunStatus.RUNNING:  # its owner's lease expired: a takeover
                 lease_takeover()
             self._executing.add(run.id)
-            task = asyncio.create_task(self._execute(run.id), name=f"run-{run.id}")
+            task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _execute(self, run_id: str) -> None:
+    async def _execute(self, run: RunRecord) -> None:
+        run_id = run.id
         try:
-            await self.engine.execute(run_id)
+            await self.engine.execute(run_id, claimed=run)
         except RunError as exc:
             log.info("run %s not executed here: %s", run_id, exc)
         except StoreError as exc:

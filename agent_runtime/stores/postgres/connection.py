@@ -19,9 +19,13 @@ from agent_runtime.stores.postgres.url import connection_lost, one_line, parse_u
 from agent_runtime.stores.records import RunRecord
 from agent_runtime.stores.sql.outbox import DeferringStore, OutboxSaver, StepOutbox
 
+#: Runs this process created, claimed or moved to running, to move on without reading them.
+_KNOWN_RUNS = 10_000
+
 
 class PostgresConnection(DeferringStore):
-    """What every concern of the Postgres store stands on: the pool and its errors."""
+    """What every concern of the Postgres store stands on: the pool and its errors, and the runs
+    this process last wrote (``_remember``)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -32,6 +36,14 @@ class PostgresConnection(DeferringStore):
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._outbox = StepOutbox()
         self._saver: OutboxSaver | None = None
+        self._known: dict[str, RunRecord] = {}
+
+    def _remember(self, run: RunRecord) -> None:
+        """Keep a run as this process wrote it, to move it on with one statement, checked
+        against what it wrote (``records._swap``); bounded, oldest forgotten first."""
+        if len(self._known) >= _KNOWN_RUNS:
+            self._known.pop(next(iter(self._known)))
+        self._known[run.id] = run
 
     def _fail(self, exc: BaseException, doing: str) -> NoReturn:
         """Raise a one-line StoreError for a driver error; never with the password."""

@@ -90,6 +90,7 @@ class PostgresLeases(PostgresConnection):
             return None
         run = RunRecord.model_validate_json(row["record"])
         self._claimed_from = run.namespace
+        self._remember(run)  # its start is then one statement (``records._swap``)
         return run
 
     async def take_token(self, key: str, *, rate: float, burst: int) -> float:

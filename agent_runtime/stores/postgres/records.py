@@ -40,15 +40,9 @@ _LOCK_RUN = (
     " lease_expires_at IS NULL OR lease_expires_at > clock_timestamp() AS live"
     " FROM ca_runs WHERE id = %s FOR UPDATE"
 )
-#: Runs this process created or moved to running, to move on without reading them (bounded).
-_KNOWN_RUNS = 10_000
 
 
 class PostgresRuns(PostgresConnection):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self._known: dict[str, RunRecord] = {}
-
     async def create_run(self, run: RunRecord, *, enqueue: bool = False) -> RunRecord:
         async with self._connection() as conn:
             if run.thread_id is not None:  # claims the thread in the same transaction
@@ -170,12 +164,6 @@ class PostgresRuns(PostgresConnection):
         self._outbox.moved(run)
         if run.status == RunStatus.RUNNING:
             self._remember(run)
-
-    def _remember(self, run: RunRecord) -> None:
-        """Keep a run this process wrote, to move it on with one statement (see ``_swap``)."""
-        if len(self._known) >= _KNOWN_RUNS:
-            self._known.pop(next(iter(self._known)))
-        self._known[run.id] = run
 
     async def _swap(
         self, known: RunRecord, updated: RunRecord, event: NewEvent | None
