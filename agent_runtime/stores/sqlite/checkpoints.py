@@ -4,13 +4,15 @@ The SQLite twin of ``postgres.checkpoints``: a checkpoint is one row (LangGraph'
 blob), a step is committed as described in ``coalescing`` (the checkpoint, the writes it does not
 supersede, the step records and events the engine handed over, and a read of the run's status,
 in one ``BEGIN IMMEDIATE`` transaction on the store's connection, which first checks the writer
-still holds the run's lease when the engine fenced it: ``stores.fencing``).
+still holds the run's lease when the engine fenced it: ``stores.fencing``), run on the
+connection's thread as one call (``connection.in_thread``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -30,10 +32,12 @@ from agent_runtime.stores.sql.checkpoints import (
 from agent_runtime.stores.sql.dialect import SQLITE
 from agent_runtime.stores.sql.outbox import OutboxSaver, StepOutbox
 from agent_runtime.stores.sqlite.connection import SqliteConnection
-from agent_runtime.stores.sqlite.events import write_records
-from agent_runtime.stores.sqlite.leases import check_lease
+from agent_runtime.stores.sqlite.events import put_records
+from agent_runtime.stores.sqlite.leases import lease_held
 
 Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+#: ``SqliteConnection._write``: a write transaction run on the connection's thread at once.
+OneHop = Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]
 
 UPSERT_WRITE, INSERT_WRITE = write_statements(SQLITE)
 UPSERT_CHECKPOINT = upsert_checkpoint(SQLITE.marks(7))
@@ -53,11 +57,13 @@ class SqliteCheckpointer(OutboxSaver):
     def __init__(
         self,
         transaction: Transaction,
+        write: OneHop,
         connection: Callable[[], aiosqlite.Connection],
         outbox: StepOutbox,
     ) -> None:
         super().__init__(outbox)
         self._transaction = transaction
+        self._write = write
         self._connection = connection
 
     async def _write_step(
@@ -65,26 +71,31 @@ class SqliteCheckpointer(OutboxSaver):
     ) -> None:
         deferred = self.outbox.take(thread_id)
         owner = holder(thread_id)
+        batches = [
+            (UPSERT_WRITE if special else INSERT_WRITE, rows)
+            for special, rows in write_rows(self.serde, thread_id, writes)
+        ]
+        if checkpoints:
+            batches.append((UPSERT_CHECKPOINT, [checkpoint_row(cp) for cp in checkpoints]))
+        steps = [step for step, _ in deferred if step is not None]
+        events = [event for _, event in deferred if event is not None]
+
+        def commit(conn: sqlite3.Connection) -> str | None:
+            lease_held(conn, thread_id, owner)
+            for sql, rows in batches:
+                conn.executemany(sql, rows)
+            put_records(conn, thread_id, steps, events)
+            found = conn.execute("SELECT status FROM ca_runs WHERE id=?", (thread_id,))
+            status = found.fetchone()
+            return None if status is None else str(status[0])
+
         try:
-            async with self._transaction() as db:
-                await check_lease(db, thread_id, owner)
-                for special, rows in write_rows(self.serde, thread_id, writes):
-                    await db.executemany(UPSERT_WRITE if special else INSERT_WRITE, rows)
-                if checkpoints:
-                    await db.executemany(
-                        UPSERT_CHECKPOINT, [checkpoint_row(cp) for cp in checkpoints]
-                    )
-                steps = [step for step, _ in deferred if step is not None]
-                events = [event for _, event in deferred if event is not None]
-                if steps or events:
-                    await write_records(db, thread_id, steps, events)
-                async with db.execute("SELECT status FROM ca_runs WHERE id=?", (thread_id,)) as c:
-                    found = await c.fetchone()
+            status = await self._write(commit)
         except BaseException:
             self.outbox.give_back(thread_id, deferred)
             raise
-        if found is not None:
-            self.outbox.statuses[thread_id] = str(found[0])
+        if status is not None:
+            self.outbox.statuses[thread_id] = status
 
     # ------------------------------------------------------------------ reading
 
@@ -156,4 +167,4 @@ class SqliteCheckpointer(OutboxSaver):
 
 class SqliteCheckpoints(SqliteConnection):
     def _new_saver(self) -> SqliteCheckpointer:
-        return SqliteCheckpointer(self._tx, lambda: self._conn, self._outbox)
+        return SqliteCheckpointer(self._tx, self._write, lambda: self._conn, self._outbox)

@@ -3,6 +3,7 @@ the rate-limit tokens processes on one file share."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import timedelta
 
@@ -11,21 +12,27 @@ import aiosqlite
 from agent_runtime.stores.counters import gcra
 from agent_runtime.stores.errors import LeaseLost
 from agent_runtime.stores.records import RunRecord, utcnow
-from agent_runtime.stores.sqlite.connection import SqliteConnection
+from agent_runtime.stores.sqlite.connection import SqliteConnection, in_thread
 from agent_runtime.stores.sqlite.schema import ts
 
 
-async def check_lease(db: aiosqlite.Connection, run_id: str, owner: str | None) -> None:
+def lease_held(conn: sqlite3.Connection, run_id: str, owner: str | None) -> None:
     """Inside a write transaction: raise ``LeaseLost`` unless the write is unfenced (``owner``
-    None) or ``owner`` holds the run's lease, unexpired (``stores.fencing``)."""
+    None) or ``owner`` holds the run's lease, unexpired (``stores.fencing``). On the
+    connection's thread (``connection.in_thread``)."""
     if owner is None:
         return
-    async with db.execute(
+    row = conn.execute(
         "SELECT lease_owner, lease_expires_at FROM ca_runs WHERE id=?", (run_id,)
-    ) as cur:
-        row = await cur.fetchone()
+    ).fetchone()
     if row is None or row[0] != owner or (row[1] is not None and row[1] <= ts(utcnow())):
         raise LeaseLost(run_id, owner)
+
+
+async def check_lease(db: aiosqlite.Connection, run_id: str, owner: str | None) -> None:
+    """``lease_held`` from the event loop."""
+    if owner is not None:
+        await in_thread(db, lambda conn: lease_held(conn, run_id, owner))
 
 
 #: Fair across namespaces, as on Postgres (``stores/postgres/leases.py``): of the namespaces with

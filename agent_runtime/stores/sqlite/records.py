@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import aiosqlite
 
 from agent_runtime.stores.base import Moved, NewEvent
-from agent_runtime.stores.errors import StoreError
+from agent_runtime.stores.errors import RunNotFound, StoreError
 from agent_runtime.stores.fencing import check_held, holder
 from agent_runtime.stores.paging import RunQuery, page_of
 from agent_runtime.stores.records import RunPage, RunRecord, RunStatus, utcnow
 from agent_runtime.stores.sql.dialect import SQLITE
 from agent_runtime.stores.sql.listing import list_runs_query
-from agent_runtime.stores.sqlite.connection import SqliteConnection
-from agent_runtime.stores.sqlite.events import insert_event
+from agent_runtime.stores.sqlite.connection import SqliteConnection, put_run, read_record
+from agent_runtime.stores.sqlite.events import insert_event, put_event
 from agent_runtime.stores.sqlite.schema import ts
 from agent_runtime.stores.sqlite.threads import claim_thread, settle_thread
 from agent_runtime.stores.thread_rules import pop_values
@@ -86,6 +87,25 @@ class SqliteRuns(SqliteConnection):
         self, run_id: str, status: RunStatus, changes: dict[str, Any], event: NewEvent | None
     ) -> Moved:
         values = pop_values(changes)
+        owner = holder(run_id)
+
+        def move(conn: sqlite3.Connection) -> Moved | None:
+            """The whole transition on the connection's thread; None for a run on a thread,
+            whose move may hand the thread on (``settle_thread``, below)."""
+            record = read_record(conn, run_id)
+            if record is None:
+                raise RunNotFound(run_id)
+            run = RunRecord.model_validate_json(record)
+            if run.thread_id is not None:
+                return None
+            check_held(run, owner, utcnow())
+            updated = apply_transition(run, status, changes)
+            put_run(conn, updated)
+            return updated, None if event is None else put_event(conn, run_id, *event)
+
+        if moved := await self._write(move):
+            self._outbox.moved(moved[0])
+            return moved
         appended = None
         async with self._tx() as db:
             run = await self._read(run_id)
