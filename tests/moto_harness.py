@@ -2,7 +2,8 @@
 
 Register it in tests/conftest.py ``pytest_plugins``. Fixtures:
 
-- ``moto_server`` (session): ``python -m moto.server`` started as a subprocess on a free loopback
+- ``moto_server`` (session): moto's server (``tests/moto_serial.py``: one request at a time, so
+  DynamoDB's conditions hold as on the service) started as a subprocess on a free loopback
   port; its ``endpoint``; stopped at the end of the session.
 
 For the whole session (from ``pytest_configure``) the process environment holds fake AWS
@@ -81,10 +82,11 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "tests.moto_serial", "127.0.0.1", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false"},
+            env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "false", "MOTO_PORT": str(port)},
+            cwd=Path(__file__).resolve().parent.parent,
         )
     endpoint = f"http://127.0.0.1:{port}"
     try:
