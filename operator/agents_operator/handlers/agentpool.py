@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -67,7 +68,7 @@ class PoolReconciler:
         meta = body["metadata"]
         cached = self.ctx.desired.get(meta["uid"])
         if cached is not None and cached[0] == meta.get("generation"):
-            return cached[1]
+            return list(json.loads(cached[1]))
         pool = AgentPool.model_validate(plain(body))
         children = build_children(
             pool,
@@ -79,12 +80,12 @@ class PoolReconciler:
         owner = owner_reference(body)
         for child in children:
             child["metadata"]["ownerReferences"] = [owner]
-        self.ctx.desired[meta["uid"]] = (meta.get("generation"), children)
+        self.ctx.desired[meta["uid"]] = (meta.get("generation"), json.dumps(children))
         return children
 
     async def reconcile(self, body: Any, *, prune: bool) -> None:
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-        async with self.ctx.locks[(KIND, namespace, name)]:
+        async with self.ctx.reconcile_slots, self.ctx.locks[(KIND, namespace, name)]:
             with reconciling(KIND):
                 await self._reconcile(body, prune=prune)
 
