@@ -237,6 +237,11 @@ async def saver_variant(stack: AsyncExitStack, url: str) -> RunOnce:
     stack.push_async_callback(pool.close)
     saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
     await saver.setup()
+    return durable_runs(saver)
+
+
+def durable_runs(saver: Any) -> RunOnce:
+    """Runs of the plain graph on ``saver``, each on a thread of its own, a commit a step."""
     graph = plain_graph().compile(checkpointer=saver)
 
     async def run() -> None:
@@ -259,14 +264,7 @@ async def sqlite_saver_variant(stack: AsyncExitStack, path: Path) -> RunOnce:
     await conn.execute("PRAGMA synchronous=NORMAL")
     saver = AsyncSqliteSaver(conn)
     await saver.setup()
-    graph = plain_graph().compile(checkpointer=saver)
-
-    async def run() -> None:
-        config = {"configurable": {"thread_id": uuid.uuid4().hex}}
-        out = await graph.ainvoke({"topic": "durability"}, config, durability="sync")
-        assert out["s5"] == "ok"
-
-    return run
+    return durable_runs(saver)
 
 
 async def commits_variant(stack: AsyncExitStack, url: str) -> RunOnce:
