@@ -137,7 +137,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/submissions.py --runs 1500
 	$(BIN)/python bench/queue_fairness.py --big 2000
 	$(BIN)/python bench/store_overhead.py --runs 30
-	$(BIN)/python bench/operator_pools.py --pools 500
+	$(BIN)/python bench/operator_pools.py --pools 1000
 	$(BIN)/python bench/auth_overhead.py --requests 1000
 	$(BIN)/python bench/token_stream.py
 	$(BIN)/python bench/cli_startup.py --rounds 30
