@@ -90,8 +90,6 @@ MIGRATIONS = [
 
 #: pg_advisory_xact_lock key for MIGRATIONS.
 MIGRATION_LOCK = 0x63612D6D6967  # "ca-mig"
-#: pg_advisory_xact_lock key for MIGRATIONS.
-MIGRATION_LOCK = 0x63612D6D6967  # "ca-mig"
 
 #: What else a run owns, by the column naming it (checkpoints are keyed by thread = run id).
 RUN_TABLES = (
