@@ -6,9 +6,9 @@ The writes that checkpoint was made from are not stored: LangGraph reads a check
 writes only to go on from it, and it never goes on from a superseded one. Writes that no
 checkpoint follows soon (a fan-out branch finishing while others still run, an interrupt, an
 error) are committed after ``WRITES_FLUSH_DELAY``; ``aput_writes`` returns only once they are
-committed, which is when LangGraph counts them durable. A run's input checkpoint, and the step-0
-one LangGraph makes from it before any node runs, wait for its first step (lost in a crash
-before that, the input is given again from the run record); reads of a thread commit them first.
+committed, which is when LangGraph counts them durable. A run's input checkpoint waits for its
+first step (lost in a crash before that, the input is given again from the run record); reads
+of a thread commit it first.
 """
 
 from __future__ import annotations
@@ -203,15 +203,14 @@ class CoalescingSaver(BaseCheckpointSaver[Any]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         cp = self.pending(config, checkpoint, metadata)
-        if metadata.get("source") == "input" or _first_loop(cp, metadata, self._inputs):
+        if metadata.get("source") == "input":
             self._inputs.setdefault(cp.thread_id, []).append(cp)
-            self._drop_superseded(cp)
             return config_of(cp.thread_id, cp.ns, cp.checkpoint_id)
         staged = self._take(cp.thread_id)
-        # Writes of a checkpoint that a newer one of this commit follows are superseded.
-        parents = {(c.ns, c.parent) for c in [*self._inputs.get(cp.thread_id, []), cp]}
         others = [
-            w for w in (staged.writes if staged else []) if (w.ns, w.checkpoint_id) not in parents
+            w
+            for w in (staged.writes if staged else [])
+            if (w.ns, w.checkpoint_id) != (cp.ns, cp.parent)
         ]
         try:
             await self._commit(cp.thread_id, cp, others)
@@ -222,15 +221,6 @@ class CoalescingSaver(BaseCheckpointSaver[Any]):
         if staged:
             _settle(staged.done, None)
         return config_of(cp.thread_id, cp.ns, cp.checkpoint_id)
-
-    def _drop_superseded(self, cp: PendingCheckpoint) -> None:
-        """The staged writes of a waiting checkpoint's parent (the input task's) are done with:
-        they would be superseded in the commit anyway, and flushed on their own in the
-        meantime (a first node slower than ``WRITES_FLUSH_DELAY``) they would cost one."""
-        staged = self._staged.get(cp.thread_id)
-        if staged and all((w.ns, w.checkpoint_id) == (cp.ns, cp.parent) for w in staged.writes):
-            self._take(cp.thread_id)
-            _settle(staged.done, None)
 
     async def aput_writes(
         self,
@@ -310,19 +300,6 @@ class CoalescingSaver(BaseCheckpointSaver[Any]):
         for waiting in [thread_id] if thread_id is not None else list(self._inputs):
             if waiting in self._inputs:
                 await self._commit(waiting, None, [])
-
-
-def _first_loop(
-    cp: PendingCheckpoint, metadata: CheckpointMetadata, inputs: dict[str, list[PendingCheckpoint]]
-) -> bool:
-    """LangGraph's step-0 checkpoint right after a waiting input one: the input applied, no
-    node run yet. It waits with the input for the first step, which would supersede it."""
-    return (
-        metadata.get("source") == "loop"
-        and metadata.get("step") == 0
-        and cp.ns == ""
-        and cp.thread_id in inputs
-    )
 
 
 def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:

@@ -198,10 +198,9 @@ def record_requests(store: S3Store) -> list[str]:
 
 async def test_every_step_is_one_transaction(s3_url: str) -> None:
     """3 nodes: one TransactWriteItems a step (checkpoint, task writes, step record, events and
-    the cancel check), plus creating the run, reading it, starting it and finishing: 7
-    requests, where writing each alone cost about 35. A run that never started has no
-    checkpoint to read (``CoalescingSaver.expect_new``), and LangGraph's input and step-0
-    checkpoints go with the first node's step."""
+    the cancel check), plus creating the run, reading it, starting it, LangGraph's first step
+    and finishing: 8 requests, where writing each alone cost about 35. A run that never started
+    has no checkpoint to read (``CoalescingSaver.expect_new``)."""
     async with open_store(s3_url) as store:
         assert isinstance(store, S3Store)
         dispatcher = LocalDispatcher()
@@ -217,7 +216,7 @@ async def test_every_step_is_one_transaction(s3_url: str) -> None:
             [
                 "PutItem",  # create
                 "GetItem",  # execute reads the run
-                *["TransactWriteItems"] * 5,  # start, a, b, c, finish
+                *["TransactWriteItems"] * 6,  # start, LangGraph's input step, a, b, c, finish
             ]
         ), seen
         events = await store.list_events(record.id)
