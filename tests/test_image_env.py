@@ -21,6 +21,7 @@ import sys
 import time
 import venv
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -142,16 +143,14 @@ def test_the_cli_runs_a_workflow_with_cel_branches_on_the_s3_store(
     assert '"revisions": 2' in run.stdout
 
 
-@pytest.fixture
-def agent_url(image_python: Path, tmp_path: Path) -> Iterator[str]:
-    """An agent (``configurable-agents agent``) serving the capabilities of the linear chain."""
-    port, log = free_port(), tmp_path / "agent.log"
+@contextmanager
+def running(image_python: Path, tmp_path: Path, what: str, *args: str) -> Iterator[str]:
+    """``configurable-agents ARGS --port P`` on the pruned environment, ready: its URL. Its log
+    must hold no traceback when it stops."""
+    port, log = free_port(), tmp_path / f"{what}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                *(str(image_python), "-m", "agent_runtime", "agent", "--host", "127.0.0.1"),
-                *("--port", str(port), "--capability", "llm", "--capability", "web-research"),
-            ],
+            [str(image_python), "-m", "agent_runtime", *args, "--port", str(port)],
             cwd=tmp_path,
             env=image_env(),
             stdout=out,
@@ -159,31 +158,31 @@ def agent_url(image_python: Path, tmp_path: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(proc, f"{url}/readyz", log, what="agent")
+        wait_healthy(proc, f"{url}/readyz", log, what=what)
         yield url
     finally:
         stop(proc, signal.SIGTERM)
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+@pytest.fixture
+def agent_url(image_python: Path, tmp_path: Path) -> Iterator[str]:
+    """An agent (``configurable-agents agent``) serving the capabilities of the linear chain."""
+    capabilities = ("--capability", "llm", "--capability", "web-research")
+    with running(
+        image_python, tmp_path, "agent", "agent", "--host", "127.0.0.1", *capabilities
+    ) as url:
+        yield url
 
 
 def test_a_gateway_on_postgres_runs_a_workflow_through_an_agent_and_serves_its_dashboard(
     image_python: Path, agent_url: str, postgres_url: str, tmp_path: Path
 ) -> None:
-    port, log = free_port(), tmp_path / "gateway.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *(str(image_python), "-m", "agent_runtime", "serve", "--port", str(port)),
-                *("--store", postgres_url, "--workflows", str(EXAMPLES / "01-linear-chain")),
-                *("--agents", f"llm={agent_url}", "--agents", f"web-research={agent_url}"),
-            ],
-            cwd=tmp_path,
-            env=image_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(proc, f"{url}/readyz", log, what="gateway")
+    served = (
+        *("serve", "--store", postgres_url, "--workflows", str(EXAMPLES / "01-linear-chain")),
+        *("--agents", f"llm={agent_url}", "--agents", f"web-research={agent_url}"),
+    )
+    with running(image_python, tmp_path, "gateway", *served) as url:
         with httpx.Client(base_url=url, timeout=60) as client:
             run = client.post(
                 "/v1/workflows/default/linear-chain/runs",
@@ -197,6 +196,3 @@ def test_a_gateway_on_postgres_runs_a_workflow_through_an_agent_and_serves_its_d
             )
             page = client.get("/ui/", follow_redirects=True)
             assert page.status_code == 200 and "linear-chain" in page.text, page.text[:500]
-    finally:
-        stop(proc, signal.SIGTERM)
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
