@@ -52,7 +52,7 @@ from agent_runtime.gateway.webhooks import WebhookKeySource
 from agent_runtime.gateway.worker import RunWorker
 from agent_runtime.kube import KubeClient
 from agent_runtime.policy import ToolPolicy
-from agent_runtime.stores import StoreError, open_store
+from agent_runtime.stores import RunRecord, StoreError, open_store
 from agent_runtime.telemetry.metrics import BudgetMetrics
 
 log = logging.getLogger(__name__)
@@ -147,9 +147,9 @@ async def serving(
             gateway, clock=clock or SystemClock(), writer=status_writer
         )
 
-        def settled(run_id: str) -> None:
-            gateway.notify(run_id)
-            scheduler.settled(run_id)
+        def settled(run_id: str, run: RunRecord | None) -> None:
+            gateway.notify(run_id, run)
+            scheduler.settled(run_id, run)
 
         worker.on_settled = settled
         worker.start()

@@ -48,24 +48,30 @@ class Gateway:
     _settled: defaultdict[str, asyncio.Event] = field(
         default_factory=lambda: defaultdict(asyncio.Event)
     )
+    #: Runs someone here waits for, as this replica's execution of them settled them.
+    _final: dict[str, RunRecord] = field(default_factory=dict)
 
     def known_namespaces(self) -> list[str]:
         """Namespaces runs may be in: those watched, those of the Workflows served."""
         served = [entry.namespace for entry in self.catalog.entries()]
         return list(dict.fromkeys([*self.settings.served_namespaces, *served]))
 
-    def notify(self, run_id: str) -> None:
-        """A run this replica executed stopped: wake whoever waits for it."""
+    def notify(self, run_id: str, run: RunRecord | None = None) -> None:
+        """A run this replica executed stopped (``run``: as it settled, if known): wake
+        whoever waits for it."""
         event = self._settled.get(run_id)
         if event is not None:
+            if run is not None and run.status in SETTLED:
+                self._final[run_id] = run
             event.set()
 
     async def wait_settled(self, run_id: str) -> RunRecord:
-        """Until the run finishes or waits at a human node (wherever it is executed)."""
+        """Until the run finishes or waits at a human node (wherever it is executed); one this
+        replica settles while it waits is taken as the execution left it, without a read."""
         event = self._settled[run_id]
         try:
             while True:
-                run = await self.store.get_run(run_id)
+                run = self._final.pop(run_id, None) or await self.store.get_run(run_id)
                 if run.status in SETTLED:
                     return run
                 event.clear()
@@ -74,3 +80,4 @@ class Gateway:
                         await event.wait()
         finally:
             self._settled.pop(run_id, None)
+            self._final.pop(run_id, None)

@@ -155,11 +155,13 @@ class Scheduler:
                 except AgentRuntimeError as exc:
                     log.warning("trigger %s/%s: status: %s", trigger.namespace, trigger.name, exc)
 
-    def settled(self, run_id: str) -> None:
-        """A run this replica executed stopped: if a trigger started it, refresh that trigger
-        (its status, and its history once the run finished)."""
+    def settled(self, run_id: str, run: RunRecord | None = None) -> None:
+        """A run this replica executed stopped (``run``: as it settled, if known): if a trigger
+        started it, refresh that trigger (its status, and its history once the run finished)."""
         if self._stopped:  # the worker's last runs stopping as the gateway shuts down
             return
+        if run is not None and run.triggered_by is None:
+            return  # no trigger to refresh, and nothing to read to know it
         task = asyncio.get_running_loop().create_task(self._settled(run_id))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

@@ -42,8 +42,9 @@ class RunWorker:
         #: the execution already under way, which renews the lease.
         self._executing: set[str] = set()
         self._loop: asyncio.Task[None] | None = None
-        #: Told the id of each run this worker stopped executing (finished, interrupted, waiting).
-        self.on_settled: Callable[[str], None] = lambda _run_id: None
+        #: Told the id of each run this worker stopped executing (finished, interrupted,
+        #: waiting), with the run as it settled (None when its execution failed here).
+        self.on_settled: Callable[[str, RunRecord | None], None] = lambda _id, _run: None
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._claim_loop(), name="run-worker")
@@ -89,9 +90,9 @@ class RunWorker:
             task.add_done_callback(self._running.discard)
 
     async def _execute(self, run: RunRecord) -> None:
-        run_id = run.id
+        run_id, done = run.id, None
         try:
-            await self.engine.execute(run_id, claimed=run)
+            done = await self.engine.execute(run_id, claimed=run)
         except RunError as exc:
             log.info("run %s not executed here: %s", run_id, exc)
         except StoreError as exc:
@@ -100,7 +101,7 @@ class RunWorker:
             log.exception("run %s: unexpected failure", run_id)
         finally:
             self._executing.discard(run_id)
-            self.on_settled(run_id)
+            self.on_settled(run_id, done)
             self._slots.release()
             self._wake.set()  # a freed slot may take the next queued run at once
 
