@@ -7,12 +7,10 @@ import sqlite3
 import time
 from datetime import timedelta
 
-import aiosqlite
-
 from agent_runtime.stores.counters import gcra
 from agent_runtime.stores.errors import LeaseLost
 from agent_runtime.stores.records import RunRecord, utcnow
-from agent_runtime.stores.sqlite.connection import SqliteConnection, in_thread
+from agent_runtime.stores.sqlite.connection import SqliteConnection
 from agent_runtime.stores.sqlite.schema import ts
 
 
@@ -27,12 +25,6 @@ def lease_held(conn: sqlite3.Connection, run_id: str, owner: str | None) -> None
     ).fetchone()
     if row is None or row[0] != owner or (row[1] is not None and row[1] <= ts(utcnow())):
         raise LeaseLost(run_id, owner)
-
-
-async def check_lease(db: aiosqlite.Connection, run_id: str, owner: str | None) -> None:
-    """``lease_held`` from the event loop."""
-    if owner is not None:
-        await in_thread(db, lambda conn: lease_held(conn, run_id, owner))
 
 
 #: Fair across namespaces, as on Postgres (``stores/postgres/leases.py``): of the namespaces with
