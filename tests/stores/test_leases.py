@@ -51,8 +51,8 @@ def skip_unless_fair(store_url: str) -> None:
         pytest.skip("the s3 store claims the oldest claimable run of any namespace")
 
 
-async def test_claims_take_namespaces_in_turn(store: RunStore, store_url: str) -> None:
-    skip_unless_fair(store_url)
+async def crowd(store: RunStore) -> None:
+    """50 runs queued in namespace a, then 2 in b."""
     for i in range(50):
         await store.create_run(
             make_run(f"a-{i:02d}", namespace="a", created_at=BASE + timedelta(seconds=i))
@@ -61,6 +61,11 @@ async def test_claims_take_namespaces_in_turn(store: RunStore, store_url: str) -
         await store.create_run(
             make_run(f"b-{i}", namespace="b", created_at=BASE + timedelta(minutes=5, seconds=i))
         )
+
+
+async def test_claims_take_namespaces_in_turn(store: RunStore, store_url: str) -> None:
+    skip_unless_fair(store_url)
+    await crowd(store)
     # claims holding their leases: b holds fewer, so its runs come between a's
     held = [await store.claim_run(owner="o", ttl=30) for _ in range(4)]
     assert [r.id for r in held if r] == ["a-00", "b-0", "a-01", "b-1"]
@@ -75,14 +80,7 @@ async def test_claims_finished_at_once_still_take_namespaces_in_turn(
     # one claimer that finishes each run before the next claim: no namespace holds a lease
     # when it claims, so turns, not lease counts, keep b from waiting behind all of a's runs
     skip_unless_fair(store_url)
-    for i in range(50):
-        await store.create_run(
-            make_run(f"a-{i:02d}", namespace="a", created_at=BASE + timedelta(seconds=i))
-        )
-    for i in range(2):
-        await store.create_run(
-            make_run(f"b-{i}", namespace="b", created_at=BASE + timedelta(minutes=5, seconds=i))
-        )
+    await crowd(store)
     order = []
     for _ in range(5):
         run = await store.claim_run(owner="o", ttl=30)
