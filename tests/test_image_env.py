@@ -105,41 +105,41 @@ def image_env(**extra: str) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'operator'}", **extra)
 
 
-def test_our_modules_import_and_each_providers_sdk_answers(image_python: Path) -> None:
+def image_run(image_python: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` on the pruned environment, from the checkout; it must succeed."""
     done = subprocess.run(
-        [str(image_python), "-m", "tests.image_env_scenario"],
+        [str(image_python), *args],
         cwd=REPO,
         env=image_env(),
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_our_modules_import_and_each_providers_sdk_answers(image_python: Path) -> None:
+    done = image_run(image_python, "-m", "tests.image_env_scenario", timeout=180)
     assert done.stdout.strip() == "ok", done.stdout
 
 
 def test_the_cli_runs_a_workflow_with_cel_branches_on_the_s3_store(
     image_python: Path, s3_url: str
 ) -> None:
-    run = subprocess.run(
-        [
-            str(image_python),
-            "-m",
-            "agent_runtime",
-            "run",
-            str(EXAMPLES / "02-router-loop" / "workflow.yaml"),
-            "--store",
-            s3_url,
-            "--input",
-            "topic=bytecode",
-        ],
-        cwd=REPO,
-        env=image_env(),
-        capture_output=True,
-        text=True,
+    workflow = EXAMPLES / "02-router-loop" / "workflow.yaml"
+    run = image_run(
+        image_python,
+        "-m",
+        "agent_runtime",
+        "run",
+        str(workflow),
+        "--store",
+        s3_url,
+        "--input",
+        "topic=bytecode",
         timeout=120,
     )
-    assert run.returncode == 0, run.stderr[-3000:]
     assert '"revisions": 2' in run.stdout
 
 

@@ -55,12 +55,27 @@ async def test_checkpointer_is_a_langgraph_saver(store: RunStore) -> None:
     assert isinstance(store.checkpointer(), BaseCheckpointSaver)
 
 
-async def test_a_new_thread_skips_one_read_and_only_one(store: RunStore) -> None:
+async def test_a_new_thread_skips_one_read_and_only_one(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``expect_new_thread`` answers the first read (LangGraph's, before the input checkpoint)
     without asking; every later read asks: the run's checkpoints are found after its steps."""
+    saver = store.checkpointer()
+    asked: list[str] = []
+    read_one = saver._read_one  # type: ignore[attr-defined]
+
+    async def counted(config: Any) -> Any:
+        asked.append(config["configurable"]["thread_id"])
+        return await read_one(config)
+
+    monkeypatch.setattr(saver, "_read_one", counted)
+    await run_graph(store, "plain")
+    assert asked == ["plain"]  # LangGraph reads a thread before its first step
     store.expect_new_thread("fresh")
     await run_graph(store, "fresh", "new")
-    found = await store.checkpointer().aget_tuple(thread("fresh"))  # type: ignore[arg-type]
+    assert asked == ["plain"]  # not a new one's
+    found = await saver.aget_tuple(thread("fresh"))  # type: ignore[arg-type]
+    assert asked == ["plain", "fresh"]
     assert found is not None and found.checkpoint["channel_values"]["text"] == "new!"
     graph = tiny_graph(store.checkpointer())
     state = await graph.aget_state(thread("fresh"))
