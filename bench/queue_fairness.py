@@ -42,7 +42,7 @@ from http_runs import pct  # noqa: E402
 
 from agent_runtime.stores import RunRecord, RunStatus, RunStore, open_store  # noqa: E402
 from agent_runtime.stores.postgres import PostgresStore  # noqa: E402
-from agent_runtime.stores.postgres.schema import json_time  # noqa: E402
+from agent_runtime.stores.postgres.leases import lease_args  # noqa: E402
 from agent_runtime.stores.records import utcnow  # noqa: E402
 from agent_runtime.stores.sqlite import SqliteStore  # noqa: E402
 from agent_runtime.stores.sqlite.schema import ts  # noqa: E402
@@ -84,14 +84,7 @@ def fifo_claim(store: RunStore) -> Claim:
     if isinstance(store, PostgresStore):
 
         async def postgres(owner: str, ttl: float) -> RunRecord | None:
-            now = utcnow()
-            expires = now + timedelta(seconds=ttl)
-            params = {
-                "now": now,
-                "owner": owner,
-                "expires": expires,
-                "expires_json": json_time(expires),
-            }
+            params = lease_args(owner, ttl)
             async with store._connection() as conn:
                 row = await (await conn.execute(FIFO_POSTGRES.encode(), params)).fetchone()
             return RunRecord.model_validate_json(row["record"]) if row else None

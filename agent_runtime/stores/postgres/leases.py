@@ -4,6 +4,7 @@ claim one run twice; and the rate-limit tokens they share, on the server's clock
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from agent_runtime.stores.errors import RunNotFound
 from agent_runtime.stores.postgres.connection import PostgresConnection
@@ -55,6 +56,13 @@ WALK_INDEXES = (
 )
 
 
+def lease_args(owner: str, ttl: float) -> dict[str, Any]:
+    """A claim's ``now``, ``owner`` and the lease's end (``expires``, and as the record's JSON)."""
+    now = utcnow()
+    expires = now + timedelta(seconds=ttl)
+    return {"now": now, "owner": owner, "expires": expires, "expires_json": json_time(expires)}
+
+
 class PostgresLeases(PostgresConnection):
     #: The namespace this process claimed its last run from: ties go on from the next one.
     _claimed_from = ""
@@ -62,13 +70,8 @@ class PostgresLeases(PostgresConnection):
     async def claim_run(
         self, *, owner: str, ttl: float, max_per_namespace: int = 0
     ) -> RunRecord | None:
-        now = utcnow()
-        expires = now + timedelta(seconds=ttl)
         params = {
-            "now": now,
-            "owner": owner,
-            "expires": expires,
-            "expires_json": json_time(expires),
+            **lease_args(owner, ttl),
             "cap": max_per_namespace,
             "last": self._claimed_from,
         }
