@@ -109,7 +109,7 @@ class SqliteRuns(SqliteConnection):
         appended = None
         async with self._tx() as db:
             run = await self._read(run_id)
-            check_held(run, holder(run_id), utcnow())
+            check_held(run, owner, utcnow())
             updated = apply_transition(run, status, changes)
             await self._write_run(updated)
             if next_run := await settle_thread(db, run, updated, values):
